@@ -1,0 +1,257 @@
+package event
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Limits on the textual fields of an event.
+const (
+	// MaxTypeLen is the longest accepted event type name.
+	MaxTypeLen = 128
+	// MaxIDLen is the longest accepted event id.
+	MaxIDLen = 256
+)
+
+// Errors returned by this package. Parse errors wrap ErrMalformed; validation errors wrap
+// ErrInvalidType, ErrInvalidID or ErrInvalidData, so callers can use errors.Is.
+var (
+	ErrMalformed      = errors.New("hookkit/event: malformed event")
+	ErrInvalidType    = errors.New("hookkit/event: invalid event type")
+	ErrInvalidID      = errors.New("hookkit/event: invalid event id")
+	ErrInvalidData    = errors.New("hookkit/event: data is not a json object")
+	ErrInvalidPattern = errors.New("hookkit/event: invalid type pattern")
+)
+
+// Event is one webhook message. Its JSON form uses DocuSign Connect's SIM field names.
+//
+// ID is unique per event and stays the same across delivery attempts, so receivers use it
+// as the idempotency key. Data holds the event's payload as raw JSON (always an object);
+// read it with Decode or DecodeData.
+type Event struct {
+	// ID is the event's unique id: URL-safe, never containing '.', at most MaxIDLen bytes.
+	ID string `json:"id"`
+	// Type is the event type name, e.g. "envelope-completed".
+	Type string `json:"event"`
+	// APIVersion is the version of the API that produced Data, e.g. "v2.1".
+	APIVersion string `json:"apiVersion,omitempty"`
+	// URI is the resource the event is about, e.g. "/restapi/v2.1/accounts/…/envelopes/…".
+	URI string `json:"uri,omitempty"`
+	// RetryCount is the number of earlier delivery attempts of this event.
+	RetryCount int `json:"retryCount"`
+	// ConfigurationID is the id of the subscription (Connect configuration) that sent it.
+	ConfigurationID int64 `json:"configurationId"`
+	// GeneratedDateTime is when the event was generated, in UTC. Parsing accepts any number
+	// of fractional digits (DocuSign sends seven, e.g. 2025-05-30T18:03:50.4233752Z).
+	GeneratedDateTime time.Time `json:"generatedDateTime"`
+	// Data is the payload, a JSON object kept as raw bytes.
+	Data json.RawMessage `json:"data"`
+}
+
+// Option sets an optional field of an event built by New.
+type Option func(*Event)
+
+// WithID sets the event id instead of a generated one. New validates it (see ValidateID).
+func WithID(id string) Option { return func(e *Event) { e.ID = id } }
+
+// WithAPIVersion sets the apiVersion field.
+func WithAPIVersion(v string) Option { return func(e *Event) { e.APIVersion = v } }
+
+// WithURI sets the uri field.
+func WithURI(uri string) Option { return func(e *Event) { e.URI = uri } }
+
+// WithConfigurationID sets the configurationId field.
+func WithConfigurationID(id int64) Option { return func(e *Event) { e.ConfigurationID = id } }
+
+// WithTime sets generatedDateTime instead of the current time. It is stored in UTC.
+func WithTime(t time.Time) Option { return func(e *Event) { e.GeneratedDateTime = t.UTC() } }
+
+// WithRetryCount sets the retryCount field (senders set it per attempt themselves).
+func WithRetryCount(n int) Option { return func(e *Event) { e.RetryCount = n } }
+
+// New builds an event of type typ whose data is data marshalled to JSON. data must
+// marshal to a JSON object; nil gives an empty object. The id is generated with NewID and
+// the time is the current UTC time unless options set them.
+func New(typ string, data any, opts ...Option) (*Event, error) {
+	raw, err := marshalData(data)
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{Type: typ, GeneratedDateTime: time.Now().UTC(), Data: raw}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func marshalData(data any) (json.RawMessage, error) {
+	var raw []byte
+	switch d := data.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		raw = d
+	case []byte:
+		raw = d
+	default:
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(data); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidData, err)
+		}
+		raw = bytes.TrimRight(buf.Bytes(), "\n")
+	}
+	if !isObject(raw) {
+		return nil, ErrInvalidData
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidData, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// isObject reports whether raw is a syntactically valid JSON object.
+func isObject(raw []byte) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+}
+
+// NewID returns a new random event id: "evt_" followed by 128 bits from crypto/rand in
+// unpadded URL-safe base64. It never contains '.'.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	out := make([]byte, 4, 4+22)
+	copy(out, "evt_")
+	out = base64.RawURLEncoding.AppendEncode(out, b[:])
+	return string(out)
+}
+
+// ValidateID reports whether id is usable as an event id: 1 to MaxIDLen bytes of
+// printable ASCII other than space and '.', since ids travel in HTTP headers and the
+// Standard Webhooks scheme signs "id.timestamp.body".
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidID, MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c <= ' ' || c >= 0x7f || c == '.' {
+			return fmt.Errorf("%w: byte %d is %q", ErrInvalidID, i, c)
+		}
+	}
+	return nil
+}
+
+// ValidateType reports whether typ is a valid event type name: 1 to MaxTypeLen bytes,
+// starting with an ASCII letter or digit, followed by letters, digits and "-_.:/".
+// "envelope-completed", "recipient-sent" and "invoice.paid" are valid; "*" is not (it is
+// a pattern, see ParsePattern).
+func ValidateType(typ string) error {
+	if typ == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidType)
+	}
+	if len(typ) > MaxTypeLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidType, MaxTypeLen)
+	}
+	if !isAlnum(typ[0]) {
+		return fmt.Errorf("%w %q: must start with a letter or digit", ErrInvalidType, typ)
+	}
+	for i := 1; i < len(typ); i++ {
+		if !isTypeByte(typ[i]) {
+			return fmt.Errorf("%w %q: byte %d is %q", ErrInvalidType, typ, i, typ[i])
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isTypeByte(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || c == '/'
+}
+
+// Validate checks the fields a message must have: a valid id and type, a non-negative
+// retry count and data that is a JSON object.
+func (e *Event) Validate() error {
+	if err := ValidateID(e.ID); err != nil {
+		return err
+	}
+	if err := ValidateType(e.Type); err != nil {
+		return err
+	}
+	if e.RetryCount < 0 {
+		return fmt.Errorf("%w: negative retryCount", ErrMalformed)
+	}
+	if !isObject(e.Data) {
+		return ErrInvalidData
+	}
+	return nil
+}
+
+// Parse decodes and validates one message. Unknown fields are ignored, so newer senders
+// can add fields. Errors wrap ErrMalformed (and ErrInvalidType, ErrInvalidID or
+// ErrInvalidData where that is the problem).
+func Parse(body []byte) (*Event, error) {
+	var e Event
+	if err := json.Unmarshal(body, &e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, jsonProblem(err))
+	}
+	if err := e.Validate(); err != nil {
+		if errors.Is(err, ErrMalformed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	e.GeneratedDateTime = e.GeneratedDateTime.UTC()
+	return &e, nil
+}
+
+// jsonProblem shortens encoding/json errors to what a sender needs to know, without
+// echoing parts of the body.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "invalid json at offset " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "field " + strconv.Quote(te.Field) + " has the wrong type"
+	default:
+		return err.Error()
+	}
+}
+
+// DecodeData unmarshals the event's data into v.
+func (e *Event) DecodeData(v any) error {
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return fmt.Errorf("hookkit/event: decode data of %q: %w", e.Type, err)
+	}
+	return nil
+}
+
+// Decode returns the event's data decoded as a T.
+func Decode[T any](e *Event) (T, error) {
+	var v T
+	err := e.DecodeData(&v)
+	return v, err
+}
