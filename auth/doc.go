@@ -1,0 +1,18 @@
+// Package auth provides the credentials hookkit uses on both sides of a webhook.
+//
+// Outbound, a sender attaches [Credentials] to each request: [Basic], a static
+// [Bearer] token, or OAuth2 client credentials ([NewClientCredentials],
+// [FromTokenSource]). [OAuth2] caches its token, fetches it once for any number
+// of concurrent callers, refreshes it ahead of expiry and implements
+// [Invalidator] so that a 401 response drops exactly the token that was used.
+//
+// Inbound, a receiver checks requests with a [Validator]: static API keys
+// ([NewAPIKeyValidator]), HTTP Basic ([NewBasicValidator]), JWTs verified
+// against a JWKS ([NewJWTValidator]) or RFC 7662 token introspection
+// ([NewIntrospectionValidator]). [AnyOf] combines validators and [Challenge]
+// turns a validation error into an HTTP status and WWW-Authenticate header.
+//
+// Secrets are held in [Password], whose String, GoString, Format, MarshalJSON
+// and LogValue methods print "[REDACTED]". Error messages never contain
+// secrets or tokens.
+package auth
