@@ -1,0 +1,224 @@
+package sender
+
+import (
+	"context"
+	"time"
+)
+
+// Defaults of BreakerConfig.
+const (
+	// DefaultBreakerThreshold is the number of consecutive failed attempts after which an
+	// endpoint is paused.
+	DefaultBreakerThreshold = 5
+	// DefaultBreakerCoolDown is how long a paused endpoint waits before its probe.
+	DefaultBreakerCoolDown = 30 * time.Second
+)
+
+// BreakerConfig configures the circuit breaker the Dispatcher keeps for every endpoint.
+//
+// An attempt fails, for the breaker, when its class is retryable (network errors, timeouts,
+// 408, 425, 429, 5xx); any other answer shows the endpoint is up and counts as a success.
+// After Threshold consecutive failures the endpoint is paused for CoolDown: its due
+// deliveries are not sent but fail at once with ErrEndpointPaused, recorded in their
+// attempt history and rescheduled by their retry policy, so a dead endpoint costs no
+// connections and its deliveries reach the dead letters on their normal schedule. After
+// the cool-down exactly one due delivery is sent as a probe (the others wait): success
+// resumes the endpoint, failure pauses it again. A 410 Gone disables the endpoint.
+type BreakerConfig struct {
+	// Threshold is the number of consecutive failures that pauses an endpoint.
+	// 0 means DefaultBreakerThreshold (5); negative disables pausing.
+	Threshold int
+	// CoolDown is how long a paused endpoint waits before the probe.
+	// 0 means DefaultBreakerCoolDown (30 s).
+	CoolDown time.Duration
+}
+
+func (c BreakerConfig) withDefaults() BreakerConfig {
+	if c.Threshold == 0 {
+		c.Threshold = DefaultBreakerThreshold
+	}
+	if c.CoolDown <= 0 {
+		c.CoolDown = DefaultBreakerCoolDown
+	}
+	return c
+}
+
+// EndpointState is the health of an endpoint as the Dispatcher sees it.
+type EndpointState int
+
+// Endpoint states.
+const (
+	// EndpointActive: deliveries flow normally.
+	EndpointActive EndpointState = iota
+	// EndpointFailing: the last attempt failed, fewer than Threshold in a row.
+	EndpointFailing
+	// EndpointPaused: Threshold failures in a row; nothing is sent until the cool-down ends.
+	EndpointPaused
+	// EndpointProbing: the cool-down ended and one probe delivery is in flight; it decides.
+	// A paused endpoint with nothing to send stays paused.
+	EndpointProbing
+	// EndpointDisabled: the endpoint answered 410 Gone (or was disabled); nothing is sent
+	// and new events are not queued for it until EnableEndpoint.
+	EndpointDisabled
+)
+
+// String returns "active", "failing", "paused", "probing" or "disabled".
+func (s EndpointState) String() string {
+	switch s {
+	case EndpointActive:
+		return "active"
+	case EndpointFailing:
+		return "failing"
+	case EndpointPaused:
+		return "paused"
+	case EndpointProbing:
+		return "probing"
+	case EndpointDisabled:
+		return "disabled"
+	}
+	return "unknown"
+}
+
+// EndpointStateChange reports that an endpoint moved from one state to another. A move
+// to EndpointActive is a recovery.
+type EndpointStateChange struct {
+	EndpointID string
+	From, To   EndpointState
+	// Failures is the number of consecutive failed attempts at the time of the change.
+	Failures int
+	// Until is, for EndpointPaused, when the probe may be sent.
+	Until time.Time
+	// Err is the error of the attempt that caused the change, if any.
+	Err error
+	// Time is when the change happened.
+	Time time.Time
+}
+
+// Recovered reports whether the change is a recovery (back to EndpointActive).
+func (c EndpointStateChange) Recovered() bool { return c.To == EndpointActive }
+
+// EndpointObserver receives endpoint state changes from a Dispatcher: failing, paused,
+// probing, recovered (active again) and disabled. Set DispatcherConfig.EndpointObserver, or
+// let the Sender's observer implement it. Calls are made from dispatcher goroutines, one
+// at a time per dispatcher, and must return quickly.
+type EndpointObserver interface {
+	EndpointStateChanged(ctx context.Context, c EndpointStateChange)
+}
+
+// EndpointObserverFunc adapts a function to EndpointObserver.
+type EndpointObserverFunc func(ctx context.Context, c EndpointStateChange)
+
+// EndpointStateChanged calls f.
+func (f EndpointObserverFunc) EndpointStateChanged(ctx context.Context, c EndpointStateChange) {
+	f(ctx, c)
+}
+
+// breaker is the per-endpoint circuit breaker. It is not safe for concurrent use: the
+// Dispatcher guards it with its lock.
+type breaker struct {
+	cfg      BreakerConfig
+	state    EndpointState
+	failures int
+	until    time.Time // end of the cool-down while paused
+}
+
+// outcome is how an attempt counts for the breaker.
+type outcome int
+
+const (
+	outcomeSuccess outcome = iota // any answer that shows the endpoint is up
+	outcomeFailure                // retryable failure
+	outcomeGone                   // 410
+	outcomeNone                   // no attempt reached the endpoint (fast fail, cancelled)
+)
+
+// mode is how a leased delivery is handled.
+type mode int
+
+const (
+	modeSend     mode = iota // a normal attempt
+	modeProbe                // the one half-open probe
+	modeFastFail             // paused: fail without sending
+	modeRelease              // cannot run now: hand back untouched
+	modeDisabled             // endpoint disabled
+	modeRemoved              // endpoint no longer served by this dispatcher
+)
+
+func (b *breaker) change(id string, to EndpointState, now time.Time, err error) *EndpointStateChange {
+	if b.state == to {
+		return nil
+	}
+	c := &EndpointStateChange{EndpointID: id, From: b.state, To: to, Failures: b.failures, Err: err, Time: now}
+	b.state = to
+	if to == EndpointPaused {
+		c.Until = b.until
+	}
+	return c
+}
+
+// capacity is how many deliveries may be leased now, given the endpoint's limit and the
+// number in flight: a paused endpoint takes its limit (they fail at once) until the
+// cool-down ends, then one (the probe); a probing endpoint takes none. A disabled endpoint
+// takes its limit too: whatever is still pending for it becomes a dead letter.
+func (b *breaker) capacity(limit, inflight int, now time.Time) int {
+	switch b.state {
+	case EndpointProbing:
+		return 0
+	case EndpointPaused:
+		if !now.Before(b.until) {
+			return 1
+		}
+	}
+	return limit - inflight
+}
+
+// admit decides how a leased delivery is handled. The first delivery admitted after a
+// cool-down becomes the probe: the endpoint moves to probing.
+func (b *breaker) admit(id string, now time.Time) (mode, *EndpointStateChange) {
+	switch b.state {
+	case EndpointDisabled:
+		return modeDisabled, nil
+	case EndpointProbing:
+		return modeRelease, nil
+	case EndpointPaused:
+		if now.Before(b.until) {
+			return modeFastFail, nil
+		}
+		return modeProbe, b.change(id, EndpointProbing, now, nil)
+	}
+	return modeSend, nil
+}
+
+// record counts the outcome of an attempt and returns the state change, if any.
+func (b *breaker) record(id string, o outcome, probe bool, now time.Time, err error) *EndpointStateChange {
+	if b.state == EndpointDisabled {
+		return nil
+	}
+	if probe && o == outcomeNone && b.state == EndpointProbing {
+		// The probe was not sent (shutdown, refused): probe again at once.
+		b.until = now
+		return b.change(id, EndpointPaused, now, err)
+	}
+	switch o {
+	case outcomeGone:
+		return b.change(id, EndpointDisabled, now, err)
+	case outcomeSuccess:
+		b.failures = 0
+		return b.change(id, EndpointActive, now, nil)
+	case outcomeFailure:
+		b.failures++
+		switch {
+		case probe && b.state == EndpointProbing:
+			b.until = now.Add(b.cfg.CoolDown)
+			return b.change(id, EndpointPaused, now, err)
+		case b.state == EndpointPaused || b.state == EndpointProbing:
+			return nil // an attempt started before the pause; the probe decides
+		case b.cfg.Threshold > 0 && b.failures >= b.cfg.Threshold:
+			b.until = now.Add(b.cfg.CoolDown)
+			return b.change(id, EndpointPaused, now, err)
+		default:
+			return b.change(id, EndpointFailing, now, err)
+		}
+	}
+	return nil
+}

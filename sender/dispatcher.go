@@ -1,0 +1,699 @@
+package sender
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookkit/hookkit/event"
+)
+
+// Defaults of DispatcherConfig.
+const (
+	DefaultWorkers        = 16              // DispatcherConfig.Workers
+	DefaultMaxPerEndpoint = 4               // DispatcherConfig.MaxPerEndpoint
+	DefaultLeaseFor       = 2 * time.Minute // DispatcherConfig.LeaseFor
+	DefaultPollInterval   = time.Second     // DispatcherConfig.PollInterval
+)
+
+var (
+	// ErrClosed is returned by Publish, Start and AddEndpoint after Shutdown.
+	ErrClosed = errors.New("hookkit/sender: dispatcher is closed")
+	// ErrStarted is returned by a second call to Start.
+	ErrStarted = errors.New("hookkit/sender: dispatcher already started")
+	// ErrEndpointPaused is the error of the attempts a paused endpoint fails at once,
+	// without sending (see BreakerConfig).
+	ErrEndpointPaused = errors.New("hookkit/sender: endpoint paused by its circuit breaker")
+	// ErrInvalidEndpoint is returned by AddEndpoint for an endpoint it cannot serve.
+	ErrInvalidEndpoint = errors.New("hookkit/sender: invalid endpoint")
+)
+
+// DispatcherConfig configures a Dispatcher. The zero value is ready to use.
+type DispatcherConfig struct {
+	// Workers bounds the attempts in flight at once, over all endpoints.
+	// 0 means DefaultWorkers (16).
+	Workers int
+	// MaxPerEndpoint bounds the attempts in flight at once to one endpoint, so a slow
+	// endpoint holds at most this many workers. 0 means DefaultMaxPerEndpoint (4);
+	// WithMaxInFlight overrides it per endpoint.
+	MaxPerEndpoint int
+	// LeaseFor is how long a leased delivery stays invisible to other dispatchers sharing
+	// the store. It must exceed the longest attempt (endpoint timeout); AddEndpoint refuses
+	// endpoints whose timeout is not shorter. 0 means DefaultLeaseFor (2 minutes).
+	LeaseFor time.Duration
+	// PollInterval is how often the store is asked for due deliveries when nothing wakes
+	// the dispatcher (a Publish or a finished attempt of this dispatcher does, and, with a
+	// store implementing NextDuer such as MemoryStore, the next due time). It bounds how
+	// late another process's delivery or an expired lease is picked up.
+	// 0 means DefaultPollInterval (1 s).
+	PollInterval time.Duration
+	// Breaker configures the per-endpoint circuit breaker.
+	Breaker BreakerConfig
+	// EndpointObserver receives endpoint state changes. nil: the Sender's observer if it
+	// implements EndpointObserver, else none.
+	EndpointObserver EndpointObserver
+	// Logger logs store errors and lost leases. nil: no logging.
+	Logger *slog.Logger
+	// Now is the clock for due times and cool-downs. nil: time.Now.
+	Now func() time.Time
+}
+
+// EndpointOption adjusts how the Dispatcher serves one endpoint.
+type EndpointOption func(*subscription)
+
+// WithOrdering delivers the endpoint's events one at a time, in publish order: the next
+// delivery starts only when the previous one was acknowledged or dead-lettered (its
+// retries included). Off by default.
+func WithOrdering() EndpointOption { return func(s *subscription) { s.ordered = true } }
+
+// WithMaxInFlight sets the endpoint's bound on attempts in flight at once, overriding
+// DispatcherConfig.MaxPerEndpoint. n <= 0 keeps the default.
+func WithMaxInFlight(n int) EndpointOption {
+	return func(s *subscription) {
+		if n > 0 {
+			s.maxInFlight = n
+		}
+	}
+}
+
+// EndpointStatus is the state of one endpoint in a Dispatcher.
+type EndpointStatus struct {
+	Endpoint Endpoint
+	State    EndpointState
+	// Failures is the number of consecutive failed attempts.
+	Failures int
+	// PausedUntil is, while paused, when the probe may go.
+	PausedUntil time.Time
+	// InFlight is the number of deliveries being handled now.
+	InFlight int
+	// Ordered and MaxInFlight are the options the endpoint was added with.
+	Ordered     bool
+	MaxInFlight int
+}
+
+// subscription is one endpoint served by the dispatcher. Guarded by Dispatcher.mu.
+type subscription struct {
+	ep          Endpoint
+	ordered     bool
+	maxInFlight int
+	inflight    int
+	br          breaker
+}
+
+// route is the part of a subscription that Publish reads without locking.
+type route struct {
+	id      string
+	filter  event.Filter
+	ordered bool
+}
+
+// Dispatcher delivers events asynchronously: Publish stores one delivery per matching
+// endpoint and returns; workers deliver them through the Sender (same signing,
+// credentials, classification and safety rules as Send), rescheduling retries in the
+// Store instead of sleeping, with a circuit breaker per endpoint and dead letters for what
+// cannot be delivered. See the package documentation for the full picture.
+//
+// A Dispatcher is safe for concurrent use. Create it with NewDispatcher, add endpoints,
+// Start it, Publish, and Shutdown when done.
+type Dispatcher struct {
+	s      *Sender
+	store  Store
+	cfg    DispatcherConfig
+	obs    EndpointObserver
+	log    *slog.Logger
+	now    func() time.Time
+	prefix string
+	seq    atomic.Uint64
+	routes atomic.Pointer[[]route]
+	closed atomic.Bool
+
+	mu       sync.Mutex
+	subs     map[string]*subscription
+	busy     int
+	started  bool
+	stopping bool
+	changes  []EndpointStateChange
+	limits   map[string]int // scratch for fill
+
+	obsMu      sync.Mutex
+	wake       chan struct{}
+	stop       chan struct{}
+	jobs       chan job
+	done       chan struct{}
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
+	stopAfter  func() bool
+	workers    sync.WaitGroup
+}
+
+type job struct {
+	d    Delivery
+	mode mode
+	sub  *subscription
+	ep   Endpoint
+}
+
+// NewDispatcher returns a Dispatcher that delivers through s and keeps deliveries in
+// store (nil: a new MemoryStore with default bounds). It does nothing until Start.
+func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, error) {
+	if s == nil {
+		return nil, errors.New("hookkit/sender: NewDispatcher needs a Sender")
+	}
+	if store == nil {
+		store = NewMemoryStore(MemoryStoreConfig{})
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.MaxPerEndpoint <= 0 {
+		cfg.MaxPerEndpoint = DefaultMaxPerEndpoint
+	}
+	if cfg.LeaseFor <= 0 {
+		cfg.LeaseFor = DefaultLeaseFor
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	cfg.Breaker = cfg.Breaker.withDefaults()
+	d := &Dispatcher{
+		s:     s,
+		store: store,
+		cfg:   cfg,
+		obs:   cfg.EndpointObserver,
+		log:   cfg.Logger,
+		now:   cfg.Now,
+		subs:  make(map[string]*subscription),
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		jobs:  make(chan job),
+		done:  make(chan struct{}),
+	}
+	if d.obs == nil {
+		d.obs = senderEndpointObserver(s)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	d.prefix = base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]) + "-"
+	d.routes.Store(new([]route))
+	d.hardCtx, d.hardCancel = context.WithCancel(context.Background())
+	return d, nil
+}
+
+// Store returns the dispatcher's store.
+func (d *Dispatcher) Store() Store { return d.store }
+
+// AddEndpoint adds ep to the endpoints events are published to, or replaces the endpoint
+// with the same ID (its breaker state and in-flight deliveries are kept). ep.Filter
+// selects the event types (empty: all). The endpoint must have an ID and a timeout shorter
+// than DispatcherConfig.LeaseFor.
+func (d *Dispatcher) AddEndpoint(ep Endpoint, opts ...EndpointOption) error {
+	if ep.ID == "" {
+		return fmt.Errorf("%w: empty id", ErrInvalidEndpoint)
+	}
+	if ep.URL == "" {
+		return fmt.Errorf("%w: empty url", ErrInvalidEndpoint)
+	}
+	if d.attemptTimeout(&ep) >= d.cfg.LeaseFor {
+		return fmt.Errorf("%w: timeout %v is not shorter than the dispatcher's lease (%v)",
+			ErrInvalidEndpoint, d.attemptTimeout(&ep), d.cfg.LeaseFor)
+	}
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	sub := &subscription{ep: ep, maxInFlight: d.cfg.MaxPerEndpoint}
+	for _, o := range opts {
+		o(sub)
+	}
+	d.mu.Lock()
+	if old := d.subs[ep.ID]; old != nil {
+		old.ep, old.ordered, old.maxInFlight = sub.ep, sub.ordered, sub.maxInFlight
+	} else {
+		sub.br.cfg = d.cfg.Breaker
+		d.subs[ep.ID] = sub
+	}
+	d.rebuildRoutes()
+	d.mu.Unlock()
+	d.signal()
+	return nil
+}
+
+// RemoveEndpoint stops publishing to the endpoint and makes its pending deliveries dead
+// letters (reason DeadReasonRemoved), so nothing is lost; deliveries in flight finish.
+// It returns ErrNotFound for an unknown ID.
+func (d *Dispatcher) RemoveEndpoint(ctx context.Context, id string) error {
+	d.mu.Lock()
+	if d.subs[id] == nil {
+		d.mu.Unlock()
+		return ErrNotFound
+	}
+	delete(d.subs, id)
+	d.rebuildRoutes()
+	d.mu.Unlock()
+	_, err := d.store.DeadLetterEndpoint(ctx, id, DeadReasonRemoved)
+	return err
+}
+
+// Endpoint returns the endpoint with the given ID and its status.
+func (d *Dispatcher) Endpoint(id string) (EndpointStatus, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sub := d.subs[id]
+	if sub == nil {
+		return EndpointStatus{}, false
+	}
+	return sub.status(), true
+}
+
+// Endpoints returns every endpoint and its status, in no particular order.
+func (d *Dispatcher) Endpoints() []EndpointStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]EndpointStatus, 0, len(d.subs))
+	for _, sub := range d.subs {
+		out = append(out, sub.status())
+	}
+	return out
+}
+
+func (sub *subscription) status() EndpointStatus {
+	st := EndpointStatus{Endpoint: sub.ep, State: sub.br.state, Failures: sub.br.failures,
+		InFlight: sub.inflight, Ordered: sub.ordered, MaxInFlight: sub.maxInFlight}
+	if sub.br.state == EndpointPaused {
+		st.PausedUntil = sub.br.until
+	}
+	return st
+}
+
+// EnableEndpoint resumes a disabled or paused endpoint: its breaker is reset to active.
+// Dead letters stay where they are; Requeue them if they should be sent.
+func (d *Dispatcher) EnableEndpoint(id string) error {
+	d.mu.Lock()
+	sub := d.subs[id]
+	if sub == nil {
+		d.mu.Unlock()
+		return ErrNotFound
+	}
+	sub.br.failures = 0
+	if c := sub.br.change(id, EndpointActive, d.now(), nil); c != nil {
+		d.changes = append(d.changes, *c)
+	}
+	d.rebuildRoutes()
+	d.mu.Unlock()
+	d.flushChanges()
+	d.signal()
+	return nil
+}
+
+// rebuildRoutes publishes a new snapshot of the routes Publish reads. Caller holds mu.
+func (d *Dispatcher) rebuildRoutes() {
+	rs := make([]route, 0, len(d.subs))
+	for id, sub := range d.subs {
+		if sub.br.state != EndpointDisabled {
+			rs = append(rs, route{id: id, filter: sub.ep.Filter, ordered: sub.ordered})
+		}
+	}
+	d.routes.Store(&rs)
+}
+
+// Publish encodes ev once and stores one delivery for every endpoint whose filter
+// matches its type (disabled endpoints excluded), then returns how many it stored. It
+// does no network I/O. All the deliveries are stored or none: it returns ErrQueueFull
+// when the store is full and ErrClosed after Shutdown. Publishing before Start is allowed;
+// the deliveries wait in the store.
+func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) {
+	if d.closed.Load() {
+		return 0, ErrClosed
+	}
+	if ev == nil {
+		return 0, errors.New("hookkit/sender: Publish of a nil event")
+	}
+	var ds []Delivery
+	rs := *d.routes.Load()
+	var enc *event.Encoded
+	var now time.Time
+	for i := range rs {
+		r := &rs[i]
+		if !r.filter.Match(ev.Type) {
+			continue
+		}
+		if enc == nil {
+			var err error
+			if enc, err = ev.Encode(); err != nil {
+				return 0, err
+			}
+			now = d.now()
+			ds = make([]Delivery, 0, len(rs)-i)
+		}
+		ds = append(ds, Delivery{ID: d.newID(), EndpointID: r.id, Event: enc, Ordered: r.ordered, Created: now, Due: now})
+	}
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	if err := d.store.Enqueue(ctx, ds...); err != nil {
+		return 0, err
+	}
+	d.signal()
+	return len(ds), nil
+}
+
+// newID returns a delivery ID unique across processes: a random prefix per dispatcher
+// and a counter.
+func (d *Dispatcher) newID() string {
+	var buf [40]byte
+	b := append(buf[:0], d.prefix...)
+	return string(strconv.AppendUint(b, d.seq.Add(1), 36))
+}
+
+// DeadLetters lists dead letters (oldest first), each with its full attempt history.
+func (d *Dispatcher) DeadLetters(ctx context.Context, f ListFilter) ([]Delivery, error) {
+	return d.store.ListDead(ctx, f)
+}
+
+// Pending lists deliveries waiting or in flight (earliest due first).
+func (d *Dispatcher) Pending(ctx context.Context, f ListFilter) ([]Delivery, error) {
+	return d.store.List(ctx, f)
+}
+
+// Requeue makes dead letters pending again, due now: one (Selector.ID), those of an
+// endpoint (Selector.EndpointID) or all (zero Selector). Their history is kept and their
+// retry policy starts a new round. It returns how many were requeued.
+func (d *Dispatcher) Requeue(ctx context.Context, sel Selector) (int, error) {
+	n, err := d.store.Requeue(ctx, sel, d.now())
+	if n > 0 {
+		d.signal()
+	}
+	return n, err
+}
+
+// Start starts the workers. It returns at once. When ctx ends, the dispatcher stops as
+// with Shutdown on an expired context: in-flight attempts are cancelled and their leases
+// handed back. Call Shutdown in any case to wait for the goroutines to end.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.closed.Load():
+		return ErrClosed
+	case d.started:
+		return ErrStarted
+	}
+	d.started = true
+	d.workers.Add(d.cfg.Workers)
+	for range d.cfg.Workers {
+		go d.worker()
+	}
+	go d.pump()
+	d.stopAfter = context.AfterFunc(ctx, func() {
+		d.beginShutdown()
+		d.hardCancel()
+	})
+	return nil
+}
+
+// Shutdown stops the dispatcher: Publish returns ErrClosed from now on, no new delivery is
+// leased, and deliveries handed to workers but not started are returned to the store.
+// Attempts in flight finish and are recorded. If ctx ends first, they are cancelled and
+// their leases handed back (due at once, no attempt recorded); Shutdown then waits for the
+// workers to exit and returns ctx.Err(). Deliveries still pending stay in the store.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	started := d.beginShutdown()
+	if !started {
+		return nil
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+		d.hardCancel()
+		<-d.done
+		return ctx.Err()
+	}
+}
+
+// beginShutdown closes the dispatcher once and reports whether it had been started.
+func (d *Dispatcher) beginShutdown() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed.Store(true)
+	if !d.started {
+		d.hardCancel()
+		return false
+	}
+	if !d.stopping {
+		d.stopping = true
+		close(d.stop)
+		if d.stopAfter != nil {
+			d.stopAfter()
+		}
+	}
+	return true
+}
+
+// signal wakes the pump without blocking.
+func (d *Dispatcher) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pump leases what can run and hands it to the workers.
+func (d *Dispatcher) pump() {
+	defer func() {
+		close(d.jobs)
+		d.workers.Wait()
+		d.hardCancel()
+		close(d.done)
+	}()
+	t := time.NewTimer(d.cfg.PollInterval)
+	defer t.Stop()
+	nd, _ := d.store.(NextDuer)
+	for {
+		d.fill()
+		wait := d.cfg.PollInterval
+		if nd != nil {
+			// Wake when the next retry is due, if that is sooner than the poll. A due time
+			// already past belongs to an endpoint at its limit: a finishing attempt wakes us.
+			if next, ok := nd.NextDue(d.hardCtx); ok {
+				if w := next.Sub(d.now()); w > 0 && w < wait {
+					wait = w
+				}
+			}
+		}
+		t.Reset(wait)
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// fill leases as many deliveries as there are free workers, only for endpoints that
+// can take them now.
+func (d *Dispatcher) fill() {
+	for {
+		d.mu.Lock()
+		free := d.cfg.Workers - d.busy
+		if free <= 0 || d.stopping {
+			d.mu.Unlock()
+			return
+		}
+		now := d.now()
+		if d.limits == nil {
+			d.limits = make(map[string]int)
+		}
+		clear(d.limits)
+		for id, sub := range d.subs {
+			if n := sub.br.capacity(sub.maxInFlight, sub.inflight, now); n > 0 {
+				d.limits[id] = n
+			}
+		}
+		d.mu.Unlock()
+		if len(d.limits) == 0 {
+			return
+		}
+		// Only this goroutine starts deliveries, so the limits cannot shrink meanwhile:
+		// workers finishing only free capacity.
+		ds, err := d.store.Lease(d.hardCtx, LeaseRequest{Now: now, Max: free, For: d.cfg.LeaseFor, Endpoints: d.limits})
+		if err != nil {
+			if d.log != nil && d.hardCtx.Err() == nil {
+				d.log.Error("hookkit: lease from store failed", "err", err)
+			}
+			return
+		}
+		d.mu.Lock()
+		jobs := make([]job, 0, len(ds))
+		for _, del := range ds {
+			j := job{d: del, mode: modeDisabled}
+			if sub := d.subs[del.EndpointID]; sub != nil {
+				var c *EndpointStateChange
+				j.sub, j.ep = sub, sub.ep
+				if j.mode, c = sub.br.admit(del.EndpointID, now); c != nil {
+					d.changes = append(d.changes, *c)
+				}
+				if j.mode != modeRelease && j.mode != modeDisabled {
+					sub.inflight++
+				}
+			} else {
+				j.mode = modeRemoved
+			}
+			d.busy++
+			jobs = append(jobs, j)
+		}
+		d.mu.Unlock()
+		d.flushChanges()
+		for _, j := range jobs {
+			d.jobs <- j
+		}
+		if len(ds) < free {
+			return
+		}
+	}
+}
+
+func (d *Dispatcher) worker() {
+	defer d.workers.Done()
+	for j := range d.jobs {
+		d.handle(j)
+	}
+}
+
+// storeCtx bounds a store call made while finishing a job; it survives the hard stop so
+// that leases are handed back.
+func (d *Dispatcher) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(d.hardCtx), 10*time.Second)
+}
+
+// handle finishes one leased delivery: sends it (or not, by mode) and records the outcome
+// in the store and the breaker.
+func (d *Dispatcher) handle(j job) {
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	del := &j.d
+	o, probe := outcomeNone, j.mode == modeProbe
+	var a Attempt
+	var err error
+	var rescheduled bool // handed back pending (not acknowledged, not dead)
+	d.mu.Lock()
+	stopping := d.stopping
+	d.mu.Unlock()
+	switch j.mode {
+	case modeRemoved:
+		err = d.store.DeadLetter(ctx, del.ID, del.Lease, DeadReasonRemoved)
+	case modeDisabled:
+		err = d.store.DeadLetter(ctx, del.ID, del.Lease, DeadReasonGone)
+	case modeRelease:
+		rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
+	case modeFastFail:
+		now := d.now()
+		a = pausedAttempt(len(del.Attempts)+1, now)
+		rescheduled, err = d.retryOrBury(ctx, &j.ep, del, a, now)
+	default:
+		if stopping {
+			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
+			break
+		}
+		a = d.s.attempt(d.hardCtx, &j.ep, del.Event, len(del.Attempts))
+		now := d.now()
+		if d.hardCtx.Err() != nil && a.Class != ClassAcknowledged {
+			// Cancelled by a hard stop: the attempt did not finish; hand the lease back.
+			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
+			break
+		}
+		var reason string
+		o, reason = judge(a)
+		switch {
+		case a.Class == ClassAcknowledged:
+			err = d.store.Ack(ctx, del.ID, del.Lease)
+		case reason != "":
+			err = d.store.DeadLetter(ctx, del.ID, del.Lease, reason, a)
+		default:
+			rescheduled, err = d.retryOrBury(ctx, &j.ep, del, a, now)
+		}
+	}
+	if err != nil && d.log != nil {
+		lvl := slog.LevelError
+		if errors.Is(err, ErrLeaseLost) {
+			lvl = slog.LevelWarn
+		}
+		d.log.Log(ctx, lvl, "hookkit: store update failed", "delivery", del.ID, "endpoint", del.EndpointID, "err", err)
+	}
+	d.mu.Lock()
+	d.busy--
+	cur := d.subs[del.EndpointID]
+	if j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled {
+		j.sub.inflight--
+		if cur == j.sub {
+			if c := j.sub.br.record(del.EndpointID, o, probe, d.now(), a.Err); c != nil {
+				d.changes = append(d.changes, *c)
+				if c.To == EndpointDisabled {
+					d.rebuildRoutes()
+				}
+			}
+		}
+	}
+	// Deliveries of a removed or disabled endpoint must not stay pending: if this one was
+	// just handed back, sweep the endpoint (RemoveEndpoint and the 410 handler sweep too;
+	// whichever runs last catches it).
+	sweep := ""
+	switch {
+	case cur == nil && (rescheduled || j.mode == modeRemoved):
+		sweep = DeadReasonRemoved
+	case cur != nil && cur.br.state == EndpointDisabled && (rescheduled || o == outcomeGone):
+		sweep = DeadReasonGone
+	}
+	d.mu.Unlock()
+	d.flushChanges()
+	if sweep != "" {
+		if _, err := d.store.DeadLetterEndpoint(ctx, del.EndpointID, sweep); err != nil && d.log != nil {
+			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", del.EndpointID, "err", err)
+		}
+	}
+	d.signal()
+}
+
+// retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead
+// letter when its retry policy is exhausted; it reports whether it rescheduled.
+func (d *Dispatcher) retryOrBury(ctx context.Context, ep *Endpoint, del *Delivery, a Attempt, now time.Time) (bool, error) {
+	first := a.Start
+	if del.RoundStart < len(del.Attempts) {
+		first = del.Attempts[del.RoundStart].Start
+	}
+	made := len(del.Attempts) - del.RoundStart + 1
+	delay, ok := d.nextDelay(ep, made, now.Sub(first), a)
+	if !ok {
+		return false, d.store.DeadLetter(ctx, del.ID, del.Lease, DeadReasonExhausted, a)
+	}
+	return true, d.store.Reschedule(ctx, del.ID, del.Lease, now.Add(delay), a)
+}
+
+// flushChanges reports queued state changes to the observer, in order.
+func (d *Dispatcher) flushChanges() {
+	if d.obs == nil {
+		d.mu.Lock()
+		d.changes = d.changes[:0]
+		d.mu.Unlock()
+		return
+	}
+	d.obsMu.Lock()
+	defer d.obsMu.Unlock()
+	d.mu.Lock()
+	cs := d.changes
+	d.changes = nil
+	d.mu.Unlock()
+	for _, c := range cs {
+		d.obs.EndpointStateChanged(context.WithoutCancel(d.hardCtx), c)
+	}
+}

@@ -1,0 +1,182 @@
+package sender_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/sender"
+)
+
+// soakReceiver processes each event id once: a delivery whose id was already processed is
+// acknowledged without processing (the de-duplication a receiver must do under
+// at-least-once delivery).
+type soakReceiver struct {
+	mu        sync.Mutex
+	received  map[string]int // requests per event id
+	processed map[string]int // times the application processed it
+}
+
+func newSoakReceiver() *soakReceiver {
+	return &soakReceiver{received: map[string]int{}, processed: map[string]int{}}
+}
+
+func (r *soakReceiver) process(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.processed[id] == 0 {
+		r.processed[id]++
+	}
+}
+
+func (r *soakReceiver) counts() (received, processed map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return copyMap(r.received), copyMap(r.processed)
+}
+
+func copyMap(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// TestSoakDispatcher publishes thousands of events to two healthy endpoints, one that
+// fails a third of its attempts (503, lost acknowledgement after a timeout, connection
+// reset) and one that is dead (closed listener). Every event reaches the healthy and
+// flaky endpoints and is processed once; the dead endpoint ends paused with all its
+// deliveries in dead letters; nothing is lost; no goroutine is left behind.
+func TestSoakDispatcher(t *testing.T) {
+	dspNoLeaks(t)
+	events := 2000
+	if testing.Short() {
+		events = 300
+	}
+	recv := map[string]*soakReceiver{"healthy1": newSoakReceiver(), "healthy2": newSoakReceiver(), "flaky": newSoakReceiver()}
+	servers := map[string]*dspServer{}
+	for _, id := range []string{"healthy1", "healthy2"} {
+		r := recv[id]
+		servers[id] = newDspServer(t, func(w http.ResponseWriter, h dspHit, _ int) {
+			r.mu.Lock()
+			r.received[h.ID]++
+			r.mu.Unlock()
+			r.process(h.ID)
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
+	flaky := recv["flaky"]
+	const flakyTimeout = 100 * time.Millisecond
+	servers["flaky"] = newDspServer(t, func(w http.ResponseWriter, h dspHit, n int) {
+		flaky.mu.Lock()
+		flaky.received[h.ID]++
+		flaky.mu.Unlock()
+		if n%3 != 1 {
+			flaky.process(h.ID)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		switch (n / 3) % 3 {
+		case 0:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 1: // processed, but the acknowledgement comes too late: the sender retries
+			flaky.process(h.ID)
+			time.Sleep(flakyTimeout + 50*time.Millisecond)
+			w.WriteHeader(http.StatusOK)
+		default: // connection reset
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				_ = conn.Close()
+			}
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadURL := "http://" + ln.Addr().String() + "/"
+	require.NoError(t, ln.Close())
+
+	states := &dspStates{}
+	d := newDispatcher(t, dspSender(t), sender.NewMemoryStore(sender.MemoryStoreConfig{}), sender.DispatcherConfig{
+		Workers:          16,
+		MaxPerEndpoint:   4,
+		EndpointObserver: states,
+		Breaker:          sender.BreakerConfig{Threshold: 5, CoolDown: 200 * time.Millisecond},
+	})
+	for id, srv := range servers {
+		ep := dspEndpoint(t, id, srv.URL, dspRetry(20, 5*time.Millisecond))
+		var opts []sender.EndpointOption
+		if id == "flaky" {
+			ep.Timeout = flakyTimeout
+			opts = append(opts, sender.WithMaxInFlight(8))
+		}
+		require.NoError(t, d.AddEndpoint(ep, opts...))
+	}
+	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "dead", deadURL, dspRetry(4, 5*time.Millisecond))))
+	require.NoError(t, d.Start(bg))
+
+	start := time.Now()
+	published := make([]string, 0, events)
+	for i := range events {
+		ev := newEvent(t, fmt.Sprintf("order-%d", i%7))
+		n, err := d.Publish(bg, ev)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+		published = append(published, ev.ID)
+	}
+	publishTime := time.Since(start)
+
+	require.Eventually(t, func() bool {
+		p, err := d.Pending(bg, sender.ListFilter{Limit: 1})
+		return err == nil && len(p) == 0
+	}, 60*time.Second, 20*time.Millisecond, "every delivery acknowledged or dead-lettered")
+	t.Logf("%d events × 4 endpoints: published in %v, settled in %v", events, publishTime, time.Since(start))
+
+	for id, r := range recv {
+		received, processed := r.counts()
+		for _, evID := range published {
+			assert.GreaterOrEqual(t, received[evID], 1, "%s: event %s received", id, evID)
+			assert.Equal(t, 1, processed[evID], "%s: event %s processed once", id, evID)
+		}
+		assert.Len(t, processed, events, "%s: nothing extra", id)
+		if id == "flaky" {
+			retried := 0
+			for _, c := range received {
+				if c > 1 {
+					retried++
+				}
+			}
+			assert.Positive(t, retried, "flaky endpoint saw retries (including duplicates of processed events)")
+		}
+	}
+
+	dead, err := d.DeadLetters(bg, sender.ListFilter{})
+	require.NoError(t, err)
+	deadIDs := map[string]bool{}
+	for _, del := range dead {
+		assert.Equal(t, "dead", del.EndpointID, "only the dead endpoint has dead letters")
+		assert.Equal(t, sender.DeadReasonExhausted, del.DeadReason)
+		assert.Len(t, del.Attempts, 4, "full history")
+		deadIDs[del.Event.ID()] = true
+	}
+	for _, evID := range published {
+		assert.True(t, deadIDs[evID], "nothing lost: published = delivered + dead (%s)", evID)
+	}
+	st, ok := d.Endpoint("dead")
+	require.True(t, ok)
+	assert.Equal(t, sender.EndpointPaused, st.State, "the dead endpoint ends paused")
+	assert.Contains(t, states.States("dead"), sender.EndpointPaused)
+	for _, id := range []string{"healthy1", "healthy2"} {
+		st, _ := d.Endpoint(id)
+		assert.Equal(t, sender.EndpointActive, st.State, id)
+	}
+}

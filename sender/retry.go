@@ -1,0 +1,208 @@
+package sender
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Defaults of RetryPolicy: the value a zero field takes.
+const (
+	DefaultInitialInterval     = time.Second      // RetryPolicy.InitialInterval
+	DefaultMaxInterval         = time.Minute      // RetryPolicy.MaxInterval
+	DefaultMultiplier          = 2.0              // RetryPolicy.Multiplier
+	DefaultRandomizationFactor = 0.5              // RetryPolicy.RandomizationFactor
+	DefaultMaxAttempts         = 8                // RetryPolicy.MaxAttempts
+	DefaultMaxElapsedTime      = 15 * time.Minute // RetryPolicy.MaxElapsedTime
+	DefaultMaxRetryAfter       = 5 * time.Minute  // RetryPolicy.MaxRetryAfter
+)
+
+// RetryPolicy says when a failed attempt is retried: exponential backoff with jitter
+// (github.com/cenkalti/backoff/v4), a bound on attempts and on elapsed time, and how far a
+// receiver's Retry-After is followed. Only retryable failures are retried (see Class).
+//
+// Every zero field takes its documented default, so RetryPolicy{MaxAttempts: 3} is the
+// default policy with three attempts. DefaultRetryPolicy returns the defaults filled in.
+// The delay before retry n (n = 1 after the first attempt) is
+//
+//	min(InitialInterval × Multiplier^(n-1), MaxInterval) × (1 ± RandomizationFactor)
+//
+// or, after a 429 or 503 with a Retry-After header, the time the receiver asked for, at
+// most MaxRetryAfter. With the defaults the waits are about 1 s, 2 s, 4 s, 8 s, 16 s,
+// 32 s and 60 s: eight attempts over about two minutes.
+type RetryPolicy struct {
+	// InitialInterval is the wait before the first retry. 0: 1 s.
+	InitialInterval time.Duration
+	// MaxInterval caps the growing wait (before jitter). 0: 1 minute; a value below
+	// InitialInterval is raised to it.
+	MaxInterval time.Duration
+	// Multiplier is the factor the wait grows by after each retry; at least 1.
+	// 0: 2.
+	Multiplier float64
+	// RandomizationFactor spreads each wait uniformly over ±this fraction, so that
+	// deliveries failing together do not retry together. 0: 0.5; negative: no jitter;
+	// at most 1.
+	RandomizationFactor float64
+	// MaxAttempts bounds the attempts, the first one included. 0: 8; negative: no bound
+	// (MaxElapsedTime must then bound the retries).
+	MaxAttempts int
+	// MaxElapsedTime stops the retries when the next attempt would start later than this
+	// after the first one. 0: 15 minutes; negative: no bound (MaxAttempts must then
+	// bound the retries).
+	MaxElapsedTime time.Duration
+	// MaxRetryAfter caps the wait a Retry-After header (seconds or HTTP-date, honoured on
+	// 429 and 503) can impose; a longer request is shortened to it. 0: 5 minutes;
+	// negative: Retry-After is ignored and the backoff applies.
+	MaxRetryAfter time.Duration
+}
+
+// DefaultRetryPolicy returns the policy a zero RetryPolicy stands for, every field set:
+// InitialInterval 1 s, MaxInterval 1 minute, Multiplier 2, RandomizationFactor 0.5,
+// MaxAttempts 8, MaxElapsedTime 15 minutes, MaxRetryAfter 5 minutes.
+func DefaultRetryPolicy() RetryPolicy { return RetryPolicy{}.withDefaults() }
+
+// ErrInvalidPolicy is wrapped by the errors of RetryPolicy.Validate.
+var ErrInvalidPolicy = errors.New("hookkit/sender: invalid retry policy")
+
+// Validate reports a policy that cannot work: a negative interval, a multiplier below 1,
+// a randomization factor above 1, or no bound at all on the retries.
+func (p RetryPolicy) Validate() error {
+	switch {
+	case p.InitialInterval < 0 || p.MaxInterval < 0:
+		return fmt.Errorf("%w: negative interval", ErrInvalidPolicy)
+	case p.Multiplier != 0 && (p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0)):
+		return fmt.Errorf("%w: multiplier below 1", ErrInvalidPolicy)
+	case p.RandomizationFactor > 1 || math.IsNaN(p.RandomizationFactor):
+		return fmt.Errorf("%w: randomization factor above 1", ErrInvalidPolicy)
+	case p.MaxAttempts < 0 && p.MaxElapsedTime < 0:
+		return fmt.Errorf("%w: neither MaxAttempts nor MaxElapsedTime bounds the retries", ErrInvalidPolicy)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields and makes the others safe to compute with (an
+// invalid policy that got this far, through the Dispatcher, is clamped, not trusted).
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.InitialInterval <= 0 {
+		p.InitialInterval = DefaultInitialInterval
+	}
+	if p.MaxInterval == 0 {
+		p.MaxInterval = DefaultMaxInterval
+	}
+	if p.MaxInterval < p.InitialInterval {
+		p.MaxInterval = p.InitialInterval
+	}
+	switch {
+	case p.Multiplier == 0:
+		p.Multiplier = DefaultMultiplier
+	case p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0):
+		p.Multiplier = 1
+	}
+	switch {
+	case p.RandomizationFactor == 0:
+		p.RandomizationFactor = DefaultRandomizationFactor
+	case p.RandomizationFactor > 1 || math.IsNaN(p.RandomizationFactor):
+		p.RandomizationFactor = 1
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.MaxElapsedTime == 0 {
+		p.MaxElapsedTime = DefaultMaxElapsedTime
+	}
+	if p.MaxAttempts < 0 && p.MaxElapsedTime < 0 {
+		p.MaxElapsedTime = DefaultMaxElapsedTime
+	}
+	if p.MaxRetryAfter == 0 {
+		p.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	return p
+}
+
+// retryPolicy returns the policy, defaults filled in, that applies to ep.
+func (s *Sender) retryPolicy(ep *Endpoint) RetryPolicy {
+	if ep.Retry != nil {
+		return ep.Retry.withDefaults()
+	}
+	return s.retry
+}
+
+// next returns the wait before the next attempt, after made attempts (made >= 1) of which
+// the first started elapsed ago and the last asked for retryAfter (0: no request); false
+// when the policy says stop. p must have its defaults filled in.
+func (p RetryPolicy) next(made int, elapsed, retryAfter time.Duration) (time.Duration, bool) {
+	if p.MaxAttempts > 0 && made >= p.MaxAttempts {
+		return 0, false
+	}
+	var delay time.Duration
+	if retryAfter > 0 && p.MaxRetryAfter > 0 {
+		delay = min(retryAfter, p.MaxRetryAfter)
+	} else {
+		delay = p.backoff(made)
+	}
+	if p.MaxElapsedTime > 0 && elapsed+delay > p.MaxElapsedTime {
+		return 0, false
+	}
+	return delay, true
+}
+
+// backoff is the randomized exponential wait before retry n (n >= 1), computed by
+// backoff.ExponentialBackOff from the interval it would have reached after n-1 steps.
+func (p RetryPolicy) backoff(n int) time.Duration {
+	cur := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(n-1))
+	interval := p.MaxInterval
+	if cur < float64(p.MaxInterval) {
+		interval = time.Duration(cur)
+	}
+	rf := p.RandomizationFactor
+	if rf < 0 {
+		rf = 0
+	}
+	b := backoff.ExponentialBackOff{
+		InitialInterval:     interval,
+		RandomizationFactor: rf,
+		Multiplier:          p.Multiplier,
+		MaxInterval:         p.MaxInterval,
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	b.Reset()
+	return b.NextBackOff()
+}
+
+// maxRetryAfterSeconds bounds the parsed value so that it converts to a Duration.
+const maxRetryAfterSeconds = 1 << 32
+
+// parseRetryAfter reads a Retry-After header value: delay-seconds or an HTTP-date
+// (RFC 9110 §10.2.3), relative to now. It returns 0 when the value is absent, malformed
+// or not in the future.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return maxRetryAfterSeconds * time.Second
+			}
+			return 0
+		}
+		return time.Duration(min(n, maxRetryAfterSeconds)) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	if d := t.Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}

@@ -1,0 +1,383 @@
+package sender
+
+// Internal contract with the Dispatcher (dispatcher*.go), kept accurate here:
+//
+//   - s.attempt(ctx, ep, enc, retryCount) makes exactly ONE attempt and returns it: the body
+//     for retryCount (enc.AppendBody), a fresh timestamp signed with every key of ep.Keys
+//     active now, ep.Credentials applied, one POST through the guarded client (redirects
+//     never followed), the response classified, its body read up to 64 KiB and closed.
+//     Attempt.Number = retryCount+1. It bounds itself by ep.Timeout (DefaultTimeout when
+//     0) and returns early, with ClassRetryable and ctx's error, when ctx ends. It calls
+//     the Observer's AttemptStarted/AttemptFinished (never Delivered/Failed) and logs at
+//     debug level. It never panics on a bad endpoint: an unparsable URL, a key set without
+//     an active key or a scheme that cannot sign give ClassPermanent (Err wraps
+//     ErrInvalidEndpoint); plain http:// not allowed, Basic over http, or an address the
+//     guard refuses give ClassRefused. The filter is NOT checked (Publish does).
+//   - A 401 with credentials implementing auth.Invalidator: the token is invalidated and
+//     the attempt is ClassRetryable, so the next attempt fetches a fresh token. (Send
+//     retries at once, once; a second 401 in a row is ClassCredentials there. attempt()
+//     cannot know about the previous attempt, so for the Dispatcher it stays retryable.)
+//   - ClassCredentials from attempt() is a token that could not be obtained.
+//   - Attempt.RetryAfter is the wait asked by a 429/503 Retry-After, uncapped.
+//   - s.retryPolicy(ep) is ep.Retry or Config.Retry with defaults filled in; its
+//     next(made, elapsed, retryAfter) gives the wait before the next attempt after `made`
+//     attempts (>= 1) of a round whose first attempt started `elapsed` ago, the last one
+//     having asked for retryAfter (Retry-After capped by MaxRetryAfter, else backoff with
+//     jitter), and false when MaxAttempts or MaxElapsedTime says stop.
+//   - s.observer is never nil (NopObserver by default). DefaultTimeout is exported.
+//   - ErrInvalidEndpoint (dispatcher.go) is also the Kind of Send's errors for an endpoint
+//     that cannot be used.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hookkit/hookkit/auth"
+	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/signature"
+)
+
+// target is an endpoint checked once for the attempts of a delivery.
+type target struct {
+	ep      *Endpoint
+	name    string // for results, errors, logs
+	https   bool
+	scheme  signature.Scheme
+	timeout time.Duration
+	err     error // why it cannot be used; with class
+	class   Class
+}
+
+// check validates ep and returns its target. A target with err set fails every attempt
+// without sending.
+func (s *Sender) check(ep *Endpoint) target {
+	t := target{ep: ep, scheme: ep.Scheme, timeout: ep.Timeout, name: ep.ID}
+	if t.scheme == nil {
+		t.scheme = signature.Standard()
+	}
+	if t.timeout <= 0 {
+		t.timeout = DefaultTimeout
+	}
+	u, err := url.Parse(ep.URL)
+	if err != nil {
+		t.class, t.err = ClassPermanent, fmt.Errorf("%w: unparsable url", ErrInvalidEndpoint)
+		if t.name == "" {
+			t.name = "(invalid url)"
+		}
+		return t
+	}
+	if t.name == "" {
+		t.name = u.Host
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		t.class, t.err = ClassPermanent, fmt.Errorf("%w: url scheme must be https or http", ErrInvalidEndpoint)
+	case u.Host == "" || u.Hostname() == "":
+		t.class, t.err = ClassPermanent, fmt.Errorf("%w: url has no host", ErrInvalidEndpoint)
+	case u.User != nil:
+		t.class, t.err = ClassPermanent, fmt.Errorf("%w: url must not carry user information (use Credentials)", ErrInvalidEndpoint)
+	case u.Scheme == "http" && !s.allowHTTP:
+		t.class, t.err = ClassRefused, ErrPlainHTTP
+	}
+	t.https = u.Scheme == "https"
+	return t
+}
+
+// Send delivers ev to ep, retrying by the endpoint's retry policy, and returns the record
+// of every attempt. The body is marshalled once; each attempt carries the same event id,
+// retryCount = attempt number - 1, and a signature over a fresh timestamp.
+//
+// On failure the error is a *DeliveryError whose Kind says why (errors.Is): ErrGone,
+// ErrRejected (ErrRedirect), ErrExhausted, ErrRefusedDestination (ErrPlainHTTP,
+// ErrInsecureBasic), ErrCredentials, ErrFiltered, ErrInvalidEndpoint, or ctx's error when
+// ctx ended (Send returns promptly, during a request or a wait). The Result is never nil.
+func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Result, error) {
+	start := s.now()
+	t := s.check(&ep)
+	res := &Result{Endpoint: t.name}
+	if ev == nil {
+		return res, s.fail(ctx, res, start, &DeliveryError{Endpoint: t.name, Kind: ErrInvalidEvent})
+	}
+	res.EventID = ev.ID
+	derr := &DeliveryError{EventID: ev.ID, Endpoint: t.name}
+	switch {
+	case t.err != nil:
+		derr.Kind, derr.Err = kindOf(t.class), t.err
+		if errors.Is(t.err, ErrInvalidEndpoint) {
+			derr.Kind = ErrInvalidEndpoint
+		}
+		return res, s.fail(ctx, res, start, derr)
+	case !ep.Filter.Match(ev.Type):
+		derr.Kind = ErrFiltered
+		return res, s.fail(ctx, res, start, derr)
+	}
+	if ep.Retry != nil {
+		if err := ep.Retry.Validate(); err != nil {
+			derr.Kind, derr.Err = ErrInvalidEndpoint, err
+			return res, s.fail(ctx, res, start, derr)
+		}
+	}
+	enc, err := ev.Encode()
+	if err != nil {
+		derr.Kind, derr.Err = ErrInvalidEvent, err
+		return res, s.fail(ctx, res, start, derr)
+	}
+	policy := s.retryPolicy(&ep)
+	_, refreshable := ep.Credentials.(auth.Invalidator)
+	refreshed := false
+	res.Attempts = make([]Attempt, 0, 2)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			derr.Kind = err
+			return res, s.fail(ctx, res, start, derr)
+		}
+		a := s.do(ctx, &t, enc, n, refreshed)
+		res.Attempts = append(res.Attempts, a)
+		derr.Attempts, derr.Status, derr.Class, derr.Err = len(res.Attempts), a.Status, a.Class, a.Err
+		if a.Class == ClassAcknowledged {
+			res.Delivered = true
+			res.Duration = s.now().Sub(start)
+			s.observer.Delivered(ctx, res)
+			if s.log != nil {
+				s.log.LogAttrs(ctx, slog.LevelInfo, "hookkit: delivered", slog.String("event", res.EventID),
+					slog.String("endpoint", res.Endpoint), slog.Int("attempts", len(res.Attempts)), slog.Duration("duration", res.Duration))
+			}
+			return res, nil
+		}
+		if err := ctx.Err(); err != nil {
+			derr.Kind = err
+			return res, s.fail(ctx, res, start, derr)
+		}
+		if stops(&a) {
+			derr.Kind = kindOf(a.Class)
+			if a.Class == ClassPermanent && errors.Is(a.Err, ErrInvalidEndpoint) {
+				derr.Kind = ErrInvalidEndpoint
+			}
+			return res, s.fail(ctx, res, start, derr)
+		}
+		var delay time.Duration
+		if a.Status == http.StatusUnauthorized && refreshable && !refreshed {
+			// The token was invalidated: retry at once with a fresh one, once.
+			refreshed = true
+			if policy.MaxAttempts > 0 && len(res.Attempts) >= policy.MaxAttempts {
+				derr.Kind = ErrExhausted
+				return res, s.fail(ctx, res, start, derr)
+			}
+		} else {
+			var ok bool
+			delay, ok = policy.next(len(res.Attempts), s.now().Sub(res.Attempts[0].Start), a.RetryAfter)
+			if !ok {
+				derr.Kind = kindOf(a.Class)
+				return res, s.fail(ctx, res, start, derr)
+			}
+		}
+		if delay > 0 {
+			if timer == nil {
+				timer = time.NewTimer(delay)
+			} else {
+				timer.Reset(delay)
+			}
+			select {
+			case <-ctx.Done():
+				derr.Kind = ctx.Err()
+				return res, s.fail(ctx, res, start, derr)
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// ErrInvalidEvent is the Kind of Send's error for a nil event or one that cannot be
+// encoded.
+var ErrInvalidEvent = errors.New("hookkit/sender: invalid event")
+
+// kindOf is the sentinel of a delivery that ended with an attempt of class c.
+func kindOf(c Class) error {
+	switch c {
+	case ClassGone:
+		return ErrGone
+	case ClassPermanent:
+		return ErrRejected
+	case ClassRedirect:
+		return ErrRedirect
+	case ClassRefused:
+		return ErrRefusedDestination
+	case ClassCredentials:
+		return ErrCredentials
+	}
+	return ErrExhausted
+}
+
+// fail finishes a Send that did not deliver: it completes res, tells the observer and
+// the logger, and returns derr.
+func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, derr *DeliveryError) error {
+	res.Duration = s.now().Sub(start)
+	s.observer.Failed(ctx, res, derr)
+	if s.log != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "hookkit: delivery failed", slog.String("event", res.EventID),
+			slog.String("endpoint", res.Endpoint), slog.Int("attempts", len(res.Attempts)),
+			slog.Int("status", derr.Status), slog.String("error", derr.Error()))
+	}
+	return derr
+}
+
+// attempt makes one attempt to deliver enc to ep: see the contract at the top of this
+// file. It is what the Dispatcher calls.
+func (s *Sender) attempt(ctx context.Context, ep *Endpoint, enc *event.Encoded, retryCount int) Attempt {
+	t := s.check(ep)
+	return s.do(ctx, &t, enc, retryCount, false)
+}
+
+// do makes one attempt to t with the observer's and the logger's calls around it.
+// afterRefresh says the previous attempt got a 401 and had its token invalidated.
+func (s *Sender) do(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool) Attempt {
+	info := AttemptInfo{EventID: enc.ID(), EventType: enc.Type(), Endpoint: t.name, Number: retryCount + 1}
+	a := Attempt{Number: retryCount + 1, Start: s.now()}
+	actx := s.observer.AttemptStarted(ctx, info)
+	if actx == nil {
+		actx = ctx
+	}
+	s.post(actx, t, enc, retryCount, afterRefresh, &a)
+	a.Duration = s.now().Sub(a.Start)
+	s.observer.AttemptFinished(actx, info, a)
+	if s.log != nil && s.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []slog.Attr{slog.String("event", info.EventID), slog.String("endpoint", t.name),
+			slog.Int("attempt", a.Number), slog.Int("status", a.Status), slog.String("class", a.Class.String()),
+			slog.Duration("duration", a.Duration)}
+		if a.Err != nil {
+			attrs = append(attrs, slog.String("error", a.Err.Error()))
+		}
+		s.log.LogAttrs(ctx, slog.LevelDebug, "hookkit: attempt", attrs...)
+	}
+	return a
+}
+
+// post fills a with the outcome of one POST.
+func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool, a *Attempt) {
+	if t.err != nil {
+		a.Class, a.Err = t.class, t.err
+		return
+	}
+	ep := t.ep
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+
+	body := enc.AppendBody(nil, retryCount)
+	h := make(http.Header, len(ep.Headers)+6)
+	for k, v := range ep.Headers {
+		h[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", s.ua)
+	if ep.Keys != nil {
+		keys := ep.Keys.Active(a.Start)
+		if len(keys) == 0 {
+			a.Class, a.Err = ClassPermanent, fmt.Errorf("%w: %w", ErrInvalidEndpoint, signature.ErrNoKeys)
+			return
+		}
+		if err := t.scheme.Sign(h, signature.Message{ID: enc.ID(), Timestamp: a.Start, Body: body}, keys); err != nil {
+			a.Class, a.Err = ClassPermanent, fmt.Errorf("%w: signing: %w", ErrInvalidEndpoint, err)
+			return
+		}
+		if len(ep.Headers) > 0 {
+			dropShadowed(h)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		a.Class, a.Err = ClassPermanent, fmt.Errorf("%w: bad request url", ErrInvalidEndpoint)
+		return
+	}
+	req.Header = h
+	if ep.Credentials != nil {
+		if err := ep.Credentials.Apply(ctx, req); err != nil {
+			switch {
+			case classifyNetErr(err) == ClassRefused:
+				a.Class, a.Err = ClassRefused, err
+			case ctx.Err() != nil:
+				a.Class, a.Err = ClassRetryable, s.ctxErr(ctx, t, err)
+			default:
+				a.Class, a.Err = ClassCredentials, fmt.Errorf("credentials: %w", err)
+			}
+			return
+		}
+	}
+	if !t.https && !s.allowInsecureBasic && isBasic(req.Header.Get("Authorization")) {
+		a.Class, a.Err = ClassRefused, ErrInsecureBasic
+		return
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // drop the URL: it may carry a secret
+		}
+		a.Class, a.Err = classifyNetErr(err), s.ctxErr(ctx, t, err)
+		return
+	}
+	a.Status = resp.StatusCode
+	// Read what a well-behaved receiver sends so that the connection is reused; a longer
+	// body is not worth the wait and the connection is closed instead.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+	resp.Body.Close()
+	a.Class = classifyStatus(resp.StatusCode)
+	if a.Class == ClassAcknowledged {
+		return
+	}
+	a.Err = &statusError{code: resp.StatusCode}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		if inv, ok := ep.Credentials.(auth.Invalidator); ok {
+			inv.Invalidate(req)
+			if afterRefresh {
+				a.Class, a.Err = ClassCredentials, fmt.Errorf("%w: a fresh token was rejected too", a.Err)
+			} else {
+				a.Class, a.Err = ClassRetryable, fmt.Errorf("%w: token invalidated", a.Err)
+			}
+		}
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		a.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
+	}
+	if a.Class == ClassRedirect {
+		a.Err = fmt.Errorf("%w: not followed", a.Err)
+	}
+}
+
+// ctxErr rewrites the error of an attempt that ran out of time, so that it says so;
+// other errors are returned as they are.
+func (s *Sender) ctxErr(ctx context.Context, t *target, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("attempt timed out after %v: %w", t.timeout, context.DeadlineExceeded)
+	}
+	return err
+}
+
+// dropShadowed removes the canonical form of every header that is also set under a
+// non-canonical key (as signature schemes set "webhook-signature"): a static header of the
+// endpoint must not add a second, forged value to a signature header.
+func dropShadowed(h http.Header) {
+	for k := range h {
+		if ck := http.CanonicalHeaderKey(k); ck != k {
+			delete(h, ck)
+		}
+	}
+}
+
+// isBasic reports whether an Authorization header value uses the Basic scheme.
+func isBasic(v string) bool {
+	return len(v) >= 6 && strings.EqualFold(v[:6], "basic ")
+}

@@ -1,0 +1,154 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hookkit/hookkit/event"
+)
+
+// Errors returned by Store implementations and the Dispatcher.
+var (
+	// ErrQueueFull is returned by Store.Enqueue, Store.Requeue and Dispatcher.Publish when
+	// the store's bound on pending deliveries would be exceeded. Nothing was stored.
+	ErrQueueFull = errors.New("hookkit/sender: delivery queue is full")
+	// ErrLeaseLost is returned by Ack, Reschedule and DeadLetter when the caller no longer
+	// holds the lease it names: the lease expired and the delivery was leased again, or the
+	// delivery was already acknowledged or dead-lettered.
+	ErrLeaseLost = errors.New("hookkit/sender: delivery lease lost")
+	// ErrNotFound is returned when a named delivery or endpoint does not exist.
+	ErrNotFound = errors.New("hookkit/sender: not found")
+	// ErrDuplicateDelivery is returned by Store.Enqueue when a delivery with the same ID is
+	// already stored (pending or dead). Nothing was stored.
+	ErrDuplicateDelivery = errors.New("hookkit/sender: duplicate delivery id")
+	// ErrInvalidDelivery is returned by Store.Enqueue for a delivery without an ID, an
+	// endpoint ID or an event. Nothing was stored.
+	ErrInvalidDelivery = errors.New("hookkit/sender: invalid delivery")
+)
+
+// Reasons recorded in Delivery.DeadReason by the Dispatcher.
+const (
+	DeadReasonGone      = "endpoint gone"        // the endpoint answered 410 Gone
+	DeadReasonExhausted = "retries exhausted"    // the retry policy gave up
+	DeadReasonRejected  = "rejected permanently" // a final answer: 4xx, redirect
+	DeadReasonRefused   = "refused destination"  // the safe dialer refused the address
+	DeadReasonRemoved   = "endpoint removed"     // RemoveEndpoint while deliveries were pending
+)
+
+// Delivery is one event on its way to one endpoint: the unit a Store keeps.
+//
+// Values returned by a Store are copies: changing them (including the Attempts slice)
+// does not change what is stored. Event is immutable and may be shared.
+type Delivery struct {
+	// ID identifies the delivery; unique within the store. Set by the caller of Enqueue.
+	ID string
+	// EndpointID names the endpoint the delivery goes to.
+	EndpointID string
+	// Event is the encoded event (body marshalled once). A durable store persists
+	// Event.Body(0) and rebuilds it with event.Parse and Encode when loading.
+	Event *event.Encoded
+	// Ordered puts the delivery in its endpoint's ordered group: of the ordered deliveries
+	// of one endpoint, only the one with the lowest Seq is leased, and only while no other
+	// of them is leased (one in flight, publish order). Dead letters leave the group.
+	Ordered bool
+	// Seq is assigned by Enqueue: strictly increasing in enqueue order within the store.
+	Seq uint64
+	// Created is when the delivery was enqueued (set by the caller).
+	Created time.Time
+	// Due is the earliest time the delivery may be leased.
+	Due time.Time
+	// Attempts is the history of attempts, oldest first.
+	Attempts []Attempt
+	// RoundStart is the number of Attempts made before the last Requeue: the retry policy
+	// counts only the attempts after it. Set by Requeue.
+	RoundStart int
+	// Lease is the token of the current lease (set by Lease; empty when not leased).
+	Lease string
+	// LeaseExpires is when the current lease ends.
+	LeaseExpires time.Time
+	// DeadReason says why the delivery is a dead letter (empty while pending).
+	DeadReason string
+	// DeadAt is when the delivery became a dead letter.
+	DeadAt time.Time
+}
+
+// LeaseRequest asks a Store for due deliveries.
+type LeaseRequest struct {
+	// Now is the current time: deliveries with Due <= Now are due, leases with
+	// LeaseExpires <= Now have expired.
+	Now time.Time
+	// Max is the largest number of deliveries to return (at least 1).
+	Max int
+	// For is how long the lease lasts (> 0).
+	For time.Duration
+	// Endpoints, when not nil, restricts the lease to these endpoint IDs, at most the
+	// given number of deliveries for each (entries <= 0 are skipped). A dispatcher lists only
+	// the endpoints it serves and can run now, so nothing is leased that would wait.
+	Endpoints map[string]int
+}
+
+// ListFilter selects deliveries for List and ListDead. The zero value selects everything.
+type ListFilter struct {
+	EndpointID string // only this endpoint ("" any)
+	EventID    string // only this event ("" any)
+	Limit      int    // at most this many (<= 0: no limit)
+}
+
+// Selector names dead letters to requeue: by ID, else by EndpointID, else (both empty) all.
+type Selector struct {
+	ID         string
+	EndpointID string
+}
+
+// Store keeps pending deliveries and dead letters for a Dispatcher. Implementations must
+// be safe for concurrent use, including by several dispatcher processes sharing one
+// durable store. The package storetest checks every clause below; run it against any
+// implementation (storetest.Run).
+//
+// A delivery is pending (waiting for its Due time), leased (held by one dispatcher until
+// the lease expires), or dead (a dead letter). Delivery is at-least-once: a lease that
+// expires without Ack, Reschedule or DeadLetter makes the delivery visible again, so a
+// crashed dispatcher loses nothing, and a delivery may be attempted more than once.
+//
+//   - Enqueue stores all the deliveries or none. It fails with ErrInvalidDelivery (empty
+//     ID or EndpointID, nil Event), ErrDuplicateDelivery (ID already stored, pending or
+//     dead) or ErrQueueFull (the pending bound would be exceeded). It assigns Seq in
+//     argument order, clears Lease and DeadReason and stores copies.
+//   - Lease returns up to Max deliveries with Due <= Now that are not leased (or whose lease
+//     expired), earliest Due first, honouring LeaseRequest.Endpoints and Delivery.Ordered.
+//     Each gets a new Lease token, unique within the store, and LeaseExpires = Now + For.
+//     Two concurrent Lease calls never return the same delivery with live leases.
+//   - Ack removes a leased delivery. Reschedule sets a new Due, appends attempts to the
+//     history and ends the lease (the delivery is pending again). DeadLetter appends attempts,
+//     records reason and the store's current time (DeadAt) and makes it a dead letter. All three take the ID and the Lease token
+//     and fail with ErrLeaseLost when the delivery is unknown, is no longer leased under
+//     that token (once another Lease has returned it, always), or is dead.
+//   - DeadLetterEndpoint makes every pending, not leased delivery of an endpoint a dead
+//     letter with the reason and returns how many. Leased ones stay with their holders.
+//   - List returns pending and leased deliveries (earliest Due first, then Seq); ListDead
+//     returns dead letters (oldest DeadAt first, then Seq).
+//   - Requeue makes the selected dead letters pending again, due at the given time, keeping
+//     their attempt history and setting RoundStart = len(Attempts). It is all-or-nothing:
+//     ErrQueueFull when they do not fit, ErrNotFound when Selector.ID names no dead letter.
+//     It returns how many were requeued.
+//
+// The context bounds the call; an in-memory store may ignore it.
+type Store interface {
+	Enqueue(ctx context.Context, ds ...Delivery) error
+	Lease(ctx context.Context, req LeaseRequest) ([]Delivery, error)
+	Ack(ctx context.Context, id, lease string) error
+	Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...Attempt) error
+	DeadLetter(ctx context.Context, id, lease, reason string, attempts ...Attempt) error
+	DeadLetterEndpoint(ctx context.Context, endpointID, reason string) (int, error)
+	List(ctx context.Context, f ListFilter) ([]Delivery, error)
+	ListDead(ctx context.Context, f ListFilter) ([]Delivery, error)
+	Requeue(ctx context.Context, sel Selector, due time.Time) (int, error)
+}
+
+// NextDuer is an optional Store extension: NextDue returns the earliest time at which a
+// delivery becomes due or a lease expires (false when there is none). The Dispatcher
+// uses it to wake up exactly when a retry is due instead of at the next poll.
+type NextDuer interface {
+	NextDue(ctx context.Context) (time.Time, bool)
+}

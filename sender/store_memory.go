@@ -1,0 +1,505 @@
+package sender
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultMaxPending is the bound on pending deliveries of a MemoryStore when
+// MemoryStoreConfig.MaxPending is zero.
+const DefaultMaxPending = 100_000
+
+// MemoryStoreConfig configures a MemoryStore. The zero value is ready to use.
+type MemoryStoreConfig struct {
+	// MaxPending bounds the pending (including leased) deliveries; Enqueue and Requeue
+	// return ErrQueueFull beyond it. 0 means DefaultMaxPending; negative means no bound.
+	MaxPending int
+	// Now stamps DeadAt on dead letters. nil: time.Now.
+	Now func() time.Time
+}
+
+// MemoryStore is the in-memory Store: the Dispatcher's default. Deliveries live only as
+// long as the process; use a durable Store to survive restarts. Lease, Ack, Reschedule and
+// DeadLetter take O(log n) time: each endpoint keeps a heap of its deliveries by due time
+// and the store keeps a heap of endpoints by their earliest due delivery, so leasing skips
+// endpoints that cannot run (LeaseRequest.Endpoints) without scanning their deliveries.
+// Dead letters are kept until requeued; they do not count against MaxPending.
+type MemoryStore struct {
+	mu       sync.Mutex
+	max      int
+	now      func() time.Time
+	items    map[string]*memItem // pending and leased
+	dead     map[string]*memItem
+	queues   map[queueKey]*memQueue
+	ready    readyHeap // queues whose head can be leased, by head due time
+	leases   leaseHeap // leased items by expiry
+	seq      uint64
+	leaseSeq uint64
+	taken    map[string]int // scratch for Lease
+	skipped  []*memQueue    // scratch for Lease
+}
+
+var (
+	_ Store    = (*MemoryStore)(nil)
+	_ NextDuer = (*MemoryStore)(nil)
+)
+
+type queueKey struct {
+	endpoint string
+	ordered  bool
+}
+
+type memItem struct {
+	d    Delivery
+	q    *memQueue
+	qidx int // index in q.items, -1 when not there (leased or dead)
+	lidx int // index in the lease heap, -1 when not leased
+}
+
+// memQueue holds the pending, not leased deliveries of one endpoint (ordered or not) in a
+// heap: by (Due, Seq) for unordered queues, by Seq for ordered ones.
+type memQueue struct {
+	key    queueKey
+	items  []*memItem
+	leased int
+	hidx   int // index in the ready heap, -1 when not there
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
+	max := cfg.MaxPending
+	if max == 0 {
+		max = DefaultMaxPending
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryStore{
+		max:    max,
+		now:    now,
+		items:  make(map[string]*memItem),
+		dead:   make(map[string]*memItem),
+		queues: make(map[queueKey]*memQueue),
+	}
+}
+
+// Len returns the number of pending (including leased) deliveries and of dead letters.
+func (m *MemoryStore) Len() (pending, dead int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.items), len(m.dead)
+}
+
+// NextDue implements NextDuer.
+func (m *MemoryStore) NextDue(context.Context) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var t time.Time
+	if len(m.ready) > 0 {
+		t = m.ready[0].items[0].d.Due
+	}
+	if len(m.leases) > 0 && (t.IsZero() || m.leases[0].d.LeaseExpires.Before(t)) {
+		t = m.leases[0].d.LeaseExpires
+	}
+	return t, !t.IsZero()
+}
+
+// Enqueue implements Store.
+func (m *MemoryStore) Enqueue(ctx context.Context, ds ...Delivery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.max > 0 && len(m.items)+len(ds) > m.max {
+		return ErrQueueFull
+	}
+	var batch map[string]struct{} // duplicate check within large batches
+	if len(ds) > 16 {
+		batch = make(map[string]struct{}, len(ds))
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
+			return ErrInvalidDelivery
+		}
+		if m.items[d.ID] != nil || m.dead[d.ID] != nil {
+			return ErrDuplicateDelivery
+		}
+		if batch != nil {
+			if _, dup := batch[d.ID]; dup {
+				return ErrDuplicateDelivery
+			}
+			batch[d.ID] = struct{}{}
+			continue
+		}
+		for j := range i {
+			if ds[j].ID == d.ID {
+				return ErrDuplicateDelivery
+			}
+		}
+	}
+	for i := range ds {
+		m.seq++
+		it := &memItem{d: ds[i], qidx: -1, lidx: -1}
+		it.d.Seq = m.seq
+		it.d.Attempts = slices.Clone(it.d.Attempts)
+		it.d.Lease, it.d.LeaseExpires = "", time.Time{}
+		it.d.DeadReason, it.d.DeadAt = "", time.Time{}
+		m.items[it.d.ID] = it
+		m.push(it)
+	}
+	return nil
+}
+
+// Lease implements Store.
+func (m *MemoryStore) Lease(ctx context.Context, req LeaseRequest) ([]Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if req.Max <= 0 || req.For <= 0 {
+		return nil, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := req.Now
+	// Expired leases make their deliveries visible again.
+	for len(m.leases) > 0 && !m.leases[0].d.LeaseExpires.After(now) {
+		it := heap.Pop(&m.leases).(*memItem)
+		it.d.Lease, it.d.LeaseExpires = "", time.Time{}
+		it.q.leased--
+		m.push(it)
+	}
+	var out []Delivery
+	clear(m.taken)
+	m.skipped = m.skipped[:0]
+	for len(out) < req.Max && len(m.ready) > 0 {
+		q := m.ready[0]
+		if q.items[0].d.Due.After(now) {
+			break
+		}
+		ep := q.key.endpoint
+		if req.Endpoints != nil {
+			if req.Endpoints[ep]-m.taken[ep] <= 0 {
+				heap.Pop(&m.ready)
+				m.skipped = append(m.skipped, q)
+				continue
+			}
+			if m.taken == nil {
+				m.taken = make(map[string]int)
+			}
+			m.taken[ep]++
+		}
+		// One at a time, so that the result is earliest due first across endpoints.
+		it := heap.Pop(q).(*memItem)
+		m.leaseSeq++
+		it.d.Lease = strconv.FormatUint(m.leaseSeq, 36)
+		it.d.LeaseExpires = now.Add(req.For)
+		q.leased++
+		heap.Push(&m.leases, it)
+		m.fixQueue(q)
+		if out == nil {
+			out = make([]Delivery, 0, min(req.Max, 64))
+		}
+		out = append(out, it.d.clone())
+	}
+	for _, q := range m.skipped {
+		m.fixQueue(q)
+	}
+	clear(m.skipped)
+	m.skipped = m.skipped[:0]
+	return out, nil
+}
+
+// leased returns the item held under lease, or ErrLeaseLost.
+func (m *MemoryStore) leased(id, lease string) (*memItem, error) {
+	it := m.items[id]
+	if it == nil || lease == "" || it.d.Lease != lease {
+		return nil, ErrLeaseLost
+	}
+	heap.Remove(&m.leases, it.lidx)
+	it.q.leased--
+	it.d.Lease, it.d.LeaseExpires = "", time.Time{}
+	return it, nil
+}
+
+// Ack implements Store.
+func (m *MemoryStore) Ack(_ context.Context, id, lease string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, err := m.leased(id, lease)
+	if err != nil {
+		return err
+	}
+	delete(m.items, id)
+	m.fixQueue(it.q)
+	return nil
+}
+
+// Reschedule implements Store.
+func (m *MemoryStore) Reschedule(_ context.Context, id, lease string, due time.Time, attempts ...Attempt) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, err := m.leased(id, lease)
+	if err != nil {
+		return err
+	}
+	it.d.Due = due
+	it.d.Attempts = append(it.d.Attempts, attempts...)
+	m.push(it)
+	return nil
+}
+
+// DeadLetter implements Store.
+func (m *MemoryStore) DeadLetter(_ context.Context, id, lease, reason string, attempts ...Attempt) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, err := m.leased(id, lease)
+	if err != nil {
+		return err
+	}
+	it.d.Attempts = append(it.d.Attempts, attempts...)
+	q := it.q
+	m.bury(it, reason)
+	m.fixQueue(q)
+	return nil
+}
+
+// DeadLetterEndpoint implements Store.
+func (m *MemoryStore) DeadLetterEndpoint(_ context.Context, endpointID, reason string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, ordered := range []bool{false, true} {
+		q := m.queues[queueKey{endpointID, ordered}]
+		if q == nil {
+			continue
+		}
+		for _, it := range q.items {
+			it.qidx = -1
+			m.bury(it, reason)
+			n++
+		}
+		clear(q.items)
+		q.items = q.items[:0]
+		m.fixQueue(q)
+	}
+	return n, nil
+}
+
+func (m *MemoryStore) bury(it *memItem, reason string) {
+	delete(m.items, it.d.ID)
+	it.d.DeadReason = reason
+	it.d.DeadAt = m.now()
+	it.q = nil
+	m.dead[it.d.ID] = it
+}
+
+// List implements Store.
+func (m *MemoryStore) List(_ context.Context, f ListFilter) ([]Delivery, error) {
+	m.mu.Lock()
+	out := collect(m.items, f)
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b Delivery) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	return limit(out, f.Limit), nil
+}
+
+// ListDead implements Store.
+func (m *MemoryStore) ListDead(_ context.Context, f ListFilter) ([]Delivery, error) {
+	m.mu.Lock()
+	out := collect(m.dead, f)
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b Delivery) int {
+		if c := a.DeadAt.Compare(b.DeadAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	return limit(out, f.Limit), nil
+}
+
+func collect(items map[string]*memItem, f ListFilter) []Delivery {
+	var out []Delivery
+	for _, it := range items {
+		if (f.EndpointID == "" || it.d.EndpointID == f.EndpointID) &&
+			(f.EventID == "" || it.d.Event.ID() == f.EventID) {
+			out = append(out, it.d.clone())
+		}
+	}
+	return out
+}
+
+func limit(ds []Delivery, n int) []Delivery {
+	if n > 0 && len(ds) > n {
+		clear(ds[n:])
+		return ds[:n]
+	}
+	return ds
+}
+
+// Requeue implements Store.
+func (m *MemoryStore) Requeue(_ context.Context, sel Selector, due time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var picked []*memItem
+	switch {
+	case sel.ID != "":
+		it := m.dead[sel.ID]
+		if it == nil {
+			return 0, ErrNotFound
+		}
+		picked = append(picked, it)
+	default:
+		for _, it := range m.dead {
+			if sel.EndpointID == "" || it.d.EndpointID == sel.EndpointID {
+				picked = append(picked, it)
+			}
+		}
+	}
+	if m.max > 0 && len(m.items)+len(picked) > m.max {
+		return 0, ErrQueueFull
+	}
+	// Keep publish order among the requeued deliveries.
+	slices.SortFunc(picked, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
+	for _, it := range picked {
+		delete(m.dead, it.d.ID)
+		it.d.DeadReason, it.d.DeadAt = "", time.Time{}
+		it.d.RoundStart = len(it.d.Attempts)
+		it.d.Due = due
+		m.items[it.d.ID] = it
+		m.push(it)
+	}
+	return len(picked), nil
+}
+
+// push puts a pending, not leased item into its queue.
+func (m *MemoryStore) push(it *memItem) {
+	key := queueKey{it.d.EndpointID, it.d.Ordered}
+	q := m.queues[key]
+	if q == nil {
+		q = &memQueue{key: key, hidx: -1}
+		m.queues[key] = q
+	}
+	it.q = q
+	heap.Push(q, it)
+	m.fixQueue(q)
+}
+
+// fixQueue puts q in the ready heap, moves it, or takes it out, after its head or lease
+// count changed; empty idle queues are forgotten.
+func (m *MemoryStore) fixQueue(q *memQueue) {
+	readyNow := len(q.items) > 0 && !(q.key.ordered && q.leased > 0)
+	switch {
+	case readyNow && q.hidx < 0:
+		heap.Push(&m.ready, q)
+	case readyNow:
+		heap.Fix(&m.ready, q.hidx)
+	case q.hidx >= 0:
+		heap.Remove(&m.ready, q.hidx)
+	}
+	if len(q.items) == 0 && q.leased == 0 && m.queues[q.key] == q {
+		delete(m.queues, q.key)
+	}
+}
+
+func (d Delivery) clone() Delivery {
+	d.Attempts = slices.Clone(d.Attempts)
+	return d
+}
+
+// heap.Interface for the items of one queue.
+func (q *memQueue) Len() int { return len(q.items) }
+func (q *memQueue) Less(i, j int) bool {
+	a, b := &q.items[i].d, &q.items[j].d
+	if !q.key.ordered {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c < 0
+		}
+	}
+	return a.Seq < b.Seq
+}
+func (q *memQueue) Swap(i, j int) {
+	q.items[i], q.items[j] = q.items[j], q.items[i]
+	q.items[i].qidx, q.items[j].qidx = i, j
+}
+func (q *memQueue) Push(x any) {
+	it := x.(*memItem)
+	it.qidx = len(q.items)
+	q.items = append(q.items, it)
+}
+func (q *memQueue) Pop() any {
+	n := len(q.items) - 1
+	it := q.items[n]
+	q.items[n] = nil
+	q.items = q.items[:n]
+	it.qidx = -1
+	return it
+}
+
+// readyHeap orders queues by the due time of their head.
+type readyHeap []*memQueue
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	a, b := &h[i].items[0].d, &h[j].items[0].d
+	if c := a.Due.Compare(b.Due); c != 0 {
+		return c < 0
+	}
+	return a.Seq < b.Seq
+}
+func (h readyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *readyHeap) Push(x any) {
+	q := x.(*memQueue)
+	q.hidx = len(*h)
+	*h = append(*h, q)
+}
+func (h *readyHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	q := old[n]
+	old[n] = nil
+	*h = old[:n]
+	q.hidx = -1
+	return q
+}
+
+// leaseHeap orders leased items by lease expiry.
+type leaseHeap []*memItem
+
+func (h leaseHeap) Len() int           { return len(h) }
+func (h leaseHeap) Less(i, j int) bool { return h[i].d.LeaseExpires.Before(h[j].d.LeaseExpires) }
+func (h leaseHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].lidx, h[j].lidx = i, j
+}
+func (h *leaseHeap) Push(x any) {
+	it := x.(*memItem)
+	it.lidx = len(*h)
+	*h = append(*h, it)
+}
+func (h *leaseHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	it := old[n]
+	old[n] = nil
+	*h = old[:n]
+	it.lidx = -1
+	return it
+}

@@ -1,0 +1,618 @@
+// Package storetest is the conformance suite for sender.Store implementations. A store
+// that passes Run (and RunBounded, if it has a bound) keeps the contract documented on
+// sender.Store, which is what the Dispatcher relies on:
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.Run(t, func() sender.Store { return mystore.New(testDB(t)) })
+//		storetest.RunBounded(t, func(max int) sender.Store { return mystore.New(testDB(t), max) })
+//	}
+//
+// Each subtest calls the factory for a fresh, empty store. The suite uses its own clock
+// (the times it passes in LeaseRequest.Now and as due times), starting at an arbitrary
+// fixed instant, so stores must not compare those times with the wall clock.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/sender"
+)
+
+// T0 is the suite's "now" at the start of every subtest.
+var T0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+const leaseFor = time.Minute
+
+// Run runs every clause of the Store contract against stores made by newStore, which must
+// return a new empty store each time, with a bound of at least 1,000 pending deliveries.
+func Run(t *testing.T, newStore func() sender.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s sender.Store)
+	}{
+		{"EnqueueAndList", testEnqueueAndList},
+		{"EnqueueInvalidStoresNothing", testEnqueueInvalid},
+		{"EnqueueDuplicateStoresNothing", testEnqueueDuplicate},
+		{"LeaseOnlyDue", testLeaseOnlyDue},
+		{"LeaseEarliestDueFirstAndMax", testLeaseOrderAndMax},
+		{"LeasedNotLeasedAgain", testLeasedNotLeasedAgain},
+		{"ExpiredLeaseReappears", testExpiredLeaseReappears},
+		{"AckRemoves", testAck},
+		{"StaleHolderLosesLease", testStaleHolder},
+		{"RescheduleAppendsHistory", testReschedule},
+		{"DeadLetter", testDeadLetter},
+		{"DeadLetterEndpoint", testDeadLetterEndpoint},
+		{"LeaseEndpointLimits", testLeaseEndpointLimits},
+		{"OrderedOneAtATimeInSeqOrder", testOrdered},
+		{"RequeueOne", testRequeueOne},
+		{"RequeueByEndpointAndAll", testRequeueByEndpointAndAll},
+		{"ListFilters", testListFilters},
+		{"CopyOnReturn", testCopyOnReturn},
+		{"ConcurrentDispatchersNoDoubleLease", testConcurrentLease},
+		{"ConcurrentExpiryAtLeastOnce", testConcurrentExpiry},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore()) })
+	}
+}
+
+// RunBounded checks the bound on pending deliveries with stores made by newStore(max).
+func RunBounded(t *testing.T, newStore func(max int) sender.Store) {
+	t.Helper()
+	t.Run("QueueFull", func(t *testing.T) { testQueueFull(t, newStore(3)) })
+	t.Run("RequeueWhenFull", func(t *testing.T) { testRequeueFull(t, newStore(2)) })
+}
+
+var (
+	encMu   sync.Mutex
+	encSeq  int
+	ctxBack = context.Background()
+)
+
+// Event returns a new encoded test event.
+func Event(t testing.TB) *event.Encoded {
+	t.Helper()
+	encMu.Lock()
+	encSeq++
+	n := encSeq
+	encMu.Unlock()
+	ev, err := event.New("order-created", map[string]int{"n": n})
+	require.NoError(t, err)
+	enc, err := ev.Encode()
+	require.NoError(t, err)
+	return enc
+}
+
+// Delivery returns a pending delivery for endpoint, due at due.
+func Delivery(t testing.TB, id, endpoint string, due time.Time) sender.Delivery {
+	t.Helper()
+	return sender.Delivery{ID: id, EndpointID: endpoint, Event: Event(t), Created: T0, Due: due}
+}
+
+func enqueue(t *testing.T, s sender.Store, ds ...sender.Delivery) {
+	t.Helper()
+	require.NoError(t, s.Enqueue(ctxBack, ds...))
+}
+
+func lease(t *testing.T, s sender.Store, now time.Time, max int) []sender.Delivery {
+	t.Helper()
+	ds, err := s.Lease(ctxBack, sender.LeaseRequest{Now: now, Max: max, For: leaseFor})
+	require.NoError(t, err)
+	return ds
+}
+
+func ids(ds []sender.Delivery) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func list(t *testing.T, s sender.Store) []sender.Delivery {
+	t.Helper()
+	ds, err := s.List(ctxBack, sender.ListFilter{})
+	require.NoError(t, err)
+	return ds
+}
+
+func dead(t *testing.T, s sender.Store) []sender.Delivery {
+	t.Helper()
+	ds, err := s.ListDead(ctxBack, sender.ListFilter{})
+	require.NoError(t, err)
+	return ds
+}
+
+func testEnqueueAndList(t *testing.T, s sender.Store) {
+	a, b, c := Delivery(t, "a", "ep1", T0.Add(2*time.Second)), Delivery(t, "b", "ep1", T0), Delivery(t, "c", "ep2", T0.Add(time.Second))
+	enqueue(t, s, a, b)
+	enqueue(t, s, c)
+	got := list(t, s)
+	require.Equal(t, []string{"b", "c", "a"}, ids(got), "List is earliest due first")
+	byID := map[string]sender.Delivery{}
+	for _, d := range got {
+		byID[d.ID] = d
+		assert.Empty(t, d.Lease)
+		assert.Empty(t, d.DeadReason)
+	}
+	assert.Less(t, byID["a"].Seq, byID["b"].Seq, "Seq follows enqueue order")
+	assert.Less(t, byID["b"].Seq, byID["c"].Seq, "Seq increases across calls")
+	assert.Equal(t, a.Event.ID(), byID["a"].Event.ID())
+	assert.Equal(t, a.Event.Body(0), byID["a"].Event.Body(0))
+	assert.True(t, byID["a"].Due.Equal(a.Due))
+	assert.True(t, byID["a"].Created.Equal(T0))
+	assert.Equal(t, "ep2", byID["c"].EndpointID)
+	require.NoError(t, s.Enqueue(ctxBack), "empty enqueue is a no-op")
+	assert.Len(t, list(t, s), 3)
+}
+
+func testEnqueueInvalid(t *testing.T, s sender.Store) {
+	good := Delivery(t, "ok", "ep", T0)
+	noID := Delivery(t, "", "ep", T0)
+	noEP := Delivery(t, "x", "", T0)
+	noEv := Delivery(t, "y", "ep", T0)
+	noEv.Event = nil
+	for _, bad := range []sender.Delivery{noID, noEP, noEv} {
+		err := s.Enqueue(ctxBack, good, bad)
+		assert.ErrorIs(t, err, sender.ErrInvalidDelivery)
+	}
+	assert.Empty(t, list(t, s), "a batch with an invalid delivery stores nothing")
+}
+
+func testEnqueueDuplicate(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0))
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "b", "ep", T0), Delivery(t, "a", "ep", T0)), sender.ErrDuplicateDelivery)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "c", "ep", T0), Delivery(t, "c", "ep", T0)), sender.ErrDuplicateDelivery)
+	big := make([]sender.Delivery, 0, 40)
+	for i := range 39 {
+		big = append(big, Delivery(t, fmt.Sprint("big", i), "ep", T0))
+	}
+	big = append(big, Delivery(t, "big7", "ep", T0))
+	assert.ErrorIs(t, s.Enqueue(ctxBack, big...), sender.ErrDuplicateDelivery, "duplicate inside a large batch")
+	assert.Equal(t, []string{"a"}, ids(list(t, s)), "nothing of a refused batch is stored")
+	// A dead letter's id is still taken.
+	got := lease(t, s, T0, 1)
+	require.Len(t, got, 1)
+	require.NoError(t, s.DeadLetter(ctxBack, "a", got[0].Lease, "test"))
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep", T0)), sender.ErrDuplicateDelivery)
+}
+
+func testLeaseOnlyDue(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "now", "ep", T0), Delivery(t, "later", "ep", T0.Add(time.Minute)))
+	got := lease(t, s, T0, 10)
+	require.Equal(t, []string{"now"}, ids(got))
+	assert.NotEmpty(t, got[0].Lease)
+	assert.True(t, got[0].LeaseExpires.Equal(T0.Add(leaseFor)), "LeaseExpires = Now + For")
+	require.NoError(t, s.Ack(ctxBack, "now", got[0].Lease))
+	assert.Empty(t, lease(t, s, T0.Add(59*time.Second), 10), "not due yet")
+	got = lease(t, s, T0.Add(time.Minute), 10)
+	assert.Equal(t, []string{"later"}, ids(got), "due exactly at Due")
+}
+
+func testLeaseOrderAndMax(t *testing.T, s sender.Store) {
+	for i := range 5 {
+		enqueue(t, s, Delivery(t, fmt.Sprint("d", i), fmt.Sprint("ep", i%2), T0.Add(time.Duration(5-i)*time.Second)))
+	}
+	now := T0.Add(10 * time.Second)
+	got := lease(t, s, now, 2)
+	assert.Equal(t, []string{"d4", "d3"}, ids(got), "earliest due first, at most Max")
+	got2 := lease(t, s, now, 10)
+	assert.Equal(t, []string{"d2", "d1", "d0"}, ids(got2))
+	seen := map[string]bool{}
+	for _, d := range append(got, got2...) {
+		assert.False(t, seen[d.Lease], "lease tokens are unique")
+		seen[d.Lease] = true
+	}
+	assert.Empty(t, lease(t, s, now, 10))
+}
+
+func testLeasedNotLeasedAgain(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0))
+	require.Len(t, lease(t, s, T0, 1), 1)
+	assert.Empty(t, lease(t, s, T0.Add(leaseFor-time.Nanosecond), 1), "a live lease hides the delivery")
+	all := list(t, s)
+	require.Len(t, all, 1, "List shows leased deliveries")
+	assert.NotEmpty(t, all[0].Lease)
+}
+
+func testExpiredLeaseReappears(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0))
+	first := lease(t, s, T0, 1)
+	require.Len(t, first, 1)
+	second := lease(t, s, T0.Add(leaseFor), 1)
+	require.Equal(t, []string{"a"}, ids(second), "an expired lease makes the delivery visible again")
+	assert.NotEqual(t, first[0].Lease, second[0].Lease)
+	assert.True(t, second[0].LeaseExpires.Equal(T0.Add(2*leaseFor)))
+	require.NoError(t, s.Ack(ctxBack, "a", second[0].Lease))
+	assert.Empty(t, list(t, s))
+}
+
+func testAck(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
+	got := lease(t, s, T0, 2)
+	require.Len(t, got, 2)
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", "not-a-lease"), sender.ErrLeaseLost, "wrong token")
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", ""), sender.ErrLeaseLost, "empty token")
+	assert.ErrorIs(t, s.Ack(ctxBack, "zzz", got[0].Lease), sender.ErrLeaseLost, "unknown id")
+	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
+	assert.ErrorIs(t, s.Ack(ctxBack, got[0].ID, got[0].Lease), sender.ErrLeaseLost, "acknowledged twice")
+	assert.Equal(t, []string{got[1].ID}, ids(list(t, s)))
+	assert.Equal(t, []string{got[1].ID}, ids(lease(t, s, T0.Add(2*leaseFor), 2)),
+		"an acknowledged delivery never comes back; the other one's lease expired")
+	assert.Empty(t, dead(t, s))
+}
+
+func testStaleHolder(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0))
+	stale := lease(t, s, T0, 1)[0]
+	fresh := lease(t, s, T0.Add(leaseFor+time.Second), 1)
+	require.Len(t, fresh, 1)
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", stale.Lease), sender.ErrLeaseLost)
+	assert.ErrorIs(t, s.Reschedule(ctxBack, "a", stale.Lease, T0), sender.ErrLeaseLost)
+	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", stale.Lease, "x"), sender.ErrLeaseLost)
+	all := list(t, s)
+	require.Len(t, all, 1, "the stale holder changed nothing")
+	assert.Equal(t, fresh[0].Lease, all[0].Lease)
+	assert.Empty(t, dead(t, s))
+	require.NoError(t, s.Reschedule(ctxBack, "a", fresh[0].Lease, T0))
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", fresh[0].Lease), sender.ErrLeaseLost, "a rescheduled delivery is no longer leased")
+}
+
+func testReschedule(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0))
+	d := lease(t, s, T0, 1)[0]
+	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(time.Minute), sender.Attempt{Number: 1, Status: 503}))
+	assert.Empty(t, lease(t, s, T0.Add(59*time.Second), 1), "not before the new due time")
+	d = lease(t, s, T0.Add(time.Minute), 1)[0]
+	require.Len(t, d.Attempts, 1)
+	assert.Equal(t, 503, d.Attempts[0].Status)
+	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(2*time.Minute),
+		sender.Attempt{Number: 2, Status: 500}, sender.Attempt{Number: 3, Status: 502}))
+	all := list(t, s)
+	require.Len(t, all, 1)
+	assert.Empty(t, all[0].Lease)
+	assert.True(t, all[0].Due.Equal(T0.Add(2*time.Minute)))
+	require.Len(t, all[0].Attempts, 3, "attempts are appended, oldest first")
+	assert.Equal(t, []int{1, 2, 3}, []int{all[0].Attempts[0].Number, all[0].Attempts[1].Number, all[0].Attempts[2].Number})
+	// Rescheduling without attempts hands the delivery back unchanged.
+	d = lease(t, s, T0.Add(2*time.Minute), 1)[0]
+	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(2*time.Minute)))
+	d = lease(t, s, T0.Add(2*time.Minute), 1)[0]
+	assert.Len(t, d.Attempts, 3)
+}
+
+func testDeadLetter(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
+	got := lease(t, s, T0, 2)
+	require.Len(t, got, 2)
+	require.NoError(t, s.Reschedule(ctxBack, "a", got[0].Lease, T0, sender.Attempt{Number: 1, Status: 500}))
+	d := lease(t, s, T0, 1)[0]
+	require.NoError(t, s.DeadLetter(ctxBack, "a", d.Lease, "retries exhausted", sender.Attempt{Number: 2, Status: 500}))
+	require.NoError(t, s.DeadLetter(ctxBack, "b", got[1].Lease, "endpoint gone"))
+	ds := dead(t, s)
+	require.Equal(t, []string{"a", "b"}, ids(ds), "oldest dead letter first")
+	assert.Equal(t, "retries exhausted", ds[0].DeadReason)
+	assert.Equal(t, "endpoint gone", ds[1].DeadReason)
+	assert.False(t, ds[0].DeadAt.IsZero())
+	assert.Empty(t, ds[0].Lease)
+	require.Len(t, ds[0].Attempts, 2, "the full attempt history is kept")
+	assert.Equal(t, 2, ds[0].Attempts[1].Number)
+	assert.Empty(t, list(t, s), "dead letters are not pending")
+	assert.Empty(t, lease(t, s, T0.Add(time.Hour), 10), "dead letters are never leased")
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", d.Lease), sender.ErrLeaseLost)
+	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", d.Lease, "again"), sender.ErrLeaseLost)
+}
+
+func testDeadLetterEndpoint(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a1", "a", T0), Delivery(t, "a2", "a", T0.Add(time.Hour)),
+		Delivery(t, "a3", "a", T0), Delivery(t, "b1", "b", T0))
+	o := Delivery(t, "a4", "a", T0)
+	o.Ordered = true
+	enqueue(t, s, o)
+	held, err := s.Lease(ctxBack, sender.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"a": 1}})
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	n, err := s.DeadLetterEndpoint(ctxBack, "a", "endpoint gone")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "every pending, not leased delivery of the endpoint")
+	ds := dead(t, s)
+	assert.Len(t, ds, 3)
+	for _, d := range ds {
+		assert.Equal(t, "a", d.EndpointID)
+		assert.Equal(t, "endpoint gone", d.DeadReason)
+		assert.NotEqual(t, held[0].ID, d.ID)
+	}
+	pending := list(t, s)
+	assert.ElementsMatch(t, []string{held[0].ID, "b1"}, ids(pending), "leased ones and other endpoints stay")
+	require.NoError(t, s.Ack(ctxBack, held[0].ID, held[0].Lease), "the holder keeps its lease")
+	n, err = s.DeadLetterEndpoint(ctxBack, "nobody", "x")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+func testLeaseEndpointLimits(t *testing.T, s sender.Store) {
+	for i := range 4 {
+		enqueue(t, s, Delivery(t, fmt.Sprint("a", i), "a", T0), Delivery(t, fmt.Sprint("b", i), "b", T0),
+			Delivery(t, fmt.Sprint("c", i), "c", T0))
+	}
+	req := sender.LeaseRequest{Now: T0, Max: 100, For: leaseFor, Endpoints: map[string]int{"a": 2, "b": 0, "x": 5}}
+	got, err := s.Lease(ctxBack, req)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"a0", "a1"}, ids(got), "only listed endpoints, at most their limit; 0 skips")
+	got, err = s.Lease(ctxBack, sender.LeaseRequest{Now: T0, Max: 3, For: leaseFor, Endpoints: map[string]int{"b": 10, "c": 10}})
+	require.NoError(t, err)
+	assert.Len(t, got, 3, "Max bounds the total")
+	for _, d := range got {
+		assert.Contains(t, []string{"b", "c"}, d.EndpointID)
+	}
+	got = lease(t, s, T0, 100)
+	assert.Len(t, got, 12-2-3, "a nil map leases every endpoint")
+}
+
+func testOrdered(t *testing.T, s sender.Store) {
+	mk := func(id string, due time.Time) sender.Delivery {
+		d := Delivery(t, id, "ep", due)
+		d.Ordered = true
+		return d
+	}
+	// o2 is due before o1 but was enqueued after it.
+	enqueue(t, s, mk("o1", T0.Add(time.Second)), mk("o2", T0), mk("o3", T0))
+	enqueue(t, s, Delivery(t, "u1", "ep", T0), Delivery(t, "u2", "ep", T0))
+	got := lease(t, s, T0, 10)
+	assert.ElementsMatch(t, []string{"u1", "u2"}, ids(got), "the ordered head (o1) is not due; o2 and o3 wait behind it")
+	for _, d := range got {
+		require.NoError(t, s.Ack(ctxBack, d.ID, d.Lease))
+	}
+	got = lease(t, s, T0.Add(time.Second), 10)
+	require.Equal(t, []string{"o1"}, ids(got), "one ordered delivery at a time")
+	assert.Empty(t, lease(t, s, T0.Add(time.Second), 10), "nothing else while o1 is leased")
+	require.NoError(t, s.Reschedule(ctxBack, "o1", got[0].Lease, T0.Add(time.Minute), sender.Attempt{Number: 1, Status: 500}))
+	assert.Empty(t, lease(t, s, T0.Add(30*time.Second), 10), "a rescheduled head still blocks its successors")
+	got = lease(t, s, T0.Add(time.Minute), 10)
+	require.Equal(t, []string{"o1"}, ids(got))
+	require.NoError(t, s.Ack(ctxBack, "o1", got[0].Lease))
+	got = lease(t, s, T0.Add(time.Minute), 10)
+	require.Equal(t, []string{"o2"}, ids(got), "then the next in Seq order")
+	require.NoError(t, s.DeadLetter(ctxBack, "o2", got[0].Lease, "rejected permanently"))
+	got = lease(t, s, T0.Add(time.Minute), 10)
+	require.Equal(t, []string{"o3"}, ids(got), "a dead letter leaves the group")
+	// An expired lease on the head gives it back, still first.
+	enqueue(t, s, mk("o4", T0))
+	assert.Empty(t, lease(t, s, T0.Add(time.Minute), 10))
+	got = lease(t, s, T0.Add(time.Minute+leaseFor), 10)
+	assert.Equal(t, []string{"o3"}, ids(got), "expired head comes back before o4")
+}
+
+func testRequeueOne(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
+	for _, d := range lease(t, s, T0, 2) {
+		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "retries exhausted",
+			sender.Attempt{Number: 1, Status: 500}, sender.Attempt{Number: 2, Status: 500}))
+	}
+	_, err := s.Requeue(ctxBack, sender.Selector{ID: "nope"}, T0)
+	assert.ErrorIs(t, err, sender.ErrNotFound)
+	n, err := s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, []string{"b"}, ids(dead(t, s)))
+	p := list(t, s)
+	require.Equal(t, []string{"a"}, ids(p))
+	assert.Empty(t, p[0].DeadReason)
+	assert.True(t, p[0].DeadAt.IsZero())
+	assert.True(t, p[0].Due.Equal(T0.Add(time.Minute)))
+	assert.Len(t, p[0].Attempts, 2, "history kept")
+	assert.Equal(t, 2, p[0].RoundStart, "RoundStart marks the new round")
+	assert.Empty(t, lease(t, s, T0, 5), "due at the requeue time")
+	got := lease(t, s, T0.Add(time.Minute), 5)
+	require.Equal(t, []string{"a"}, ids(got))
+	require.NoError(t, s.Ack(ctxBack, "a", got[0].Lease))
+	_, err = s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0)
+	assert.ErrorIs(t, err, sender.ErrNotFound, "only dead letters are requeued")
+}
+
+func testRequeueByEndpointAndAll(t *testing.T, s sender.Store) {
+	for _, ep := range []string{"x", "y", "z"} {
+		enqueue(t, s, Delivery(t, ep+"1", ep, T0), Delivery(t, ep+"2", ep, T0))
+	}
+	for _, d := range lease(t, s, T0, 10) {
+		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "retries exhausted"))
+	}
+	n, err := s.Requeue(ctxBack, sender.Selector{EndpointID: "y"}, T0)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.ElementsMatch(t, []string{"y1", "y2"}, ids(list(t, s)))
+	n, err = s.Requeue(ctxBack, sender.Selector{EndpointID: "nobody"}, T0)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	n, err = s.Requeue(ctxBack, sender.Selector{}, T0)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n)
+	assert.Len(t, list(t, s), 6)
+	assert.Empty(t, dead(t, s))
+	assert.Len(t, lease(t, s, T0, 10), 6)
+}
+
+func testListFilters(t *testing.T, s sender.Store) {
+	a := Delivery(t, "a", "ep1", T0)
+	b := Delivery(t, "b", "ep2", T0.Add(time.Second))
+	c := Delivery(t, "c", "ep1", T0.Add(2*time.Second))
+	c.Event = a.Event // the same event to two... deliveries
+	enqueue(t, s, a, b, c)
+	got, err := s.List(ctxBack, sender.ListFilter{EndpointID: "ep1"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "c"}, ids(got))
+	got, err = s.List(ctxBack, sender.ListFilter{EventID: a.Event.ID()})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "c"}, ids(got))
+	got, err = s.List(ctxBack, sender.ListFilter{Limit: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, ids(got))
+	for _, d := range lease(t, s, T0.Add(time.Minute), 10) {
+		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "r"))
+	}
+	got, err = s.ListDead(ctxBack, sender.ListFilter{EndpointID: "ep2"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b"}, ids(got))
+	got, err = s.ListDead(ctxBack, sender.ListFilter{EventID: a.Event.ID(), Limit: 1})
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
+}
+
+func testCopyOnReturn(t *testing.T, s sender.Store) {
+	in := Delivery(t, "a", "ep", T0)
+	in.Attempts = []sender.Attempt{{Number: 1, Status: 500}}
+	enqueue(t, s, in)
+	in.Attempts[0].Status = 999 // the caller's slice is not the stored one
+	got := lease(t, s, T0, 1)[0]
+	require.Len(t, got.Attempts, 1)
+	assert.Equal(t, 500, got.Attempts[0].Status)
+	got.Attempts[0].Status = 777
+	got.EndpointID = "changed"
+	got.Due = T0.Add(time.Hour)
+	l := list(t, s)
+	require.Len(t, l, 1)
+	assert.Equal(t, 500, l[0].Attempts[0].Status, "returned values are copies")
+	assert.Equal(t, "ep", l[0].EndpointID)
+	l[0].Attempts[0].Status = 1
+	require.NoError(t, s.DeadLetter(ctxBack, "a", got.Lease, "r"))
+	d := dead(t, s)
+	require.Len(t, d, 1)
+	assert.Equal(t, 500, d[0].Attempts[0].Status)
+	d[0].Attempts[0].Status = 2
+	assert.Equal(t, 500, dead(t, s)[0].Attempts[0].Status)
+}
+
+// testConcurrentLease runs several "dispatchers" leasing and acknowledging the same
+// store at once: every delivery must be leased exactly once (no lease expires).
+func testConcurrentLease(t *testing.T, s sender.Store) {
+	const n, workers = 600, 8
+	batch := make([]sender.Delivery, 0, n)
+	for i := range n {
+		batch = append(batch, Delivery(t, fmt.Sprint("d", i), fmt.Sprint("ep", i%5), T0.Add(time.Duration(i%7)*time.Millisecond)))
+	}
+	enqueue(t, s, batch...)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			empty := 0
+			for empty < 3 {
+				ds, err := s.Lease(ctxBack, sender.LeaseRequest{Now: T0.Add(time.Second), Max: 1 + w%4, For: time.Hour})
+				if !assert.NoError(t, err) {
+					return
+				}
+				if len(ds) == 0 {
+					empty++
+					continue
+				}
+				for _, d := range ds {
+					mu.Lock()
+					seen[d.ID]++
+					mu.Unlock()
+					assert.NoError(t, s.Ack(ctxBack, d.ID, d.Lease))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, seen, n, "every delivery leased")
+	for id, c := range seen {
+		assert.Equal(t, 1, c, "delivery %s leased %d times", id, c)
+	}
+	assert.Empty(t, list(t, s))
+}
+
+// testConcurrentExpiry lets half the holders "crash" (never acknowledge): their
+// deliveries must come back after the lease and be acknowledged by others.
+func testConcurrentExpiry(t *testing.T, s sender.Store) {
+	const n = 200
+	for i := range n {
+		enqueue(t, s, Delivery(t, fmt.Sprint("d", i), "ep", T0))
+	}
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			now := T0
+			for round := 0; round < 50; round++ {
+				ds, err := s.Lease(ctxBack, sender.LeaseRequest{Now: now, Max: 7, For: leaseFor})
+				if !assert.NoError(t, err) {
+					return
+				}
+				for i, d := range ds {
+					if (i+w+round)%2 == 0 {
+						continue // crashed holder: the lease will expire
+					}
+					if err := s.Ack(ctxBack, d.ID, d.Lease); err == nil {
+						mu.Lock()
+						acked[d.ID] = true
+						mu.Unlock()
+					} else {
+						assert.ErrorIs(t, err, sender.ErrLeaseLost)
+					}
+				}
+				now = now.Add(leaseFor) // later calls see earlier leases expired
+			}
+		}()
+	}
+	wg.Wait()
+	// Drain what is left: nothing may be lost.
+	now := T0.Add(1000 * leaseFor)
+	for {
+		ds := lease(t, s, now, 50)
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			require.NoError(t, s.Ack(ctxBack, d.ID, d.Lease))
+			acked[d.ID] = true
+		}
+	}
+	assert.Len(t, acked, n, "at-least-once: every delivery is acknowledged in the end")
+}
+
+func testQueueFull(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "c", "ep", T0), Delivery(t, "d", "ep", T0)), sender.ErrQueueFull)
+	assert.Len(t, list(t, s), 2, "all or nothing")
+	enqueue(t, s, Delivery(t, "c", "ep", T0))
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), sender.ErrQueueFull)
+	got := lease(t, s, T0, 2)
+	require.Len(t, got, 2)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), sender.ErrQueueFull, "leased deliveries are pending")
+	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
+	require.NoError(t, s.DeadLetter(ctxBack, got[1].ID, got[1].Lease, "r"))
+	enqueue(t, s, Delivery(t, "d", "ep", T0), Delivery(t, "e", "ep", T0))
+	assert.Len(t, list(t, s), 3, "acknowledged deliveries and dead letters free their place")
+}
+
+func testRequeueFull(t *testing.T, s sender.Store) {
+	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
+	for _, d := range lease(t, s, T0, 2) {
+		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "r"))
+	}
+	enqueue(t, s, Delivery(t, "c", "ep", T0))
+	_, err := s.Requeue(ctxBack, sender.Selector{}, T0)
+	assert.ErrorIs(t, err, sender.ErrQueueFull)
+	assert.Len(t, dead(t, s), 2, "all or nothing")
+	n, err := s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = s.Requeue(ctxBack, sender.Selector{ID: "b"}, T0)
+	assert.ErrorIs(t, err, sender.ErrQueueFull)
+}
