@@ -1,0 +1,83 @@
+// Package receiver is the receiving side of hookkit: an http.Handler middleware that lets
+// only authentic, fresh, new webhook deliveries through, and a small Router that dispatches
+// verified events by type.
+//
+// # Middleware
+//
+// New (or NewMiddleware and its Wrap method) builds the middleware from a Config. For every
+// request it does, in this order, stopping at the first failure:
+//
+//  1. Method: anything but POST gets 405 with "Allow: POST".
+//  2. Size: a Content-Length above Config.MaxBodyBytes (default 1 MiB) gets 413 before any
+//     byte is read; other bodies are read through a limit of MaxBodyBytes+1 bytes and get
+//     413 when they reach it. A body of exactly MaxBodyBytes is accepted.
+//  3. Credentials (when Config.Credentials is set): the auth.Validator runs before the body
+//     is read. Failures get the status and WWW-Authenticate value of auth.Challenge: 401
+//     (missing or invalid), 403 (insufficient scope), 503 (validator unavailable).
+//  4. Body: read once into a pooled buffer; a read error gets 400.
+//  5. Signature (unless Config.SkipSignature): Scheme.Verify with every active key of the
+//     key set — one MAC per key, constant-time comparisons. Missing, malformed or wrong
+//     signatures get 401 (problem type invalid-signature). No active key gets 503.
+//  6. Timestamp (schemes with one: standard, stripe): outside Config.Tolerance (default
+//     5 minutes) gets 401 with the distinct problem type timestamp-out-of-tolerance.
+//  7. Duplicate check (see below): a delivery already handled gets 204 without reaching the
+//     handler; one being handled right now gets 503 with "Retry-After: 1".
+//  8. Event: the body is decoded with event.Parse (or Config.Decode); failure gets 400.
+//  9. The event, the principal and the delivery id go into the request context (EventFrom,
+//     PrincipalFrom, DeliveryIDFrom), r.Body is replaced by a reader over the exact bytes
+//     that were verified (r.ContentLength set to match), and the next handler runs.
+//
+// Signature and credentials combine: with Keys and Credentials set, both are required; with
+// only Keys, the signature is; "credentials only" must be asked for explicitly with
+// SkipSignature (which refuses a Keys value, so a signature check is never dropped by
+// mistake).
+//
+// Every rejection is an RFC 9457 application/problem+json document whose type is
+// ProblemTypeBase followed by the Reason, for example
+//
+//	{"type":"https://hookkit.dev/problems/invalid-signature","title":"Invalid signature",
+//	 "status":401,"detail":"the webhook signature is missing, malformed or not valid"}
+//
+// The detail is fixed text: it never says which key was tried, which one failed or why a
+// MAC did not match. The middleware never panics on any input (see FuzzMiddleware).
+//
+// # De-duplication
+//
+// The id of a delivery is, in order of preference: the signed delivery id header of the
+// scheme (webhook-id for standard; it is covered by the signature), else the event's "id"
+// (docusign, github and stripe carry no id header, so the body is decoded before the
+// duplicate check for them), else "sha256:" and the hex SHA-256 of the body.
+//
+// Ids go through a SeenStore in three steps. Reserve claims the id atomically; Commit marks
+// it seen for the retention window only after the next handler answered 2xx (writing nothing
+// counts as 200); Release frees it when the handler answered anything else or panicked, so
+// the sender's retry gets through. While one delivery holds an id, another with the same id
+// gets 503 and "Retry-After: 1": the sender retries and then receives the duplicate
+// acknowledgement, and the handler runs exactly once. The retention defaults to
+// max(2×Tolerance, 10 minutes), and 24 hours for deliveries without a signed timestamp,
+// for which the seen store is the only replay defence. The default store is a MemoryStore
+// holding at most 100,000 ids; use a shared SeenStore (Redis, SQL) when several processes
+// receive the same endpoint.
+//
+// # Key rotation
+//
+// The middleware reads Config.Keys (a *signature.KeySet) on every request. Rotate without a
+// restart by calling Replace on the key set: add the new key, let senders switch, then drop
+// the old one. Keys with NotBefore or Expires become active and inactive on their own.
+//
+// # Router
+//
+// NewRouter returns an http.Handler that reads the verified event from the context and
+// calls the HandlerFunc registered for the most specific matching pattern: an exact type,
+// then the longest prefix pattern ("envelope-*"), then "*". Results become statuses that
+// senders understand: nil → 204; Retryable(err, d) → 503 with Retry-After; Permanent(err) →
+// 422 (final, not 408, 425 or 429); any other error → 500. Unknown types get 204 (the
+// event is acknowledged and ignored) unless the Router is built with RejectUnknown (422).
+// Mount middleware and Router under http.ServeMux ("POST /webhooks"), chi or anything else
+// that takes an http.Handler.
+//
+// # Lifetimes
+//
+// The body buffer is pooled: the next handler must not use r.Body after it returns. The
+// event from EventFrom does not share memory with the buffer and may be kept.
+package receiver

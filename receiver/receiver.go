@@ -1,0 +1,591 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hookkit/hookkit/auth"
+	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/signature"
+)
+
+// DefaultMaxBodyBytes is the body size limit used when Config.MaxBodyBytes is zero (1 MiB).
+const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultLease is how long a delivery holds its id "in flight" in the SeenStore when
+// Config.Lease is zero. Deliveries with the same id that arrive meanwhile get 503 with
+// Retry-After: 1. The lease only matters when a process dies while handling a delivery:
+// the receiver always commits or releases the id when the handler returns or panics.
+const DefaultLease = 2 * time.Minute
+
+// MinRetention is the shortest default retention of seen ids.
+const MinRetention = 10 * time.Minute
+
+// UntimedRetention is the default retention of seen ids for deliveries whose scheme has no
+// signed timestamp (docusign, github) or when the timestamp check is disabled: without a
+// timestamp, de-duplication is the only defence against replays.
+const UntimedRetention = 24 * time.Hour
+
+// ErrInvalidConfig is returned by New and NewMiddleware for a Config that cannot work; the
+// message says which field is wrong.
+var ErrInvalidConfig = errors.New("hookkit/receiver: invalid config")
+
+// Config configures the receiver middleware. The zero value is not enough on its own: set
+// Keys (signature verification, the default), or Credentials with SkipSignature, or both
+// Keys and Credentials to require both. Every other field has a documented default.
+type Config struct {
+	// Scheme is the signature format. nil means signature.Standard().
+	Scheme signature.Scheme
+	// Keys are the verification keys. Every active key is tried; swap them at run time with
+	// Keys.Replace for rotation — the next request uses the new set. Required unless
+	// SkipSignature is true.
+	Keys *signature.KeySet
+	// SkipSignature turns signature verification off, leaving Credentials as the only
+	// authentication ("credentials only"). It requires Credentials and forbids Keys, so
+	// verification can never be switched off by forgetting a field.
+	SkipSignature bool
+	// Credentials, if set, validates the request's credentials (bearer, Basic, JWT,
+	// introspection — see package auth) before the body is read. With Keys also set, a
+	// delivery needs valid credentials AND a valid signature.
+	Credentials auth.Validator
+	// MaxBodyBytes is the largest accepted body. 0 means DefaultMaxBodyBytes (1 MiB).
+	// A larger Content-Length is refused with 413 before anything is read; a body without
+	// Content-Length is read up to MaxBodyBytes+1 bytes and then refused.
+	MaxBodyBytes int64
+	// Tolerance is the accepted distance between the signed timestamp and Now for schemes
+	// with a timestamp (standard, stripe). 0 means signature.DefaultTolerance (5 minutes);
+	// negative disables the check (not recommended).
+	Tolerance time.Duration
+	// Now is the clock used for the timestamp check and key activity. nil means time.Now.
+	Now func() time.Time
+	// Seen stores the ids of handled deliveries. nil means a MemoryStore with
+	// DefaultMaxEntries, private to this middleware.
+	Seen SeenStore
+	// Retention is how long an id stays seen after its handler succeeded. 0 means
+	// max(2×Tolerance, MinRetention) for deliveries with a signed timestamp and
+	// UntimedRetention (24h) for those without. It must not be shorter than Tolerance:
+	// a replay inside the tolerance must still be recognised.
+	Retention time.Duration
+	// Lease is how long a delivery may hold its id in flight. 0 means DefaultLease.
+	Lease time.Duration
+	// Decode turns the verified body into an event. nil means event.Parse. Use it to accept
+	// bodies in another format (for example a Stripe or GitHub payload) as an event.Event.
+	// The returned event must not refer to body's memory: the buffer is reused.
+	Decode func(body []byte) (*event.Event, error)
+	// Logger receives one record per rejection (Info; Error for store failures) and per
+	// accepted or duplicate delivery (Debug). nil means no logging. Records never contain
+	// key material or credentials.
+	Logger *slog.Logger
+	// Observer is told about every accepted, rejected and duplicate delivery, for metrics
+	// and tracing. nil means none.
+	Observer Observer
+}
+
+// Observer receives the outcome of every request that reaches the middleware. Its methods
+// are called synchronously on the request goroutine and must be safe for concurrent use.
+type Observer interface {
+	// Accepted is called after the next handler returned for a verified, new delivery,
+	// with the status it answered (200 if it wrote nothing).
+	Accepted(ctx context.Context, ev *event.Event, status int)
+	// Rejected is called when the middleware refuses a request, with the reason.
+	Rejected(ctx context.Context, reason Reason)
+	// Duplicate is called when a delivery whose id was already handled is acknowledged
+	// without calling the next handler.
+	Duplicate(ctx context.Context, id string)
+}
+
+// ObserverFuncs is an Observer built from optional functions; nil fields are skipped.
+type ObserverFuncs struct {
+	OnAccepted  func(ctx context.Context, ev *event.Event, status int)
+	OnRejected  func(ctx context.Context, reason Reason)
+	OnDuplicate func(ctx context.Context, id string)
+}
+
+// Accepted calls OnAccepted if it is set.
+func (o ObserverFuncs) Accepted(ctx context.Context, ev *event.Event, status int) {
+	if o.OnAccepted != nil {
+		o.OnAccepted(ctx, ev, status)
+	}
+}
+
+// Rejected calls OnRejected if it is set.
+func (o ObserverFuncs) Rejected(ctx context.Context, reason Reason) {
+	if o.OnRejected != nil {
+		o.OnRejected(ctx, reason)
+	}
+}
+
+// Duplicate calls OnDuplicate if it is set.
+func (o ObserverFuncs) Duplicate(ctx context.Context, id string) {
+	if o.OnDuplicate != nil {
+		o.OnDuplicate(ctx, id)
+	}
+}
+
+// Middleware verifies webhook deliveries before they reach an http.Handler. Build it with
+// NewMiddleware; it is safe for concurrent use and one Middleware can wrap many handlers
+// (they then share the seen-id store).
+type Middleware struct {
+	scheme    signature.Scheme
+	keys      *signature.KeySet
+	creds     auth.Validator
+	maxBody   int64
+	tolerance time.Duration
+	nowFn     func() time.Time
+	seen      SeenStore
+	retention time.Duration // 0: per-request default
+	lease     time.Duration
+	decode    func([]byte) (*event.Event, error)
+	log       *slog.Logger
+	obs       Observer
+	bufs      sync.Pool // of *bytes.Buffer
+}
+
+// New returns the receiver middleware for cfg: NewMiddleware(cfg) and its Wrap method.
+func New(cfg Config) (func(http.Handler) http.Handler, error) {
+	m, err := NewMiddleware(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return m.Wrap, nil
+}
+
+// NewMiddleware checks cfg, fills in the defaults and returns the Middleware.
+func NewMiddleware(cfg Config) (*Middleware, error) {
+	switch {
+	case cfg.SkipSignature && cfg.Credentials == nil:
+		return nil, fmt.Errorf("%w: SkipSignature requires Credentials", ErrInvalidConfig)
+	case cfg.SkipSignature && cfg.Keys != nil:
+		return nil, fmt.Errorf("%w: Keys is set but SkipSignature disables verification", ErrInvalidConfig)
+	case !cfg.SkipSignature && cfg.Keys == nil:
+		return nil, fmt.Errorf("%w: Keys is required unless SkipSignature is set", ErrInvalidConfig)
+	case cfg.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("%w: MaxBodyBytes is negative", ErrInvalidConfig)
+	case cfg.Retention < 0:
+		return nil, fmt.Errorf("%w: Retention is negative", ErrInvalidConfig)
+	case cfg.Lease < 0:
+		return nil, fmt.Errorf("%w: Lease is negative", ErrInvalidConfig)
+	}
+	m := &Middleware{
+		scheme:    cfg.Scheme,
+		keys:      cfg.Keys,
+		creds:     cfg.Credentials,
+		maxBody:   cfg.MaxBodyBytes,
+		tolerance: cfg.Tolerance,
+		nowFn:     cfg.Now,
+		seen:      cfg.Seen,
+		retention: cfg.Retention,
+		lease:     cfg.Lease,
+		decode:    cfg.Decode,
+		log:       cfg.Logger,
+		obs:       cfg.Observer,
+	}
+	if m.scheme == nil {
+		m.scheme = signature.Standard()
+	}
+	if m.maxBody == 0 {
+		m.maxBody = DefaultMaxBodyBytes
+	}
+	if m.maxBody > math.MaxInt32 {
+		m.maxBody = math.MaxInt32 // keeps limit+1 and buffer sizes in range everywhere
+	}
+	effTol := m.tolerance
+	if effTol == 0 {
+		effTol = signature.DefaultTolerance
+	}
+	if m.retention > 0 && effTol > 0 && m.retention < effTol {
+		return nil, fmt.Errorf("%w: Retention is shorter than Tolerance", ErrInvalidConfig)
+	}
+	if m.nowFn == nil {
+		m.nowFn = time.Now
+	}
+	if m.seen == nil {
+		m.seen = NewMemoryStore(MemoryStoreConfig{Now: m.nowFn})
+	}
+	if m.lease == 0 {
+		m.lease = DefaultLease
+	}
+	if m.decode == nil {
+		m.decode = event.Parse
+	}
+	return m, nil
+}
+
+// Wrap returns next guarded by the middleware. next sees only verified, new deliveries:
+// EventFrom and PrincipalFrom give what was verified, and r.Body holds the exact bytes that
+// were signed. next must not use r.Body after it returns (the buffer is reused).
+func (m *Middleware) Wrap(next http.Handler) http.Handler {
+	return &handler{m: m, next: next}
+}
+
+type handler struct {
+	m    *Middleware
+	next http.Handler
+}
+
+// delivery is what the middleware puts in the request context.
+type delivery struct {
+	ev        *event.Event
+	principal *auth.Principal
+	id        string
+}
+
+type ctxKey struct{}
+
+// EventFrom returns the verified event of a request that passed the middleware.
+func EventFrom(ctx context.Context) (*event.Event, bool) {
+	d, ok := ctx.Value(ctxKey{}).(*delivery)
+	if !ok || d.ev == nil {
+		return nil, false
+	}
+	return d.ev, true
+}
+
+// PrincipalFrom returns the authenticated principal of a request that passed the
+// middleware with Config.Credentials set.
+func PrincipalFrom(ctx context.Context) (*auth.Principal, bool) {
+	d, ok := ctx.Value(ctxKey{}).(*delivery)
+	if !ok || d.principal == nil {
+		return nil, false
+	}
+	return d.principal, true
+}
+
+// DeliveryIDFrom returns the id the middleware de-duplicated the delivery by: the signed
+// delivery id header when the scheme has one (webhook-id for standard), else the event's
+// id, else "sha256:" and the hex SHA-256 of the body.
+func DeliveryIDFrom(ctx context.Context) (string, bool) {
+	d, ok := ctx.Value(ctxKey{}).(*delivery)
+	if !ok {
+		return "", false
+	}
+	return d.id, true
+}
+
+// reqState is everything one accepted request needs, allocated once.
+type reqState struct {
+	delivery delivery
+	body     bodyReader
+	writer   statusWriter
+}
+
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+// statusWriter records the status the next handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client when the underlying writer can flush.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := h.m
+	ctx := r.Context()
+
+	// 1. Method.
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		m.reject(ctx, w, r, ReasonMethodNotAllowed, nil)
+		return
+	}
+
+	// 2. Size limit, up front when the length is declared.
+	if r.ContentLength > m.maxBody {
+		w.Header().Set("Connection", "close")
+		m.reject(ctx, w, r, ReasonBodyTooLarge, nil)
+		return
+	}
+
+	// 3. Credentials: cheap, before the body is read.
+	var principal *auth.Principal
+	if m.creds != nil {
+		p, err := m.creds.Validate(ctx, r)
+		if err == nil && p == nil {
+			err = auth.ErrInvalidCredentials // a validator must not accept without a principal
+		}
+		if err != nil {
+			status, challenge := auth.Challenge(err)
+			reason := ReasonInvalidCredentials
+			switch {
+			case status == http.StatusForbidden:
+				reason = ReasonInsufficientScope
+			case status >= 500:
+				reason = ReasonAuthUnavailable
+			}
+			if challenge != "" && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
+			m.reject(ctx, w, r, reason, err)
+			return
+		}
+		principal = p
+	}
+
+	// 4. Raw body, read once into a pooled buffer, never more than limit+1 bytes.
+	buf := m.getBuf()
+	defer m.putBuf(buf)
+	if reason, err := m.readBody(r, buf); reason != "" {
+		if reason == ReasonBodyTooLarge {
+			w.Header().Set("Connection", "close")
+		}
+		m.reject(ctx, w, r, reason, err)
+		return
+	}
+	body := buf.Bytes()
+
+	// 5–6. Signature with every active key, then the timestamp tolerance (inside Verify).
+	var meta signature.Meta
+	if !m.skipSignature() {
+		keys := m.keys.Active(m.nowFn())
+		if len(keys) == 0 {
+			m.reject(ctx, w, r, ReasonUnavailable, signature.ErrNoKeys)
+			return
+		}
+		var err error
+		meta, err = m.scheme.Verify(r.Header, body, keys, signature.VerifyOptions{Now: m.nowFn, Tolerance: m.tolerance})
+		if err != nil {
+			reason := ReasonInvalidSignature
+			switch {
+			case errors.Is(err, signature.ErrTimestamp):
+				reason = ReasonTimestamp
+			case errors.Is(err, signature.ErrNoKeys):
+				reason = ReasonUnavailable
+			}
+			m.reject(ctx, w, r, reason, err)
+			return
+		}
+	}
+
+	// 7. Duplicate check. The id is the signed delivery id when the scheme has one;
+	// otherwise it comes from the body, which is then decoded first.
+	var ev *event.Event
+	id := meta.ID
+	if id == "" {
+		var err error
+		if ev, err = m.decodeBody(body); err != nil {
+			m.reject(ctx, w, r, ReasonInvalidEvent, err)
+			return
+		}
+		id = ev.ID
+		if id == "" {
+			sum := sha256.Sum256(body)
+			id = "sha256:" + hex.EncodeToString(sum[:])
+		}
+	}
+	res, err := m.seen.Reserve(ctx, id, m.lease)
+	if err != nil {
+		m.reject(ctx, w, r, ReasonUnavailable, err)
+		return
+	}
+	switch res {
+	case Reserved:
+	case AlreadySeen:
+		if m.log != nil {
+			m.log.LogAttrs(ctx, slog.LevelDebug, "hookkit/receiver: duplicate delivery acknowledged",
+				slog.String("id", id), slog.String("remote", r.RemoteAddr))
+		}
+		if m.obs != nil {
+			m.obs.Duplicate(ctx, id)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case InFlight:
+		m.reject(ctx, w, r, ReasonInFlight, nil)
+		return
+	default:
+		m.reject(ctx, w, r, ReasonUnavailable, fmt.Errorf("seen store returned %d", int(res)))
+		return
+	}
+	// From here on the id is reserved: it is committed after a 2xx, released otherwise,
+	// including when the next handler panics.
+	bg := context.WithoutCancel(ctx)
+	committed := false
+	defer func() {
+		if !committed {
+			if err := m.seen.Release(bg, id); err != nil {
+				m.logStore(bg, "release", id, err)
+			}
+		}
+	}()
+
+	// 8. Event.
+	if ev == nil {
+		if ev, err = m.decodeBody(body); err != nil {
+			m.reject(ctx, w, r, ReasonInvalidEvent, err)
+			return
+		}
+	}
+
+	// 9. Context and body for the next handler.
+	st := &reqState{delivery: delivery{ev: ev, principal: principal, id: id}}
+	st.body.Reset(body)
+	st.writer.ResponseWriter = w
+	r2 := r.WithContext(context.WithValue(ctx, ctxKey{}, &st.delivery))
+	r2.Body = &st.body
+	r2.ContentLength = int64(len(body))
+	r2.TransferEncoding = nil
+	r2.GetBody = nil
+
+	h.next.ServeHTTP(&st.writer, r2)
+
+	status := st.writer.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status >= 200 && status < 300 {
+		if err := m.seen.Commit(bg, id, m.retentionFor(meta)); err != nil {
+			m.logStore(bg, "commit", id, err)
+		} else {
+			committed = true
+		}
+	}
+	if m.log != nil {
+		m.log.LogAttrs(ctx, slog.LevelDebug, "hookkit/receiver: delivery handled",
+			slog.String("id", id), slog.String("type", ev.Type), slog.Int("status", status))
+	}
+	if m.obs != nil {
+		m.obs.Accepted(ctx, ev, status)
+	}
+}
+
+func (m *Middleware) skipSignature() bool { return m.keys == nil }
+
+// decodeBody runs the decoder, turning a panic or a nil event into an error.
+func (m *Middleware) decodeBody(body []byte) (ev *event.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ev, err = nil, fmt.Errorf("decoder panicked: %v", p)
+		}
+	}()
+	ev, err = m.decode(body)
+	if err == nil && ev == nil {
+		err = errors.New("decoder returned no event")
+	}
+	return ev, err
+}
+
+// retentionFor is how long the id of a delivery with meta stays seen.
+func (m *Middleware) retentionFor(meta signature.Meta) time.Duration {
+	if m.retention > 0 {
+		return m.retention
+	}
+	tol := m.tolerance
+	if tol == 0 {
+		tol = signature.DefaultTolerance
+	}
+	if tol < 0 || meta.Timestamp.IsZero() {
+		return UntimedRetention
+	}
+	return max(2*tol, MinRetention)
+}
+
+// readBody reads r.Body into buf, at most maxBody+1 bytes.
+func (m *Middleware) readBody(r *http.Request, buf *bytes.Buffer) (Reason, error) {
+	if r.Body == nil {
+		return "", nil
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	lr := io.LimitedReader{R: r.Body, N: m.maxBody + 1}
+	_, err := buf.ReadFrom(&lr)
+	if int64(buf.Len()) > m.maxBody {
+		return ReasonBodyTooLarge, nil
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ReasonBodyTooLarge, err
+		}
+		return ReasonUnreadableBody, err
+	}
+	return "", nil
+}
+
+func (m *Middleware) getBuf() *bytes.Buffer {
+	if b, ok := m.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (m *Middleware) putBuf(b *bytes.Buffer) {
+	if int64(b.Cap()) > 2*m.maxBody+2*bytes.MinRead {
+		return // grew past what the limit needs (cannot normally happen); let it go
+	}
+	b.Reset()
+	m.bufs.Put(b)
+}
+
+// reject answers with the problem document for reason and reports it.
+func (m *Middleware) reject(ctx context.Context, w http.ResponseWriter, r *http.Request, reason Reason, err error) {
+	var retryAfter time.Duration
+	switch reason {
+	case ReasonInFlight:
+		retryAfter = time.Second
+	case ReasonUnavailable, ReasonAuthUnavailable:
+		retryAfter = 5 * time.Second
+	}
+	writeProblem(w, reason, retryAfter)
+	if m.log != nil {
+		level := slog.LevelInfo
+		if reason == ReasonUnavailable {
+			level = slog.LevelError
+		}
+		attrs := []slog.Attr{
+			slog.String("reason", string(reason)),
+			slog.Int("status", reason.Status()),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		m.log.LogAttrs(ctx, level, "hookkit/receiver: delivery rejected", attrs...)
+	}
+	if m.obs != nil {
+		m.obs.Rejected(ctx, reason)
+	}
+}
+
+func (m *Middleware) logStore(ctx context.Context, op, id string, err error) {
+	if m.log != nil {
+		m.log.LogAttrs(ctx, slog.LevelError, "hookkit/receiver: seen store "+op+" failed",
+			slog.String("id", id), slog.String("error", err.Error()))
+	}
+}

@@ -1,0 +1,175 @@
+package receiver_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/receiver"
+)
+
+// manualClock is a clock tests move by hand.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestMemoryStoreProtocol(t *testing.T) {
+	ctx := context.Background()
+	clk := &manualClock{now: testNow}
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+
+	steps := []struct {
+		name string
+		do   func() (receiver.ReserveResult, error)
+		want receiver.ReserveResult
+	}{
+		{"first reserve holds the id", func() (receiver.ReserveResult, error) { return s.Reserve(ctx, "a", time.Minute) }, receiver.Reserved},
+		{"second reserve sees it in flight", func() (receiver.ReserveResult, error) { return s.Reserve(ctx, "a", time.Minute) }, receiver.InFlight},
+		{"release then reserve again", func() (receiver.ReserveResult, error) {
+			require.NoError(t, s.Release(ctx, "a"))
+			return s.Reserve(ctx, "a", time.Minute)
+		}, receiver.Reserved},
+		{"commit makes it seen", func() (receiver.ReserveResult, error) {
+			require.NoError(t, s.Commit(ctx, "a", 10*time.Minute))
+			return s.Reserve(ctx, "a", time.Minute)
+		}, receiver.AlreadySeen},
+		{"release does not undo a commit", func() (receiver.ReserveResult, error) {
+			require.NoError(t, s.Release(ctx, "a"))
+			return s.Reserve(ctx, "a", time.Minute)
+		}, receiver.AlreadySeen},
+		{"still seen just before the ttl", func() (receiver.ReserveResult, error) {
+			clk.Add(10*time.Minute - time.Nanosecond)
+			return s.Reserve(ctx, "a", time.Minute)
+		}, receiver.AlreadySeen},
+		{"forgotten at the ttl", func() (receiver.ReserveResult, error) {
+			clk.Add(time.Nanosecond)
+			return s.Reserve(ctx, "a", time.Minute)
+		}, receiver.Reserved},
+		{"an expired lease frees the id", func() (receiver.ReserveResult, error) {
+			clk.Add(time.Minute)
+			return s.Reserve(ctx, "a", time.Minute)
+		}, receiver.Reserved},
+	}
+	for _, st := range steps {
+		got, err := st.do()
+		require.NoError(t, err, st.name)
+		assert.Equal(t, st.want, got, st.name)
+	}
+	assert.Equal(t, "reserved", receiver.Reserved.String())
+	assert.Equal(t, "already-seen", receiver.AlreadySeen.String())
+	assert.Equal(t, "in-flight", receiver.InFlight.String())
+	assert.Equal(t, "invalid", receiver.ReserveResult(0).String())
+}
+
+func TestMemoryStoreIsBounded(t *testing.T) {
+	ctx := context.Background()
+	clk := &manualClock{now: testNow}
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 3, Now: clk.Now})
+	for i := range 10 {
+		id := fmt.Sprint("id-", i)
+		res, err := s.Reserve(ctx, id, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, receiver.Reserved, res)
+		require.NoError(t, s.Commit(ctx, id, time.Hour))
+		assert.LessOrEqual(t, s.Len(), 3)
+	}
+	// The newest ids are still known, the oldest were evicted first.
+	res, err := s.Reserve(ctx, "id-9", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.AlreadySeen, res)
+	res, err = s.Reserve(ctx, "id-0", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.Reserved, res, "oldest id evicted")
+}
+
+func TestMemoryStoreNeverEvictsInFlightIDs(t *testing.T) {
+	ctx := context.Background()
+	clk := &manualClock{now: testNow}
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 2, Now: clk.Now})
+	for _, id := range []string{"a", "b"} {
+		res, err := s.Reserve(ctx, id, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, receiver.Reserved, res)
+	}
+	_, err := s.Reserve(ctx, "c", time.Minute)
+	assert.ErrorIs(t, err, receiver.ErrStoreFull)
+	res, err := s.Reserve(ctx, "a", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.InFlight, res, "in-flight ids survive a full store")
+
+	clk.Add(time.Minute) // leases expire
+	res, err = s.Reserve(ctx, "c", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.Reserved, res)
+}
+
+func TestMemoryStoreSweepsExpiredIDs(t *testing.T) {
+	ctx := context.Background()
+	clk := &manualClock{now: testNow}
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+	for i := range 50 {
+		id := fmt.Sprint("id-", i)
+		_, err := s.Reserve(ctx, id, time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, s.Commit(ctx, id, time.Minute))
+	}
+	require.Equal(t, 50, s.Len())
+	clk.Add(2 * time.Minute)
+	_, err := s.Reserve(ctx, "new", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.Len(), "expired ids are dropped as new ones arrive")
+}
+
+func TestMemoryStoreCommitWithoutReserve(t *testing.T) {
+	ctx := context.Background()
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 1})
+	require.NoError(t, s.Commit(ctx, "x", time.Hour))
+	require.NoError(t, s.Commit(ctx, "x", time.Hour)) // idempotent
+	require.NoError(t, s.Commit(ctx, "y", time.Hour)) // evicts x
+	assert.Equal(t, 1, s.Len())
+	res, err := s.Reserve(ctx, "y", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.AlreadySeen, res)
+}
+
+func TestMemoryStoreConcurrentReserveHasOneWinner(t *testing.T) {
+	ctx := context.Background()
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 1000})
+	for round := range 20 {
+		id := fmt.Sprint("id-", round)
+		var winners atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := s.Reserve(ctx, id, time.Minute)
+				if err == nil && res == receiver.Reserved {
+					winners.Add(1)
+					_ = s.Commit(ctx, id, time.Hour)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.EqualValues(t, 1, winners.Load())
+	}
+}
