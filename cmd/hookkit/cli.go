@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0 // success
+	exitFailed = 1 // the operation failed: invalid signature, delivery not acknowledged…
+	exitUsage  = 2 // the command line is wrong
+)
+
+// env is what a subcommand may touch: its standard streams.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = []command{
+	{"keygen", "print a new secret in a scheme's text form", runKeygen},
+	{"sign", "print the signature headers for a body", runSign},
+	{"verify", "check a body's signature headers", runVerify},
+	{"listen", "receive webhooks and print each accepted event as a JSON line", runListen},
+	{"send", "deliver one event with retries and print the result as JSON", runSend},
+}
+
+// usageError is a mistake on the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// errHelp is returned by a subcommand after it printed its help on request (exit status 0).
+var errHelp = errors.New("help requested")
+
+// run is the whole program: it runs the subcommand named by args[0] and returns the exit
+// status. ctx is cancelled on SIGINT/SIGTERM.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "hookkit: missing subcommand (see hookkit --help)")
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		printTopUsage(stdout)
+		return exitOK
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, "hookkit", version())
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		var ue *usageError
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, errHelp):
+			return exitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "hookkit %s: %s (see hookkit %s --help)\n", name, oneLine(ue.msg), name)
+			return exitUsage
+		default:
+			fmt.Fprintf(stderr, "hookkit %s: %s\n", name, oneLine(err.Error()))
+			return exitFailed
+		}
+	}
+	fmt.Fprintf(stderr, "hookkit: unknown subcommand %q (see hookkit --help)\n", name)
+	return exitUsage
+}
+
+func printTopUsage(w io.Writer) {
+	fmt.Fprint(w, `hookkit signs, verifies, sends and receives webhooks.
+
+Usage:
+  hookkit <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Schemes: standard (default), docusign, github, stripe. Secrets are given in the text form
+each system shows its users (whsec_… for standard and stripe, the key string for docusign
+and github).
+
+Exit status: 0 success, 1 the operation failed, 2 usage error.
+Run "hookkit <command> --help" for the flags of a command.
+`)
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// flagSet is a flag.FlagSet that prints its own help (long names with "--") and reports
+// errors through run instead of printing them.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis    string // "hookkit sign --scheme S …"
+	description string
+	stdout      io.Writer
+}
+
+func newFlagSet(e *env, name, synopsis, description string) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, synopsis: synopsis, description: description, stdout: e.stdout}
+}
+
+// parse parses args, allowing flags after positional arguments ("sign FILE --secret K"),
+// and returns the positional arguments. "--" ends the flags. On --help it prints the help
+// to stdout and returns errHelp.
+func (fs *flagSet) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.printHelp()
+				return nil, errHelp
+			}
+			return nil, &usageError{msg: err.Error()}
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func (fs *flagSet) printHelp() {
+	w := fs.stdout
+	fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n\nFlags:\n", fs.synopsis, strings.TrimSpace(fs.description))
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		line := "  " + dash + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n      %s", line, usage)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" && f.DefValue != "[]" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+// secretList is a repeatable flag whose values are secrets: its String never shows them
+// (flag prints defaults with it).
+type secretList []string
+
+func (l *secretList) String() string { return "" }
+
+func (l *secretList) Set(s string) error {
+	if s == "" {
+		return errors.New("empty value")
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// secretValue is a single secret flag.
+type secretValue struct {
+	v   string
+	set bool
+}
+
+func (s *secretValue) String() string { return "" }
+
+func (s *secretValue) Set(v string) error {
+	s.v, s.set = v, true
+	return nil
+}
+
+// readInput reads the body named by the positional arguments: a FILE, or stdin when there
+// is none or it is "-".
+func readInput(e *env, pos []string) ([]byte, error) {
+	switch {
+	case len(pos) > 1:
+		return nil, usagef("at most one FILE argument, got %d", len(pos))
+	case len(pos) == 0 || pos[0] == "-":
+		b, err := io.ReadAll(e.stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading stdin: %w", err)
+		}
+		return b, nil
+	default:
+		b, err := os.ReadFile(pos[0])
+		if err != nil {
+			return nil, usagef("reading FILE: %v", err)
+		}
+		return b, nil
+	}
+}

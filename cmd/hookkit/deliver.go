@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hookkit/hookkit/internal/safenet"
+	"github.com/hookkit/hookkit/sender"
+	"github.com/hookkit/hookkit/signature"
+)
+
+// safeClient is the HTTP client of send and of its token requests: it refuses private and
+// loopback destinations unless --allow-private, and never follows redirects.
+func safeClient(f *sendFlags) *http.Client {
+	return safenet.NewClient(safenet.Policy{AllowPrivate: f.allowPrivate}, f.timeout)
+}
+
+// attemptJSON is one attempt in the output of send.
+type attemptJSON struct {
+	Attempt  int    `json:"attempt"`
+	Status   int    `json:"status,omitempty"`
+	Duration string `json:"duration"`
+	Class    string `json:"class"`
+	Error    string `json:"error,omitempty"`
+}
+
+// resultJSON is the output of send.
+type resultJSON struct {
+	ID        string        `json:"id"`
+	Type      string        `json:"type"`
+	Delivered bool          `json:"delivered"`
+	Attempts  []attemptJSON `json:"attempts"`
+	Duration  string        `json:"duration"`
+	Error     string        `json:"error,omitempty"`
+}
+
+// send validates the flags, delivers the event and prints the result.
+func send(ctx context.Context, e *env, f *sendFlags) error {
+	if f.url == "" {
+		return usagef("--url is required")
+	}
+	u, err := checkURL("url", f.url, f)
+	if err != nil {
+		return err
+	}
+	if f.basic.set && u.Scheme == "http" && !f.allowInsecureBasic {
+		return usagef("--basic over plain http:// sends the password in clear: refused without --allow-insecure-basic")
+	}
+	if f.maxAttempts < 1 {
+		return usagef("--max-attempts must be at least 1")
+	}
+	if f.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	scheme, keys, err := schemeAndKeys(f.scheme, f.secrets)
+	if err != nil {
+		return err
+	}
+	ks, err := signature.NewKeySet(keys...)
+	if err != nil {
+		return usagef("--secret: %v", err)
+	}
+	ev, err := buildEvent(e, f)
+	if err != nil {
+		return err
+	}
+	creds, err := credentials(f)
+	if err != nil {
+		return err
+	}
+	s, err := sender.New(sender.Config{
+		AllowPrivate:       f.allowPrivate,
+		AllowHTTP:          f.allowHTTP,
+		AllowInsecureBasic: f.allowInsecureBasic,
+		Retry:              sender.RetryPolicy{MaxAttempts: f.maxAttempts},
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer s.Close()
+	res, sendErr := s.Send(ctx, sender.Endpoint{URL: f.url, Scheme: scheme, Keys: ks, Credentials: creds, Timeout: f.timeout}, ev)
+	out := resultJSON{ID: ev.ID, Type: ev.Type, Attempts: []attemptJSON{}}
+	if res != nil {
+		out.Delivered = res.Delivered
+		out.Duration = res.Duration.Round(time.Microsecond).String()
+		for i, a := range res.Attempts {
+			aj := attemptJSON{Attempt: i + 1, Status: a.Status, Duration: a.Duration.Round(time.Microsecond).String(), Class: a.Class.String()}
+			if a.Err != nil {
+				aj.Error = oneLine(a.Err.Error())
+			}
+			out.Attempts = append(out.Attempts, aj)
+		}
+	}
+	if sendErr != nil {
+		out.Error = oneLine(sendErr.Error())
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(e.stdout, string(b)); err != nil {
+		return err
+	}
+	switch {
+	case out.Delivered:
+		return nil
+	case sendErr != nil:
+		return fmt.Errorf("not delivered: %w", sendErr)
+	}
+	return errors.New("not delivered")
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookkit/hookkit/auth"
+	"github.com/hookkit/hookkit/receiver"
+	"github.com/hookkit/hookkit/signature"
+)
+
+// shutdownTimeout bounds how long listen waits for deliveries in progress when it stops.
+const shutdownTimeout = 10 * time.Second
+
+func runListen(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "listen",
+		`hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
+         [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
+         [--introspect-url URL --client-id ID --client-secret S]`,
+		`Runs the hookkit receiver middleware on HOST:PORT and PATH: every delivery must carry a
+valid signature by one of the --secret keys (and, when credential flags are given, valid
+credentials too: any one of --bearer, --basic, a JWT checked against --jwks-url, or a token
+accepted by --introspect-url). Each accepted event is printed on stdout as one compact JSON
+line; a redelivered event is acknowledged but not printed again. Logs go to stderr, starting
+with the "listening" line that gives the address (--addr 127.0.0.1:0 picks a free port).
+SIGINT or SIGTERM stops the listener cleanly.`)
+	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (port 0 picks a free one)")
+	schemeName := fs.String("scheme", "standard", schemeUsage)
+	var secrets secretList
+	fs.Var(&secrets, "secret", "verification secret `K` in the scheme's text form (repeat to accept several keys)")
+	path := fs.String("path", "/webhooks", "URL path `P` that receives the webhooks")
+	maxBody := fs.Int64("max-body", receiver.DefaultMaxBodyBytes, "largest accepted body in `BYTES`")
+	tolerance := fs.Duration("tolerance", 0, "accepted age `DUR` of the signed timestamp (standard, stripe); 0: 5m")
+	var bearers secretList
+	fs.Var(&bearers, "bearer", "accept this bearer `TOKEN` (repeat for several)")
+	var basics secretList
+	fs.Var(&basics, "basic", "accept HTTP Basic credentials `USER:PASS` (repeat for several users)")
+	jwksURL := fs.String("jwks-url", "", "accept JWT bearer tokens signed by a key of this JWKS `URL`")
+	issuer := fs.String("issuer", "", "required JWT issuer (`ISS` claim) with --jwks-url")
+	audience := fs.String("audience", "", "required JWT audience (`AUD`) with --jwks-url")
+	var scopes stringList
+	fs.Var(&scopes, "scope", "scope `S` the token must carry (repeat; JWT and introspection)")
+	introspectURL := fs.String("introspect-url", "", "accept bearer tokens this RFC 7662 introspection `URL` says are active")
+	clientID := fs.String("client-id", "", "client `ID` for --introspect-url")
+	var clientSecret secretValue
+	fs.Var(&clientSecret, "client-secret", "client secret `S` for --introspect-url")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	scheme, keys, err := schemeAndKeys(*schemeName, secrets)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(*path, "/") {
+		return usagef("--path must start with /, got %q", *path)
+	}
+	if *maxBody <= 0 {
+		return usagef("--max-body must be positive")
+	}
+	if *tolerance < 0 {
+		return usagef("--tolerance must not be negative")
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return usagef("--addr must be HOST:PORT, got %q", *addr)
+	}
+
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	validator, err := listenValidator(listenAuth{
+		bearers: bearers, basics: basics,
+		jwksURL: *jwksURL, issuer: *issuer, audience: *audience, scopes: scopes,
+		introspectURL: *introspectURL, clientID: *clientID, clientSecret: clientSecret,
+	})
+	if err != nil {
+		return err
+	}
+	ks, err := signature.NewKeySet(keys...)
+	if err != nil {
+		return usagef("--secret: %v", err)
+	}
+	printer := &eventPrinter{w: e.stdout}
+	mw, err := receiver.NewMiddleware(receiver.Config{
+		Scheme:       scheme,
+		Keys:         ks,
+		Credentials:  validator,
+		MaxBodyBytes: *maxBody,
+		Tolerance:    *tolerance,
+		Logger:       logger,
+		Observer: receiver.ObserverFuncs{
+			OnDuplicate: func(_ context.Context, id string) {
+				logger.Info("duplicate acknowledged", "id", id)
+			},
+		},
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	handler := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev, ok := receiver.EventFrom(r.Context())
+		if !ok {
+			http.Error(w, "no event", http.StatusInternalServerError)
+			return
+		}
+		if err := printer.print(ev); err != nil {
+			logger.Error("printing event", "id", ev.ID, "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		logger.Info("accepted", "id", ev.ID, "type", ev.Type)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux := http.NewServeMux()
+	mux.Handle(*path, handler)
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	bound := ln.Addr().String()
+	logger.Info("listening", "addr", bound, "url", "http://"+bound+*path, "scheme", scheme.Name(), "keys", len(keys), "credentials", validator != nil)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// eventPrinter writes events as compact JSON lines, one writer at a time.
+type eventPrinter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *eventPrinter) print(ev any) error {
+	line, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err = p.w.Write(append(line, '\n'))
+	return err
+}
+
+// listenAuth holds the credential flags of listen.
+type listenAuth struct {
+	bearers, basics         []string
+	jwksURL, issuer         string
+	audience                string
+	scopes                  []string
+	introspectURL, clientID string
+	clientSecret            secretValue
+}
+
+// listenValidator builds the credential validator from the flags: nil when none is given,
+// the one validator, or AnyOf them all when several are (a delivery needs one valid
+// credential, in addition to the signature).
+func listenValidator(a listenAuth) (auth.Validator, error) {
+	var vs []auth.Validator
+	if len(a.bearers) > 0 {
+		digests := make([][32]byte, len(a.bearers))
+		for i, t := range a.bearers {
+			digests[i] = sha256.Sum256([]byte(t))
+		}
+		vs = append(vs, auth.NewAPIKeyValidator(digests...))
+	}
+	if len(a.basics) > 0 {
+		users := make(map[string]auth.Password, len(a.basics))
+		for _, b := range a.basics {
+			user, pass, ok := strings.Cut(b, ":")
+			if !ok || user == "" {
+				return nil, usagef("--basic wants USER:PASS")
+			}
+			if _, dup := users[user]; dup {
+				return nil, usagef("--basic user %q given twice", user)
+			}
+			users[user] = auth.NewPassword(pass)
+		}
+		vs = append(vs, auth.NewBasicValidator(users))
+	}
+	client := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	switch {
+	case a.jwksURL != "":
+		if a.issuer == "" {
+			return nil, usagef("--jwks-url needs --issuer")
+		}
+		v, err := auth.NewJWTValidator(auth.JWTConfig{
+			JWKSURL:    a.jwksURL,
+			Issuer:     a.issuer,
+			Audience:   a.audience,
+			Scopes:     a.scopes,
+			HTTPClient: client,
+		})
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		vs = append(vs, v)
+	case a.issuer != "" || a.audience != "":
+		return nil, usagef("--issuer and --audience need --jwks-url")
+	}
+	switch {
+	case a.introspectURL != "":
+		if a.clientID == "" || !a.clientSecret.set {
+			return nil, usagef("--introspect-url needs --client-id and --client-secret")
+		}
+		v, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{
+			URL:          a.introspectURL,
+			ClientID:     a.clientID,
+			ClientSecret: auth.NewPassword(a.clientSecret.v),
+			Scopes:       a.scopes,
+			HTTPClient:   client,
+		})
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		vs = append(vs, v)
+	case a.clientID != "" || a.clientSecret.set:
+		return nil, usagef("--client-id and --client-secret need --introspect-url")
+	}
+	if len(a.scopes) > 0 && a.jwksURL == "" && a.introspectURL == "" {
+		return nil, usagef("--scope needs --jwks-url or --introspect-url")
+	}
+	switch len(vs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return vs[0], nil
+	}
+	return auth.AnyOf(vs...), nil
+}

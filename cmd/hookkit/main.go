@@ -1,0 +1,36 @@
+// Command hookkit signs, verifies, sends and receives webhooks from the command line.
+//
+// Usage:
+//
+//	hookkit keygen [--scheme S]
+//	hookkit sign   --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [FILE]
+//	hookkit verify --scheme S --secret K [--secret K2 …] -H 'Name: value' [-H …] [--tolerance DUR] [--now UNIX] [FILE]
+//	hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
+//	               [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
+//	               [--introspect-url URL --client-id ID --client-secret S]
+//	hookkit send   --url URL --scheme S --secret K […] --type TYPE [--data JSON | --data @FILE] [--id ID]
+//	               [--basic USER:PASS] [--bearer TOKEN]
+//	               [--token-url URL --client-id ID --client-secret S [--scope S …] [--param k=v …] [--auth-style header|params]]
+//	               [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic]
+//
+// Schemes are standard (the default), docusign, github and stripe; secrets are given in the
+// text form each system shows its users (whsec_… for standard and stripe, the raw key string
+// for docusign and github). Every subcommand accepts --help.
+//
+// Exit status: 0 success, 1 the operation failed (invalid signature, delivery not
+// acknowledged, listener failure), 2 usage error. Errors are written to stderr as one line.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
