@@ -94,7 +94,7 @@ func TestClientCredentialsTokenVerifiesAgainstJWKS(t *testing.T) {
 		assert.True(t, k.IsPublic(), "JWKS must not leak private keys")
 	}
 
-	jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
 	require.NoError(t, err)
 	require.Len(t, jws.Signatures, 1)
 	kid := jws.Signatures[0].Header.KeyID
