@@ -21,6 +21,16 @@
 // parameter, else Options.Audience), client_id and sub (both the client id, for
 // the client_credentials grant).
 //
+// A token request may set exp_offset, an integer number of seconds (possibly
+// negative), to control expiry: the access token's exp becomes now+exp_offset,
+// and if that puts iat or nbf after exp, both become exp-3600, so
+//
+//	EndpointParams: url.Values{"exp_offset": {"-120"}}
+//
+// yields a token that expired two minutes ago. Invalid values (not a decimal
+// integer, or repeated) are ignored. The token response's expires_in stays 3600
+// whatever exp_offset is.
+//
 // If node or the installed package is missing, Start skips the test, except
 // when the CI environment variable is true, where it fails it.
 package oauth2mock

@@ -196,3 +196,33 @@ func TestServerStopsWithTest(t *testing.T) {
 	_, err := net.DialTimeout("tcp", addr, time.Second)
 	assert.Error(t, err, "server still listening after its test ended")
 }
+
+func TestExpOffsetIssuesExpiredToken(t *testing.T) {
+	srv := oauth2mock.Start(t)
+	tok := fetchToken(t, clientcredentials.Config{
+		ClientID: "c", ClientSecret: "s", TokenURL: srv.TokenURL(),
+		Scopes:         []string{"webhooks:send"},
+		EndpointParams: url.Values{"exp_offset": {"-120"}},
+	})
+	claims := claimsOf(t, tok.AccessToken)
+	now := time.Now().Unix()
+	exp, ok := claims["exp"].(float64)
+	require.True(t, ok, "exp claim: %v", claims["exp"])
+	assert.Less(t, int64(exp), now, "exp is not in the past")
+	assert.InDelta(t, float64(now-120), exp, 10)
+	for _, k := range []string{"iat", "nbf"} {
+		v, ok := claims[k].(float64)
+		require.True(t, ok, "%s claim: %v", k, claims[k])
+		assert.LessOrEqual(t, v, exp, "%s after exp", k)
+	}
+	assert.Equal(t, "webhooks:send", claims["scope"], "other claims unaffected")
+
+	// An invalid value is ignored: the package's default one-hour lifetime.
+	tok = fetchToken(t, clientcredentials.Config{
+		ClientID: "c", ClientSecret: "s", TokenURL: srv.TokenURL(),
+		EndpointParams: url.Values{"exp_offset": {"-2m"}},
+	})
+	exp, ok = claimsOf(t, tok.AccessToken)["exp"].(float64)
+	require.True(t, ok)
+	assert.InDelta(t, float64(time.Now().Add(time.Hour).Unix()), exp, 10)
+}

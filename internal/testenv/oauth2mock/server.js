@@ -20,6 +20,13 @@
 //
 // Token requests may ask for an audience with any of the form parameters "aud"
 // (native to oauth2-mock-server), "audience" or "resource" (added here).
+//
+// Token requests may also carry "exp_offset" (added here): an integer number of
+// seconds, possibly negative, such as -120. The access token's "exp" is then
+// now+exp_offset instead of the package's fixed now+3600; if that puts "iat" or
+// "nbf" after "exp", both become exp-3600, so a negative offset yields a token
+// that is simply expired. Invalid values (not a decimal integer, or repeated) are
+// ignored. The token response's expires_in is left at the package's 3600.
 import { createServer } from 'node:http';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server';
@@ -52,6 +59,15 @@ function values(v) {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
   return list.filter((x) => typeof x === 'string' && x !== '');
+}
+
+// expOffsetOf returns the "exp_offset" form parameter as an integer number of
+// seconds, or undefined when it is absent or not exactly one decimal integer.
+function expOffsetOf(body) {
+  const v = body.exp_offset;
+  if (typeof v !== 'string' || !/^[+-]?\d{1,12}$/.test(v.trim())) return undefined;
+  const n = Number.parseInt(v.trim(), 10);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 function oneOrMany(list) {
@@ -96,6 +112,14 @@ service.on('beforeTokenSigning', (token, req) => {
   if (p.scope === undefined) {
     if (opts.scope) p.scope = opts.scope;
     else delete p.scope;
+  }
+  const expOffset = expOffsetOf(body);
+  if (expOffset !== undefined) {
+    p.exp = Math.floor(Date.now() / 1000) + expOffset;
+    if ((typeof p.iat === 'number' && p.iat > p.exp) || (typeof p.nbf === 'number' && p.nbf > p.exp)) {
+      p.iat = p.exp - 3600;
+      p.nbf = p.exp - 3600;
+    }
   }
   if (body.grant_type === 'client_credentials') {
     const clientId = clientIdOf(req);
