@@ -1,10 +1,10 @@
 package event
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
+	"unicode/utf8"
 )
 
 // Encoded is an event marshalled once. Every delivery attempt takes its body from it:
@@ -16,38 +16,96 @@ type Encoded struct {
 	tail    []byte // everything after the retryCount digits
 }
 
-var retryKey = []byte(`"retryCount":`)
-
-// Encode validates e and marshals it to JSON once.
+// Encode validates e and marshals it to JSON once, with the fields in the order of the
+// Event struct, data as given (New compacts it) and no HTML escaping.
 func (e *Event) Encode() (*Encoded, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	c := *e
-	c.GeneratedDateTime = c.GeneratedDateTime.UTC()
-	c.RetryCount = 0
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&c); err != nil {
-		return nil, err
+	t := e.GeneratedDateTime.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("%w: generatedDateTime year %d outside [0,9999]", ErrMalformed, y)
 	}
-	b := bytes.TrimRight(buf.Bytes(), "\n")
-	// String values are escaped, so the first unescaped `"retryCount":` is the field
-	// itself: id, event, apiVersion and uri come before it and cannot contain it raw.
-	i := bytes.Index(b, retryKey)
-	if i < 0 || i+len(retryKey) >= len(b) || b[i+len(retryKey)] != '0' {
-		return nil, fmt.Errorf("%w: retryCount field not found in encoding", ErrMalformed) // unreachable: the struct always has it
+	n := 96 + len(e.ID) + len(e.Type) + len(e.APIVersion) + len(e.URI) + len(e.Data)
+	b := make([]byte, 0, n)
+	b = append(b, `{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"event":`...)
+	b = appendString(b, e.Type)
+	if e.APIVersion != "" {
+		b = append(b, `,"apiVersion":`...)
+		b = appendString(b, e.APIVersion)
 	}
-	head := b[:i+len(retryKey)]
-	tail := b[i+len(retryKey)+1:]
-	out := &Encoded{id: e.ID, typ: e.Type}
-	// One allocation for both parts.
-	all := make([]byte, 0, len(head)+len(tail))
-	all = append(all, head...)
-	all = append(all, tail...)
-	out.head, out.tail = all[:len(head):len(head)], all[len(head):]
-	return out, nil
+	if e.URI != "" {
+		b = append(b, `,"uri":`...)
+		b = appendString(b, e.URI)
+	}
+	b = append(b, `,"retryCount":`...)
+	head := len(b)
+	b = append(b, `,"configurationId":`...)
+	b = strconv.AppendInt(b, e.ConfigurationID, 10)
+	b = append(b, `,"generatedDateTime":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","data":`...)
+	b = append(b, e.Data...)
+	b = append(b, '}')
+	return &Encoded{id: e.ID, typ: e.Type, head: b[:head:head], tail: b[head:]}, nil
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does without HTML
+// escaping: quotes, backslashes, control characters, U+2028 and U+2029 are escaped and
+// invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // ID returns the event id.

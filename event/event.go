@@ -123,10 +123,12 @@ func marshalData(data any) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// isObject reports whether raw is a syntactically valid JSON object.
+// isObject reports whether raw is a syntactically valid JSON object (surrounding white
+// space allowed).
 func isObject(raw []byte) bool {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+	p := parser{b: raw}
+	p.ws()
+	return p.i < len(raw) && raw[p.i] == '{' && p.value(0) == nil && p.end() == nil
 }
 
 // NewID returns a new random event id: "evt_" followed by 128 bits from crypto/rand in

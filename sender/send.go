@@ -276,7 +276,7 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 
-	body := enc.AppendBody(nil, retryCount)
+	body := enc.Body(retryCount)
 	h := make(http.Header, len(ep.Headers)+6)
 	for k, v := range ep.Headers {
 		h[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)

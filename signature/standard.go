@@ -129,13 +129,14 @@ func (standard) Sign(h http.Header, m Message, keys []Key) error {
 	}
 	var tsBuf [20]byte
 	tsText := strconv.AppendInt(tsBuf[:0], ts.Unix(), 10)
-	sig := make([]byte, 0, len(keys)*48)
+	var sig strings.Builder
+	sig.Grow(len(keys) * 48)
 	for _, k := range keys {
 		if !k.CanSign() {
 			continue
 		}
-		if len(sig) > 0 {
-			sig = append(sig, ' ')
+		if sig.Len() > 0 {
+			sig.WriteByte(' ')
 		}
 		switch k.m.kind {
 		case kindHMAC:
@@ -146,19 +147,23 @@ func (standard) Sign(h http.Header, m Message, keys []Key) error {
 			writeString(st, ".")
 			st.h.Write(m.Body)
 			st.h.Sum(st.sum[:0])
-			sig = append(sig, "v1,"...)
-			sig = base64.StdEncoding.AppendEncode(sig, st.sum[:])
+			var enc [44]byte
+			base64.StdEncoding.Encode(enc[:], st.sum[:])
 			k.m.release(st)
+			sig.WriteString("v1,")
+			sig.Write(enc[:])
 		case kindEd25519Private:
 			content := make([]byte, 0, len(m.ID)+len(tsText)+2+len(m.Body))
 			content = append(append(append(append(append(content, m.ID...), '.'), tsText...), '.'), m.Body...)
-			sig = append(sig, "v1a,"...)
-			sig = base64.StdEncoding.AppendEncode(sig, ed25519.Sign(k.m.priv, content))
+			sig.WriteString("v1a,")
+			sig.WriteString(base64.StdEncoding.EncodeToString(ed25519.Sign(k.m.priv, content)))
 		}
 	}
-	h[HeaderWebhookID] = []string{m.ID}
-	h[HeaderWebhookTimestamp] = []string{string(tsText)}
-	h[HeaderWebhookSignature] = []string{string(sig)}
+	// One backing array for the three header values.
+	vals := []string{m.ID, string(tsText), sig.String()}
+	h[HeaderWebhookID] = vals[0:1:1]
+	h[HeaderWebhookTimestamp] = vals[1:2:2]
+	h[HeaderWebhookSignature] = vals[2:3:3]
 	return nil
 }
 

@@ -1,0 +1,69 @@
+package event_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/hookkit/hookkit/event"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// encodeReference is encoding/json's rendering of the event with retryCount 0 and no
+// HTML escaping: Encode must produce exactly these bytes.
+func encodeReference(t testing.TB, e event.Event) []byte {
+	e.RetryCount = 0
+	e.GeneratedDateTime = e.GeneratedDateTime.UTC()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&e); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "v2.1", `"quoted" \ back`, "tab\tnl\ncr\rbs\bff\f\x00\x1f\x7f", "<html>&amp;", "é ☃ 𝄞", "\u2028\u2029", "bad\xffutf8\xc3"} {
+		e, err := event.New("envelope-sent", map[string]string{"k": s}, event.WithID("evt_1"),
+			event.WithAPIVersion(s), event.WithURI(s), event.WithConfigurationID(-7),
+			event.WithTime(time.Date(2025, 5, 30, 18, 3, 50, 423375200, time.FixedZone("x", 3600))))
+		require.NoError(t, err)
+		enc, err := e.Encode()
+		require.NoError(t, err)
+		assert.Equal(t, string(encodeReference(t, *e)), string(enc.Body(0)), "%q", s)
+	}
+}
+
+func TestEncodeRefusesYearsJSONCannotHold(t *testing.T) {
+	e, err := event.New("a", nil, event.WithTime(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)))
+	require.NoError(t, err)
+	_, err = e.Encode()
+	assert.ErrorIs(t, err, event.ErrMalformed)
+}
+
+// FuzzEncode checks Encode against encoding/json for arbitrary text fields.
+func FuzzEncode(f *testing.F) {
+	f.Add("v2.1", "/restapi/x", int64(10), int64(1700000000))
+	f.Add("\x00\"\\\u2028", "\xff", int64(-1), int64(0))
+	f.Fuzz(func(t *testing.T, apiVersion, uri string, cfg, unix int64) {
+		ts := time.Unix(unix%253402300799, 0)
+		e, err := event.New("envelope-sent", nil, event.WithID("evt_1"), event.WithAPIVersion(apiVersion),
+			event.WithURI(uri), event.WithConfigurationID(cfg), event.WithTime(ts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := e.Encode()
+		if ts.UTC().Year() < 0 {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodeReference(t, *e); !bytes.Equal(want, enc.Body(0)) {
+			t.Fatalf("Encode differs from encoding/json:\n got %s\nwant %s", enc.Body(0), want)
+		}
+	})
+}
