@@ -48,7 +48,8 @@ import (
 // target is an endpoint checked once for the attempts of a delivery.
 type target struct {
 	ep      *Endpoint
-	name    string // for results, errors, logs
+	url     *url.URL // parsed once per Send
+	name    string   // for results, errors, logs
 	https   bool
 	scheme  signature.Scheme
 	timeout time.Duration
@@ -88,6 +89,7 @@ func (s *Sender) check(ep *Endpoint) target {
 		t.class, t.err = ClassRefused, ErrPlainHTTP
 	}
 	t.https = u.Scheme == "https"
+	t.url = u
 	return t
 }
 
@@ -297,11 +299,14 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 			dropShadowed(h)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	// The URL was parsed and checked once by check; each attempt gets its own copy.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 	if err != nil {
-		a.Class, a.Err = ClassPermanent, fmt.Errorf("%w: bad request url", ErrInvalidEndpoint)
+		a.Class, a.Err = ClassPermanent, fmt.Errorf("%w: bad request", ErrInvalidEndpoint)
 		return
 	}
+	u := *t.url
+	req.URL, req.Host = &u, u.Host
 	req.Header = h
 	if ep.Credentials != nil {
 		if err := ep.Credentials.Apply(ctx, req); err != nil {
@@ -320,7 +325,12 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 		a.Class, a.Err = ClassRefused, ErrInsecureBasic
 		return
 	}
-	resp, err := s.client.Do(req)
+	var resp *http.Response
+	if s.direct != nil {
+		resp, err = s.direct.RoundTrip(req)
+	} else {
+		resp, err = s.client.Do(req)
+	}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

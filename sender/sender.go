@@ -94,7 +94,11 @@ func (cfg *Config) policy() safenet.Policy {
 // Sender delivers events to endpoints: it signs, authenticates, POSTs, classifies the
 // response and retries. A Sender is safe for concurrent use; create it with New.
 type Sender struct {
-	client             *http.Client
+	client *http.Client
+	// direct is the client's transport when the client adds nothing to it (no Jar, no
+	// Timeout): requests then skip http.Client's redirect and header-copy bookkeeping,
+	// which matters nothing here since redirects are never followed.
+	direct             http.RoundTripper
 	retry              RetryPolicy // defaults filled in
 	ua                 string
 	log                *slog.Logger
@@ -129,6 +133,9 @@ func New(cfg Config) (*Sender, error) {
 		policy:             cfg.policy(),
 		allowHTTP:          cfg.AllowHTTP || cfg.AllowPrivate,
 		allowInsecureBasic: cfg.AllowInsecureBasic,
+	}
+	if client.Jar == nil && client.Timeout == 0 && client.Transport != nil {
+		s.direct = client.Transport
 	}
 	if s.ua == "" {
 		s.ua = DefaultUserAgent
