@@ -51,9 +51,7 @@ func (d docusign) Sign(h http.Header, m Message, keys []Key) error {
 		if k.m == nil || k.m.kind != kindHMAC {
 			continue
 		}
-		st := k.m.state()
-		st.h.Write(m.Body)
-		st.h.Sum(st.sum[:0])
+		st := k.m.mac("", m.Body)
 		n++
 		h[d.prefix+strconv.Itoa(n)] = []string{base64.StdEncoding.EncodeToString(st.sum[:])}
 		k.m.release(st)
@@ -106,9 +104,7 @@ func (d docusign) Verify(h http.Header, body []byte, keys []Key, _ VerifyOptions
 		if k.m == nil || k.m.kind != kindHMAC {
 			continue
 		}
-		st := k.m.state()
-		st.h.Write(body)
-		st.h.Sum(st.sum[:0])
+		st := k.m.mac("", body)
 		var want [44]byte
 		base64.StdEncoding.Encode(want[:], st.sum[:])
 		found := 0
@@ -161,9 +157,7 @@ func (g github) Sign(h http.Header, m Message, keys []Key) error {
 		if k.m == nil || k.m.kind != kindHMAC {
 			continue
 		}
-		st := k.m.state()
-		st.h.Write(m.Body)
-		st.h.Sum(st.sum[:0])
+		st := k.m.mac("", m.Body)
 		vals = append(vals, "sha256="+hex.EncodeToString(st.sum[:]))
 		k.m.release(st)
 	}
@@ -205,9 +199,7 @@ func (g github) Verify(h http.Header, body []byte, keys []Key, _ VerifyOptions) 
 		if k.m == nil || k.m.kind != kindHMAC {
 			continue
 		}
-		st := k.m.state()
-		st.h.Write(body)
-		st.h.Sum(st.sum[:0])
+		st := k.m.mac("", body)
 		found := 0
 		for _, v := range vs {
 			var got [32]byte
@@ -261,11 +253,7 @@ func (stripe) Sign(h http.Header, m Message, keys []Key) error {
 		if k.m == nil || k.m.kind != kindHMAC {
 			continue
 		}
-		st := k.m.state()
-		writeString(st, tsText)
-		writeString(st, ".")
-		st.h.Write(m.Body)
-		st.h.Sum(st.sum[:0])
+		st := k.m.mac(tsText, m.Body)
 		out = append(out, ",v1="...)
 		out = hex.AppendEncode(out, st.sum[:])
 		k.m.release(st)
@@ -320,11 +308,7 @@ func (stripe) Verify(h http.Header, body []byte, keys []Key, opts VerifyOptions)
 		if k.m == nil || k.m.kind != kindHMAC {
 			continue
 		}
-		st := k.m.state()
-		writeString(st, tsText)
-		writeString(st, ".")
-		st.h.Write(body)
-		st.h.Sum(st.sum[:0])
+		st := k.m.mac(tsText, body)
 		found := 0
 		for rest := v; rest != ""; {
 			var item string

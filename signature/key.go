@@ -49,6 +49,20 @@ func (m *material) state() *macState {
 	return &macState{h: hmac.New(sha256.New, m.secret)}
 }
 
+// mac returns a state holding in sum the HMAC of prefix, then "." when prefix is not
+// empty, then body; prefix is streamed, never concatenated with body. Give the state back
+// with release.
+func (m *material) mac(prefix string, body []byte) *macState {
+	st := m.state()
+	if prefix != "" {
+		writeString(st, prefix)
+		writeString(st, ".")
+	}
+	st.h.Write(body)
+	st.h.Sum(st.sum[:0])
+	return st
+}
+
 func (m *material) release(st *macState) {
 	st.h.Reset()
 	m.states.Put(st)
