@@ -31,8 +31,8 @@ const (
 	ClassRefused
 	// ClassCredentials: credentials could not be obtained (token endpoint failure), or a
 	// fresh OAuth2 token was rejected with 401 again. ErrCredentials. Send retries a token
-	// endpoint that failed transiently, not one that answered with an OAuth2 error, and
-	// not a second 401.
+	// endpoint that failed transiently (network error, 5xx, 429), not one that rejected the
+	// client with an OAuth2 error (400, or 401 invalid_client), and not a second 401.
 	ClassCredentials
 	// ClassRedirect: a 3xx. Redirects are never followed. Not retried: ErrRedirect.
 	ClassRedirect
@@ -103,8 +103,11 @@ func permanentCredentials(a *Attempt) bool {
 	if a.Status == http.StatusUnauthorized {
 		return true
 	}
+	// RFC 6749 §5.2: the token endpoint answers 400, or 401 for invalid_client, when it
+	// rejects the client or the request; asking again changes nothing. Any other failure
+	// (5xx, 429, a network error) is transient and retried.
 	var te *auth.TokenError
-	return errors.As(a.Err, &te)
+	return errors.As(a.Err, &te) && (te.Status == http.StatusBadRequest || te.Status == http.StatusUnauthorized)
 }
 
 // stops reports whether no retry can change the outcome of a.

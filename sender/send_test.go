@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookkit/hookkit/auth"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/safenet"
 	"github.com/hookkit/hookkit/sender"
 	"github.com/hookkit/hookkit/signature"
 )
@@ -447,6 +448,65 @@ func TestSend401RefreshesTokenOnce(t *testing.T) {
 		assert.ErrorIs(t, err, sender.ErrCredentials)
 		assert.Equal(t, []sender.Class{sender.ClassCredentials, sender.ClassCredentials, sender.ClassCredentials}, classes(res), "transient: retried")
 		assert.Empty(t, rc.Hits(), "nothing sent without credentials")
+	})
+}
+
+// A token endpoint that fails transiently is retried; one that rejects the client with an
+// OAuth2 error is not, and its error code reaches the caller.
+func TestSendTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
+	tokenServer := func(t *testing.T, first func(w http.ResponseWriter)) (*httptest.Server, *atomic.Int64) {
+		var calls atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				first(w)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600}`)
+		}))
+		t.Cleanup(srv.Close)
+		return srv, &calls
+	}
+	creds := func(t *testing.T, url string) auth.Credentials {
+		c, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
+			TokenURL: url, ClientID: "svc", ClientSecret: auth.NewPassword("s3cret"), AuthStyle: auth.AuthStyleHeader,
+			HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: true}, 5*time.Second),
+		})
+		require.NoError(t, err)
+		return c
+	}
+	t.Run("503 then a token: retried and delivered", func(t *testing.T) {
+		t.Parallel()
+		ts, calls := tokenServer(t, func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
+		rc := newSndReceiver(t, nil, nil)
+		s := loopbackSender(t, sender.Config{})
+		res, err := s.Send(context.Background(), sender.Endpoint{URL: rc.URL, Credentials: creds(t, ts.URL), Retry: fastRetry(3)}, sndEvent(t, "envelope-sent"))
+		require.NoError(t, err)
+		assert.Equal(t, []sender.Class{sender.ClassCredentials, sender.ClassAcknowledged}, classes(res))
+		assert.Equal(t, int64(2), calls.Load())
+		require.Len(t, rc.Hits(), 1)
+	})
+	t.Run("invalid_client: not retried, code reported", func(t *testing.T) {
+		t.Parallel()
+		ts, calls := tokenServer(t, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"bad secret s3cret"}`)
+		})
+		rc := newSndReceiver(t, nil, nil)
+		s := loopbackSender(t, sender.Config{})
+		res, err := s.Send(context.Background(), sender.Endpoint{URL: rc.URL, Credentials: creds(t, ts.URL), Retry: fastRetry(3)}, sndEvent(t, "envelope-sent"))
+		require.Error(t, err)
+		assert.ErrorIs(t, err, sender.ErrCredentials)
+		var te *auth.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "invalid_client", te.Code)
+		assert.Contains(t, err.Error(), "invalid_client")
+		assert.NotContains(t, err.Error(), "s3cret")
+		assert.Equal(t, []sender.Class{sender.ClassCredentials}, classes(res))
+		assert.Equal(t, int64(1), calls.Load())
+		assert.Empty(t, rc.Hits())
 	})
 }
 
