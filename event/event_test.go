@@ -3,6 +3,7 @@ package event_test
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,35 @@ func TestParseDocuSignSIMMessage(t *testing.T) {
 	assert.Equal(t, data{"7d1e", "e6f7", "93be"}, d)
 }
 
+// DocuSign Connect's own messages carry no id: Parse derives one from the fields that do
+// not change between retries, so a retry is still recognised as a duplicate.
+func TestParseDerivesAStableIDWhenTheMessageHasNone(t *testing.T) {
+	msg := func(retry int, envelope string) []byte {
+		return []byte(`{"event":"envelope-sent","apiVersion":"v2.1","uri":"/restapi/v2.1/accounts/a/envelopes/` + envelope +
+			`","retryCount":` + strconv.Itoa(retry) + `,"configurationId":10,"generatedDateTime":"2025-05-30T18:03:50.4233752Z","data":{"envelopeId":"` + envelope + `"}}`)
+	}
+	first, err := event.Parse(msg(0, "e1"))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(first.ID, "sha256:"), first.ID)
+	assert.NoError(t, event.ValidateID(first.ID))
+	retry, err := event.Parse(msg(3, "e1"))
+	require.NoError(t, err)
+	assert.Equal(t, first.ID, retry.ID, "a retry keeps the id")
+	other, err := event.Parse(msg(0, "e2"))
+	require.NoError(t, err)
+	assert.NotEqual(t, first.ID, other.ID)
+	assert.Equal(t, first.ID, event.DeriveID(first))
+
+	// An empty or null id is treated as missing; an invalid one is still an error.
+	for _, id := range []string{`""`, `null`} {
+		e, err := event.Parse([]byte(`{"id":` + id + `,"event":"a","data":{}}`))
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(e.ID, "sha256:"))
+	}
+	_, err = event.Parse([]byte(`{"id":"a.b","event":"a","data":{}}`))
+	assert.ErrorIs(t, err, event.ErrInvalidID)
+}
+
 func TestParseNormalisesTimeToUTC(t *testing.T) {
 	e, err := event.Parse([]byte(`{"id":"a","event":"b","generatedDateTime":"2025-05-30T20:03:50+02:00","data":{}}`))
 	require.NoError(t, err)
@@ -165,7 +195,6 @@ func TestParseRejects(t *testing.T) {
 		{"not json", `hello`, nil},
 		{"array", `[]`, nil},
 		{"missing type", `{"id":"a","data":{}}`, event.ErrInvalidType},
-		{"missing id", `{"event":"a","data":{}}`, event.ErrInvalidID},
 		{"dot in id", `{"id":"a.b","event":"a","data":{}}`, event.ErrInvalidID},
 		{"bad type", `{"id":"a","event":"*","data":{}}`, event.ErrInvalidType},
 		{"missing data", `{"id":"a","event":"a"}`, event.ErrInvalidData},

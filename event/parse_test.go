@@ -19,6 +19,9 @@ func parseReference(body []byte) (*event.Event, error) {
 	if err := json.Unmarshal(body, &e); err != nil {
 		return nil, err
 	}
+	if e.ID == "" && len(e.Data) > 0 && e.Data[0] == '{' {
+		e.ID = event.DeriveID(&e)
+	}
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}

@@ -46,7 +46,9 @@
 // The id of a delivery is, in order of preference: the signed delivery id header of the
 // scheme (webhook-id for standard; it is covered by the signature), else the event's "id"
 // (docusign, github and stripe carry no id header, so the body is decoded before the
-// duplicate check for them), else "sha256:" and the hex SHA-256 of the body.
+// duplicate check for them; for a message without an "id", such as DocuSign Connect's own,
+// event.Parse derives one that stays the same across retries, see event.DeriveID), else,
+// with a Config.Decode that leaves the id empty, "sha256:" and the hex SHA-256 of the body.
 //
 // Ids go through a SeenStore in three steps. Reserve claims the id atomically; Commit marks
 // it seen for the retention window only after the next handler answered 2xx (writing nothing

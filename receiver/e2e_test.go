@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,4 +293,44 @@ func TestEndToEndOfficialStripe(t *testing.T) {
 	status, typ := send(time.Now().Add(-time.Hour), body2)
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, receiver.ReasonTimestamp.TypeURI(), typ)
+}
+
+// DocuSign Connect's own messages carry no id and are signed over the body only: a retry
+// (same message, higher retryCount) is still recognised as a duplicate, because the event
+// id is derived from the fields that do not change between retries.
+func TestEndToEndConnectMessagesWithoutID(t *testing.T) {
+	key, err := signature.DocuSign("").ParseKey("connect", "0123456789abcdef0123456789abcdef")
+	require.NoError(t, err)
+	ks, err := signature.NewKeySet(key)
+	require.NoError(t, err)
+	mw, err := receiver.New(receiver.Config{Scheme: signature.DocuSign(""), Keys: ks})
+	require.NoError(t, err)
+	var handled []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev, _ := receiver.EventFrom(r.Context())
+		mu.Lock()
+		handled = append(handled, ev.ID)
+		mu.Unlock()
+	})))
+	t.Cleanup(srv.Close)
+
+	post := func(retry int) int {
+		body := []byte(`{"event":"envelope-completed","apiVersion":"v2.1","uri":"/restapi/v2.1/accounts/a1/envelopes/e1",` +
+			`"retryCount":` + strconv.Itoa(retry) + `,"configurationId":10541,"generatedDateTime":"2025-05-30T18:03:50.4233752Z",` +
+			`"data":{"accountId":"a1","envelopeId":"e1"}}`)
+		req, err := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		require.NoError(t, err)
+		require.NoError(t, signature.DocuSign("").Sign(req.Header, signature.Message{Body: body}, []signature.Key{key}))
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, post(0))
+	assert.Equal(t, http.StatusNoContent, post(1), "the retry is a duplicate")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, handled, 1)
+	assert.True(t, strings.HasPrefix(handled[0], "sha256:"), handled[0])
 }
