@@ -202,7 +202,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if d := t.Sub(now); d > 0 {
-		return d
+		return min(d, maxRetryAfterSeconds*time.Second)
 	}
 	return 0
 }
