@@ -96,29 +96,35 @@ func New(typ string, data any, opts ...Option) (*Event, error) {
 }
 
 func marshalData(data any) (json.RawMessage, error) {
-	var raw []byte
 	switch d := data.(type) {
 	case nil:
 		return json.RawMessage("{}"), nil
 	case json.RawMessage:
-		raw = d
+		return compactObject(d)
 	case []byte:
-		raw = d
-	default:
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(data); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidData, err)
-		}
-		raw = bytes.TrimRight(buf.Bytes(), "\n")
+		return compactObject(d)
 	}
-	if !isObject(raw) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidData, err)
+	}
+	raw := bytes.TrimRight(buf.Bytes(), "\n") // the encoder's output is valid and compact
+	if raw[0] != '{' {
 		return nil, ErrInvalidData
 	}
+	return raw, nil
+}
+
+// compactObject validates caller-given JSON and returns it compacted; it must be an object.
+func compactObject(raw []byte) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidData, err)
+	}
+	if buf.Len() == 0 || buf.Bytes()[0] != '{' {
+		return nil, ErrInvalidData
 	}
 	return buf.Bytes(), nil
 }

@@ -128,7 +128,7 @@ func writeString(st *macState, s string) {
 	}
 }
 
-// equal compares a presented signature (as text) with want (bytes or text) in constant
+// equalString compares a presented signature (as text) with want (bytes or text) in constant
 // time for equal lengths.
 func equalString(st *macState, presented string, want []byte) bool {
 	if len(presented) != len(want) || len(presented) > len(st.scratch) {
@@ -148,7 +148,7 @@ func activeSigners(keys []Key) int {
 	return n
 }
 
-// keyText returns the secret bytes of an HMAC key parsed from a raw string, after the
+// rawStringKey returns an HMAC key whose secret is the bytes of text, after the
 // length checks of NewSecret.
 func rawStringKey(id, text string) (Key, error) {
 	s, err := NewSecret([]byte(text))

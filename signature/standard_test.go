@@ -61,7 +61,6 @@ func TestStandardParseKeyAcceptsPaddedUnpaddedAndBare(t *testing.T) {
 
 func TestStandardVerifyHeaderVariants(t *testing.T) {
 	key := swKey(t)
-	body := []byte(swPayload)
 	base := func() http.Header {
 		return http.Header{
 			"Webhook-Id":        {swMsgID},
@@ -125,7 +124,6 @@ func TestStandardVerifyHeaderVariants(t *testing.T) {
 			assert.ErrorIs(t, err, tt.want)
 		})
 	}
-	_ = body
 }
 
 // The dot-framing attack: moving bytes between id and timestamp must not keep a
