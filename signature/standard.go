@@ -129,13 +129,15 @@ func (standard) Sign(h http.Header, m Message, keys []Key) error {
 	}
 	var tsBuf [20]byte
 	tsText := strconv.AppendInt(tsBuf[:0], ts.Unix(), 10)
+	// One string holds the timestamp followed by the signatures.
 	var sig strings.Builder
-	sig.Grow(len(keys) * 48)
+	sig.Grow(len(tsText) + len(keys)*48)
+	sig.Write(tsText)
 	for _, k := range keys {
 		if !k.CanSign() {
 			continue
 		}
-		if sig.Len() > 0 {
+		if sig.Len() > len(tsText) {
 			sig.WriteByte(' ')
 		}
 		switch k.m.kind {
@@ -155,12 +157,15 @@ func (standard) Sign(h http.Header, m Message, keys []Key) error {
 		case kindEd25519Private:
 			content := make([]byte, 0, len(m.ID)+len(tsText)+2+len(m.Body))
 			content = append(append(append(append(append(content, m.ID...), '.'), tsText...), '.'), m.Body...)
+			var enc [88]byte
+			base64.StdEncoding.Encode(enc[:], ed25519.Sign(k.m.priv, content))
 			sig.WriteString("v1a,")
-			sig.WriteString(base64.StdEncoding.EncodeToString(ed25519.Sign(k.m.priv, content)))
+			sig.Write(enc[:])
 		}
 	}
+	all := sig.String()
 	// One backing array for the three header values.
-	vals := []string{m.ID, string(tsText), sig.String()}
+	vals := []string{m.ID, all[:len(tsText)], all[len(tsText):]}
 	h[HeaderWebhookID] = vals[0:1:1]
 	h[HeaderWebhookTimestamp] = vals[1:2:2]
 	h[HeaderWebhookSignature] = vals[2:3:3]
