@@ -45,54 +45,6 @@ import (
 	"github.com/hookkit/hookkit/signature"
 )
 
-// target is an endpoint checked once for the attempts of a delivery.
-type target struct {
-	ep      *Endpoint
-	url     *url.URL // parsed once per Send
-	name    string   // for results, errors, logs
-	https   bool
-	scheme  signature.Scheme
-	timeout time.Duration
-	err     error // why it cannot be used; with class
-	class   Class
-}
-
-// check validates ep and returns its target. A target with err set fails every attempt
-// without sending.
-func (s *Sender) check(ep *Endpoint) target {
-	t := target{ep: ep, scheme: ep.Scheme, timeout: ep.Timeout, name: ep.ID}
-	if t.scheme == nil {
-		t.scheme = signature.Standard()
-	}
-	if t.timeout <= 0 {
-		t.timeout = DefaultTimeout
-	}
-	u, err := url.Parse(ep.URL)
-	if err != nil {
-		t.class, t.err = ClassPermanent, fmt.Errorf("%w: unparsable url", ErrInvalidEndpoint)
-		if t.name == "" {
-			t.name = "(invalid url)"
-		}
-		return t
-	}
-	if t.name == "" {
-		t.name = u.Host
-	}
-	switch {
-	case u.Scheme != "https" && u.Scheme != "http":
-		t.class, t.err = ClassPermanent, fmt.Errorf("%w: url scheme must be https or http", ErrInvalidEndpoint)
-	case u.Host == "" || u.Hostname() == "":
-		t.class, t.err = ClassPermanent, fmt.Errorf("%w: url has no host", ErrInvalidEndpoint)
-	case u.User != nil:
-		t.class, t.err = ClassPermanent, fmt.Errorf("%w: url must not carry user information (use Credentials)", ErrInvalidEndpoint)
-	case u.Scheme == "http" && !s.allowHTTP:
-		t.class, t.err = ClassRefused, ErrPlainHTTP
-	}
-	t.https = u.Scheme == "https"
-	t.url = u
-	return t
-}
-
 // Send delivers ev to ep, retrying by the endpoint's retry policy, and returns the record
 // of every attempt. The body is marshalled once; each attempt carries the same event id,
 // retryCount = attempt number - 1, and a signature over a fresh timestamp.
@@ -104,55 +56,52 @@ func (s *Sender) check(ep *Endpoint) target {
 func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Result, error) {
 	start := s.now()
 	t := s.check(&ep)
-	res := &Result{Endpoint: t.name}
+	// The Result and room for its first attempt come in one allocation.
+	rb := &resultBlock{}
+	res := &rb.res
+	res.Endpoint = t.name
+	res.Attempts = rb.first[:0:1]
 	if ev == nil {
-		return res, s.fail(ctx, res, start, &DeliveryError{Endpoint: t.name, Kind: ErrInvalidEvent})
+		return res, s.fail(ctx, res, start, ErrInvalidEvent, nil)
 	}
 	res.EventID = ev.ID
-	derr := &DeliveryError{EventID: ev.ID, Endpoint: t.name}
 	switch {
-	case t.err != nil:
-		derr.Kind, derr.Err = kindOf(t.class), t.err
-		if errors.Is(t.err, ErrInvalidEndpoint) {
-			derr.Kind = ErrInvalidEndpoint
+	case t.dest.err != nil:
+		kind := kindOf(t.dest.class)
+		if errors.Is(t.dest.err, ErrInvalidEndpoint) {
+			kind = ErrInvalidEndpoint
 		}
-		return res, s.fail(ctx, res, start, derr)
+		return res, s.fail(ctx, res, start, kind, t.dest.err)
 	case !ep.Filter.Match(ev.Type):
-		derr.Kind = ErrFiltered
-		return res, s.fail(ctx, res, start, derr)
+		return res, s.fail(ctx, res, start, ErrFiltered, nil)
 	}
 	if ep.Retry != nil {
 		if err := ep.Retry.Validate(); err != nil {
-			derr.Kind, derr.Err = ErrInvalidEndpoint, err
-			return res, s.fail(ctx, res, start, derr)
+			return res, s.fail(ctx, res, start, ErrInvalidEndpoint, err)
 		}
 	}
 	enc, err := ev.Encode()
 	if err != nil {
-		derr.Kind, derr.Err = ErrInvalidEvent, err
-		return res, s.fail(ctx, res, start, derr)
+		return res, s.fail(ctx, res, start, ErrInvalidEvent, err)
 	}
-	policy := s.retryPolicy(&ep)
 	_, refreshable := ep.Credentials.(auth.Invalidator)
 	refreshed := false
-	res.Attempts = make([]Attempt, 0, 2)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
+	next := start // when the next attempt starts: Send's start for the first one
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
-			derr.Kind = err
-			return res, s.fail(ctx, res, start, derr)
+			return res, s.fail(ctx, res, start, err, nil)
 		}
-		a := s.do(ctx, &t, enc, n, refreshed)
+		a := s.do(ctx, &t, enc, n, refreshed, next)
 		res.Attempts = append(res.Attempts, a)
-		derr.Attempts, derr.Status, derr.Class, derr.Err = len(res.Attempts), a.Status, a.Class, a.Err
 		if a.Class == ClassAcknowledged {
 			res.Delivered = true
-			res.Duration = s.now().Sub(start)
+			res.Duration = a.Start.Add(a.Duration).Sub(start)
 			s.observer.Delivered(ctx, res)
 			if s.log != nil {
 				s.log.LogAttrs(ctx, slog.LevelInfo, "hookkit: delivered", slog.String("event", res.EventID),
@@ -161,30 +110,28 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Resul
 			return res, nil
 		}
 		if err := ctx.Err(); err != nil {
-			derr.Kind = err
-			return res, s.fail(ctx, res, start, derr)
+			return res, s.fail(ctx, res, start, err, nil)
 		}
 		if stops(&a) {
-			derr.Kind = kindOf(a.Class)
+			kind := kindOf(a.Class)
 			if a.Class == ClassPermanent && errors.Is(a.Err, ErrInvalidEndpoint) {
-				derr.Kind = ErrInvalidEndpoint
+				kind = ErrInvalidEndpoint
 			}
-			return res, s.fail(ctx, res, start, derr)
+			return res, s.fail(ctx, res, start, kind, nil)
 		}
 		var delay time.Duration
 		if a.Status == http.StatusUnauthorized && refreshable && !refreshed {
 			// The token was invalidated: retry at once with a fresh one, once.
 			refreshed = true
-			if policy.MaxAttempts > 0 && len(res.Attempts) >= policy.MaxAttempts {
-				derr.Kind = ErrExhausted
-				return res, s.fail(ctx, res, start, derr)
+			if p := s.retryPolicy(&ep); p.MaxAttempts > 0 && len(res.Attempts) >= p.MaxAttempts {
+				return res, s.fail(ctx, res, start, ErrExhausted, nil)
 			}
 		} else {
 			var ok bool
+			policy := s.retryPolicy(&ep)
 			delay, ok = policy.next(len(res.Attempts), s.now().Sub(res.Attempts[0].Start), a.RetryAfter)
 			if !ok {
-				derr.Kind = kindOf(a.Class)
-				return res, s.fail(ctx, res, start, derr)
+				return res, s.fail(ctx, res, start, kindOf(a.Class), nil)
 			}
 		}
 		if delay > 0 {
@@ -195,12 +142,19 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Resul
 			}
 			select {
 			case <-ctx.Done():
-				derr.Kind = ctx.Err()
-				return res, s.fail(ctx, res, start, derr)
+				return res, s.fail(ctx, res, start, ctx.Err(), nil)
 			case <-timer.C:
 			}
 		}
+		next = s.now()
 	}
+}
+
+// resultBlock holds a Result and its first attempt, allocated together: most deliveries
+// take one attempt.
+type resultBlock struct {
+	res   Result
+	first [1]Attempt
 }
 
 // ErrInvalidEvent is the Kind of Send's error for a nil event or one that cannot be
@@ -225,9 +179,18 @@ func kindOf(c Class) error {
 }
 
 // fail finishes a Send that did not deliver: it completes res, tells the observer and
-// the logger, and returns derr.
-func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, derr *DeliveryError) error {
+// the logger, and returns the *DeliveryError of kind, whose Err is cause when given and
+// otherwise the last attempt's error.
+func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, kind, cause error) error {
 	res.Duration = s.now().Sub(start)
+	derr := &DeliveryError{EventID: res.EventID, Endpoint: res.Endpoint, Kind: kind, Err: cause, Attempts: len(res.Attempts)}
+	if n := len(res.Attempts); n > 0 {
+		last := &res.Attempts[n-1]
+		derr.Status, derr.Class = last.Status, last.Class
+		if cause == nil {
+			derr.Err = last.Err
+		}
+	}
 	s.observer.Failed(ctx, res, derr)
 	if s.log != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "hookkit: delivery failed", slog.String("event", res.EventID),
@@ -241,14 +204,15 @@ func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, derr *D
 // file. It is what the Dispatcher calls.
 func (s *Sender) attempt(ctx context.Context, ep *Endpoint, enc *event.Encoded, retryCount int) Attempt {
 	t := s.check(ep)
-	return s.do(ctx, &t, enc, retryCount, false)
+	return s.do(ctx, &t, enc, retryCount, false, s.now())
 }
 
-// do makes one attempt to t with the observer's and the logger's calls around it.
-// afterRefresh says the previous attempt got a 401 and had its token invalidated.
-func (s *Sender) do(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool) Attempt {
+// do makes one attempt to t, started at start, with the observer's and the logger's
+// calls around it. afterRefresh says the previous attempt got a 401 and had its token
+// invalidated.
+func (s *Sender) do(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool, start time.Time) Attempt {
 	info := AttemptInfo{EventID: enc.ID(), EventType: enc.Type(), Endpoint: t.name, Number: retryCount + 1}
-	a := Attempt{Number: retryCount + 1, Start: s.now()}
+	a := Attempt{Number: retryCount + 1, Start: start}
 	actx := s.observer.AttemptStarted(ctx, info)
 	if actx == nil {
 		actx = ctx
@@ -268,23 +232,40 @@ func (s *Sender) do(ctx context.Context, t *target, enc *event.Encoded, retryCou
 	return a
 }
 
+// outgoing holds what one attempt's request points to, allocated together.
+type outgoing struct {
+	url     url.URL
+	body    bytes.Reader
+	headers [2]string // Content-Type, User-Agent
+	tmpl    http.Request
+}
+
+// Canonical header names set on every request.
+const (
+	hContentType = "Content-Type"
+	hUserAgent   = "User-Agent"
+)
+
 // post fills a with the outcome of one POST.
 func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool, a *Attempt) {
-	if t.err != nil {
-		a.Class, a.Err = t.class, t.err
+	if t.dest.err != nil {
+		a.Class, a.Err = t.dest.class, t.dest.err
 		return
 	}
 	ep := t.ep
-	ctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
+	ctx, timer := withAttemptTimeout(ctx, t.timeout)
+	defer timer.stop()
 
+	o := &outgoing{url: *t.dest.url}
 	body := enc.Body(retryCount)
+	o.body.Reset(body)
 	h := make(http.Header, len(ep.Headers)+6)
 	for k, v := range ep.Headers {
 		h[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", s.ua)
+	o.headers = [2]string{"application/json", s.ua}
+	h[hContentType] = o.headers[0:1:1]
+	h[hUserAgent] = o.headers[1:2:2]
 	if ep.Keys != nil {
 		keys := ep.Keys.Active(a.Start)
 		if len(keys) == 0 {
@@ -299,15 +280,16 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 			dropShadowed(h)
 		}
 	}
-	// The URL was parsed and checked once by check; each attempt gets its own copy.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
-	if err != nil {
-		a.Class, a.Err = ClassPermanent, fmt.Errorf("%w: bad request", ErrInvalidEndpoint)
-		return
+	// What http.NewRequestWithContext builds, without parsing the URL again (check did,
+	// once): each attempt gets its own copy of it.
+	o.tmpl = http.Request{
+		Method: http.MethodPost, URL: &o.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		// io.NopCloser over a *bytes.Reader, as NewRequest makes: the transport knows it is
+		// in memory and writes headers and body together in one packet.
+		Header: h, Body: io.NopCloser(&o.body), ContentLength: int64(len(body)), Host: t.dest.host,
+		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
 	}
-	u := *t.url
-	req.URL, req.Host = &u, u.Host
-	req.Header = h
+	req := o.tmpl.WithContext(ctx)
 	if ep.Credentials != nil {
 		if err := ep.Credentials.Apply(ctx, req); err != nil {
 			switch {
@@ -321,11 +303,12 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 			return
 		}
 	}
-	if !t.https && !s.allowInsecureBasic && isBasic(req.Header.Get("Authorization")) {
+	if !t.dest.https && !s.allowInsecureBasic && isBasic(req.Header.Get("Authorization")) {
 		a.Class, a.Err = ClassRefused, ErrInsecureBasic
 		return
 	}
 	var resp *http.Response
+	var err error
 	if s.direct != nil {
 		resp, err = s.direct.RoundTrip(req)
 	} else {
@@ -341,8 +324,13 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 	}
 	a.Status = resp.StatusCode
 	// Read what a well-behaved receiver sends so that the connection is reused; a longer
-	// body is not worth the wait and the connection is closed instead.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+	// body is not worth the wait and the connection is closed instead. A declared length
+	// within the cap is enforced by the transport already.
+	if resp.ContentLength >= 0 && resp.ContentLength <= maxResponseBody {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	} else {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+	}
 	resp.Body.Close()
 	a.Class = classifyStatus(resp.StatusCode)
 	if a.Class == ClassAcknowledged {
@@ -370,7 +358,7 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 // ctxErr rewrites the error of an attempt that ran out of time, so that it says so;
 // other errors are returned as they are.
 func (s *Sender) ctxErr(ctx context.Context, t *target, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+	if timedOut(ctx) {
 		return fmt.Errorf("attempt timed out after %v: %w", t.timeout, context.DeadlineExceeded)
 	}
 	return err

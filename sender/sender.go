@@ -94,6 +94,7 @@ func (cfg *Config) policy() safenet.Policy {
 // Sender delivers events to endpoints: it signs, authenticates, POSTs, classifies the
 // response and retries. A Sender is safe for concurrent use; create it with New.
 type Sender struct {
+	dests  destinations // endpoint URLs parsed once
 	client *http.Client
 	// direct is the client's transport when the client adds nothing to it (no Jar, no
 	// Timeout): requests then skip http.Client's redirect and header-copy bookkeeping,

@@ -1,0 +1,62 @@
+package sender
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDestinationsParseOnceAndStayBounded: a URL is parsed once and then shared; the
+// cache never holds more than maxDestinations URLs, and what it returns after being
+// emptied is still right.
+func TestDestinationsParseOnceAndStayBounded(t *testing.T) {
+	var c destinations
+	first := c.get("https://hooks.example.com/a", false)
+	require.NoError(t, first.err)
+	assert.Same(t, first, c.get("https://hooks.example.com/a", false), "parsed once")
+	for i := range 3 * maxDestinations {
+		d := c.get(fmt.Sprintf("https://h%d.example.com:8443/x", i), false)
+		require.NoError(t, d.err)
+		require.Equal(t, fmt.Sprintf("h%d.example.com:8443", i), d.url.Host)
+		require.LessOrEqual(t, c.n.Load(), int64(maxDestinations))
+	}
+	n := 0
+	c.m.Range(func(any, any) bool { n++; return true })
+	assert.LessOrEqual(t, n, maxDestinations)
+	again := c.get("https://hooks.example.com/a", false)
+	assert.Equal(t, "hooks.example.com", again.host)
+	assert.True(t, again.https)
+}
+
+// TestParseDestination: the checks check made on every Send, now made once per URL.
+func TestParseDestination(t *testing.T) {
+	for _, tc := range []struct {
+		url       string
+		allowHTTP bool
+		class     Class
+		want      error
+		host      string
+	}{
+		{url: "https://hooks.example.com/x", host: "hooks.example.com"},
+		{url: "https://hooks.example.com:/x", host: "hooks.example.com"},
+		{url: "http://10.0.0.1:8080/x", allowHTTP: true, host: "10.0.0.1:8080"},
+		{url: "http://hooks.example.com/x", class: ClassRefused, want: ErrPlainHTTP},
+		{url: "ftp://hooks.example.com/x", class: ClassPermanent, want: ErrInvalidEndpoint},
+		{url: "https:///x", class: ClassPermanent, want: ErrInvalidEndpoint},
+		{url: "https://user:pass@hooks.example.com/x", class: ClassPermanent, want: ErrInvalidEndpoint},
+		{url: "https://hooks.example.com/%zz", class: ClassPermanent, want: ErrInvalidEndpoint},
+	} {
+		d := parseDestination(tc.url, tc.allowHTTP)
+		if tc.want == nil {
+			require.NoError(t, d.err, tc.url)
+			assert.Equal(t, tc.host, d.host, tc.url)
+			continue
+		}
+		assert.True(t, errors.Is(d.err, tc.want), "%s: %v", tc.url, d.err)
+		assert.Equal(t, tc.class, d.class, tc.url)
+		assert.NotContains(t, d.err.Error(), "pass", "no credentials in the error")
+	}
+}
