@@ -21,7 +21,8 @@ run ./signature/ 'RawHMAC|Verify/standard|Sign/' 1s signature
 run ./event/ 'Parse|Encode|AppendBody|FilterMatch' 1s event
 run ./receiver/ '^Benchmark(Middleware|Bare)' 1s receiver
 run ./receiver/ 'Loopback' 3000x receiver-loopback
-run ./sender/ 'Deliver|SendOverhead' 2000x sender
+run ./sender/ 'Deliver/|SendOverhead' 2000x sender
+run ./sender/ 'DeliverPaired' 6000x sender-paired
 run ./sender/ 'TokenPerLifetime' 5x sender-token
 run ./sender/ 'Publish|DispatchEndToEnd|DispatchPendingMemory' 1s dispatcher
 for f in bench/*.txt; do echo "== $f"; "$GOBIN/benchstat" "$f"; done

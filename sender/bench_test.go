@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,6 +100,121 @@ func BenchmarkDeliver(b *testing.B) {
 				return err
 			})
 		})
+	}
+}
+
+// BenchmarkDeliverPaired measures the same three sides as BenchmarkDeliver (raw, raw
+// with the signature headers, Send) inside one run, alternating blocks of 50 deliveries
+// per worker in rotating order, so that every side sees the same machine: on a shared VM
+// whose speed drifts by ±20 % within minutes, separate runs compare different machines.
+// It reports each side's deliveries/s and the ratios to raw; the target is
+// sender/raw ≥ 0.85. b.N is the number of deliveries of each side.
+func BenchmarkDeliverPaired(b *testing.B) {
+	srv := benchReceiver(b)
+	cfg := sender.Config{AllowPrivate: true}
+	key, _, err := signature.Standard().GenerateKey("k1")
+	require.NoError(b, err)
+	keys, err := signature.NewKeySet(key)
+	require.NoError(b, err)
+	ev := sndEvent(b, "envelope-completed")
+	enc, err := ev.Encode()
+	require.NoError(b, err)
+	body := enc.Body(0)
+	rawPost := func(client *http.Client, signed bool) error {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if signed {
+			req.Header.Set("User-Agent", sender.DefaultUserAgent)
+			now := time.Now()
+			if err := signature.Standard().Sign(req.Header, signature.Message{ID: ev.ID, Timestamp: now, Body: body}, keys.Active(now)); err != nil {
+				return err
+			}
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+		name := "serial"
+		if workers > 1 {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			rawClient := &http.Client{Transport: sender.NewTransport(cfg), CheckRedirect: safenet.NoRedirect}
+			defer rawClient.CloseIdleConnections()
+			signedClient := &http.Client{Transport: sender.NewTransport(cfg), CheckRedirect: safenet.NoRedirect}
+			defer signedClient.CloseIdleConnections()
+			s, err := sender.New(cfg)
+			require.NoError(b, err)
+			defer s.Close()
+			ep := sender.Endpoint{ID: "bench", URL: srv.URL, Keys: keys}
+			runPaired(b, workers, []string{"raw", "raw-signed", "sender"}, []func() error{
+				func() error { return rawPost(rawClient, false) },
+				func() error { return rawPost(signedClient, true) },
+				func() error { _, err := s.Send(context.Background(), ep, ev); return err },
+			})
+		})
+	}
+}
+
+// runPaired runs sides in alternating blocks of 50 deliveries per worker, rotating their
+// order, until the last side has made b.N deliveries; it reports every side's
+// deliveries/s and each side's ratio to the first.
+func runPaired(b *testing.B, workers int, names []string, sides []func() error) {
+	const block = 50
+	elapsed := make([]time.Duration, len(sides))
+	done := make([]int, len(sides))
+	last := len(sides) - 1
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; done[last] < b.N; i++ {
+		for j := range sides {
+			side := (i + j) % len(sides)
+			start := time.Now()
+			if workers == 1 {
+				for range block {
+					if err := sides[side](); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				var wg sync.WaitGroup
+				for range workers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for range block {
+							if err := sides[side](); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			elapsed[side] += time.Since(start)
+			done[side] += block * workers
+		}
+	}
+	b.StopTimer()
+	rate := make([]float64, len(sides))
+	for i := range sides {
+		rate[i] = float64(done[i]) / elapsed[i].Seconds()
+		b.ReportMetric(rate[i], names[i]+"-deliveries/s")
+		if i > 0 {
+			b.ReportMetric(rate[i]/rate[0], names[i]+"/"+names[0])
+		}
 	}
 }
 
