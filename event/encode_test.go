@@ -67,3 +67,18 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeAllocatesOnce: the body buffer is sized right the first time, even with every
+// optional field set and the widest configurationId and time.
+func TestEncodeAllocatesOnce(t *testing.T) {
+	e, err := event.New("envelope-completed", map[string]any{"envelopeId": "e-1"},
+		event.WithAPIVersion("v2.1"), event.WithURI("/restapi/v2.1/accounts/a/envelopes/e-1"),
+		event.WithConfigurationID(-9223372036854775808), event.WithTime(time.Date(2025, 5, 30, 18, 3, 50, 423375201, time.FixedZone("", 0))))
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := e.Encode(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Equal(t, 2.0, allocs, "the body buffer and the Encoded")
+}

@@ -26,7 +26,9 @@ func (e *Event) Encode() (*Encoded, error) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return nil, fmt.Errorf("%w: generatedDateTime year %d outside [0,9999]", ErrMalformed, y)
 	}
-	n := 96 + len(e.ID) + len(e.Type) + len(e.APIVersion) + len(e.URI) + len(e.Data)
+	// The field names, quotes and punctuation (109 bytes), configurationId (at most 20)
+	// and the time (at most 35): no growth unless a string needs escaping.
+	n := 164 + len(e.ID) + len(e.Type) + len(e.APIVersion) + len(e.URI) + len(e.Data)
 	b := make([]byte, 0, n)
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)

@@ -237,7 +237,6 @@ type outgoing struct {
 	url     url.URL
 	body    bytes.Reader
 	headers [2]string // Content-Type, User-Agent
-	tmpl    http.Request
 }
 
 // Canonical header names set on every request.
@@ -252,7 +251,7 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 		a.Class, a.Err = t.dest.class, t.dest.err
 		return
 	}
-	ep := t.ep
+	ep := &t.ep
 	ctx, timer := withAttemptTimeout(ctx, t.timeout)
 	defer timer.stop()
 
@@ -282,14 +281,14 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 	}
 	// What http.NewRequestWithContext builds, without parsing the URL again (check did,
 	// once): each attempt gets its own copy of it.
-	o.tmpl = http.Request{
+	tmpl := http.Request{
 		Method: http.MethodPost, URL: &o.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		// io.NopCloser over a *bytes.Reader, as NewRequest makes: the transport knows it is
 		// in memory and writes headers and body together in one packet.
 		Header: h, Body: io.NopCloser(&o.body), ContentLength: int64(len(body)), Host: t.dest.host,
 		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
 	}
-	req := o.tmpl.WithContext(ctx)
+	req := tmpl.WithContext(ctx)
 	if ep.Credentials != nil {
 		if err := ep.Credentials.Apply(ctx, req); err != nil {
 			switch {

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hookkit/hookkit/signature"
@@ -13,7 +12,7 @@ import (
 
 // target is an endpoint checked once for the attempts of a delivery.
 type target struct {
-	ep      *Endpoint
+	ep      Endpoint // a copy: a pointer to the caller's would move it to the heap
 	dest    *destination
 	name    string // for results, errors, logs
 	scheme  signature.Scheme
@@ -34,22 +33,27 @@ type destination struct {
 const maxDestinations = 1024
 
 // destinations caches parsed endpoint URLs by their text, so that a Send does not parse
-// and check the URL again (url.Parse is about a tenth of Send's own work).
+// and check the URL again (url.Parse is about a tenth of Send's own work). A map under a
+// read lock, not a sync.Map: its any-typed key would cost an allocation per lookup.
 type destinations struct {
-	m sync.Map // string -> *destination
-	n atomic.Int64
+	mu sync.RWMutex
+	m  map[string]*destination
 }
 
 func (c *destinations) get(raw string, allowHTTP bool) *destination {
-	if d, ok := c.m.Load(raw); ok {
-		return d.(*destination)
+	c.mu.RLock()
+	d, ok := c.m[raw]
+	c.mu.RUnlock()
+	if ok {
+		return d
 	}
-	d := parseDestination(raw, allowHTTP)
-	if c.n.Add(1) > maxDestinations {
-		c.m.Clear()
-		c.n.Store(1)
+	d = parseDestination(raw, allowHTTP)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxDestinations {
+		c.m = make(map[string]*destination)
 	}
-	c.m.Store(raw, d)
+	c.m[raw] = d
+	c.mu.Unlock()
 	return d
 }
 
@@ -76,7 +80,7 @@ func parseDestination(raw string, allowHTTP bool) *destination {
 // check returns the target of ep. A target whose dest.err is set fails every attempt
 // without sending.
 func (s *Sender) check(ep *Endpoint) target {
-	t := target{ep: ep, scheme: ep.Scheme, timeout: ep.Timeout, name: ep.ID}
+	t := target{ep: *ep, scheme: ep.Scheme, timeout: ep.Timeout, name: ep.ID}
 	if t.scheme == nil {
 		t.scheme = signature.Standard()
 	}
