@@ -12,10 +12,10 @@ import (
 var errAttemptTimeout = fmt.Errorf("attempt timeout: %w", context.DeadlineExceeded)
 
 // attemptTimer bounds one attempt by its timeout. It does what context.WithTimeout does
-// for the attempt's context, for a third of the cost: the timer is taken from a pool and
-// re-armed rather than allocated, and the context is a plain cancel context (its Err is
-// context.Canceled and its Cause errAttemptTimeout when the timer fires; the transport
-// reports the cause).
+// for the attempt's context at about a third of the cost: the timer is taken from a pool
+// and re-armed rather than allocated. The context is an attemptCtx over a plain cancel
+// context whose cause, when the timer fires, is errAttemptTimeout (the transport reports
+// the cause).
 type attemptTimer struct {
 	t      *time.Timer
 	cancel context.CancelCauseFunc // of the attempt it is armed for
@@ -26,7 +26,8 @@ var attemptTimers sync.Pool // of *attemptTimer, stopped
 // withAttemptTimeout returns a context that parent's end or the end of d cancels, and
 // the timer to stop when the attempt is over.
 func withAttemptTimeout(parent context.Context, d time.Duration) (context.Context, *attemptTimer) {
-	ctx, cancel := context.WithCancelCause(parent)
+	inner, cancel := context.WithCancelCause(parent)
+	ctx := &attemptCtx{Context: inner, deadline: time.Now().Add(d)}
 	at, _ := attemptTimers.Get().(*attemptTimer)
 	if at == nil {
 		at = &attemptTimer{cancel: cancel}
@@ -36,6 +37,31 @@ func withAttemptTimeout(parent context.Context, d time.Duration) (context.Contex
 	at.cancel = cancel // before Reset: the timer's run happens after it
 	at.t.Reset(d)
 	return ctx, at
+}
+
+// attemptCtx is an attempt's context. It answers Deadline and Err as context.WithTimeout's
+// context would: the earlier of its deadline and its parent's, and DeadlineExceeded once
+// the attempt's timer has fired. Everything else is the cancel context's (Done, Value,
+// and context.Cause), so a context derived from it attaches to that cancel context
+// directly, without a goroutine.
+type attemptCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *attemptCtx) Deadline() (time.Time, bool) {
+	if d, ok := c.Context.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *attemptCtx) Err() error {
+	err := c.Context.Err()
+	if err != nil && context.Cause(c.Context) == errAttemptTimeout {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 func (at *attemptTimer) fire() { at.cancel(errAttemptTimeout) }
