@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/auth"
+	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/internal/safenet"
 	"github.com/hookkit/hookkit/sender"
 	"github.com/hookkit/hookkit/signature"
@@ -33,72 +34,98 @@ func benchReceiver(b *testing.B) *httptest.Server {
 	return srv
 }
 
+// deliverSetup is what the delivery benchmarks share: one loopback receiver, one key,
+// one event, and its body for the raw clients.
+type deliverSetup struct {
+	srv  *httptest.Server
+	cfg  sender.Config
+	keys *signature.KeySet
+	ev   *event.Event
+	body []byte
+}
+
+func newDeliverSetup(b *testing.B) *deliverSetup {
+	d := &deliverSetup{srv: benchReceiver(b), cfg: sender.Config{AllowPrivate: true}, ev: sndEvent(b, "envelope-completed")}
+	key, _, err := signature.Standard().GenerateKey("k1")
+	require.NoError(b, err)
+	d.keys, err = signature.NewKeySet(key)
+	require.NoError(b, err)
+	enc, err := d.ev.Encode()
+	require.NoError(b, err)
+	d.body = enc.Body(0)
+	return d
+}
+
+// client is a raw http.Client over the transport settings Send uses.
+func (d *deliverSetup) client(b *testing.B) *http.Client {
+	c := &http.Client{Transport: sender.NewTransport(d.cfg), CheckRedirect: safenet.NoRedirect}
+	b.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// sender is a Sender and the endpoint of the receiver, signed with the setup's key.
+func (d *deliverSetup) sender(b *testing.B) func() error {
+	s, err := sender.New(d.cfg)
+	require.NoError(b, err)
+	b.Cleanup(s.Close)
+	ep := sender.Endpoint{ID: "bench", URL: d.srv.URL, Keys: d.keys}
+	return func() error {
+		_, err := s.Send(context.Background(), ep, d.ev)
+		return err
+	}
+}
+
+// post is a raw POST of the prebuilt body; signed adds the User-Agent and signature
+// headers Send adds, so that the gap to Send is the sender's own work and not the
+// format's extra header bytes.
+func (d *deliverSetup) post(client *http.Client, signed bool) error {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, d.srv.URL, bytes.NewReader(d.body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if signed {
+		req.Header.Set("User-Agent", sender.DefaultUserAgent)
+		now := time.Now()
+		if err := signature.Standard().Sign(req.Header, signature.Message{ID: d.ev.ID, Timestamp: now, Body: d.body}, d.keys.Active(now)); err != nil {
+			return err
+		}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
 // BenchmarkDeliver compares deliveries per second to a loopback receiver: Send (encode,
 // sign with one key, bookkeeping) against a raw http.Client POST of the same body over
 // the same transport settings (sender.NewTransport). Target: sender ≥ 0.85 × raw.
 // raw-signed adds the same signature headers to the raw POST, which separates the cost of
-// the format (more header bytes for both ends) from the sender's own work.
+// the format (more header bytes for both ends) from the sender's own work. Each side is
+// its own sub-benchmark: compare them with BenchmarkDeliverPaired on a noisy machine.
 func BenchmarkDeliver(b *testing.B) {
-	srv := benchReceiver(b)
-	cfg := sender.Config{AllowPrivate: true}
-	key, _, err := signature.Standard().GenerateKey("k1")
-	require.NoError(b, err)
-	keys, err := signature.NewKeySet(key)
-	require.NoError(b, err)
-	ev := sndEvent(b, "envelope-completed")
-	enc, err := ev.Encode()
-	require.NoError(b, err)
-	body := enc.Body(0)
-
-	raw := func(client *http.Client, signed bool) error {
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if signed {
-			// The same signature headers Send adds, so that the gap to Send is the
-			// sender's own bookkeeping and not the format's extra header bytes.
-			req.Header.Set("User-Agent", sender.DefaultUserAgent)
-			if err := signature.Standard().Sign(req.Header, signature.Message{ID: ev.ID, Timestamp: time.Now(), Body: body}, keys.Active(time.Now())); err != nil {
-				return err
-			}
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}
+	d := newDeliverSetup(b)
 	for _, parallel := range []bool{false, true} {
 		mode := "serial"
 		if parallel {
 			mode = "parallel"
 		}
 		b.Run("raw/"+mode, func(b *testing.B) {
-			client := &http.Client{Transport: sender.NewTransport(cfg), CheckRedirect: safenet.NoRedirect}
-			defer client.CloseIdleConnections()
-			runBench(b, parallel, func() error { return raw(client, false) })
+			client := d.client(b)
+			runBench(b, parallel, func() error { return d.post(client, false) })
 		})
 		b.Run("raw-signed/"+mode, func(b *testing.B) {
-			client := &http.Client{Transport: sender.NewTransport(cfg), CheckRedirect: safenet.NoRedirect}
-			defer client.CloseIdleConnections()
-			runBench(b, parallel, func() error { return raw(client, true) })
+			client := d.client(b)
+			runBench(b, parallel, func() error { return d.post(client, true) })
 		})
 		b.Run("sender/"+mode, func(b *testing.B) {
-			s, err := sender.New(cfg)
-			require.NoError(b, err)
-			defer s.Close()
-			ep := sender.Endpoint{ID: "bench", URL: srv.URL, Keys: keys}
-			runBench(b, parallel, func() error {
-				_, err := s.Send(context.Background(), ep, ev)
-				return err
-			})
+			runBench(b, parallel, d.sender(b))
 		})
 	}
 }
@@ -110,58 +137,18 @@ func BenchmarkDeliver(b *testing.B) {
 // It reports each side's deliveries/s and the ratios to raw; the target is
 // sender/raw ≥ 0.85. b.N is the number of deliveries of each side.
 func BenchmarkDeliverPaired(b *testing.B) {
-	srv := benchReceiver(b)
-	cfg := sender.Config{AllowPrivate: true}
-	key, _, err := signature.Standard().GenerateKey("k1")
-	require.NoError(b, err)
-	keys, err := signature.NewKeySet(key)
-	require.NoError(b, err)
-	ev := sndEvent(b, "envelope-completed")
-	enc, err := ev.Encode()
-	require.NoError(b, err)
-	body := enc.Body(0)
-	rawPost := func(client *http.Client, signed bool) error {
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if signed {
-			req.Header.Set("User-Agent", sender.DefaultUserAgent)
-			now := time.Now()
-			if err := signature.Standard().Sign(req.Header, signature.Message{ID: ev.ID, Timestamp: now, Body: body}, keys.Active(now)); err != nil {
-				return err
-			}
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}
+	d := newDeliverSetup(b)
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 		name := "serial"
 		if workers > 1 {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			rawClient := &http.Client{Transport: sender.NewTransport(cfg), CheckRedirect: safenet.NoRedirect}
-			defer rawClient.CloseIdleConnections()
-			signedClient := &http.Client{Transport: sender.NewTransport(cfg), CheckRedirect: safenet.NoRedirect}
-			defer signedClient.CloseIdleConnections()
-			s, err := sender.New(cfg)
-			require.NoError(b, err)
-			defer s.Close()
-			ep := sender.Endpoint{ID: "bench", URL: srv.URL, Keys: keys}
+			rawClient, signedClient := d.client(b), d.client(b)
 			runPaired(b, workers, []string{"raw", "raw-signed", "sender"}, []func() error{
-				func() error { return rawPost(rawClient, false) },
-				func() error { return rawPost(signedClient, true) },
-				func() error { _, err := s.Send(context.Background(), ep, ev); return err },
+				func() error { return d.post(rawClient, false) },
+				func() error { return d.post(signedClient, true) },
+				d.sender(b),
 			})
 		})
 	}
