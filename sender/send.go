@@ -295,7 +295,7 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 			case classifyNetErr(err) == ClassRefused:
 				a.Class, a.Err = ClassRefused, err
 			case ctx.Err() != nil:
-				a.Class, a.Err = ClassRetryable, s.ctxErr(ctx, t, err)
+				a.Class, a.Err = ClassRetryable, s.ctxErr(ctx, err)
 			default:
 				a.Class, a.Err = ClassCredentials, fmt.Errorf("credentials: %w", err)
 			}
@@ -318,7 +318,7 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 		if errors.As(err, &ue) {
 			err = ue.Err // drop the URL: it may carry a secret
 		}
-		a.Class, a.Err = classifyNetErr(err), s.ctxErr(ctx, t, err)
+		a.Class, a.Err = classifyNetErr(err), s.ctxErr(ctx, err)
 		return
 	}
 	a.Status = resp.StatusCode
@@ -356,9 +356,9 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 
 // ctxErr rewrites the error of an attempt that ran out of time, so that it says so;
 // other errors are returned as they are.
-func (s *Sender) ctxErr(ctx context.Context, t *target, err error) error {
+func (s *Sender) ctxErr(ctx context.Context, err error) error {
 	if timedOut(ctx) {
-		return fmt.Errorf("attempt timed out after %v: %w", t.timeout, context.DeadlineExceeded)
+		return context.Cause(ctx) // "attempt timed out after …", wrapping DeadlineExceeded
 	}
 	return err
 }
