@@ -77,38 +77,38 @@ func TestSendShortTimeoutsUnderLoad(t *testing.T) {
 	})
 	s := loopbackSender(t, sender.Config{})
 	short := sender.Endpoint{URL: rc.URL, Timeout: 2 * time.Millisecond, Retry: fastRetry(1)}
-	var wg sync.WaitGroup
 	var delivered, timedOut atomic.Int64
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 40 {
-				res, err := s.Send(context.Background(), short, sndEvent(t, "envelope-sent"))
-				if err == nil {
-					delivered.Add(1)
-					continue
-				}
-				if assert.ErrorIs(t, err, context.DeadlineExceeded) && assert.Len(t, res.Attempts, 1) {
-					assert.ErrorContains(t, res.Attempts[0].Err, "timed out after 2ms")
-					timedOut.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(8, 40, func() {
+		res, err := s.Send(context.Background(), short, sndEvent(t, "envelope-sent"))
+		if err == nil {
+			delivered.Add(1)
+			return
+		}
+		if assert.ErrorIs(t, err, context.DeadlineExceeded) && assert.Len(t, res.Attempts, 1) {
+			assert.ErrorContains(t, res.Attempts[0].Err, "timed out after 2ms")
+			timedOut.Add(1)
+		}
+	})
 	assert.Equal(t, int64(320), delivered.Load()+timedOut.Load())
 	assert.Positive(t, timedOut.Load(), "some attempts timed out")
 
 	slow.Store(true)
 	long := sender.Endpoint{URL: rc.URL, Timeout: 5 * time.Second, Retry: fastRetry(1)}
-	for range 8 {
+	inParallel(8, 5, func() {
+		_, err := s.Send(context.Background(), long, sndEvent(t, "envelope-sent"))
+		assert.NoError(t, err)
+	})
+}
+
+// inParallel runs f n times in each of workers goroutines and waits for them.
+func inParallel(workers, n int, f func()) {
+	var wg sync.WaitGroup
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 5 {
-				_, err := s.Send(context.Background(), long, sndEvent(t, "envelope-sent"))
-				assert.NoError(t, err)
+			for range n {
+				f()
 			}
 		}()
 	}
