@@ -175,20 +175,11 @@ func runPaired(b *testing.B, workers int, names []string, sides []func() error) 
 					}
 				}
 			} else {
-				var wg sync.WaitGroup
-				for range workers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for range block {
-							if err := sides[side](); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				inParallel(workers, block, func() {
+					if err := sides[side](); err != nil {
+						b.Error(err)
+					}
+				})
 			}
 			elapsed[side] += time.Since(start)
 			done[side] += block * workers
