@@ -82,3 +82,20 @@ func TestEncodeAllocatesOnce(t *testing.T) {
 	})
 	assert.Equal(t, 2.0, allocs, "the body buffer and the Encoded")
 }
+
+// TestEncodedView: View gives the same bytes as Body for every retry count; for the first
+// attempt it copies nothing, and appending to what it returns cannot change the Encoded.
+func TestEncodedView(t *testing.T) {
+	e, err := event.New("envelope-completed", map[string]any{"envelopeId": "e-1"}, event.WithAPIVersion("v2.1"))
+	require.NoError(t, err)
+	enc, err := e.Encode()
+	require.NoError(t, err)
+	for _, n := range []int{0, 1, 9, 10, 12345} {
+		assert.Equal(t, string(enc.Body(n)), string(enc.View(n)), "retryCount %d", n)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = enc.View(0) }), "the first attempt's body is not copied")
+	v := enc.View(0)
+	_ = append(v, "trailing garbage"...)
+	assert.Equal(t, string(enc.Body(0)), string(enc.View(0)))
+	assert.Equal(t, string(enc.Body(7)), string(enc.AppendBody(nil, 7)))
+}

@@ -14,6 +14,7 @@ type Encoded struct {
 	id, typ string
 	head    []byte // everything up to and including `"retryCount":`
 	tail    []byte // everything after the retryCount digits
+	first   []byte // the whole body for retryCount 0: head, "0", tail (head and tail alias it)
 }
 
 // Encode validates e and marshals it to JSON once, with the fields in the order of the
@@ -26,9 +27,9 @@ func (e *Event) Encode() (*Encoded, error) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return nil, fmt.Errorf("%w: generatedDateTime year %d outside [0,9999]", ErrMalformed, y)
 	}
-	// The field names, quotes and punctuation (109 bytes), configurationId (at most 20)
-	// and the time (at most 35): no growth unless a string needs escaping.
-	n := 164 + len(e.ID) + len(e.Type) + len(e.APIVersion) + len(e.URI) + len(e.Data)
+	// The field names, quotes and punctuation (109 bytes), retryCount 0, configurationId
+	// (at most 20) and the time (at most 35): no growth unless a string needs escaping.
+	n := 165 + len(e.ID) + len(e.Type) + len(e.APIVersion) + len(e.URI) + len(e.Data)
 	b := make([]byte, 0, n)
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
@@ -44,6 +45,7 @@ func (e *Event) Encode() (*Encoded, error) {
 	}
 	b = append(b, `,"retryCount":`...)
 	head := len(b)
+	b = append(b, '0')
 	b = append(b, `,"configurationId":`...)
 	b = strconv.AppendInt(b, e.ConfigurationID, 10)
 	b = append(b, `,"generatedDateTime":"`...)
@@ -51,7 +53,7 @@ func (e *Event) Encode() (*Encoded, error) {
 	b = append(b, `","data":`...)
 	b = append(b, e.Data...)
 	b = append(b, '}')
-	return &Encoded{id: e.ID, typ: e.Type, head: b[:head:head], tail: b[head:]}, nil
+	return &Encoded{id: e.ID, typ: e.Type, head: b[:head:head], tail: b[head+1:], first: b[:len(b):len(b)]}, nil
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does without HTML
@@ -132,6 +134,16 @@ func (c *Encoded) AppendBody(dst []byte, retryCount int) []byte {
 // Body returns a new slice holding the body of the attempt whose retryCount is retryCount.
 func (c *Encoded) Body(retryCount int) []byte {
 	return c.AppendBody(make([]byte, 0, c.Len(retryCount)), retryCount)
+}
+
+// View returns the body of the attempt whose retryCount is retryCount without copying it
+// when it can: for retryCount 0 (every first attempt) the slice is the Encoded's own bytes,
+// shared by every caller, and must not be modified. Use Body for a slice of your own.
+func (c *Encoded) View(retryCount int) []byte {
+	if retryCount == 0 {
+		return c.first
+	}
+	return c.Body(retryCount)
 }
 
 func digits(n int) int {

@@ -25,6 +25,19 @@ func ExampleNew() {
 	// {"id":"evt_1","event":"envelope-completed","retryCount":1,"configurationId":10,"generatedDateTime":"2025-05-30T18:03:50.4233752Z","data":{"envelopeId":"93be"}}
 }
 
+// View serves the first attempt from the Encoded's own bytes (read-only) and builds any
+// later attempt's body fresh; both carry the same bytes Body would.
+func ExampleEncoded_View() {
+	e, _ := event.New("envelope-sent", map[string]string{"envelopeId": "93be"},
+		event.WithID("evt_2"), event.WithTime(time.Date(2025, 5, 30, 18, 3, 50, 0, time.UTC)))
+	enc, _ := e.Encode()
+	fmt.Println(string(enc.View(0)))
+	fmt.Println(string(enc.View(3)))
+	// Output:
+	// {"id":"evt_2","event":"envelope-sent","retryCount":0,"configurationId":0,"generatedDateTime":"2025-05-30T18:03:50Z","data":{"envelopeId":"93be"}}
+	// {"id":"evt_2","event":"envelope-sent","retryCount":3,"configurationId":0,"generatedDateTime":"2025-05-30T18:03:50Z","data":{"envelopeId":"93be"}}
+}
+
 func ExampleDecode() {
 	e, _ := event.Parse([]byte(`{"id":"b1","event":"envelope-sent","data":{"envelopeId":"93be","status":"sent"}}`))
 	type envelope struct {

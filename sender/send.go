@@ -256,7 +256,7 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 	defer timer.stop()
 
 	o := &outgoing{url: *t.dest.url}
-	body := enc.Body(retryCount)
+	body := enc.View(retryCount) // read-only: the reader, the signature and GetBody only read it
 	o.body.Reset(body)
 	h := make(http.Header, len(ep.Headers)+6)
 	for k, v := range ep.Headers {
