@@ -226,7 +226,18 @@ func serve(h http.Handler) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// A receiver needs every server timeout: ReadHeaderTimeout and ReadTimeout stop a
+	// client that sends its headers or body slowly from holding a connection (and the
+	// receiver's body buffer) open, WriteTimeout bounds the handler and the answer,
+	// IdleTimeout closes idle keep-alive connections.
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

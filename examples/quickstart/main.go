@@ -191,7 +191,8 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	s, err := sender.New(sender.Config{
-		AllowPrivate: true, // demo only: by default the sender refuses loopback and plain http://
+		AllowPrivate: true, // demo only: by default the sender refuses loopback addresses
+		AllowHTTP:    true, // and plain http://
 		Retry:        sender.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, MaxAttempts: 5, MaxElapsedTime: 20 * time.Second},
 	})
 	if err != nil {
@@ -309,7 +310,18 @@ func serve(h http.Handler) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// A receiver needs every server timeout: ReadHeaderTimeout and ReadTimeout stop a
+	// client that sends its headers or body slowly from holding a connection (and the
+	// receiver's body buffer) open, WriteTimeout bounds the handler and the answer,
+	// IdleTimeout closes idle keep-alive connections.
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
