@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -158,9 +159,16 @@ func (k Key) GoString() string { return k.String() }
 // Format prints String for every verb.
 func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
-// MarshalJSON gives the id and kind only.
+// keyJSON is the JSON form of a Key: its id and kind, never its material.
+type keyJSON struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+}
+
+// MarshalJSON gives the id and kind only, e.g. {"id":"2026-01","kind":"hmac-sha256"}. The
+// id is encoded as encoding/json encodes any string (invalid UTF-8 becomes U+FFFD).
 func (k Key) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, `{"id":%q,"kind":%q}`, k.ID, k.kindName()), nil
+	return json.Marshal(keyJSON{ID: k.ID, Kind: k.kindName()})
 }
 
 // LogValue gives the id and kind only.
