@@ -13,9 +13,9 @@ import (
 )
 
 // exampleSender returns a Sender for the examples, whose listeners run on loopback
-// (refused by default: AllowPrivate admits them and plain http://).
+// (refused by default: AllowPrivate admits them, AllowHTTP plain http://).
 func exampleSender() *sender.Sender {
-	s, err := sender.New(sender.Config{AllowPrivate: true})
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	if err != nil {
 		panic(err)
 	}

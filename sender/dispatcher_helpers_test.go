@@ -23,7 +23,7 @@ import (
 // dspSender returns a Sender allowed to deliver to plain-HTTP loopback servers.
 func dspSender(t testing.TB) *sender.Sender {
 	t.Helper()
-	s, err := sender.New(sender.Config{AllowPrivate: true, Retry: *dspRetry(5, 10*time.Millisecond)})
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Retry: *dspRetry(5, 10*time.Millisecond)})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s
