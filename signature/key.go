@@ -28,11 +28,19 @@ const (
 
 // material is shared by copies of a Key; it is never modified after construction.
 type material struct {
-	kind   keyKind
+	kind keyKind
+	// The key bytes are one pointer further away, so that fmt, printing a Key held in an
+	// unexported field by reflection, shows an address (see Secret). Embedded, so that
+	// m.secret, m.priv and m.pub read them.
+	*keyBytes
+	states sync.Pool // of *macState whose MAC is keyed with secret; Reset restores the keyed state
+}
+
+// keyBytes is the material proper of a key.
+type keyBytes struct {
 	secret []byte
 	priv   ed25519.PrivateKey
 	pub    ed25519.PublicKey
-	states sync.Pool // of *macState whose MAC is keyed with secret; Reset restores the keyed state
 }
 
 // macState is a pooled keyed HMAC with scratch space, so that signing and verifying do
@@ -86,7 +94,7 @@ type Key struct {
 
 // HMACKey returns an HMAC-SHA256 key with the given id and secret.
 func HMACKey(id string, s Secret) Key {
-	return Key{ID: id, m: &material{kind: kindHMAC, secret: s.b}}
+	return Key{ID: id, m: &material{kind: kindHMAC, keyBytes: &keyBytes{secret: s.bytes()}}}
 }
 
 // Ed25519PrivateKey returns a key that signs (and verifies) Standard Webhooks v1a
@@ -96,7 +104,7 @@ func Ed25519PrivateKey(id string, priv ed25519.PrivateKey) (Key, error) {
 		return Key{}, fmt.Errorf("%w: ed25519 private key must be %d bytes", ErrInvalidKey, ed25519.PrivateKeySize)
 	}
 	p := append(ed25519.PrivateKey(nil), priv...)
-	return Key{ID: id, m: &material{kind: kindEd25519Private, priv: p, pub: p.Public().(ed25519.PublicKey)}}, nil
+	return Key{ID: id, m: &material{kind: kindEd25519Private, keyBytes: &keyBytes{priv: p, pub: p.Public().(ed25519.PublicKey)}}}, nil
 }
 
 // Ed25519PublicKey returns a key that verifies Standard Webhooks v1a signatures.
@@ -104,7 +112,7 @@ func Ed25519PublicKey(id string, pub ed25519.PublicKey) (Key, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return Key{}, fmt.Errorf("%w: ed25519 public key must be %d bytes", ErrInvalidKey, ed25519.PublicKeySize)
 	}
-	return Key{ID: id, m: &material{kind: kindEd25519Public, pub: append(ed25519.PublicKey(nil), pub...)}}, nil
+	return Key{ID: id, m: &material{kind: kindEd25519Public, keyBytes: &keyBytes{pub: append(ed25519.PublicKey(nil), pub...)}}}, nil
 }
 
 // Valid reports whether the key holds material (the zero Key does not).
@@ -122,7 +130,7 @@ func (k Key) Public() Key {
 		return k
 	}
 	p := Key{ID: k.ID, NotBefore: k.NotBefore, Expires: k.Expires}
-	p.m = &material{kind: kindEd25519Public, pub: k.m.pub}
+	p.m = &material{kind: kindEd25519Public, keyBytes: &keyBytes{pub: k.m.pub}}
 	return p
 }
 

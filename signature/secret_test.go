@@ -2,6 +2,7 @@ package signature_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -144,4 +145,62 @@ func TestKeySetReplaceIsSafeWithConcurrentReaders(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// fmt cannot call the redacting methods of a Secret or Key held in an unexported field (it
+// prints such fields by reflection); the material still does not print, in any verb,
+// because it sits behind pointers that fmt prints as addresses. The same holds for
+// pointers, slices, maps and interfaces of them, and for verbs that are wrong for a
+// pointer (%s, %q…), which make fmt expand the pointer it complains about.
+func TestSecretInUnexportedFieldDoesNotPrint(t *testing.T) {
+	s, err := signature.NewSecret([]byte(material))
+	require.NoError(t, err)
+	k := signature.HMACKey("k1", s)
+	seed := bytes.Repeat([]byte{0xA5, 0x5A, 0xC3}, 11)[:ed25519.SeedSize]
+	priv := ed25519.NewKeyFromSeed(seed)
+	ek, err := signature.Ed25519PrivateKey("k2", priv)
+	require.NoError(t, err)
+	type inner struct {
+		s  signature.Secret
+		ps *signature.Secret
+	}
+	type holder struct {
+		s    signature.Secret
+		k    signature.Key
+		ek   signature.Key
+		ss   []signature.Secret
+		m    map[string]signature.Secret
+		in   inner
+		pin  *inner
+		anyS any
+		Pub  signature.Secret
+	}
+	h := holder{s: s, k: k, ek: ek, ss: []signature.Secret{s}, m: map[string]signature.Secret{"a": s},
+		in: inner{s: s, ps: &s}, pin: &inner{s: s}, anyS: s, Pub: s}
+	var forbidden []string
+	for _, b := range [][]byte{[]byte(material), seed, priv} {
+		forbidden = append(forbidden,
+			string(b),
+			fmt.Sprintf("%x", b), fmt.Sprintf("%X", b), fmt.Sprintf("% x", b),
+			strings.Trim(fmt.Sprint(b[:8]), "[]"),                // 115 117 112 …
+			strings.Trim(fmt.Sprintf("%#v", b[:8]), "[]uint8{}"), // 0x73, 0x75, …
+			strings.Trim(fmt.Sprintf("%o", b[:8]), "[]"),
+			fmt.Sprintf("%q", b)[1:12],
+		)
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%c", "%U", "%t", "%e"} {
+		for _, v := range []any{h, &h, []holder{h}, inner{s: s}, struct{ s signature.Secret }{s}, struct{ k signature.Key }{ek}} {
+			out := fmt.Sprintf(verb, v)
+			for _, f := range forbidden {
+				require.NotEmpty(t, f)
+				assert.NotContains(t, out, f, "%s of %T printed the material: %s", verb, v, out)
+			}
+		}
+	}
+	assert.Contains(t, fmt.Sprintf("%+v", h), "Pub:[REDACTED]", "an exported field still prints the redaction")
+	assert.Equal(t, len(material), s.Len())
+	var zero signature.Secret
+	assert.Equal(t, 0, zero.Len())
+	assert.Equal(t, "[REDACTED]", fmt.Sprint(zero))
+	assert.NotPanics(t, func() { _ = signature.HMACKey("zero", zero).String() })
 }
