@@ -59,7 +59,12 @@ type DispatcherConfig struct {
 	// EndpointObserver receives endpoint state changes. nil: the Sender's observer if it
 	// implements EndpointObserver, else none.
 	EndpointObserver EndpointObserver
-	// Logger logs store errors and lost leases. nil: no logging.
+	// DeadLetterObserver is told about every dead letter the store evicts because its bound
+	// on dead letters was reached (see DeadEvicter). nil: the Sender's observer if it
+	// implements DeadLetterObserver, else EndpointObserver if it does, else none.
+	DeadLetterObserver DeadLetterObserver
+	// Logger logs store errors, lost leases and evicted dead letters (one warning each,
+	// with the delivery, endpoint and event IDs and the reason). nil: no logging.
 	Logger *slog.Logger
 	// Now is the clock for due times and cool-downs. nil: time.Now.
 	Now func() time.Time
@@ -127,6 +132,8 @@ type Dispatcher struct {
 	store  Store
 	cfg    DispatcherConfig
 	obs    EndpointObserver
+	dlo    DeadLetterObserver
+	evict  DeadEvicter // the store, when it reports evicted dead letters
 	log    *slog.Logger
 	now    func() time.Time
 	prefix string
@@ -187,6 +194,7 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 		store: store,
 		cfg:   cfg,
 		obs:   cfg.EndpointObserver,
+		dlo:   cfg.DeadLetterObserver,
 		log:   cfg.Logger,
 		now:   cfg.Now,
 		subs:  make(map[string]*subscription),
@@ -198,6 +206,10 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 	if d.obs == nil {
 		d.obs = senderEndpointObserver(s)
 	}
+	if d.dlo == nil {
+		d.dlo = deadLetterObserver(s, d.obs)
+	}
+	d.evict, _ = store.(DeadEvicter)
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -259,7 +271,7 @@ func (d *Dispatcher) RemoveEndpoint(ctx context.Context, id string) error {
 	delete(d.subs, id)
 	d.rebuildRoutes()
 	d.mu.Unlock()
-	_, err := d.store.DeadLetterEndpoint(ctx, id, DeadReasonRemoved)
+	_, err := d.deadLetterEndpoint(ctx, id, DeadReasonRemoved)
 	return err
 }
 
@@ -591,9 +603,9 @@ func (d *Dispatcher) handle(j job) {
 	d.mu.Unlock()
 	switch j.mode {
 	case modeRemoved:
-		err = d.store.DeadLetter(ctx, del.ID, del.Lease, DeadReasonRemoved)
+		err = d.deadLetter(ctx, del, DeadReasonRemoved)
 	case modeDisabled:
-		err = d.store.DeadLetter(ctx, del.ID, del.Lease, DeadReasonGone)
+		err = d.deadLetter(ctx, del, DeadReasonGone)
 	case modeRelease:
 		rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
 	case modeFastFail:
@@ -618,7 +630,7 @@ func (d *Dispatcher) handle(j job) {
 		case a.Class == ClassAcknowledged:
 			err = d.store.Ack(ctx, del.ID, del.Lease)
 		case reason != "":
-			err = d.store.DeadLetter(ctx, del.ID, del.Lease, reason, a)
+			err = d.deadLetter(ctx, del, reason, a)
 		default:
 			rescheduled, err = d.retryOrBury(ctx, &j.ep, del, a, now)
 		}
@@ -657,7 +669,7 @@ func (d *Dispatcher) handle(j job) {
 	d.mu.Unlock()
 	d.flushChanges()
 	if sweep != "" {
-		if _, err := d.store.DeadLetterEndpoint(ctx, del.EndpointID, sweep); err != nil && d.log != nil {
+		if _, err := d.deadLetterEndpoint(ctx, del.EndpointID, sweep); err != nil && d.log != nil {
 			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", del.EndpointID, "err", err)
 		}
 	}
@@ -674,9 +686,50 @@ func (d *Dispatcher) retryOrBury(ctx context.Context, ep *Endpoint, del *Deliver
 	made := len(del.Attempts) - del.RoundStart + 1
 	delay, ok := d.nextDelay(ep, made, now.Sub(first), a)
 	if !ok {
-		return false, d.store.DeadLetter(ctx, del.ID, del.Lease, DeadReasonExhausted, a)
+		return false, d.deadLetter(ctx, del, DeadReasonExhausted, a)
 	}
 	return true, d.store.Reschedule(ctx, del.ID, del.Lease, now.Add(delay), a)
+}
+
+// deadLetter makes the leased delivery del a dead letter and reports the dead letters the
+// store evicted to make room for it.
+func (d *Dispatcher) deadLetter(ctx context.Context, del *Delivery, reason string, attempts ...Attempt) error {
+	if d.evict == nil {
+		return d.store.DeadLetter(ctx, del.ID, del.Lease, reason, attempts...)
+	}
+	evicted, err := d.evict.DeadLetterEvicting(ctx, del.ID, del.Lease, reason, attempts...)
+	d.reportEvicted(ctx, evicted)
+	return err
+}
+
+// deadLetterEndpoint makes the pending deliveries of an endpoint dead letters and reports
+// the dead letters the store evicted to make room for them.
+func (d *Dispatcher) deadLetterEndpoint(ctx context.Context, endpointID, reason string) (int, error) {
+	if d.evict == nil {
+		return d.store.DeadLetterEndpoint(ctx, endpointID, reason)
+	}
+	n, evicted, err := d.evict.DeadLetterEndpointEvicting(ctx, endpointID, reason)
+	d.reportEvicted(ctx, evicted)
+	return n, err
+}
+
+// reportEvicted tells the DeadLetterObserver and the logger about each evicted dead letter.
+func (d *Dispatcher) reportEvicted(ctx context.Context, evicted []Delivery) {
+	for i := range evicted {
+		e := &evicted[i]
+		if d.dlo != nil {
+			d.dlo.DeadLetterEvicted(ctx, *e)
+		}
+		if d.log != nil {
+			evID := ""
+			if e.Event != nil {
+				evID = e.Event.ID()
+			}
+			d.log.LogAttrs(ctx, slog.LevelWarn, "hookkit: dead letter evicted, the store's bound on dead letters was reached",
+				slog.String("delivery", e.ID), slog.String("endpoint", e.EndpointID), slog.String("event", evID),
+				slog.String("reason", e.DeadReason), slog.Int("attempts", len(e.Attempts)))
+		}
+	}
 }
 
 // flushChanges reports queued state changes to the observer, in order.

@@ -55,3 +55,15 @@ func senderEndpointObserver(s *Sender) EndpointObserver {
 	}
 	return nil
 }
+
+// deadLetterObserver returns the first of the Sender's observer and eo that implements
+// DeadLetterObserver, or nil.
+func deadLetterObserver(s *Sender, eo EndpointObserver) DeadLetterObserver {
+	if o, ok := s.observer.(DeadLetterObserver); ok {
+		return o
+	}
+	if o, ok := eo.(DeadLetterObserver); ok {
+		return o
+	}
+	return nil
+}

@@ -28,10 +28,13 @@
 //
 // Dead letters (retries exhausted, permanent rejection, gone, refused destination, removed
 // endpoint) keep every attempt. List them with DeadLetters and send them again with
-// Requeue: one (Selector.ID), by endpoint or all.
+// Requeue: one (Selector.ID), by endpoint or all. They are bounded too: beyond
+// MemoryStoreConfig.MaxDead (DefaultMaxDead, 10,000) the oldest is evicted, and each
+// eviction goes to a DeadLetterObserver and the dispatcher's Logger (see DeadEvicter).
 //
 // The Store interface documents what a durable implementation must do (leases that
 // expire make deliveries visible again; stale holders get ErrLeaseLost; several
 // dispatcher processes may share one store); package storetest is its conformance suite.
-// MemoryStore is the default: bounded (DefaultMaxPending), O(log n) per operation.
+// MemoryStore is the default: bounded (DefaultMaxPending, DefaultMaxDead), O(log n) per
+// operation.
 package sender

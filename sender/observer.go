@@ -49,3 +49,15 @@ func (NopObserver) Delivered(context.Context, *Result) {}
 
 // Failed does nothing.
 func (NopObserver) Failed(context.Context, *Result, error) {}
+
+// DeadLetterObserver is an optional hook of a Dispatcher's observers: a store that bounds
+// its dead letters (DeadEvicter, MemoryStoreConfig.MaxDead) drops the oldest one when a new
+// one would exceed the bound, and the Dispatcher calls DeadLetterEvicted once for each
+// dropped dead letter, with the delivery as it was (ID, endpoint, event, reason, attempts).
+// The Dispatcher uses DispatcherConfig.DeadLetterObserver, else its Sender's Observer or
+// its EndpointObserver when one of them implements this interface (in that order), so an
+// existing Observer gains the hook by adding the method. Calls are synchronous, possibly
+// from several goroutines at once: they must be quick and safe for concurrent use.
+type DeadLetterObserver interface {
+	DeadLetterEvicted(ctx context.Context, d Delivery)
+}

@@ -146,6 +146,22 @@ type Store interface {
 	Requeue(ctx context.Context, sel Selector, due time.Time) (int, error)
 }
 
+// DeadEvicter is an optional Store extension for a store that bounds its dead letters
+// (MemoryStore with MemoryStoreConfig.MaxDead). When a new dead letter would exceed the
+// bound, such a store deletes the oldest dead letters (earliest DeadAt, then lowest Seq:
+// the order of ListDead) until it fits, and forgets them: their IDs may be enqueued again
+// and Requeue no longer finds them. Its DeadLetter and DeadLetterEndpoint evict the same
+// way; the methods below do what those do and also return the evicted dead letters,
+// oldest first. The Dispatcher calls them when its store has them, and reports every
+// eviction to its DeadLetterObserver and its logger. storetest.RunDeadBounded checks them.
+type DeadEvicter interface {
+	// DeadLetterEvicting is DeadLetter, returning the dead letters evicted to make room.
+	DeadLetterEvicting(ctx context.Context, id, lease, reason string, attempts ...Attempt) (evicted []Delivery, err error)
+	// DeadLetterEndpointEvicting is DeadLetterEndpoint, returning the dead letters
+	// evicted to make room.
+	DeadLetterEndpointEvicting(ctx context.Context, endpointID, reason string) (n int, evicted []Delivery, err error)
+}
+
 // NextDuer is an optional Store extension: NextDue returns the earliest time at which a
 // delivery becomes due or a lease expires (false when there is none). The Dispatcher
 // uses it to wake up exactly when a retry is due instead of at the next poll.

@@ -14,11 +14,19 @@ import (
 // MemoryStoreConfig.MaxPending is zero.
 const DefaultMaxPending = 100_000
 
+// DefaultMaxDead is the bound on dead letters of a MemoryStore when
+// MemoryStoreConfig.MaxDead is zero.
+const DefaultMaxDead = 10_000
+
 // MemoryStoreConfig configures a MemoryStore. The zero value is ready to use.
 type MemoryStoreConfig struct {
 	// MaxPending bounds the pending (including leased) deliveries; Enqueue and Requeue
 	// return ErrQueueFull beyond it. 0 means DefaultMaxPending; negative means no bound.
 	MaxPending int
+	// MaxDead bounds the dead letters: when a new one would exceed it, the oldest (earliest
+	// DeadAt, then lowest Seq) is evicted — deleted and forgotten — to make room, and
+	// reported through DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
+	MaxDead int
 	// Now stamps DeadAt on dead letters. nil: time.Now.
 	Now func() time.Time
 }
@@ -28,13 +36,16 @@ type MemoryStoreConfig struct {
 // DeadLetter take O(log n) time: each endpoint keeps a heap of its deliveries by due time
 // and the store keeps a heap of endpoints by their earliest due delivery, so leasing skips
 // endpoints that cannot run (LeaseRequest.Endpoints) without scanning their deliveries.
-// Dead letters are kept until requeued; they do not count against MaxPending.
+// Dead letters do not count against MaxPending; they are kept until requeued or, beyond
+// MaxDead, evicted oldest first (DeadEvicter reports which).
 type MemoryStore struct {
 	mu       sync.Mutex
 	max      int
+	maxDead  int
 	now      func() time.Time
 	items    map[string]*memItem // pending and leased
 	dead     map[string]*memItem
+	deadQ    deadHeap // dead letters, oldest first
 	queues   map[queueKey]*memQueue
 	ready    readyHeap // queues whose head can be leased, by head due time
 	leases   leaseHeap // leased items by expiry
@@ -45,8 +56,9 @@ type MemoryStore struct {
 }
 
 var (
-	_ Store    = (*MemoryStore)(nil)
-	_ NextDuer = (*MemoryStore)(nil)
+	_ Store       = (*MemoryStore)(nil)
+	_ NextDuer    = (*MemoryStore)(nil)
+	_ DeadEvicter = (*MemoryStore)(nil)
 )
 
 type queueKey struct {
@@ -59,6 +71,7 @@ type memItem struct {
 	q    *memQueue
 	qidx int // index in q.items, -1 when not there (leased or dead)
 	lidx int // index in the lease heap, -1 when not leased
+	didx int // index in the dead heap, -1 when not dead
 }
 
 // memQueue holds the pending, not leased deliveries of one endpoint (ordered or not) in a
@@ -76,16 +89,21 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	if max == 0 {
 		max = DefaultMaxPending
 	}
+	maxDead := cfg.MaxDead
+	if maxDead == 0 {
+		maxDead = DefaultMaxDead
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
 	return &MemoryStore{
-		max:    max,
-		now:    now,
-		items:  make(map[string]*memItem),
-		dead:   make(map[string]*memItem),
-		queues: make(map[queueKey]*memQueue),
+		max:     max,
+		maxDead: maxDead,
+		now:     now,
+		items:   make(map[string]*memItem),
+		dead:    make(map[string]*memItem),
+		queues:  make(map[queueKey]*memQueue),
 	}
 }
 
@@ -150,7 +168,7 @@ func (m *MemoryStore) Enqueue(ctx context.Context, ds ...Delivery) error {
 	}
 	for i := range ds {
 		m.seq++
-		it := &memItem{d: ds[i], qidx: -1, lidx: -1}
+		it := &memItem{d: ds[i], qidx: -1, lidx: -1, didx: -1}
 		it.d.Seq = m.seq
 		it.d.Attempts = slices.Clone(it.d.Attempts)
 		it.d.Lease, it.d.LeaseExpires = "", time.Time{}
@@ -261,6 +279,17 @@ func (m *MemoryStore) Reschedule(_ context.Context, id, lease string, due time.T
 
 // DeadLetter implements Store.
 func (m *MemoryStore) DeadLetter(_ context.Context, id, lease, reason string, attempts ...Attempt) error {
+	return m.deadLetter(id, lease, reason, attempts, nil)
+}
+
+// DeadLetterEvicting implements DeadEvicter.
+func (m *MemoryStore) DeadLetterEvicting(_ context.Context, id, lease, reason string, attempts ...Attempt) ([]Delivery, error) {
+	var evicted []Delivery
+	err := m.deadLetter(id, lease, reason, attempts, &evicted)
+	return evicted, err
+}
+
+func (m *MemoryStore) deadLetter(id, lease, reason string, attempts []Attempt, evicted *[]Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, err := m.leased(id, lease)
@@ -269,39 +298,75 @@ func (m *MemoryStore) DeadLetter(_ context.Context, id, lease, reason string, at
 	}
 	it.d.Attempts = append(it.d.Attempts, attempts...)
 	q := it.q
-	m.bury(it, reason)
+	m.bury(it, reason, m.now())
 	m.fixQueue(q)
+	m.evict(evicted)
 	return nil
 }
 
 // DeadLetterEndpoint implements Store.
 func (m *MemoryStore) DeadLetterEndpoint(_ context.Context, endpointID, reason string) (int, error) {
+	return m.deadLetterEndpoint(endpointID, reason, nil)
+}
+
+// DeadLetterEndpointEvicting implements DeadEvicter.
+func (m *MemoryStore) DeadLetterEndpointEvicting(_ context.Context, endpointID, reason string) (int, []Delivery, error) {
+	var evicted []Delivery
+	n, err := m.deadLetterEndpoint(endpointID, reason, &evicted)
+	return n, evicted, err
+}
+
+func (m *MemoryStore) deadLetterEndpoint(endpointID, reason string, evicted *[]Delivery) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
+	var buried []*memItem
 	for _, ordered := range []bool{false, true} {
 		q := m.queues[queueKey{endpointID, ordered}]
 		if q == nil {
 			continue
 		}
+		buried = append(buried, q.items...)
 		for _, it := range q.items {
 			it.qidx = -1
-			m.bury(it, reason)
-			n++
 		}
 		clear(q.items)
 		q.items = q.items[:0]
 		m.fixQueue(q)
 	}
-	return n, nil
+	// One DeadAt for all, in Seq order: the oldest of them (as ListDead orders them) is
+	// the first enqueued, and is evicted first.
+	slices.SortFunc(buried, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
+	now := m.now()
+	for _, it := range buried {
+		m.bury(it, reason, now)
+	}
+	m.evict(evicted)
+	return len(buried), nil
 }
 
-func (m *MemoryStore) bury(it *memItem, reason string) {
+// bury makes a pending item, already out of its queue, a dead letter.
+func (m *MemoryStore) bury(it *memItem, reason string, now time.Time) {
 	delete(m.items, it.d.ID)
 	it.d.DeadReason = reason
-	it.d.DeadAt = m.now()
+	it.d.DeadAt = now
 	it.q = nil
 	m.dead[it.d.ID] = it
+	heap.Push(&m.deadQ, it)
+}
+
+// evict deletes the oldest dead letters beyond the bound, appending them to evicted when
+// it is not nil.
+func (m *MemoryStore) evict(evicted *[]Delivery) {
+	if m.maxDead < 0 {
+		return
+	}
+	for len(m.deadQ) > m.maxDead {
+		it := heap.Pop(&m.deadQ).(*memItem)
+		delete(m.dead, it.d.ID)
+		if evicted != nil {
+			*evicted = append(*evicted, it.d)
+		}
+	}
 }
 
 // List implements Store.
@@ -377,6 +442,7 @@ func (m *MemoryStore) Requeue(_ context.Context, sel Selector, due time.Time) (i
 	slices.SortFunc(picked, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
 	for _, it := range picked {
 		delete(m.dead, it.d.ID)
+		heap.Remove(&m.deadQ, it.didx)
 		it.d.DeadReason, it.d.DeadAt = "", time.Time{}
 		it.d.RoundStart = len(it.d.Attempts)
 		it.d.Due = due
@@ -478,6 +544,36 @@ func (h *readyHeap) Pop() any {
 	*h = old[:n]
 	q.hidx = -1
 	return q
+}
+
+// deadHeap orders dead letters as ListDead does: by DeadAt, then Seq.
+type deadHeap []*memItem
+
+func (h deadHeap) Len() int { return len(h) }
+func (h deadHeap) Less(i, j int) bool {
+	a, b := &h[i].d, &h[j].d
+	if c := a.DeadAt.Compare(b.DeadAt); c != 0 {
+		return c < 0
+	}
+	return a.Seq < b.Seq
+}
+func (h deadHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].didx, h[j].didx = i, j
+}
+func (h *deadHeap) Push(x any) {
+	it := x.(*memItem)
+	it.didx = len(*h)
+	*h = append(*h, it)
+}
+func (h *deadHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	it := old[n]
+	old[n] = nil
+	*h = old[:n]
+	it.didx = -1
+	return it
 }
 
 // leaseHeap orders leased items by lease expiry.

@@ -3,12 +3,16 @@ package sender_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/sender"
 	"github.com/hookkit/hookkit/sender/storetest"
 )
@@ -18,6 +22,116 @@ func TestMemoryStoreConformance(t *testing.T) {
 	storetest.RunBounded(t, func(max int) sender.Store {
 		return sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: max})
 	})
+	storetest.RunDeadBounded(t, func(maxDead int) sender.Store {
+		return sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead})
+	})
+}
+
+// TestMemoryStoreDeadLettersBoundedOldestEvicted makes 20,000 dead letters in a store that
+// keeps 1,000: the 1,000 newest stay, the 19,000 others are evicted oldest first and
+// reported, and the heap holds about what the 1,000 kept need, not what 20,000 would.
+func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
+	const total, maxDead, batch = 20_000, 1000, 1000
+	ctx := context.Background()
+	var mu sync.Mutex
+	clock := storetest.T0
+	now := func() time.Time { // every dead letter gets its own DeadAt
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Millisecond)
+		return clock
+	}
+	m := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead, Now: now})
+	pad := strings.Repeat("x", 1024) // each dead letter holds at least 1 KiB of its own
+	heapNow := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heapNow()
+
+	evicted, next, outOfOrder := 0, 0, 0
+	for b := 0; b < total/batch; b++ {
+		ds := make([]sender.Delivery, batch)
+		for i := range ds {
+			n := b*batch + i
+			ev, err := event.New("order-created", map[string]any{"n": n, "pad": pad})
+			require.NoError(t, err)
+			enc, err := ev.Encode()
+			require.NoError(t, err)
+			ds[i] = sender.Delivery{ID: fmt.Sprint("d", n), EndpointID: "ep", Event: enc, Due: storetest.T0}
+		}
+		require.NoError(t, m.Enqueue(ctx, ds...))
+		leased, err := m.Lease(ctx, sender.LeaseRequest{Now: storetest.T0, Max: batch, For: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, leased, batch)
+		for _, d := range leased {
+			out, err := m.DeadLetterEvicting(ctx, d.ID, d.Lease, sender.DeadReasonRejected,
+				sender.Attempt{Number: 1, Status: 400, Class: sender.ClassPermanent})
+			require.NoError(t, err)
+			for _, e := range out {
+				if e.ID != fmt.Sprint("d", next) {
+					outOfOrder++
+				}
+				next++
+			}
+			evicted += len(out)
+		}
+	}
+	after := heapNow()
+	growth := int64(after) - int64(before)
+	t.Logf("heap growth: %d KiB for %d dead letters kept of %d (%d B per dead letter kept)", growth>>10, maxDead, total, growth/maxDead)
+	// Unbounded, the 20,000 dead letters hold more than 20,000 × 1 KiB = 20 MiB.
+	assert.Less(t, growth, int64(4*maxDead*len(pad)), "heap grows with the dead letters kept, not with those made")
+
+	pending, deadN := m.Len()
+	assert.Zero(t, pending)
+	assert.Equal(t, maxDead, deadN, "the bound holds")
+	assert.Equal(t, total-maxDead, evicted, "every eviction is reported")
+	assert.Zero(t, outOfOrder, "oldest first")
+	kept, err := m.ListDead(ctx, sender.ListFilter{})
+	require.NoError(t, err)
+	require.Equal(t, maxDead, len(kept), "dead letters kept")
+	for i, d := range kept {
+		if !assert.Equal(t, fmt.Sprint("d", total-maxDead+i), d.ID, "the newest are kept, oldest first") {
+			break
+		}
+	}
+	runtime.KeepAlive(m)
+}
+
+// TestMemoryStoreMaxDeadDefaultAndUnbounded checks MaxDead's zero and negative values:
+// zero keeps DefaultMaxDead dead letters, negative keeps them all.
+func TestMemoryStoreMaxDeadDefaultAndUnbounded(t *testing.T) {
+	ctx := context.Background()
+	ev := storetest.Event(t)
+	for _, tc := range []struct {
+		name    string
+		maxDead int
+		want    int
+	}{
+		{"zero is the default", 0, sender.DefaultMaxDead},
+		{"negative is no bound", -1, sender.DefaultMaxDead + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: tc.maxDead})
+			ds := make([]sender.Delivery, sender.DefaultMaxDead+1)
+			for i := range ds {
+				ds[i] = sender.Delivery{ID: fmt.Sprint("d", i), EndpointID: "ep", Event: ev, Due: storetest.T0}
+			}
+			require.NoError(t, m.Enqueue(ctx, ds...))
+			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, "ep", sender.DeadReasonRemoved)
+			require.NoError(t, err)
+			assert.Equal(t, len(ds), n)
+			_, deadN := m.Len()
+			assert.Equal(t, tc.want, deadN)
+			assert.Len(t, evicted, len(ds)-tc.want)
+			if tc.want < len(ds) {
+				assert.Equal(t, "d0", evicted[0].ID, "the lowest Seq of one DeadAt goes first")
+			}
+		})
+	}
 }
 
 func TestMemoryStoreNextDueAndLen(t *testing.T) {

@@ -7,6 +7,11 @@
 //		storetest.RunBounded(t, func(max int) sender.Store { return mystore.New(testDB(t), max) })
 //	}
 //
+// A store that bounds its dead letters implements sender.DeadEvicter and is checked with
+// RunDeadBounded too:
+//
+//	storetest.RunDeadBounded(t, func(maxDead int) sender.Store { return mystore.New(testDB(t), mystore.MaxDead(maxDead)) })
+//
 // Each subtest calls the factory for a fresh, empty store. The suite uses its own clock
 // (the times it passes in LeaseRequest.Now and as due times), starting at an arbitrary
 // fixed instant, so stores must not compare those times with the wall clock.
@@ -70,6 +75,134 @@ func RunBounded(t *testing.T, newStore func(max int) sender.Store) {
 	t.Helper()
 	t.Run("QueueFull", func(t *testing.T) { testQueueFull(t, newStore(3)) })
 	t.Run("RequeueWhenFull", func(t *testing.T) { testRequeueFull(t, newStore(2)) })
+}
+
+// RunDeadBounded checks the bound on dead letters with stores made by newStore(maxDead),
+// which must implement sender.DeadEvicter: beyond the bound the oldest dead letters (in
+// ListDead's order) are evicted, returned by the DeadEvicter methods, and forgotten.
+func RunDeadBounded(t *testing.T, newStore func(maxDead int) sender.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s sender.Store, de sender.DeadEvicter)
+	}{
+		{"DeadLetterEvictsOldest", testDeadEvictsOldest},
+		{"DeadLetterEndpointEvictsOldest", testDeadEndpointEvicts},
+		{"PlainDeadLetterEvictsToo", testPlainDeadLetterEvicts},
+		{"EvictedAreForgotten", testEvictedForgotten},
+		{"RequeueMakesRoom", testRequeueMakesRoom},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(3)
+			de, ok := s.(sender.DeadEvicter)
+			require.True(t, ok, "a store with a bound on dead letters implements sender.DeadEvicter")
+			tc.fn(t, s, de)
+		})
+	}
+}
+
+// bury leases the pending deliveries ids (in that order) and dead-letters each through
+// de, returning the IDs evicted, in the order reported.
+func bury(t *testing.T, s sender.Store, de sender.DeadEvicter, ids ...string) []string {
+	t.Helper()
+	var evicted []string
+	for _, id := range ids {
+		got, err := s.Lease(ctxBack, sender.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
+		require.NoError(t, err)
+		require.Len(t, got, 1, "lease %s", id)
+		ev, err := de.DeadLetterEvicting(ctxBack, id, got[0].Lease, "retries exhausted", sender.Attempt{Number: 1, Status: 500})
+		require.NoError(t, err)
+		for _, e := range ev {
+			assert.NotEmpty(t, e.DeadReason, "an evicted dead letter is reported as it was")
+			assert.Len(t, e.Attempts, 1, "with its history")
+			evicted = append(evicted, e.ID)
+		}
+	}
+	return evicted
+}
+
+// own enqueues deliveries, each to an endpoint of its own ("ep-"+id), so that bury can
+// lease exactly the one it names.
+func own(t *testing.T, s sender.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		enqueue(t, s, Delivery(t, id, "ep-"+id, T0))
+	}
+}
+
+func testDeadEvictsOldest(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+	own(t, s, "a", "b", "c", "d", "e")
+	assert.Empty(t, bury(t, s, de, "a", "b", "c"), "up to the bound nothing is evicted")
+	assert.Equal(t, []string{"a", "b", "c"}, ids(dead(t, s)))
+	assert.Equal(t, []string{"a"}, bury(t, s, de, "d"), "the oldest dead letter makes room")
+	assert.Equal(t, []string{"b"}, bury(t, s, de, "e"))
+	assert.Equal(t, []string{"c", "d", "e"}, ids(dead(t, s)), "the newest are kept")
+}
+
+func testDeadEndpointEvicts(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+	own(t, s, "old")
+	require.Empty(t, bury(t, s, de, "old"))
+	for i := range 4 {
+		enqueue(t, s, Delivery(t, fmt.Sprint("x", i), "x", T0.Add(time.Duration(i)*time.Second)))
+	}
+	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, "x", "endpoint removed")
+	require.NoError(t, err)
+	assert.Equal(t, 4, n)
+	require.Len(t, evicted, 2, "five dead letters, three kept")
+	assert.Equal(t, "old", evicted[0].ID, "the oldest dead letter goes first")
+	kept := dead(t, s)
+	require.Len(t, kept, 3)
+	older := func(a, b sender.Delivery) bool {
+		return a.DeadAt.Before(b.DeadAt) || (a.DeadAt.Equal(b.DeadAt) && a.Seq < b.Seq)
+	}
+	for _, e := range evicted {
+		for _, k := range kept {
+			assert.True(t, older(e, k), "evicted %s is older than kept %s", e.ID, k.ID)
+		}
+	}
+	assert.Empty(t, list(t, s))
+}
+
+func testPlainDeadLetterEvicts(t *testing.T, s sender.Store, _ sender.DeadEvicter) {
+	for _, id := range []string{"a", "b", "c", "d"} {
+		enqueue(t, s, Delivery(t, id, "ep", T0))
+		got := lease(t, s, T0, 1)
+		require.Len(t, got, 1)
+		require.NoError(t, s.DeadLetter(ctxBack, id, got[0].Lease, "rejected permanently"))
+	}
+	assert.Equal(t, []string{"b", "c", "d"}, ids(dead(t, s)), "Store.DeadLetter keeps the bound too")
+	enqueue(t, s, Delivery(t, "e", "ep", T0), Delivery(t, "f", "ep", T0))
+	n, err := s.DeadLetterEndpoint(ctxBack, "ep", "endpoint removed")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	got := dead(t, s)
+	require.Len(t, got, 3, "Store.DeadLetterEndpoint keeps the bound too")
+	assert.Equal(t, "d", got[0].ID)
+}
+
+func testEvictedForgotten(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+	own(t, s, "a", "b", "c", "d")
+	require.Equal(t, []string{"a"}, bury(t, s, de, "a", "b", "c", "d"))
+	_, err := s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0)
+	assert.ErrorIs(t, err, sender.ErrNotFound, "an evicted dead letter cannot be requeued")
+	n, err := s.Requeue(ctxBack, sender.Selector{EndpointID: "ep-a"}, T0)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	require.NoError(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep-a", T0)), "its id is free again")
+	assert.Equal(t, []string{"a"}, ids(list(t, s)))
+}
+
+func testRequeueMakesRoom(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+	own(t, s, "a", "b", "c")
+	require.Empty(t, bury(t, s, de, "a", "b", "c"))
+	n, err := s.Requeue(ctxBack, sender.Selector{ID: "b"}, T0)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	own(t, s, "d")
+	assert.Empty(t, bury(t, s, de, "d"), "a requeued dead letter frees its place")
+	assert.Equal(t, []string{"a"}, bury(t, s, de, "b"), "dead again: the oldest goes")
+	assert.ElementsMatch(t, []string{"b", "c", "d"}, ids(dead(t, s)))
 }
 
 var (

@@ -1,0 +1,174 @@
+package sender_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/auth"
+	"github.com/hookkit/hookkit/sender"
+)
+
+// evictions records the dead letters a dispatcher reports as evicted.
+type evictions struct {
+	mu  sync.Mutex
+	ids []string // delivery IDs, in the order reported
+	evs []string // their event IDs
+}
+
+func (e *evictions) DeadLetterEvicted(_ context.Context, d sender.Delivery) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ids = append(e.ids, d.ID)
+	e.evs = append(e.evs, d.Event.ID())
+}
+
+func (e *evictions) events() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.evs...)
+}
+
+// evictionObserver is a Sender Observer that also observes evictions.
+type evictionObserver struct {
+	sender.NopObserver
+	evictions
+}
+
+// endpointEvictionObserver is an EndpointObserver that also observes evictions.
+type endpointEvictionObserver struct {
+	dspStates
+	evictions
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestDispatcherReportsEvictedDeadLetters: an endpoint that rejects everything fills a
+// store that keeps 5 dead letters; each of the 7 older ones is evicted, oldest first, and
+// reported to the Sender's observer (which implements DeadLetterObserver) and to the
+// logger, without the endpoint's token.
+func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
+	dspNoLeaks(t)
+	const token = "tok-3f9a7c51e2d8"
+	srv := newDspServer(t, status(http.StatusBadRequest))
+	obs := &evictionObserver{}
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Observer: obs})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	var logs syncBuffer
+	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 5})
+	d := newDispatcher(t, s, store, sender.DispatcherConfig{
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	ep := dspEndpoint(t, "crm", srv.URL, nil)
+	ep.Credentials = auth.Bearer(auth.NewPassword(token))
+	require.NoError(t, d.AddEndpoint(ep, sender.WithMaxInFlight(1))) // one at a time: publish order
+	var published []string
+	for range 12 {
+		ev := newEvent(t, "order-created")
+		_, err := d.Publish(bg, ev)
+		require.NoError(t, err)
+		published = append(published, ev.ID)
+	}
+	require.NoError(t, d.Start(bg))
+	eventually(t, "all twelve rejected", func() bool { return srv.Count() == 12 && len(obs.events()) == 7 })
+	require.NoError(t, d.Shutdown(bg))
+
+	assert.Equal(t, published[:7], obs.events(), "the oldest dead letters are evicted, in order")
+	dead, err := d.DeadLetters(bg, sender.ListFilter{})
+	require.NoError(t, err)
+	var kept []string
+	for _, del := range dead {
+		assert.Equal(t, sender.DeadReasonRejected, del.DeadReason)
+		kept = append(kept, del.Event.ID())
+	}
+	assert.Equal(t, published[7:], kept, "the newest five are kept")
+	out := logs.String()
+	assert.Equal(t, 7, bytes.Count([]byte(out), []byte("dead letter evicted")), "one warning per eviction")
+	for _, id := range obs.ids {
+		assert.Contains(t, out, "delivery="+id)
+	}
+	assert.Contains(t, out, "endpoint=crm")
+	assert.Contains(t, out, "event="+published[0])
+	assert.NotContains(t, out, token)
+	assert.NotContains(t, out, srv.URL, "no URL either")
+}
+
+// TestDispatcherRemoveEndpointEvictsOldestDeadLetters removes an endpoint with 20,000
+// pending deliveries into a store that keeps 1,000 dead letters: the 1,000 newest are kept
+// and the 19,000 others are reported to DispatcherConfig.DeadLetterObserver.
+func TestDispatcherRemoveEndpointEvictsOldestDeadLetters(t *testing.T) {
+	dspNoLeaks(t)
+	const total, maxDead = 20_000, 1000
+	obs := &evictions{}
+	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead})
+	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{DeadLetterObserver: obs})
+	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", "http://127.0.0.1:1/", nil)))
+	published := make([]string, 0, total)
+	for range total {
+		ev := newEvent(t, "order-created")
+		_, err := d.Publish(bg, ev)
+		require.NoError(t, err)
+		published = append(published, ev.ID)
+	}
+	require.NoError(t, d.RemoveEndpoint(bg, "ep"))
+
+	pending, dead := store.Len()
+	assert.Zero(t, pending)
+	assert.Equal(t, maxDead, dead)
+	got := obs.events()
+	require.Equal(t, total-maxDead, len(got), "every eviction reported")
+	assert.Equal(t, published[0], got[0], "oldest first")
+	assert.Equal(t, published[total-maxDead-1], got[len(got)-1])
+	ds, err := d.DeadLetters(bg, sender.ListFilter{})
+	require.NoError(t, err)
+	require.Equal(t, maxDead, len(ds))
+	for i, del := range ds {
+		if !assert.Equal(t, published[total-maxDead+i], del.Event.ID(), "the newest are kept, in publish order") {
+			break
+		}
+		assert.Equal(t, sender.DeadReasonRemoved, del.DeadReason)
+	}
+}
+
+// TestDispatcherDeadLetterObserverFallsBackToEndpointObserver: with no DeadLetterObserver
+// configured and a Sender observer that does not observe evictions, an EndpointObserver
+// that does gets them.
+func TestDispatcherDeadLetterObserverFallsBackToEndpointObserver(t *testing.T) {
+	dspNoLeaks(t)
+	obs := &endpointEvictionObserver{}
+	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 1})
+	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{EndpointObserver: obs})
+	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", "http://127.0.0.1:1/", nil)))
+	var published []string
+	for range 3 {
+		ev := newEvent(t, "order-created")
+		_, err := d.Publish(bg, ev)
+		require.NoError(t, err)
+		published = append(published, ev.ID)
+	}
+	require.NoError(t, d.RemoveEndpoint(bg, "ep"))
+	assert.Equal(t, published[:2], obs.events())
+}
