@@ -1,12 +1,14 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // maxDepth bounds the nesting of data, so a hostile body cannot exhaust memory.
@@ -39,10 +41,13 @@ func DeriveID(e *Event) string {
 // are decoded directly and data is validated as JSON and copied, which makes Parse several
 // times faster than encoding/json on large payloads (see BENCHMARKS.md). A message
 // without an id (or with an empty one) gets DeriveID's, which is stable across retries.
-// Keys match case-insensitively (ASCII), as with encoding/json; unknown fields are
-// validated and ignored, so newer senders can add fields; the last of repeated keys wins. Errors wrap
-// ErrMalformed (and ErrInvalidType, ErrInvalidID or ErrInvalidData where that is the
-// problem) and never quote the body.
+// Parse agrees with encoding/json: keys match field names as it matches them (exactly, or
+// under bytes.EqualFold, so "ID" and "apiVerſion" count); string fields are decoded as
+// it decodes them (each byte of invalid UTF-8 becomes U+FFFD) while data keeps its bytes
+// as json.RawMessage does; unknown fields are validated and ignored, so newer senders can
+// add fields; the last of repeated keys wins. Errors wrap ErrMalformed (and
+// ErrInvalidType, ErrInvalidID or ErrInvalidData where that is the problem) and never
+// quote the body.
 func Parse(body []byte) (*Event, error) {
 	var e Event
 	p := parser{b: body}
@@ -141,25 +146,80 @@ func (p *parser) end() error {
 	return nil
 }
 
-// keyIs compares a raw key (without quotes) with name, ignoring ASCII case. Keys with
-// escapes are decoded first.
-func keyIs(key []byte, raw bool, name string) bool {
-	if raw {
+// Field indexes that fieldOf returns.
+const (
+	fieldUnknown = iota
+	fieldID
+	fieldEvent
+	fieldAPIVersion
+	fieldURI
+	fieldRetryCount
+	fieldConfigurationID
+	fieldGeneratedDateTime
+	fieldData
+)
+
+// fieldNames are the JSON names of the fields, by index.
+var fieldNames = [...]string{
+	fieldID:                "id",
+	fieldEvent:             "event",
+	fieldAPIVersion:        "apiVersion",
+	fieldURI:               "uri",
+	fieldRetryCount:        "retryCount",
+	fieldConfigurationID:   "configurationId",
+	fieldGeneratedDateTime: "generatedDateTime",
+	fieldData:              "data",
+}
+
+// fieldOf returns the field a key (without its quotes; escaped says it has escapes)
+// names, matching as encoding/json does: after decoding escapes (invalid UTF-8 becomes
+// U+FFFD), the key equals a name under bytes.EqualFold, i.e. Unicode simple case folding,
+// so "apiVerſion" (U+017F) is apiVersion. An ASCII key without escapes, the usual case,
+// is compared byte by byte.
+func fieldOf(key []byte, escaped bool) int {
+	if !escaped {
+		ascii := true
+		for _, c := range key {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
+		if ascii {
+			for i := fieldID; i < len(fieldNames); i++ {
+				if asciiEqualFold(key, fieldNames[i]) {
+					return i
+				}
+			}
+			return fieldUnknown
+		}
+	} else {
+		quoted := make([]byte, 0, len(key)+2)
+		quoted = append(append(append(quoted, '"'), key...), '"')
 		var s string
-		if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &s) != nil {
-			return false
+		if json.Unmarshal(quoted, &s) != nil {
+			return fieldUnknown
 		}
 		key = []byte(s)
 	}
+	for i := fieldID; i < len(fieldNames); i++ {
+		if bytes.EqualFold(key, []byte(fieldNames[i])) {
+			return i
+		}
+	}
+	return fieldUnknown
+}
+
+// asciiEqualFold reports whether the ASCII key equals name, ignoring ASCII case.
+func asciiEqualFold(key []byte, name string) bool {
 	if len(key) != len(name) {
 		return false
 	}
 	for i := 0; i < len(key); i++ {
-		c := key[i]
+		c, n := key[i], name[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		n := name[i]
 		if 'A' <= n && n <= 'Z' {
 			n += 'a' - 'A'
 		}
@@ -171,28 +231,28 @@ func keyIs(key []byte, raw bool, name string) bool {
 }
 
 func (p *parser) field(e *Event, key []byte, escaped bool) error {
-	switch {
-	case keyIs(key, escaped, "id"):
+	switch fieldOf(key, escaped) {
+	case fieldID:
 		return p.stringField(&e.ID)
-	case keyIs(key, escaped, "event"):
+	case fieldEvent:
 		return p.stringField(&e.Type)
-	case keyIs(key, escaped, "apiVersion"):
+	case fieldAPIVersion:
 		return p.stringField(&e.APIVersion)
-	case keyIs(key, escaped, "uri"):
+	case fieldURI:
 		return p.stringField(&e.URI)
-	case keyIs(key, escaped, "retryCount"):
+	case fieldRetryCount:
 		n, null, err := p.integer(strconv.IntSize)
 		if !null {
 			e.RetryCount = int(n)
 		}
 		return err
-	case keyIs(key, escaped, "configurationId"):
+	case fieldConfigurationID:
 		n, null, err := p.integer(64)
 		if !null {
 			e.ConfigurationID = n
 		}
 		return err
-	case keyIs(key, escaped, "generatedDateTime"):
+	case fieldGeneratedDateTime:
 		start := p.i
 		if p.literal("null") {
 			return nil
@@ -204,7 +264,8 @@ func (p *parser) field(e *Event, key []byte, escaped bool) error {
 			return &syntaxError{off: start, msg: "generatedDateTime is not an RFC 3339 time"}
 		}
 		return nil
-	case keyIs(key, escaped, "data"):
+	case fieldData:
+		// Kept byte for byte, invalid UTF-8 included, as json.RawMessage keeps it.
 		start := p.i
 		if err := p.value(0); err != nil {
 			return err
@@ -225,8 +286,10 @@ func (p *parser) stringField(dst *string) error {
 	if err != nil {
 		return err
 	}
-	if !escaped {
-		*dst = string(p.b[start+1 : p.i-1])
+	// Without escapes and with valid UTF-8 (the usual case) the bytes are the string;
+	// otherwise encoding/json decodes it, replacing each invalid byte with U+FFFD.
+	if raw := p.b[start+1 : p.i-1]; !escaped && utf8.Valid(raw) {
+		*dst = string(raw)
 		return nil
 	}
 	if err := json.Unmarshal(p.b[start:p.i], dst); err != nil {
