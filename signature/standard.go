@@ -30,12 +30,29 @@ const (
 	maxIDLen = 256
 )
 
+// MaxV1aSignatures is the most ed25519 (v1a) signatures the standard scheme verifies in one
+// delivery. Each costs a full ed25519 verification per ed25519 key, so Verify, when it is
+// given ed25519 keys, accepts at most min(number of those keys + 2, MaxV1aSignatures) v1a
+// entries in the signature header — one per key the sender may sign with, plus two for a
+// rotation the receiver has not caught up with — and refuses a header with more with
+// ErrMismatch before verifying any of them, whatever else it carries: a stuffed header costs
+// a string scan, and the worst header within the limit costs limit × keys verifications.
+// Without ed25519 keys, v1a entries are skipped unverified and not limited beyond
+// MaxSignatures. v1 (HMAC) entries need one MAC per key whatever
+// their number and are limited only by MaxSignatures and MaxHeaderLen.
+const MaxV1aSignatures = 10
+
 type standard struct{}
 
 // Standard returns the Standard Webhooks v1 scheme: headers webhook-id, webhook-timestamp
 // and webhook-signature ("v1,<base64> v1a,<base64> …"), signed content
 // "id.timestamp.body", HMAC-SHA256 keys as whsec_ secrets and ed25519 keys as whsk_ /
-// whpk_ keys (signature version v1a). Verify also reads the svix-* header names.
+// whpk_ keys (signature version v1a, at most MaxV1aSignatures of them are verified).
+//
+// Verify also reads the svix-* header names (svix-id, svix-timestamp, svix-signature), but
+// only when the request has no webhook-signature header: as soon as webhook-signature is
+// present, the three webhook-* headers alone are used and every svix-* header is ignored,
+// even one that would verify. The two sets are never mixed.
 func Standard() Scheme { return standard{} }
 
 func (standard) Name() string { return "standard" }
@@ -201,12 +218,9 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 	if len(keys) == 0 {
 		return Meta{}, ErrNoKeys
 	}
-	idName, tsName, sigName := HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature
-	if _, ok := h[sigName]; !ok {
-		if _, ok := h[headerSvixSignature]; !ok {
-			return Meta{}, ErrNoSignature
-		}
-		idName, tsName, sigName = headerSvixID, headerSvixTimestamp, headerSvixSignature
+	idName, tsName, sigName, ok := headerNames(h)
+	if !ok {
+		return Meta{}, ErrNoSignature
 	}
 	id, ok := single(h, idName)
 	if !ok || !validMsgID(id) {
@@ -228,6 +242,12 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 	}
 	if total > MaxHeaderLen || count > MaxSignatures {
 		return Meta{}, fmt.Errorf("%w: more than %d bytes or %d signatures", ErrMalformedHeader, MaxHeaderLen, MaxSignatures)
+	}
+
+	if edKeys := ed25519Keys(keys); edKeys > 0 {
+		if n, limit := countEntries(sigs, "v1a,"), min(edKeys+2, MaxV1aSignatures); n > limit {
+			return Meta{}, fmt.Errorf("%w: %d v1a signatures, at most %d are verified", ErrMismatch, n, limit)
+		}
 	}
 
 	matched := -1
@@ -252,6 +272,10 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 			}
 			k.m.release(st)
 		case kindEd25519Private, kindEd25519Public:
+			if matched >= 0 {
+				// Public keys and signatures only: stopping early leaks nothing secret.
+				continue
+			}
 			if content == nil {
 				content = make([]byte, 0, len(id)+len(tsText)+2+len(body))
 				content = append(append(append(append(append(content, id...), '.'), tsText...), '.'), body...)
@@ -269,6 +293,47 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 		return meta, err
 	}
 	return meta, nil
+}
+
+// headerNames returns the names of the id, timestamp and signature headers Verify reads:
+// the webhook-* names whenever a webhook-signature header is present (svix-* headers are
+// then ignored, even valid ones), else the svix-* names when svix-signature is present,
+// else ok=false. The two sets are never mixed.
+func headerNames(h http.Header) (idName, tsName, sigName string, ok bool) {
+	if _, ok := h[HeaderWebhookSignature]; ok {
+		return HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature, true
+	}
+	if _, ok := h[headerSvixSignature]; ok {
+		return headerSvixID, headerSvixTimestamp, headerSvixSignature, true
+	}
+	return "", "", "", false
+}
+
+// ed25519Keys counts the keys that verify v1a signatures.
+func ed25519Keys(keys []Key) int {
+	n := 0
+	for _, k := range keys {
+		if k.Valid() && (k.m.kind == kindEd25519Private || k.m.kind == kindEd25519Public) {
+			n++
+		}
+	}
+	return n
+}
+
+// countEntries counts the space-separated entries of version prefix (e.g. "v1a,") in the
+// header values, well-formed or not.
+func countEntries(values []string, prefix string) int {
+	n := 0
+	for _, v := range values {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, " ")
+			if strings.HasPrefix(tok, prefix) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // anySignature compares want with every signature of version prefix (e.g. "v1,") in the

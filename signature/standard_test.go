@@ -257,3 +257,48 @@ func TestSignWithoutKeysFailsClosed(t *testing.T) {
 		assert.ErrorIs(t, err, signature.ErrNoKeys, s.Name())
 	}
 }
+
+// The svix-* names are a fallback, not a second chance: when webhook-signature is present the
+// webhook-* headers alone decide, svix-* headers are ignored even when they would verify, and
+// the two sets are never mixed.
+func TestStandardIgnoresSvixHeadersWhenWebhookSignatureIsPresent(t *testing.T) {
+	key := swKey(t)
+	svix := func() http.Header {
+		return http.Header{
+			"Svix-Id":        {swMsgID},
+			"Svix-Timestamp": {strconv.Itoa(swTimestamp)},
+			"Svix-Signature": {swSignature},
+		}
+	}
+	_, err := signature.Standard().Verify(svix(), []byte(swPayload), []signature.Key{key}, at(swTimestamp))
+	require.NoError(t, err, "svix-* alone verify")
+
+	tests := []struct {
+		name   string
+		mutate func(h http.Header)
+		want   error
+	}{
+		{"wrong webhook-signature beside a valid svix-signature", func(h http.Header) {
+			h.Set("webhook-id", swMsgID)
+			h.Set("webhook-timestamp", strconv.Itoa(swTimestamp))
+			h.Set("webhook-signature", "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=")
+		}, signature.ErrMismatch},
+		{"webhook-signature without webhook-id does not borrow svix-id", func(h http.Header) {
+			h.Set("webhook-timestamp", strconv.Itoa(swTimestamp))
+			h.Set("webhook-signature", swSignature)
+		}, signature.ErrMalformedHeader},
+		{"empty webhook-signature still shadows svix-signature", func(h http.Header) {
+			h.Set("webhook-id", swMsgID)
+			h.Set("webhook-timestamp", strconv.Itoa(swTimestamp))
+			h["Webhook-Signature"] = []string{""}
+		}, signature.ErrMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := svix()
+			tt.mutate(h)
+			_, err := signature.Standard().Verify(h, []byte(swPayload), []signature.Key{key}, at(swTimestamp))
+			assert.ErrorIs(t, err, tt.want)
+		})
+	}
+}
