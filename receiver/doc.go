@@ -14,7 +14,8 @@
 //  3. Credentials (when Config.Credentials is set): the auth.Validator runs before the body
 //     is read. Failures get the status and WWW-Authenticate value of auth.Challenge: 401
 //     (missing or invalid), 403 (insufficient scope), 503 (validator unavailable).
-//  4. Body: read once into a pooled buffer; a read error gets 400.
+//  4. Body: read once into a pooled buffer that grows as bytes arrive (a declared
+//     Content-Length reserves at most 16 KiB up front); a read error gets 400.
 //  5. Signature (unless Config.SkipSignature): Scheme.Verify with every active key of the
 //     key set — one MAC per key, constant-time comparisons. Missing, malformed or wrong
 //     signatures get 401 (problem type invalid-signature). No active key gets 503.
@@ -77,6 +78,47 @@
 // event is acknowledged and ignored) unless the Router is built with RejectUnknown (422).
 // Mount middleware and Router under http.ServeMux ("POST /webhooks"), chi or anything else
 // that takes an http.Handler.
+//
+// # Server timeouts
+//
+// The middleware bounds what one request may cost — MaxBodyBytes, a body buffer that grows
+// only as bytes arrive, credentials checked before the body is read — but only the
+// http.Server bounds how long a client may take over it. Without timeouts a client that
+// opens connections and sends slowly keeps a goroutine, a connection and the bytes it sent
+// so far on each, for as long as it likes. Set them on the server that serves the receiver:
+//
+//   - ReadHeaderTimeout: how long the request line and headers may take (a few seconds).
+//   - ReadTimeout: how long headers and body together may take. A 1 MiB body needs well
+//     under a minute even from a slow sender. If the same server has routes that need
+//     longer, leave it to those and give the webhook route its own deadline instead, with
+//     http.NewResponseController(w).SetReadDeadline in a handler in front of the middleware.
+//   - WriteTimeout: how long from the end of the request headers until the response is
+//     written. It covers the application handler's run: make it longer than the slowest
+//     handler (and Config.Lease longer still), or the sender sees a timeout and retries a
+//     delivery that was handled.
+//   - IdleTimeout: how long a keep-alive connection may wait for its next request.
+//   - MaxHeaderBytes: the largest request header block. The default is 1 MiB; signature
+//     headers are at most 16 KiB (signature.MaxHeaderLen), so 64 KiB leaves room for
+//     credentials.
+//
+// For example:
+//
+//	srv := &http.Server{
+//		Addr:              ":8443",
+//		Handler:           mux, // serves "POST /webhooks" with verified := verify(app)
+//		ReadHeaderTimeout: 5 * time.Second,
+//		ReadTimeout:       30 * time.Second,
+//		WriteTimeout:      60 * time.Second,
+//		IdleTimeout:       2 * time.Minute,
+//		MaxHeaderBytes:    64 << 10,
+//	}
+//
+// or, per request, when the server's ReadTimeout must stay longer for other routes:
+//
+//	mux.Handle("POST /webhooks", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+//		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Second))
+//		verified.ServeHTTP(w, r)
+//	}))
 //
 // # Lifetimes
 //

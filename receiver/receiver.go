@@ -515,13 +515,21 @@ func (m *Middleware) retentionFor(meta signature.Meta) time.Duration {
 	return max(2*tol, MinRetention)
 }
 
-// readBody reads r.Body into buf, at most maxBody+1 bytes.
+// initialBodyBuffer is the most readBody reserves for a body on the strength of its
+// declared Content-Length alone. Beyond it the buffer grows (doubling) only as bytes
+// actually arrive, so a client that declares a large body and stalls costs this much, not
+// the declared length.
+const initialBodyBuffer = 16 << 10
+
+// readBody reads r.Body into buf, at most maxBody+1 bytes. A declared Content-Length sizes
+// the buffer up to initialBodyBuffer (a body that fits is read without growing it again);
+// a pooled buffer keeps the capacity earlier bodies gave it.
 func (m *Middleware) readBody(r *http.Request, buf *bytes.Buffer) (Reason, error) {
 	if r.Body == nil {
 		return "", nil
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		buf.Grow(int(min(r.ContentLength, initialBodyBuffer)) + bytes.MinRead)
 	}
 	lr := io.LimitedReader{R: r.Body, N: m.maxBody + 1}
 	_, err := buf.ReadFrom(&lr)
