@@ -51,12 +51,21 @@
 // event.Parse derives one that stays the same across retries, see event.DeriveID), else,
 // with a Config.Decode that leaves the id empty, "sha256:" and the hex SHA-256 of the body.
 //
-// Ids go through a SeenStore in three steps. Reserve claims the id atomically; Commit marks
-// it seen for the retention window only after the next handler answered 2xx (writing nothing
-// counts as 200); Release frees it when the handler answered anything else or panicked, so
-// the sender's retry gets through. While one delivery holds an id, another with the same id
-// gets 503 and "Retry-After: 1": the sender retries and then receives the duplicate
-// acknowledgement, and the handler runs exactly once. The retention defaults to
+// Ids go through a SeenStore in three steps. Reserve claims the id atomically for
+// Config.Lease and returns a token that owns the reservation; Commit marks it seen for the
+// retention window only after the next handler answered 2xx (writing nothing counts as 200);
+// Release frees it when the handler answered anything else or panicked, so the sender's
+// retry gets through. While one delivery holds an id, another with the same id gets 503 and
+// "Retry-After: 1": the sender retries and then receives the duplicate acknowledgement, and
+// the handler runs exactly once.
+//
+// That holds while the handler returns within its lease (DefaultLease, 2 minutes): set
+// Config.Lease above the longest handler run. A handler that outlives its lease is not
+// stopped, and a retry arriving after the lease expired reserves the id and runs the handler
+// a second time, concurrently. Commit and Release present the token, so the late delivery
+// can neither free the retry's reservation (which would let a third copy in) nor undo a
+// success: if it succeeds, its id is recorded as seen all the same and the receiver logs a
+// warning (ErrLeaseLost). The retention defaults to
 // max(2×Tolerance, 10 minutes), and 24 hours for deliveries without a signed timestamp,
 // for which the seen store is the only replay defence. The default store is a MemoryStore
 // holding at most 100,000 ids; use a shared SeenStore (Redis, SQL) when several processes

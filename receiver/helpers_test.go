@@ -199,11 +199,13 @@ func (e *errReader) Read(p []byte) (int, error) {
 // failingStore is a SeenStore that always fails.
 type failingStore struct{}
 
-func (failingStore) Reserve(context.Context, string, time.Duration) (receiver.ReserveResult, error) {
-	return 0, io.ErrClosedPipe
+func (failingStore) Reserve(context.Context, string, time.Duration) (receiver.ReserveResult, string, error) {
+	return 0, "", io.ErrClosedPipe
 }
-func (failingStore) Commit(context.Context, string, time.Duration) error { return io.ErrClosedPipe }
-func (failingStore) Release(context.Context, string) error               { return io.ErrClosedPipe }
+func (failingStore) Commit(context.Context, string, string, time.Duration) error {
+	return io.ErrClosedPipe
+}
+func (failingStore) Release(context.Context, string, string) error { return io.ErrClosedPipe }
 
 type eventT = event.Event
 

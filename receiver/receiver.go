@@ -24,8 +24,9 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // DefaultLease is how long a delivery holds its id "in flight" in the SeenStore when
 // Config.Lease is zero. Deliveries with the same id that arrive meanwhile get 503 with
-// Retry-After: 1. The lease only matters when a process dies while handling a delivery:
-// the receiver always commits or releases the id when the handler returns or panics.
+// Retry-After: 1. The receiver commits or releases the id as soon as the handler returns or
+// panics, so the lease runs out only when a handler runs longer than it, or when the process
+// dies mid-delivery (the sender's retry then gets through once the lease expired).
 const DefaultLease = 2 * time.Minute
 
 // MinRetention is the shortest default retention of seen ids.
@@ -44,7 +45,10 @@ var ErrInvalidConfig = errors.New("hookkit/receiver: invalid config")
 // Keys (signature verification, the default), or Credentials with SkipSignature, or both
 // Keys and Credentials to require both. Every other field has a documented default.
 type Config struct {
-	// Scheme is the signature format. nil means signature.Standard().
+	// Scheme is the signature format. nil means signature.Standard(), which also reads the
+	// svix-* header names, but only when there is no webhook-signature header: when it is
+	// present the webhook-* headers alone are verified and svix-* headers are ignored, even
+	// valid ones.
 	Scheme signature.Scheme
 	// Keys are the verification keys. Every active key is tried; swap them at run time with
 	// Keys.Replace for rotation — the next request uses the new set. Required unless
@@ -76,7 +80,13 @@ type Config struct {
 	// UntimedRetention (24h) for those without. It must not be shorter than Tolerance:
 	// a replay inside the tolerance must still be recognised.
 	Retention time.Duration
-	// Lease is how long a delivery may hold its id in flight. 0 means DefaultLease.
+	// Lease is how long a delivery may hold its id in flight. 0 means DefaultLease (2
+	// minutes). It must be longer than the longest run of the next handler. A handler that
+	// outlives its lease is not stopped, but a retry of the delivery that arrives after the
+	// lease expired reserves the id and runs the handler again, concurrently. The seen store's
+	// tokens keep it at that: the late delivery's release cannot free the retry's
+	// reservation, and its success still records the id as seen (logged as a warning, see
+	// ErrLeaseLost).
 	Lease time.Duration
 	// Decode turns the verified body into an event. nil means event.Parse. Use it to accept
 	// bodies in another format (for example a Stripe or GitHub payload) as an event.Event.
@@ -408,7 +418,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			id = "sha256:" + hex.EncodeToString(sum[:])
 		}
 	}
-	res, err := m.seen.Reserve(ctx, id, m.lease)
+	res, token, err := m.seen.Reserve(ctx, id, m.lease)
 	if err != nil {
 		m.reject(ctx, w, r, ReasonUnavailable, err)
 		return
@@ -432,13 +442,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.reject(ctx, w, r, ReasonUnavailable, fmt.Errorf("seen store returned %d", int(res)))
 		return
 	}
-	// From here on the id is reserved: it is committed after a 2xx, released otherwise,
-	// including when the next handler panics.
+	// From here on the id is reserved under token: it is committed after a 2xx, released
+	// otherwise, including when the next handler panics.
 	bg := context.WithoutCancel(ctx)
 	committed := false
 	defer func() {
 		if !committed {
-			if err := m.seen.Release(bg, id); err != nil {
+			if err := m.seen.Release(bg, id, token); err != nil {
 				m.logStore(bg, "release", id, err)
 			}
 		}
@@ -469,10 +479,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	if status >= 200 && status < 300 {
-		if err := m.seen.Commit(bg, id, m.retentionFor(meta)); err != nil {
-			m.logStore(bg, "commit", id, err)
-		} else {
+		switch err := m.seen.Commit(bg, id, token, m.retentionFor(meta)); {
+		case err == nil:
 			committed = true
+		case errors.Is(err, ErrLeaseLost):
+			committed = true // recorded as seen all the same
+			if m.log != nil {
+				m.log.LogAttrs(bg, slog.LevelWarn, "hookkit/receiver: handler outlived its lease; the id is recorded as seen, but another delivery of it may have run the handler meanwhile",
+					slog.String("id", id), slog.Duration("lease", m.lease))
+			}
+		default:
+			m.logStore(bg, "commit", id, err)
 		}
 	}
 	if m.log != nil {

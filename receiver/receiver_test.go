@@ -486,7 +486,7 @@ func TestPanickingHandlerReleasesTheID(t *testing.T) {
 	assert.PanicsWithValue(t, "boom", func() {
 		boom.ServeHTTP(httptest.NewRecorder(), signed(t, signature.Standard(), []signature.Key{key}, "msg-1", testNow, body))
 	})
-	res, err := store.Reserve(context.Background(), "msg-1", time.Minute)
+	res, _, err := store.Reserve(context.Background(), "msg-1", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, receiver.Reserved, res, "the panicking delivery must not keep the id")
 }
@@ -647,7 +647,7 @@ type ttlStore struct {
 	fail bool
 }
 
-func (s *ttlStore) Commit(ctx context.Context, id string, ttl time.Duration) error {
+func (s *ttlStore) Commit(ctx context.Context, id, token string, ttl time.Duration) error {
 	s.mu.Lock()
 	s.ttls = append(s.ttls, ttl)
 	fail := s.fail
@@ -655,7 +655,7 @@ func (s *ttlStore) Commit(ctx context.Context, id string, ttl time.Duration) err
 	if fail {
 		return errors.New("store down")
 	}
-	return s.MemoryStore.Commit(ctx, id, ttl)
+	return s.MemoryStore.Commit(ctx, id, token, ttl)
 }
 
 // noMetaScheme hides id and timestamp, like docusign and github.

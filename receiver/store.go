@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -13,7 +14,8 @@ type ReserveResult int
 
 const (
 	// Reserved means the caller now holds the id: no delivery with this id completed within
-	// the retention window and none is in flight. The caller must later Commit or Release it.
+	// the retention window and none is in flight. The caller must later Commit or Release it
+	// with the token Reserve returned.
 	Reserved ReserveResult = iota + 1
 	// AlreadySeen means a delivery with this id completed successfully within the retention
 	// window: the receiver acknowledges the duplicate without calling the handler.
@@ -38,24 +40,56 @@ func (r ReserveResult) String() string {
 // SeenStore remembers the ids of delivered events so that a retried or replayed delivery
 // reaches the application handler at most once per retention window. It is a
 // reserve/commit/release protocol so that "is it new?" and "I am handling it" are one atomic
-// step, even across processes:
+// step, even across processes, and every reservation has an owner, named by a token:
 //
-//   - Reserve atomically claims id for lease (the longest time a handler may run). It returns
-//     AlreadySeen if id was committed and its retention has not expired, InFlight if another
-//     unexpired reservation exists, and Reserved otherwise.
-//   - Commit records id as seen for ttl, replacing the reservation. The receiver calls it only
-//     after the application handler answered with a 2xx status.
-//   - Release drops a reservation that was not committed (the handler failed), so the
-//     sender's retry gets through. Releasing an id that is committed must leave it committed.
+//   - Reserve atomically claims id for lease. It returns AlreadySeen if id was committed and
+//     its retention has not expired, InFlight if another unexpired reservation exists, and
+//     otherwise Reserved with a token: an opaque string, unique to this reservation, that
+//     Commit and Release present. The token is "" unless the result is Reserved.
+//   - Commit records id as seen for ttl; the receiver calls it only after the application
+//     handler answered with a 2xx status. When token still holds the reservation, the
+//     reservation becomes the seen record. When it does not — the lease expired, and another
+//     delivery may have reserved or committed the id since — Commit records the id as seen
+//     all the same (the handler did succeed, and a seen id only stops further runs) and
+//     returns ErrLeaseLost to say that a second run may have happened.
+//   - Release drops the reservation if, and only if, token still holds it (compare and
+//     delete), so that after a failed handler the sender's retry gets through. A late
+//     Release, from a delivery whose lease expired and whose id another delivery reserved
+//     since, leaves that reservation alone; releasing an id that is committed leaves it
+//     committed. Releasing a reservation that is no longer held is not an error.
 //
-// A Redis implementation maps to SET id "inflight" NX PX lease (else GET to tell seen from
-// in-flight), SET id "seen" PX ttl, and a compare-and-delete of "inflight". Implementations
-// must be safe for concurrent use. Errors make the receiver answer 503 so the sender retries.
+// The lease is how long a reservation protects a running handler, so it must exceed the
+// longest time the handler runs (Config.Lease; DefaultLease, 2 minutes, when zero). The
+// receiver commits or releases the id as soon as the handler returns, so a lease only runs
+// out when the handler outlives it or the process dies mid-delivery. A handler that outlives
+// its lease is not stopped: a retry of the delivery arriving after the lease expired reserves
+// the id and runs the handler again, concurrently. The tokens keep it at that: the late
+// delivery's Release cannot free the retry's reservation (which would let a third copy in),
+// and its Commit still records the id as seen.
+//
+// A Redis implementation maps to: Reserve = SET id "r:"+token NX PX lease with a random
+// 128-bit token (when the SET fails, GET tells seen from in flight); Commit = a script that
+// GETs id, SETs id "seen" PX ttl and reports whether the old value was "r:"+token
+// (ErrLeaseLost when it was not); Release = a script that DELetes id only if its value is
+// "r:"+token. Implementations must be safe for concurrent use. A Reserve error makes the
+// receiver answer 503 so the sender retries; Commit and Release errors are logged, and after
+// a failed Commit the receiver releases the id so the retry is handled.
 type SeenStore interface {
-	Reserve(ctx context.Context, id string, lease time.Duration) (ReserveResult, error)
-	Commit(ctx context.Context, id string, ttl time.Duration) error
-	Release(ctx context.Context, id string) error
+	// Reserve claims id for lease and, when the result is Reserved, returns the token that
+	// owns the reservation.
+	Reserve(ctx context.Context, id string, lease time.Duration) (res ReserveResult, token string, err error)
+	// Commit records id as seen for ttl, replacing the reservation token holds; if token no
+	// longer holds it, the id is recorded all the same and the error is ErrLeaseLost.
+	Commit(ctx context.Context, id, token string, ttl time.Duration) error
+	// Release drops the reservation of id if token still holds it, and does nothing otherwise.
+	Release(ctx context.Context, id, token string) error
 }
+
+// ErrLeaseLost is returned by SeenStore.Commit when the token no longer held the reservation
+// (its lease had expired). The id is recorded as seen all the same: the error only reports
+// that another delivery of the id may have run the handler meanwhile. The receiver logs it
+// as a warning and treats the id as committed.
+var ErrLeaseLost = errors.New("hookkit/receiver: seen-id reservation lost before commit")
 
 // DefaultMaxEntries is the capacity of a MemoryStore whose MaxEntries is zero.
 const DefaultMaxEntries = 100_000
@@ -86,10 +120,12 @@ type MemoryStore struct {
 	mu      sync.Mutex
 	entries map[string]*memEntry
 	order   list.List // of *memEntry that are committed, oldest commit first
+	seq     uint64    // reservations made; the token of a reservation is its number
 }
 
 type memEntry struct {
 	id      string
+	token   string // the reservation's owner while in flight
 	expires time.Time
 	seen    bool          // committed; false: reserved (in flight)
 	elem    *list.Element // position in order when seen
@@ -115,17 +151,18 @@ func (m *MemoryStore) Len() int {
 	return len(m.entries)
 }
 
-// Reserve implements SeenStore.
-func (m *MemoryStore) Reserve(_ context.Context, id string, lease time.Duration) (ReserveResult, error) {
+// Reserve implements SeenStore. Tokens are unique within the store (a counter): they never
+// leave the process, so they need not be unguessable.
+func (m *MemoryStore) Reserve(_ context.Context, id string, lease time.Duration) (ReserveResult, string, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[id]; ok {
 		if now.Before(e.expires) {
 			if e.seen {
-				return AlreadySeen, nil
+				return AlreadySeen, "", nil
 			}
-			return InFlight, nil
+			return InFlight, "", nil
 		}
 		m.remove(e)
 	}
@@ -139,22 +176,25 @@ func (m *MemoryStore) Reserve(_ context.Context, id string, lease time.Duration)
 				}
 			}
 			if len(m.entries) >= m.max {
-				return 0, ErrStoreFull
+				return 0, "", ErrStoreFull
 			}
 		} else {
 			m.remove(m.order.Front().Value.(*memEntry))
 		}
 	}
-	m.entries[id] = &memEntry{id: id, expires: now.Add(lease)}
-	return Reserved, nil
+	m.seq++
+	token := strconv.FormatUint(m.seq, 10)
+	m.entries[id] = &memEntry{id: id, token: token, expires: now.Add(lease)}
+	return Reserved, token, nil
 }
 
 // Commit implements SeenStore.
-func (m *MemoryStore) Commit(_ context.Context, id string, ttl time.Duration) error {
+func (m *MemoryStore) Commit(_ context.Context, id, token string, ttl time.Duration) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[id]
+	held := ok && e.heldBy(token, now)
 	if ok {
 		if e.seen {
 			m.order.Remove(e.elem)
@@ -167,19 +207,29 @@ func (m *MemoryStore) Commit(_ context.Context, id string, ttl time.Duration) er
 		m.entries[id] = e
 	}
 	e.seen = true
+	e.token = ""
 	e.expires = now.Add(ttl)
 	e.elem = m.order.PushBack(e)
+	if !held {
+		return ErrLeaseLost
+	}
 	return nil
 }
 
 // Release implements SeenStore.
-func (m *MemoryStore) Release(_ context.Context, id string) error {
+func (m *MemoryStore) Release(_ context.Context, id, token string) error {
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[id]; ok && !e.seen {
+	if e, ok := m.entries[id]; ok && e.heldBy(token, now) {
 		m.remove(e)
 	}
 	return nil
+}
+
+// heldBy reports whether token owns e's unexpired reservation.
+func (e *memEntry) heldBy(token string, now time.Time) bool {
+	return !e.seen && token != "" && e.token == token && now.Before(e.expires)
 }
 
 // sweep drops expired committed ids from the front of the commit order. With one TTL for

@@ -36,37 +36,45 @@ func TestMemoryStoreProtocol(t *testing.T) {
 	ctx := context.Background()
 	clk := &manualClock{now: testNow}
 	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+	var tok string // the token of the latest reservation
+	reserve := func() (receiver.ReserveResult, error) {
+		res, tk, err := s.Reserve(ctx, "a", time.Minute)
+		if res == receiver.Reserved {
+			tok = tk
+		}
+		return res, err
+	}
 
 	steps := []struct {
 		name string
 		do   func() (receiver.ReserveResult, error)
 		want receiver.ReserveResult
 	}{
-		{"first reserve holds the id", func() (receiver.ReserveResult, error) { return s.Reserve(ctx, "a", time.Minute) }, receiver.Reserved},
-		{"second reserve sees it in flight", func() (receiver.ReserveResult, error) { return s.Reserve(ctx, "a", time.Minute) }, receiver.InFlight},
+		{"first reserve holds the id", reserve, receiver.Reserved},
+		{"second reserve sees it in flight", reserve, receiver.InFlight},
 		{"release then reserve again", func() (receiver.ReserveResult, error) {
-			require.NoError(t, s.Release(ctx, "a"))
-			return s.Reserve(ctx, "a", time.Minute)
+			require.NoError(t, s.Release(ctx, "a", tok))
+			return reserve()
 		}, receiver.Reserved},
 		{"commit makes it seen", func() (receiver.ReserveResult, error) {
-			require.NoError(t, s.Commit(ctx, "a", 10*time.Minute))
-			return s.Reserve(ctx, "a", time.Minute)
+			require.NoError(t, s.Commit(ctx, "a", tok, 10*time.Minute))
+			return reserve()
 		}, receiver.AlreadySeen},
 		{"release does not undo a commit", func() (receiver.ReserveResult, error) {
-			require.NoError(t, s.Release(ctx, "a"))
-			return s.Reserve(ctx, "a", time.Minute)
+			require.NoError(t, s.Release(ctx, "a", tok))
+			return reserve()
 		}, receiver.AlreadySeen},
 		{"still seen just before the ttl", func() (receiver.ReserveResult, error) {
 			clk.Add(10*time.Minute - time.Nanosecond)
-			return s.Reserve(ctx, "a", time.Minute)
+			return reserve()
 		}, receiver.AlreadySeen},
 		{"forgotten at the ttl", func() (receiver.ReserveResult, error) {
 			clk.Add(time.Nanosecond)
-			return s.Reserve(ctx, "a", time.Minute)
+			return reserve()
 		}, receiver.Reserved},
 		{"an expired lease frees the id", func() (receiver.ReserveResult, error) {
 			clk.Add(time.Minute)
-			return s.Reserve(ctx, "a", time.Minute)
+			return reserve()
 		}, receiver.Reserved},
 	}
 	for _, st := range steps {
@@ -86,17 +94,17 @@ func TestMemoryStoreIsBounded(t *testing.T) {
 	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 3, Now: clk.Now})
 	for i := range 10 {
 		id := fmt.Sprint("id-", i)
-		res, err := s.Reserve(ctx, id, time.Minute)
+		res, tok, err := s.Reserve(ctx, id, time.Minute)
 		require.NoError(t, err)
 		require.Equal(t, receiver.Reserved, res)
-		require.NoError(t, s.Commit(ctx, id, time.Hour))
+		require.NoError(t, s.Commit(ctx, id, tok, time.Hour))
 		assert.LessOrEqual(t, s.Len(), 3)
 	}
 	// The newest ids are still known, the oldest were evicted first.
-	res, err := s.Reserve(ctx, "id-9", time.Minute)
+	res, _, err := s.Reserve(ctx, "id-9", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, receiver.AlreadySeen, res)
-	res, err = s.Reserve(ctx, "id-0", time.Minute)
+	res, _, err = s.Reserve(ctx, "id-0", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, receiver.Reserved, res, "oldest id evicted")
 }
@@ -106,18 +114,18 @@ func TestMemoryStoreNeverEvictsInFlightIDs(t *testing.T) {
 	clk := &manualClock{now: testNow}
 	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 2, Now: clk.Now})
 	for _, id := range []string{"a", "b"} {
-		res, err := s.Reserve(ctx, id, time.Minute)
+		res, _, err := s.Reserve(ctx, id, time.Minute)
 		require.NoError(t, err)
 		require.Equal(t, receiver.Reserved, res)
 	}
-	_, err := s.Reserve(ctx, "c", time.Minute)
+	_, _, err := s.Reserve(ctx, "c", time.Minute)
 	assert.ErrorIs(t, err, receiver.ErrStoreFull)
-	res, err := s.Reserve(ctx, "a", time.Minute)
+	res, _, err := s.Reserve(ctx, "a", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, receiver.InFlight, res, "in-flight ids survive a full store")
 
 	clk.Add(time.Minute) // leases expire
-	res, err = s.Reserve(ctx, "c", time.Minute)
+	res, _, err = s.Reserve(ctx, "c", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, receiver.Reserved, res)
 }
@@ -128,25 +136,26 @@ func TestMemoryStoreSweepsExpiredIDs(t *testing.T) {
 	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
 	for i := range 50 {
 		id := fmt.Sprint("id-", i)
-		_, err := s.Reserve(ctx, id, time.Minute)
+		_, tok, err := s.Reserve(ctx, id, time.Minute)
 		require.NoError(t, err)
-		require.NoError(t, s.Commit(ctx, id, time.Minute))
+		require.NoError(t, s.Commit(ctx, id, tok, time.Minute))
 	}
 	require.Equal(t, 50, s.Len())
 	clk.Add(2 * time.Minute)
-	_, err := s.Reserve(ctx, "new", time.Minute)
+	_, _, err := s.Reserve(ctx, "new", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, 1, s.Len(), "expired ids are dropped as new ones arrive")
 }
 
+// A Commit that holds no reservation records the id all the same and says so.
 func TestMemoryStoreCommitWithoutReserve(t *testing.T) {
 	ctx := context.Background()
 	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 1})
-	require.NoError(t, s.Commit(ctx, "x", time.Hour))
-	require.NoError(t, s.Commit(ctx, "x", time.Hour)) // idempotent
-	require.NoError(t, s.Commit(ctx, "y", time.Hour)) // evicts x
+	assert.ErrorIs(t, s.Commit(ctx, "x", "", time.Hour), receiver.ErrLeaseLost)
+	assert.ErrorIs(t, s.Commit(ctx, "x", "", time.Hour), receiver.ErrLeaseLost) // idempotent
+	assert.ErrorIs(t, s.Commit(ctx, "y", "", time.Hour), receiver.ErrLeaseLost) // evicts x
 	assert.Equal(t, 1, s.Len())
-	res, err := s.Reserve(ctx, "y", time.Minute)
+	res, _, err := s.Reserve(ctx, "y", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, receiver.AlreadySeen, res)
 }
@@ -162,10 +171,10 @@ func TestMemoryStoreConcurrentReserveHasOneWinner(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := s.Reserve(ctx, id, time.Minute)
+				res, tok, err := s.Reserve(ctx, id, time.Minute)
 				if err == nil && res == receiver.Reserved {
 					winners.Add(1)
-					_ = s.Commit(ctx, id, time.Hour)
+					_ = s.Commit(ctx, id, tok, time.Hour)
 				}
 			}()
 		}
