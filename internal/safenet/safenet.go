@@ -20,6 +20,11 @@ type RefusedError struct {
 	Addr netip.Addr
 	// Reason names the address class, e.g. "loopback", "private-use", "cloud metadata".
 	Reason string
+	// Private is true when Policy.AllowPrivate would admit the address: it is of a
+	// non-public unicast class (loopback, private-use, link-local, ...), not one of the
+	// classes refused whatever the policy (cloud metadata, multicast, broadcast,
+	// unspecified). A caller can tell its user which setting lifts the refusal.
+	Private bool
 }
 
 // Error implements error.
@@ -63,7 +68,7 @@ func (p Policy) Check(ip netip.Addr) error {
 	case c.privateNet && p.AllowPrivate:
 		return nil
 	}
-	return &RefusedError{Addr: ip, Reason: c.reason}
+	return &RefusedError{Addr: ip, Reason: c.reason, Private: c.privateNet}
 }
 
 // class is the verdict on one address.
@@ -79,12 +84,19 @@ type rangeClass struct {
 	privateNet bool
 }
 
-// metadata are cloud instance metadata endpoints: refused even with AllowPrivate.
+// metadata are cloud instance metadata and host-agent endpoints: refused even with
+// AllowPrivate, and 168.63.129.16 although it is a public address.
 var metadata = []netip.Addr{
 	netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack, DigitalOcean...
 	netip.MustParseAddr("169.254.170.2"),   // AWS ECS task metadata
+	netip.MustParseAddr("169.254.170.23"),  // AWS EKS Pod Identity agent
 	netip.MustParseAddr("fd00:ec2::254"),   // AWS IPv6 IMDS
+	netip.MustParseAddr("fd00:ec2::23"),    // AWS EKS Pod Identity agent, IPv6
+	netip.MustParseAddr("fd20:ce::254"),    // GCP metadata, IPv6
 	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
+	netip.MustParseAddr("169.254.0.23"),    // Tencent Cloud
+	netip.MustParseAddr("192.0.0.192"),     // Oracle Cloud
+	netip.MustParseAddr("168.63.129.16"),   // Azure wire server (public address space)
 }
 
 // v4Ranges are the IPv4 special-purpose ranges (IANA registry), most specific first where

@@ -144,6 +144,56 @@ func TestCheckMatrix(t *testing.T) {
 	}
 }
 
+// TestMetadataAddressesRefusedEvenWithAllowPrivate: the instance metadata and host-agent
+// addresses of the big clouds are refused by default and under AllowPrivate, in their
+// IPv4-mapped and NAT64 forms too; only an Allow prefix admits them. The Azure wire server
+// is a public address, refused all the same; its neighbours stay public.
+func TestMetadataAddressesRefusedEvenWithAllowPrivate(t *testing.T) {
+	for _, a := range []string{
+		"169.254.170.23", "::ffff:169.254.170.23", "64:ff9b::169.254.170.23", // AWS EKS Pod Identity agent
+		"fd00:ec2::23",                                                 // the same, IPv6
+		"fd20:ce::254",                                                 // GCP metadata, IPv6
+		"169.254.0.23", "::ffff:169.254.0.23", "64:ff9b::169.254.0.23", // Tencent Cloud
+		"192.0.0.192", "::ffff:192.0.0.192", "64:ff9b::192.0.0.192", // Oracle Cloud
+		"168.63.129.16", "::ffff:168.63.129.16", "64:ff9b::168.63.129.16", // Azure wire server
+	} {
+		t.Run(a, func(t *testing.T) {
+			ip := netip.MustParseAddr(a)
+			for _, p := range []safenet.Policy{{}, {AllowPrivate: true}} {
+				err := p.Check(ip)
+				require.ErrorIs(t, err, safenet.ErrRefused, "AllowPrivate=%v", p.AllowPrivate)
+				var re *safenet.RefusedError
+				require.ErrorAs(t, err, &re)
+				assert.Contains(t, re.Reason, "cloud metadata")
+				assert.False(t, re.Private, "AllowPrivate would not admit it")
+			}
+			v4 := ip
+			if v4.Is4In6() {
+				v4 = v4.Unmap()
+			}
+			bits := v4.BitLen()
+			assert.NoError(t, safenet.Policy{Allow: []netip.Prefix{netip.PrefixFrom(v4, bits)}}.Check(ip), "an Allow prefix admits it")
+		})
+	}
+	for _, a := range []string{"168.63.129.15", "168.63.129.17", "::ffff:168.63.129.17"} {
+		assert.NoError(t, safenet.Policy{}.Check(netip.MustParseAddr(a)), a)
+	}
+}
+
+// TestRefusedErrorSaysWhetherAllowPrivateWouldAdmit: Private is set on the refusal of a
+// non-public unicast address, and only there.
+func TestRefusedErrorSaysWhetherAllowPrivateWouldAdmit(t *testing.T) {
+	for a, private := range map[string]bool{"127.0.0.2": true, "10.0.0.1": true, "::ffff:192.168.0.1": true, "fe80::1": true,
+		"169.254.169.254": false, "224.0.0.1": false, "0.0.0.0": false, "::": false} {
+		var re *safenet.RefusedError
+		require.ErrorAs(t, safenet.Policy{}.Check(netip.MustParseAddr(a)), &re, a)
+		assert.Equal(t, private, re.Private, a)
+	}
+	var re *safenet.RefusedError
+	require.ErrorAs(t, safenet.Policy{}.Control("udp", "8.8.8.8:53", nil), &re)
+	assert.False(t, re.Private)
+}
+
 func TestAllowList(t *testing.T) {
 	p := safenet.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
 	assert.NoError(t, p.Check(netip.MustParseAddr("10.1.2.3")))
