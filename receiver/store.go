@@ -194,7 +194,7 @@ func (m *MemoryStore) Commit(_ context.Context, id, token string, ttl time.Durat
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[id]
-	held := ok && e.heldBy(token, now)
+	held := ok && e.ownedBy(token) && now.Before(e.expires)
 	if ok {
 		if e.seen {
 			m.order.Remove(e.elem)
@@ -218,18 +218,18 @@ func (m *MemoryStore) Commit(_ context.Context, id, token string, ttl time.Durat
 
 // Release implements SeenStore.
 func (m *MemoryStore) Release(_ context.Context, id, token string) error {
-	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[id]; ok && e.heldBy(token, now) {
-		m.remove(e)
+	if e, ok := m.entries[id]; ok && e.ownedBy(token) {
+		m.remove(e) // expired or not: no one else holds it, and it should not linger
 	}
 	return nil
 }
 
-// heldBy reports whether token owns e's unexpired reservation.
-func (e *memEntry) heldBy(token string, now time.Time) bool {
-	return !e.seen && token != "" && e.token == token && now.Before(e.expires)
+// ownedBy reports whether e is a reservation (expired or not) made with token. Once another
+// delivery reserves the id, or it is committed, the entry has another token or none.
+func (e *memEntry) ownedBy(token string) bool {
+	return !e.seen && token != "" && e.token == token
 }
 
 // sweep drops expired committed ids from the front of the commit order. With one TTL for

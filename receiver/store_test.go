@@ -182,3 +182,16 @@ func TestMemoryStoreConcurrentReserveHasOneWinner(t *testing.T) {
 		assert.EqualValues(t, 1, winners.Load())
 	}
 }
+
+// An expired reservation that nobody took over is dropped by its owner's late Release, so it
+// does not linger and push seen ids out of a full store.
+func TestMemoryStoreLateReleaseOfAnUntakenReservationDropsIt(t *testing.T) {
+	ctx := context.Background()
+	clk := &manualClock{now: testNow}
+	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+	_, tok, err := s.Reserve(ctx, "a", time.Minute)
+	require.NoError(t, err)
+	clk.Add(2 * time.Minute)
+	require.NoError(t, s.Release(ctx, "a", tok))
+	assert.Zero(t, s.Len())
+}
