@@ -18,12 +18,15 @@ const (
 //
 // An attempt fails, for the breaker, when its class is retryable (network errors, timeouts,
 // 408, 425, 429, 5xx); any other answer shows the endpoint is up and counts as a success.
-// After Threshold consecutive failures the endpoint is paused for CoolDown: its due
-// deliveries are not sent but fail at once with ErrEndpointPaused, recorded in their
-// attempt history and rescheduled by their retry policy, so a dead endpoint costs no
-// connections and its deliveries reach the dead letters on their normal schedule. After
-// the cool-down exactly one due delivery is sent as a probe (the others wait): success
-// resumes the endpoint, failure pauses it again. A 410 Gone disables the endpoint.
+// After Threshold consecutive failures the endpoint is paused for CoolDown: its deliveries
+// are not leased, not sent and not written to; they wait in the store, so a dead endpoint
+// costs no connections and no store writes. Waiting is not trying: a paused endpoint's
+// deliveries spend none of their retry policy (no attempt is recorded, so MaxAttempts is
+// not used up, and the time they wait beyond what the policy itself asked for does not
+// count against MaxElapsedTime), and an outage, however long, dead-letters no delivery
+// that was not tried. After the cool-down exactly one due delivery, the earliest, is sent
+// as a probe (the others wait): success resumes the endpoint, failure pauses it again. A
+// 410 Gone disables the endpoint.
 type BreakerConfig struct {
 	// Threshold is the number of consecutive failures that pauses an endpoint.
 	// 0 means DefaultBreakerThreshold (5); negative disables pausing.
@@ -138,8 +141,7 @@ type mode int
 const (
 	modeSend     mode = iota // a normal attempt
 	modeProbe                // the one half-open probe
-	modeFastFail             // paused: fail without sending
-	modeRelease              // cannot run now: hand back untouched
+	modeRelease              // cannot run now (paused, probing): hand back untouched
 	modeDisabled             // endpoint disabled
 	modeRemoved              // endpoint no longer served by this dispatcher
 )
@@ -157,23 +159,31 @@ func (b *breaker) change(id string, to EndpointState, now time.Time, err error) 
 }
 
 // capacity is how many deliveries may be leased now, given the endpoint's limit and the
-// number in flight: a paused endpoint takes its limit (they fail at once) until the
-// cool-down ends, then one (the probe); a probing endpoint takes none. A disabled endpoint
-// takes its limit too: whatever is still pending for it becomes a dead letter.
+// number in flight: a paused endpoint takes none until the cool-down ends, then one (the
+// probe); a probing endpoint takes none. A disabled endpoint takes its limit: whatever is
+// still pending for it becomes a dead letter.
 func (b *breaker) capacity(limit, inflight int, now time.Time) int {
 	switch b.state {
 	case EndpointProbing:
 		return 0
 	case EndpointPaused:
-		if !now.Before(b.until) {
-			return 1
+		if now.Before(b.until) {
+			return 0
 		}
+		return 1
 	}
 	return limit - inflight
 }
 
+// probeAt returns, for an endpoint paused beyond now, when its cool-down ends.
+func (b *breaker) probeAt(now time.Time) (time.Time, bool) {
+	return b.until, b.state == EndpointPaused && b.until.After(now)
+}
+
 // admit decides how a leased delivery is handled. The first delivery admitted after a
-// cool-down becomes the probe: the endpoint moves to probing.
+// cool-down becomes the probe: the endpoint moves to probing. A delivery leased while
+// the endpoint was pausing (capacity is computed before the lease) is handed back as it
+// was, without an attempt.
 func (b *breaker) admit(id string, now time.Time) (mode, *EndpointStateChange) {
 	switch b.state {
 	case EndpointDisabled:
@@ -182,7 +192,7 @@ func (b *breaker) admit(id string, now time.Time) (mode, *EndpointStateChange) {
 		return modeRelease, nil
 	case EndpointPaused:
 		if now.Before(b.until) {
-			return modeFastFail, nil
+			return modeRelease, nil
 		}
 		return modeProbe, b.change(id, EndpointProbing, now, nil)
 	}

@@ -28,8 +28,10 @@ var (
 	ErrClosed = errors.New("hookkit/sender: dispatcher is closed")
 	// ErrStarted is returned by a second call to Start.
 	ErrStarted = errors.New("hookkit/sender: dispatcher already started")
-	// ErrEndpointPaused is the error of the attempts a paused endpoint fails at once,
-	// without sending (see BreakerConfig).
+	// ErrEndpointPaused says that an endpoint is paused by its circuit breaker (see
+	// BreakerConfig). The Dispatcher no longer records it as the error of a synthetic
+	// attempt: a paused endpoint's deliveries wait, unleased and untried. It remains for
+	// code that matched it in histories written by earlier versions.
 	ErrEndpointPaused = errors.New("hookkit/sender: endpoint paused by its circuit breaker")
 	// ErrInvalidEndpoint is returned by AddEndpoint for an endpoint it cannot serve.
 	ErrInvalidEndpoint = errors.New("hookkit/sender: invalid endpoint")
@@ -502,6 +504,12 @@ func (d *Dispatcher) pump() {
 				}
 			}
 		}
+		// Wake when a cool-down ends: the paused endpoint's deliveries, long due, wait for it.
+		if next, ok := d.nextProbe(); ok {
+			if w := next.Sub(d.now()); w < wait {
+				wait = max(w, 0)
+			}
+		}
 		t.Reset(wait)
 		select {
 		case <-d.stop:
@@ -510,6 +518,20 @@ func (d *Dispatcher) pump() {
 		case <-t.C:
 		}
 	}
+}
+
+// nextProbe returns the earliest end of a cool-down still to come, if any.
+func (d *Dispatcher) nextProbe() (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	var next time.Time
+	for _, sub := range d.subs {
+		if t, ok := sub.br.probeAt(now); ok && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // fill leases as many deliveries as there are free workers, only for endpoints that
@@ -536,8 +558,8 @@ func (d *Dispatcher) fill() {
 		if len(d.limits) == 0 {
 			return
 		}
-		// Only this goroutine starts deliveries, so the limits cannot shrink meanwhile:
-		// workers finishing only free capacity.
+		// Only this goroutine starts deliveries, so the limits can shrink meanwhile only by
+		// a worker's failure pausing an endpoint: admit hands those deliveries back.
 		ds, err := d.store.Lease(d.hardCtx, LeaseRequest{Now: now, Max: free, For: d.cfg.LeaseFor, Endpoints: d.limits})
 		if err != nil {
 			if d.log != nil && d.hardCtx.Err() == nil {
@@ -608,10 +630,6 @@ func (d *Dispatcher) handle(j job) {
 		err = d.deadLetter(ctx, del, DeadReasonGone)
 	case modeRelease:
 		rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
-	case modeFastFail:
-		now := d.now()
-		a = pausedAttempt(len(del.Attempts)+1, now)
-		rescheduled, err = d.retryOrBury(ctx, &j.ep, del, a, now)
 	default:
 		if stopping {
 			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
@@ -679,12 +697,7 @@ func (d *Dispatcher) handle(j job) {
 // retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead
 // letter when its retry policy is exhausted; it reports whether it rescheduled.
 func (d *Dispatcher) retryOrBury(ctx context.Context, ep *Endpoint, del *Delivery, a Attempt, now time.Time) (bool, error) {
-	first := a.Start
-	if del.RoundStart < len(del.Attempts) {
-		first = del.Attempts[del.RoundStart].Start
-	}
-	made := len(del.Attempts) - del.RoundStart + 1
-	delay, ok := d.nextDelay(ep, made, now.Sub(first), a)
+	delay, ok := d.nextDelay(ep, del, a, now)
 	if !ok {
 		return false, d.deadLetter(ctx, del, DeadReasonExhausted, a)
 	}

@@ -1,6 +1,7 @@
 package sender_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -52,8 +53,12 @@ func copyMap(m map[string]int) map[string]int {
 // TestSoakDispatcher publishes thousands of events to two healthy endpoints, one that
 // fails a third of its attempts (503, lost acknowledgement after a timeout, connection
 // reset) and one that is dead (closed listener). Every event reaches the healthy and
-// flaky endpoints and is processed once; the dead endpoint ends paused with all its
-// deliveries in dead letters; nothing is lost; no goroutine is left behind.
+// flaky endpoints and is processed once, however often the flaky one's breaker opens:
+// waiting out a cool-down spends no retries, so none of its deliveries is dead-lettered.
+// The dead endpoint ends paused, having cost a handful of connections (Threshold, the
+// attempts already in flight, one probe per cool-down): its deliveries are dead letters
+// with their full history of real attempts or wait, untried, for it to come back; nothing
+// is lost; no goroutine is left behind.
 func TestSoakDispatcher(t *testing.T) {
 	dspNoLeaks(t)
 	events := 2000
@@ -106,11 +111,12 @@ func TestSoakDispatcher(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	states := &dspStates{}
+	const threshold, maxPerEndpoint, coolDown, deadAttempts = 5, 4, 200 * time.Millisecond, 4
 	d := newDispatcher(t, dspSender(t), sender.NewMemoryStore(sender.MemoryStoreConfig{}), sender.DispatcherConfig{
 		Workers:          16,
-		MaxPerEndpoint:   4,
+		MaxPerEndpoint:   maxPerEndpoint,
 		EndpointObserver: states,
-		Breaker:          sender.BreakerConfig{Threshold: 5, CoolDown: 200 * time.Millisecond},
+		Breaker:          sender.BreakerConfig{Threshold: threshold, CoolDown: coolDown},
 	})
 	for id, srv := range servers {
 		ep := dspEndpoint(t, id, srv.URL, dspRetry(20, 5*time.Millisecond))
@@ -121,7 +127,7 @@ func TestSoakDispatcher(t *testing.T) {
 		}
 		require.NoError(t, d.AddEndpoint(ep, opts...))
 	}
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "dead", deadURL, dspRetry(4, 5*time.Millisecond))))
+	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "dead", deadURL, dspRetry(deadAttempts, 5*time.Millisecond))))
 	require.NoError(t, d.Start(bg))
 
 	start := time.Now()
@@ -136,10 +142,20 @@ func TestSoakDispatcher(t *testing.T) {
 	publishTime := time.Since(start)
 
 	require.Eventually(t, func() bool {
-		p, err := d.Pending(bg, sender.ListFilter{Limit: 1})
-		return err == nil && len(p) == 0
-	}, 60*time.Second, 20*time.Millisecond, "every delivery acknowledged or dead-lettered")
-	t.Logf("%d events × 4 endpoints: published in %v, settled in %v", events, publishTime, time.Since(start))
+		for id := range recv {
+			if p, err := d.Pending(bg, sender.ListFilter{EndpointID: id, Limit: 1}); err != nil || len(p) > 0 {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 20*time.Millisecond, "every delivery to the live endpoints acknowledged")
+	// Stop before looking: no probe in flight, nothing changing.
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	require.NoError(t, d.Shutdown(ctx))
+	ran := time.Since(start)
+	t.Logf("%d events × 4 endpoints: published in %v, settled in %v; flaky paused %d times", events, publishTime, ran,
+		count(states.States("flaky"), sender.EndpointPaused))
 
 	for id, r := range recv {
 		received, processed := r.counts()
@@ -162,15 +178,31 @@ func TestSoakDispatcher(t *testing.T) {
 	dead, err := d.DeadLetters(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	deadIDs := map[string]bool{}
+	attempts := 0 // made to the dead endpoint
 	for _, del := range dead {
 		assert.Equal(t, "dead", del.EndpointID, "only the dead endpoint has dead letters")
 		assert.Equal(t, sender.DeadReasonExhausted, del.DeadReason)
-		assert.Len(t, del.Attempts, 4, "full history")
+		assert.Len(t, del.Attempts, deadAttempts, "full history")
+		attempts += realAttempts(t, del)
 		deadIDs[del.Event.ID()] = true
 	}
-	for _, evID := range published {
-		assert.True(t, deadIDs[evID], "nothing lost: published = delivered + dead (%s)", evID)
+	waiting, err := d.Pending(bg, sender.ListFilter{})
+	require.NoError(t, err)
+	waitIDs := map[string]bool{}
+	for _, del := range waiting {
+		assert.Equal(t, "dead", del.EndpointID, "only the dead endpoint has deliveries left")
+		assert.Less(t, len(del.Attempts), deadAttempts, "a delivery still waiting has retries left")
+		attempts += realAttempts(t, del)
+		waitIDs[del.Event.ID()] = true
 	}
+	for _, evID := range published {
+		assert.True(t, deadIDs[evID] != waitIDs[evID],
+			"nothing lost: published = delivered + dead + waiting for the dead endpoint (%s)", evID)
+	}
+	probes := int(ran/coolDown) + 1
+	assert.LessOrEqual(t, attempts, threshold+maxPerEndpoint+probes,
+		"a dead endpoint costs Threshold attempts, those in flight when it paused and a probe per cool-down")
+	t.Logf("dead endpoint: %d attempts, %d dead letters, %d deliveries waiting", attempts, len(dead), len(waiting))
 	st, ok := d.Endpoint("dead")
 	require.True(t, ok)
 	assert.Equal(t, sender.EndpointPaused, st.State, "the dead endpoint ends paused")
@@ -179,4 +211,25 @@ func TestSoakDispatcher(t *testing.T) {
 		st, _ := d.Endpoint(id)
 		assert.Equal(t, sender.EndpointActive, st.State, id)
 	}
+}
+
+// realAttempts checks that every attempt in del's history was sent (none is a synthetic
+// failure of a paused endpoint) and returns how many there are.
+func realAttempts(t *testing.T, del sender.Delivery) int {
+	t.Helper()
+	for _, a := range del.Attempts {
+		assert.NotErrorIs(t, a.Err, sender.ErrEndpointPaused, "no attempt is recorded for a delivery not sent")
+		assert.Equal(t, sender.ClassRetryable, a.Class)
+	}
+	return len(del.Attempts)
+}
+
+func count[T comparable](xs []T, x T) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
 }

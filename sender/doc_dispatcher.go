@@ -20,10 +20,14 @@
 // WithOrdering delivers an endpoint's events one at a time in publish order.
 //
 // Circuit breaker (BreakerConfig): after Threshold consecutive failures (default 5) an
-// endpoint is paused for CoolDown (default 30 s); its deliveries that come due fail at once
-// with ErrEndpointPaused (recorded, rescheduled by their policy), then exactly one probe
-// is sent: success resumes the endpoint, failure pauses it again. 410 Gone disables the
-// endpoint and turns its pending deliveries into dead letters ("endpoint gone"). State
+// endpoint is paused for CoolDown (default 30 s). Its deliveries are not leased meanwhile:
+// they wait in the store, untried, with no attempt recorded and no store write, and the
+// wait spends none of their retry policy (MaxAttempts counts real attempts; MaxElapsedTime
+// counts only the waits the policy asked for). Then exactly one probe, the earliest due
+// delivery, is sent: success resumes the endpoint, failure pauses it again. An outage
+// dead-letters nothing that was not tried; the deliveries of an endpoint that never comes
+// back stay pending (within the store's bound) until RemoveEndpoint. 410 Gone disables
+// the endpoint and turns its pending deliveries into dead letters ("endpoint gone"). State
 // changes (failing, paused, probing, recovered, disabled) go to an EndpointObserver.
 //
 // Dead letters (retries exhausted, permanent rejection, gone, refused destination, removed
