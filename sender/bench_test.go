@@ -45,7 +45,7 @@ type deliverSetup struct {
 }
 
 func newDeliverSetup(b *testing.B) *deliverSetup {
-	d := &deliverSetup{srv: benchReceiver(b), cfg: sender.Config{AllowPrivate: true}, ev: sndEvent(b, "envelope-completed")}
+	d := &deliverSetup{srv: benchReceiver(b), cfg: sender.Config{AllowPrivate: true, AllowHTTP: true}, ev: sndEvent(b, "envelope-completed")}
 	key, _, err := signature.Standard().GenerateKey("k1")
 	require.NoError(b, err)
 	d.keys, err = signature.NewKeySet(key)
@@ -310,7 +310,7 @@ func TestClientCredentialsOneTokenPerLifetime(t *testing.T) {
 func BenchmarkTokenPerLifetime(b *testing.B) {
 	ts := newTokenServer(b, time.Hour)
 	srv := benchReceiver(b)
-	s, err := sender.New(sender.Config{AllowPrivate: true})
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	require.NoError(b, err)
 	defer s.Close()
 	b.ResetTimer()

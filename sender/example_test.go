@@ -31,6 +31,7 @@ func ExampleSender_Send() {
 
 	s, err := sender.New(sender.Config{
 		AllowPrivate: true, // the receiver of this example runs on loopback
+		AllowHTTP:    true, // over plain http://
 		Retry:        sender.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxAttempts: 5},
 	})
 	if err != nil {
@@ -56,7 +57,7 @@ func ExampleDeliveryError() {
 		w.WriteHeader(http.StatusGone)
 	}))
 	defer receiver.Close()
-	s, _ := sender.New(sender.Config{AllowPrivate: true})
+	s, _ := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	defer s.Close()
 
 	ev, _ := event.New("envelope-sent", map[string]string{"envelopeId": "e-1002"})
@@ -106,7 +107,7 @@ func ExampleConfig_wrapTransport() {
 	}
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer receiver.Close()
-	s, _ := sender.New(sender.Config{AllowPrivate: true, WrapTransport: wrap})
+	s, _ := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, WrapTransport: wrap})
 	ev, _ := event.New("envelope-sent", map[string]string{"envelopeId": "e-1004"})
 	_, err := s.Send(context.Background(), sender.Endpoint{URL: receiver.URL}, ev)
 	fmt.Println(err, requests.Load())

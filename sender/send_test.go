@@ -126,6 +126,7 @@ func fastRetry(attempts int) *sender.RetryPolicy {
 func loopbackSender(t testing.TB, cfg sender.Config) *sender.Sender {
 	t.Helper()
 	cfg.AllowPrivate = true
+	cfg.AllowHTTP = true
 	if cfg.Retry == (sender.RetryPolicy{}) {
 		cfg.Retry = *fastRetry(4)
 	}

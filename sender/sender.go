@@ -34,12 +34,24 @@ type Config struct {
 	//
 	// A client given here keeps its settings (Jar, Timeout) and its RoundTripper, but the
 	// sender still enforces its rules on a copy of it: redirects are never followed
-	// (CheckRedirect is replaced) and the SSRF guard is installed in the transport:
-	//   - nil Transport: a clone of http.DefaultTransport without proxy, guarded;
-	//   - *http.Transport: a clone whose dialer is guarded (a nil DialContext gets
-	//     a guarded net.Dialer; a custom DialContext is wrapped and its connection's
-	//     remote address checked before any byte is sent). A transport with a Proxy or
-	//     DialTLS/DialTLSContext cannot be guarded: New returns ErrUnguardedTransport;
+	// (CheckRedirect is replaced) and the SSRF guard is installed in the transport, so
+	// that a refused address is refused before any connection to it is made:
+	//   - nil Transport: the transport of NewTransport (not http.DefaultTransport: no
+	//     proxy from the environment);
+	//   - *http.Transport without DialContext and Dial: a clone whose dialer is a guarded
+	//     net.Dialer (using Resolver);
+	//   - *http.Transport with a custom DialContext or Dial (http.DefaultTransport's
+	//     clones have one): a clone whose dialer resolves the host itself with Resolver,
+	//     checks every address it gets and calls the custom dialer with an allowed IP
+	//     literal ("ip:port"), trying the allowed addresses in order; the custom dialer
+	//     never sees a host name, so it cannot resolve it again to somewhere else (DNS
+	//     rebinding). The remote address of the connection it returns is checked as well
+	//     before any byte is sent. A custom dialer that resolves names its own way (e.g.
+	//     through service discovery) therefore needs Resolver to resolve them too;
+	//   - *http.Transport with a Proxy or DialTLS/DialTLSContext: it cannot be guarded
+	//     (the dial would go to the proxy, or the TLS dialer takes the host name): New
+	//     returns ErrUnguardedTransport. A clone of http.DefaultTransport has a Proxy:
+	//     set it to nil;
 	//   - any other RoundTripper (e.g. an OpenTelemetry wrapper): New returns
 	//     ErrUnguardedTransport, unless GuardedTransport is set.
 	// To instrument the transport, prefer WrapTransport, which wraps the guarded one.
@@ -47,24 +59,30 @@ type Config struct {
 	// GuardedTransport tells New that HTTPClient's transport already refuses internal
 	// destinations: it is built on NewTransport (e.g. otelhttp.NewTransport(
 	// sender.NewTransport(cfg))), or goes through an egress proxy that does (such as
-	// Smokescreen). The transport is then used as is and AllowPrivate and AllowPrefixes
-	// do not apply to it. Redirects are still not followed.
+	// Smokescreen). The transport is then used as is and AllowPrivate, AllowPrefixes and
+	// Resolver do not apply to it. Redirects are still not followed. When HTTPClient or
+	// its Transport is nil there is nothing to trust: the sender uses NewTransport(cfg),
+	// guarded by this Config, never http.DefaultTransport.
 	GuardedTransport bool
 	// WrapTransport, when set, wraps the guarded transport, e.g. with
 	// otelhttp.NewTransport; requests go through the wrapper, dials through the guard.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Resolver resolves endpoint host names for the guarded dialers (see HTTPClient).
+	// nil: net.DefaultResolver.
+	Resolver *net.Resolver
 
 	// AllowPrivate lets the sender deliver to loopback, private-use (RFC 1918), CGNAT,
-	// link-local, unique-local and other non-public addresses. Cloud metadata addresses
-	// (169.254.169.254, ...), multicast, broadcast and unspecified addresses stay refused
-	// unless listed in AllowPrefixes. AllowPrivate also allows plain http:// endpoints,
-	// as AllowHTTP does: receivers inside a private network often have no certificate.
+	// link-local, unique-local and other non-public addresses. Cloud metadata and
+	// host-agent addresses (169.254.169.254, 168.63.129.16, ...), multicast, broadcast and
+	// unspecified addresses stay refused unless listed in AllowPrefixes. AllowPrivate
+	// admits addresses only: a plain http:// endpoint also needs AllowHTTP.
 	AllowPrivate bool
 	// AllowPrefixes admits every address inside these prefixes, whatever its class,
 	// e.g. 10.20.0.0/16 for one internal network.
 	AllowPrefixes []netip.Prefix
-	// AllowHTTP allows plain http:// endpoints (the SSRF guard still applies).
-	// By default only https:// is allowed.
+	// AllowHTTP allows plain http:// endpoints (the SSRF guard still applies: a private
+	// address also needs AllowPrivate or AllowPrefixes). By default only https:// is
+	// allowed.
 	AllowHTTP bool
 	// AllowInsecureBasic allows Basic credentials over plain http://, where anyone on the
 	// path can read the password. auth.Basic must be allowed to as well.
@@ -132,7 +150,7 @@ func New(cfg Config) (*Sender, error) {
 		observer:           cfg.Observer,
 		now:                cfg.Now,
 		policy:             cfg.policy(),
-		allowHTTP:          cfg.AllowHTTP || cfg.AllowPrivate,
+		allowHTTP:          cfg.AllowHTTP,
 		allowInsecureBasic: cfg.AllowInsecureBasic,
 	}
 	if client.Jar == nil && client.Timeout == 0 && client.Transport != nil {
@@ -154,11 +172,35 @@ func New(cfg Config) (*Sender, error) {
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
 // NewTransport returns the guarded transport New builds when Config.HTTPClient is nil:
-// the SSRF guard of cfg (AllowPrivate, AllowPrefixes; the other fields do not matter) in
-// the dialer, on the resolved address, no proxy, otherwise net/http's default settings
-// with a larger idle pool (256, 32 per host). Wrap it (e.g. with OpenTelemetry) and set
-// Config.GuardedTransport, or use Config.WrapTransport.
-func NewTransport(cfg Config) *http.Transport { return safenet.NewTransport(cfg.policy()) }
+// the SSRF guard of cfg (AllowPrivate, AllowPrefixes, Resolver; the other fields do not
+// matter) in the dialer, on the resolved address, no proxy, otherwise net/http's default
+// settings with a larger idle pool (256, 32 per host). Wrap it (e.g. with OpenTelemetry)
+// and set Config.GuardedTransport, or use Config.WrapTransport.
+func NewTransport(cfg Config) *http.Transport { return newGuardedTransport(&cfg) }
+
+// newGuardedTransport is NewTransport(*cfg).
+func newGuardedTransport(cfg *Config) *http.Transport {
+	t := safenet.NewTransport(cfg.policy())
+	t.DialContext = guardedDialer(cfg)
+	return t
+}
+
+// dialFunc is the type of http.Transport.DialContext.
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// guardedDialer is a net.Dialer with the guard of cfg in its Control function and
+// cfg.Resolver, whose refusals name the Config field that lifts them.
+func guardedDialer(cfg *Config) dialFunc {
+	d := cfg.policy().Dialer()
+	d.Resolver = cfg.Resolver
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, withRemedy(err)
+		}
+		return c, nil
+	}
+}
 
 // buildClient returns the client the Sender uses, following the rules on
 // Config.HTTPClient.
@@ -168,38 +210,30 @@ func buildClient(cfg *Config) (*http.Client, error) {
 		c = *cfg.HTTPClient
 	}
 	c.CheckRedirect = safenet.NoRedirect
-	p := cfg.policy()
-	switch {
-	case cfg.HTTPClient == nil:
-		c.Transport = safenet.NewTransport(p)
-	case cfg.GuardedTransport:
-		if c.Transport == nil {
-			c.Transport = http.DefaultTransport
+	if rt, ok := c.Transport.(*http.Transport); ok && rt == nil {
+		c.Transport = nil // a typed nil: no transport either
+	}
+	switch rt := c.Transport.(type) {
+	case nil: // no client, or a client on http.DefaultTransport: never that one, unguarded
+		c.Transport = newGuardedTransport(cfg)
+	case *http.Transport:
+		if cfg.GuardedTransport {
+			break
 		}
+		if rt.Proxy != nil {
+			return nil, fmt.Errorf("%w: it uses a proxy, which hides the destination from the guard (set Proxy to nil, or GuardedTransport if the proxy refuses internal destinations)", ErrUnguardedTransport)
+		}
+		//lint:ignore SA1019 DialTLS is deprecated but a caller's transport may still set it
+		if rt.DialTLSContext != nil || rt.DialTLS != nil {
+			return nil, fmt.Errorf("%w: it sets DialTLS/DialTLSContext", ErrUnguardedTransport)
+		}
+		t := rt.Clone()
+		guardTransport(t, cfg)
+		c.Transport = t
 	default:
-		var t *http.Transport
-		switch rt := c.Transport.(type) {
-		case nil:
-			dt, ok := http.DefaultTransport.(*http.Transport)
-			if !ok {
-				return nil, fmt.Errorf("%w: http.DefaultTransport is not an *http.Transport", ErrUnguardedTransport)
-			}
-			t = dt.Clone()
-			t.Proxy = nil
-		case *http.Transport:
-			if rt.Proxy != nil {
-				return nil, fmt.Errorf("%w: it uses a proxy, which hides the destination from the guard (set GuardedTransport if the proxy refuses internal destinations)", ErrUnguardedTransport)
-			}
-			//lint:ignore SA1019 DialTLS is deprecated but a caller's transport may still set it
-			if rt.DialTLSContext != nil || rt.DialTLS != nil {
-				return nil, fmt.Errorf("%w: it sets DialTLS/DialTLSContext", ErrUnguardedTransport)
-			}
-			t = rt.Clone()
-		default:
+		if !cfg.GuardedTransport {
 			return nil, fmt.Errorf("%w: %T is not an *http.Transport (build it on sender.NewTransport and set GuardedTransport, or use WrapTransport)", ErrUnguardedTransport, rt)
 		}
-		guardTransport(t, p)
-		c.Transport = t
 	}
 	if cfg.WrapTransport != nil {
 		c.Transport = cfg.WrapTransport(c.Transport)
@@ -207,8 +241,8 @@ func buildClient(cfg *Config) (*http.Client, error) {
 	return &c, nil
 }
 
-// guardTransport installs the guard of p in t's dialer.
-func guardTransport(t *http.Transport, p safenet.Policy) {
+// guardTransport installs the guard of cfg in t's dialer.
+func guardTransport(t *http.Transport, cfg *Config) {
 	dial := t.DialContext
 	//lint:ignore SA1019 Dial is deprecated but a caller's transport may still set it
 	if d := t.Dial; dial == nil && d != nil {
@@ -217,21 +251,115 @@ func guardTransport(t *http.Transport, p safenet.Policy) {
 	//lint:ignore SA1019 cleared: the guarded DialContext replaces it
 	t.Dial = nil
 	if dial == nil {
-		t.DialContext = p.Dialer().DialContext
+		t.DialContext = guardedDialer(cfg)
 		return
 	}
-	// A custom dialer: check where its connection went before anything is written on it.
-	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkConn(p, conn); err != nil {
-			conn.Close()
-			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-		}
-		return conn, nil
+	r := cfg.Resolver
+	if r == nil {
+		r = net.DefaultResolver
 	}
+	t.DialContext = guardDial(cfg.policy(), r.LookupNetIP, dial)
+}
+
+// lookupFunc is the type of net.Resolver.LookupNetIP.
+type lookupFunc = func(ctx context.Context, network, host string) ([]netip.Addr, error)
+
+// guardDial wraps a custom dialer: the host is resolved with lookup and every address
+// checked against p before dial is called, with an allowed IP literal only, the allowed
+// addresses tried in order; the connection dial returns must end at an allowed address
+// too (a second line: the dialer might go elsewhere than it was told).
+func guardDial(p safenet.Policy, lookup lookupFunc, dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var ipNet string
+		switch network {
+		case "tcp":
+			ipNet = "ip"
+		case "tcp4":
+			ipNet = "ip4"
+		case "tcp6":
+			ipNet = "ip6"
+		default:
+			return nil, refusedOp(network, &safenet.RefusedError{Reason: "network " + network})
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, refusedOp(network, &safenet.RefusedError{Reason: "unparsable address"})
+		}
+		var ips []netip.Addr
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ips = []netip.Addr{ip}
+		} else if ips, err = lookup(ctx, ipNet, host); err != nil {
+			return nil, err
+		} else if len(ips) == 0 {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		var refused, dialErr error
+		for _, ip := range ips {
+			if ip.Is4In6() && network != "tcp6" {
+				ip = ip.Unmap()
+			}
+			if err := p.Check(ip); err != nil {
+				if refused == nil {
+					refused = err
+				}
+				continue
+			}
+			conn, err := dial(ctx, network, net.JoinHostPort(ip.String(), port))
+			if err != nil {
+				if dialErr == nil {
+					dialErr = err
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				continue
+			}
+			if err := checkConn(p, conn); err != nil {
+				conn.Close()
+				return nil, refusedOp(network, err)
+			}
+			return conn, nil
+		}
+		if dialErr != nil {
+			return nil, dialErr
+		}
+		return nil, refusedOp(network, refused)
+	}
+}
+
+// refusedOp is the dial error of a refusal, as net.Dialer would return it, with the
+// remedy named.
+func refusedOp(network string, err error) error {
+	return withRemedy(&net.OpError{Op: "dial", Net: network, Err: err})
+}
+
+// remedyError is a refusal of the SSRF guard with the Config field that lifts it.
+type remedyError struct {
+	err    error
+	remedy string
+}
+
+func (e *remedyError) Error() string { return e.err.Error() + " (" + e.remedy + ")" }
+func (e *remedyError) Unwrap() error { return e.err }
+
+// privateRemedy is what the refusal of an address that AllowPrivate admits adds.
+const privateRemedy = "set Config.AllowPrivate to deliver to private addresses, or list the address in Config.AllowPrefixes"
+
+// withRemedy adds to the guard's refusal of a private address the Config field that lifts
+// it; other errors (metadata, multicast, ... addresses included: AllowPrivate would not
+// help) are returned as they are.
+func withRemedy(err error) error {
+	var re *safenet.RefusedError
+	if !errors.As(err, &re) || !re.Private {
+		return err
+	}
+	const remedy = privateRemedy
+	if oe, ok := err.(*net.OpError); ok {
+		c := *oe
+		c.Err = &remedyError{err: oe.Err, remedy: remedy}
+		return &c
+	}
+	return &remedyError{err: err, remedy: remedy}
 }
 
 // checkConn applies p to the remote address of conn.

@@ -3,6 +3,7 @@ package sender_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -52,7 +53,7 @@ func TestGuardRealDials(t *testing.T) {
 	}{
 		{"default", sender.Config{AllowHTTP: true}, false},
 		{"allow-list elsewhere", sender.Config{AllowHTTP: true, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, false},
-		{"AllowPrivate", sender.Config{AllowPrivate: true}, true},
+		{"AllowPrivate", sender.Config{AllowHTTP: true, AllowPrivate: true}, true},
 		{"allow-list", sender.Config{AllowHTTP: true, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}, true},
 	}
 	for _, tc := range cases {
@@ -74,20 +75,24 @@ func TestGuardRealDials(t *testing.T) {
 				require.Len(t, res.Attempts, 1, "a refusal is not retried")
 				assert.Equal(t, sender.ClassRefused, res.Attempts[0].Class)
 				assert.Contains(t, res.Attempts[0].Err.Error(), "loopback")
+				assert.Contains(t, res.Attempts[0].Err.Error(), "set Config.AllowPrivate", "the refusal names its remedy")
 				assert.Len(t, rc.Hits(), before, "nothing reached the receiver")
 			})
 		}
 	}
 }
 
-// fakeNet is an *http.Transport dialer that pretends every host resolves to an address of
-// its table and every connection goes there, while actually connecting to a loopback
+// fakeNet is an *http.Transport dialer that pretends every connection goes to the IP
+// address it is asked for (or to lie, when set), while actually connecting to a loopback
 // receiver: the guard's check of custom dialers sees the pretended address, and no
-// traffic leaves the machine.
+// traffic leaves the machine. It records what it is asked to dial and refuses host names:
+// the guard hands a custom dialer IP literals only.
 type fakeNet struct {
-	hosts  map[string]netip.Addr
 	target string // loopback host:port really dialled
-	dialed atomic.Int64
+	lie    netip.Addr
+	down   map[netip.Addr]bool // addresses that fail to connect
+	mu     sync.Mutex
+	asked  []string
 }
 
 type fakeConn struct {
@@ -97,25 +102,34 @@ type fakeConn struct {
 
 func (c fakeConn) RemoteAddr() net.Addr { return c.remote }
 
+// Asked returns the addresses the dialer was asked for, oldest first.
+func (f *fakeNet) Asked() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.asked...)
+}
+
 func (f *fakeNet) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(addr)
+	f.mu.Lock()
+	f.asked = append(f.asked, addr)
+	f.mu.Unlock()
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fakeNet: asked to dial %q, not an IP literal", addr)
 	}
-	ip, ok := f.hosts[host]
-	if !ok {
-		if ip, err = netip.ParseAddr(host); err != nil {
-			return nil, fmt.Errorf("no such host %q", host)
-		}
+	if f.down[ap.Addr()] {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", f.target)
 	if err != nil {
 		return nil, err
 	}
-	f.dialed.Add(1)
-	p, _ := net.LookupPort("tcp", port)
-	return fakeConn{Conn: conn, remote: &net.TCPAddr{IP: ip.AsSlice(), Port: p}}, nil
+	ip := ap.Addr()
+	if f.lie.IsValid() {
+		ip = f.lie
+	}
+	return fakeConn{Conn: conn, remote: &net.TCPAddr{IP: ip.AsSlice(), Port: int(ap.Port())}}, nil
 }
 
 // TestGuardMatrixThroughSender sends to every address class through the sender (with a
@@ -125,11 +139,12 @@ func (f *fakeNet) DialContext(ctx context.Context, network, addr string) (net.Co
 func TestGuardMatrixThroughSender(t *testing.T) {
 	t.Parallel()
 	rc := newSndReceiver(t, nil, nil)
-	fn := &fakeNet{target: rc.Listener.Addr().String(), hosts: map[string]netip.Addr{
-		"hooks.public.example":    netip.MustParseAddr("93.184.216.34"),
-		"internal.corp.example":   netip.MustParseAddr("10.1.2.3"), // a hostname resolving to a private address
-		"rebind.attacker.example": netip.MustParseAddr("169.254.169.254"),
-	}}
+	fn := &fakeNet{target: rc.Listener.Addr().String()}
+	resolver := fakeResolver(t, map[string][]netip.Addr{
+		"hooks.public.example":    {netip.MustParseAddr("93.184.216.34")},
+		"internal.corp.example":   {netip.MustParseAddr("10.1.2.3")}, // a hostname resolving to a private address
+		"rebind.attacker.example": {netip.MustParseAddr("169.254.169.254")},
+	})
 	cases := []struct {
 		host    string
 		public  bool
@@ -175,6 +190,7 @@ func TestGuardMatrixThroughSender(t *testing.T) {
 			HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: fn.DialContext}},
 			AllowHTTP:    true,
 			AllowPrivate: allowPrivate,
+			Resolver:     resolver,
 			Retry:        *fastRetry(2),
 		})
 		require.NoError(t, err)
@@ -196,6 +212,10 @@ func TestGuardMatrixThroughSender(t *testing.T) {
 			})
 		}
 		s.Close()
+	}
+	for _, a := range fn.Asked() {
+		_, err := netip.ParseAddrPort(a)
+		assert.NoError(t, err, "the dialer is handed IP literals only")
 	}
 }
 
@@ -315,7 +335,7 @@ func TestHTTPClientRules(t *testing.T) {
 		assert.ErrorIs(t, err, sender.ErrRefusedDestination, "the guard is under the wrapper")
 		assert.Equal(t, int64(1), wrapper.n.Load())
 
-		s, err = sender.New(sender.Config{AllowPrivate: true, WrapTransport: wrap})
+		s, err = sender.New(sender.Config{AllowHTTP: true, AllowPrivate: true, WrapTransport: wrap})
 		require.NoError(t, err)
 		_, err = s.Send(context.Background(), sender.Endpoint{URL: rc.URL}, ev)
 		assert.NoError(t, err)
@@ -342,14 +362,14 @@ func TestHTTPClientRules(t *testing.T) {
 		})
 		before := len(rc.Hits())
 		follow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
-		s, err := sender.New(sender.Config{HTTPClient: follow, AllowPrivate: true})
+		s, err := sender.New(sender.Config{HTTPClient: follow, AllowHTTP: true, AllowPrivate: true})
 		require.NoError(t, err)
 		_, err = s.Send(context.Background(), sender.Endpoint{URL: redir.URL}, ev)
 		assert.ErrorIs(t, err, sender.ErrRedirect)
 		assert.Len(t, rc.Hits(), before)
 		assert.NotNil(t, follow.CheckRedirect, "the caller's client is not modified")
 	})
-	t.Run("nil Transport: guarded clone of the default", func(t *testing.T) {
+	t.Run("nil Transport: the guarded transport", func(t *testing.T) {
 		s, err := sender.New(sender.Config{HTTPClient: &http.Client{Timeout: 5 * time.Second}, AllowHTTP: true})
 		require.NoError(t, err)
 		_, err = s.Send(context.Background(), sender.Endpoint{URL: rc.URL}, ev)

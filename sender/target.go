@@ -72,10 +72,14 @@ func parseDestination(raw string, allowHTTP bool) *destination {
 	case u.User != nil:
 		d.class, d.err = ClassPermanent, fmt.Errorf("%w: url must not carry user information (use Credentials)", ErrInvalidEndpoint)
 	case u.Scheme == "http" && !allowHTTP:
-		d.class, d.err = ClassRefused, ErrPlainHTTP
+		d.class, d.err = ClassRefused, errPlainHTTPRemedy
 	}
 	return d
 }
+
+// errPlainHTTPRemedy is ErrPlainHTTP with the setting that lifts it (Config.AllowPrivate
+// does not: it admits addresses, not schemes).
+var errPlainHTTPRemedy = fmt.Errorf("%w: set Config.AllowHTTP to allow it", ErrPlainHTTP)
 
 // check returns the target of ep. A target whose dest.err is set fails every attempt
 // without sending.

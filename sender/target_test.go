@@ -55,5 +55,8 @@ func TestParseDestination(t *testing.T) {
 		assert.True(t, errors.Is(d.err, tc.want), "%s: %v", tc.url, d.err)
 		assert.Equal(t, tc.class, d.class, tc.url)
 		assert.NotContains(t, d.err.Error(), "pass", "no credentials in the error")
+		if tc.want == ErrPlainHTTP {
+			assert.Contains(t, d.err.Error(), "set Config.AllowHTTP", "the error names the setting that lifts it")
+		}
 	}
 }
