@@ -48,7 +48,7 @@
 // is made when dialling, on the resolved address, so a hostname that resolves to a
 // private address is refused and DNS rebinding cannot get around it. Config.AllowPrivate
 // and Config.AllowPrefixes relax it. Only https:// endpoints are allowed unless
-// Config.AllowHTTP (or AllowPrivate) is set, and Basic credentials are never sent over
+// Config.AllowHTTP is set (AllowPrivate does not imply it), and Basic credentials are never sent over
 // plain HTTP unless Config.AllowInsecureBasic is set. A client supplied in
 // Config.HTTPClient gets the same rules (see its documentation); its RoundTripper, e.g.
 // an OpenTelemetry one, is kept. OAuth2 token requests made by package auth go through

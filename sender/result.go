@@ -29,7 +29,7 @@ var (
 	ErrCredentials = errors.New("hookkit/sender: credentials failure")
 	// ErrFiltered: the endpoint's filter does not match the event type; nothing was sent.
 	ErrFiltered = errors.New("hookkit/sender: event type not accepted by the endpoint's filter")
-	// ErrPlainHTTP: an http:// endpoint without Config.AllowHTTP (or AllowPrivate). It
+	// ErrPlainHTTP: an http:// endpoint without Config.AllowHTTP. It
 	// wraps ErrRefusedDestination.
 	ErrPlainHTTP = fmt.Errorf("%w: plain http endpoint not allowed", ErrRefusedDestination)
 	// ErrInsecureBasic: Basic credentials on an http:// endpoint without
