@@ -12,6 +12,12 @@
 // ([NewIntrospectionValidator]). [AnyOf] combines validators and [Challenge]
 // turns a validation error into an HTTP status and WWW-Authenticate header.
 //
+// The JWKS, token and introspection endpoints must be https:// URLs; a plain
+// http:// one is refused with [ErrInsecureURL] unless the config's AllowHTTP
+// is set (for loopback test servers). Requests to them never run on the
+// context of the request being served, and each is bounded by a timeout of
+// its own; callers wait only as long as their context allows.
+//
 // Secrets are held in [Password], whose String, GoString, Format, MarshalJSON
 // and LogValue methods print "[REDACTED]". Error messages never contain
 // secrets or tokens.

@@ -43,6 +43,7 @@ func e2eCredentials(t *testing.T, srv *oauth2mock.Server, style auth.AuthStyle, 
 	t.Helper()
 	o, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
 		TokenURL:       srv.TokenURL(),
+		AllowHTTP:      true, // the mock serves plain http on loopback
 		ClientID:       e2eClientID,
 		ClientSecret:   auth.NewPassword("svc-secret"),
 		Scopes:         scopes,
@@ -83,6 +84,7 @@ func e2eJWTValidator(t *testing.T, cfg auth.JWTConfig) *auth.JWTValidator {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = loopback()
 	}
+	cfg.AllowHTTP = true // the mock serves plain http on loopback
 	v, err := auth.NewJWTValidator(cfg)
 	require.NoError(t, err)
 	return v
@@ -265,6 +267,7 @@ func TestE2EIntrospection(t *testing.T) {
 	newValidator := func(t *testing.T, scopes ...string) *auth.IntrospectionValidator {
 		v, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{
 			URL:          srv.IntrospectionURL(),
+			AllowHTTP:    true, // the mock serves plain http on loopback
 			ClientID:     "receiver",
 			ClientSecret: auth.NewPassword("receiver-secret"),
 			Scopes:       scopes,

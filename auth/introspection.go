@@ -31,10 +31,24 @@ const (
 
 // IntrospectionConfig configures an [IntrospectionValidator] (RFC 7662).
 type IntrospectionConfig struct {
-	URL          string   // required: absolute http(s) URL of the introspection endpoint
+	// URL is the introspection endpoint: required, an absolute https URL (or
+	// http with AllowHTTP).
+	URL string
+	// AllowHTTP: a plain http:// URL is allowed; for loopback test servers.
+	// false: it is refused with [ErrInsecureURL], since the client secret and
+	// the tokens would cross the network in clear, and anyone on the path
+	// could answer "active". It does not change which addresses the client
+	// may dial (see HTTPClient).
+	AllowHTTP    bool
 	ClientID     string   // required: client authenticating to the endpoint (HTTP Basic)
 	ClientSecret Password // its secret; never printed
 	Scopes       []string // required scopes, from the "scope" member
+	// Issuer, if set, must equal the response's "iss" member exactly; a
+	// response without one is rejected. "": not checked.
+	Issuer string
+	// Audience, if set, must be the response's "aud" member or one of its
+	// values; a response without one is rejected. "": not checked.
+	Audience string
 	// HTTPClient performs introspection requests. nil:
 	// safenet.NewClient(safenet.Policy{}, 30*time.Second) (public addresses only).
 	HTTPClient *http.Client `json:"-"`
@@ -48,8 +62,9 @@ type IntrospectionConfig struct {
 }
 
 // IntrospectionValidator validates opaque bearer tokens by asking an OAuth2
-// introspection endpoint. Results, active and inactive, are cached by the
-// SHA-256 of the token. It is safe for concurrent use.
+// introspection endpoint. Results, active and inactive (or rejected for their
+// issuer or audience), are cached by the SHA-256 of the token. It is safe for
+// concurrent use.
 type IntrospectionValidator struct {
 	cfg    IntrospectionConfig
 	client *http.Client
@@ -59,15 +74,15 @@ type IntrospectionValidator struct {
 }
 
 type introEntry struct {
-	p       *Principal // nil: inactive
+	p       *Principal // nil: rejected, for reason
+	reason  string
 	expires time.Time
 }
 
 // NewIntrospectionValidator checks cfg and returns a validator.
 func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errors.New("hookkit/auth: introspection url must be an absolute http(s) url")
+	if err := checkEndpointURL(cfg.URL, "introspection url", cfg.AllowHTTP); err != nil {
+		return nil, err
 	}
 	if cfg.ClientID == "" {
 		return nil, errors.New("hookkit/auth: introspection client id is required")
@@ -111,38 +126,46 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, r *http.Request) 
 		return nil, err
 	}
 	key := sha256.Sum256([]byte(tok))
-	if p, hit := v.lookup(key); hit {
-		if p == nil {
-			return nil, invalid("token inactive")
+	if e, hit := v.lookup(key); hit {
+		if e.p == nil {
+			return nil, invalid(e.reason)
 		}
-		return v.checked(p)
+		return v.checked(e.p)
 	}
 	res, err := v.introspect(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
 	now := v.cfg.Now()
+	reject := func(reason string) (*Principal, error) {
+		v.store(key, introEntry{reason: reason, expires: now.Add(IntrospectionNegativeTTL)})
+		return nil, invalid(reason)
+	}
 	if !res.Active {
-		v.store(key, nil, now.Add(IntrospectionNegativeTTL))
-		return nil, invalid("token inactive")
+		return reject("token inactive")
 	}
 	until := now.Add(v.cfg.MaxCacheTTL)
 	if res.Exp != nil {
 		exp := time.Unix(int64(*res.Exp), 0)
 		if !exp.After(now) {
-			v.store(key, nil, now.Add(IntrospectionNegativeTTL))
-			return nil, invalid("token expired")
+			return reject("token expired")
 		}
 		if exp.Before(until) {
 			until = exp
 		}
+	}
+	if v.cfg.Issuer != "" && res.Iss != v.cfg.Issuer {
+		return reject("token issuer mismatch")
+	}
+	if v.cfg.Audience != "" && !hasAudience(res.Aud, v.cfg.Audience) {
+		return reject("token audience mismatch")
 	}
 	sub := res.Sub
 	if sub == "" {
 		sub = res.ClientID
 	}
 	p := &Principal{Subject: sub, Scopes: strings.Fields(res.Scope), Method: "introspection"}
-	v.store(key, p, until)
+	v.store(key, introEntry{p: p, expires: until})
 	return v.checked(p)
 }
 
@@ -156,24 +179,40 @@ func (v *IntrospectionValidator) checked(p *Principal) (*Principal, error) {
 	return &cp, nil
 }
 
-func (v *IntrospectionValidator) lookup(key [32]byte) (*Principal, bool) {
+// hasAudience reports whether aud, the "aud" member (a string or an array of
+// strings), is or contains want.
+func hasAudience(aud any, want string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == want
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok && s == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (v *IntrospectionValidator) lookup(key [32]byte) (introEntry, bool) {
 	if v.cfg.CacheSize < 0 {
-		return nil, false
+		return introEntry{}, false
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e, ok := v.cache[key]
 	if !ok {
-		return nil, false
+		return introEntry{}, false
 	}
 	if !v.cfg.Now().Before(e.expires) {
 		delete(v.cache, key)
-		return nil, false
+		return introEntry{}, false
 	}
-	return e.p, true
+	return e, true
 }
 
-func (v *IntrospectionValidator) store(key [32]byte, p *Principal, expires time.Time) {
+func (v *IntrospectionValidator) store(key [32]byte, e introEntry) {
 	if v.cfg.CacheSize < 0 {
 		return
 	}
@@ -193,7 +232,7 @@ func (v *IntrospectionValidator) store(key [32]byte, p *Principal, expires time.
 			delete(v.cache, k)
 		}
 	}
-	v.cache[key] = introEntry{p: p, expires: expires}
+	v.cache[key] = e
 }
 
 func (v *IntrospectionValidator) introspect(ctx context.Context, tok string) (*introResponse, error) {

@@ -59,7 +59,7 @@ func newIntroServer(t *testing.T) *introServer {
 
 func newIntro(t *testing.T, s *introServer, clk *clock, scopes ...string) *IntrospectionValidator {
 	v, err := NewIntrospectionValidator(IntrospectionConfig{
-		URL: s.URL, ClientID: introClientID, ClientSecret: NewPassword(testSecret),
+		URL: s.URL, AllowHTTP: true, ClientID: introClientID, ClientSecret: NewPassword(testSecret),
 		Scopes: scopes, HTTPClient: s.Client(), Now: clk.Now,
 	})
 	require.NoError(t, err)
@@ -152,7 +152,7 @@ func TestIntrospectionCacheHonoursExp(t *testing.T) {
 func TestIntrospectionCacheBounded(t *testing.T) {
 	s := newIntroServer(t)
 	clk := &clock{t: time.Now()}
-	v, err := NewIntrospectionValidator(IntrospectionConfig{URL: s.URL, ClientID: introClientID, ClientSecret: NewPassword(testSecret), HTTPClient: s.Client(), Now: clk.Now, CacheSize: 3})
+	v, err := NewIntrospectionValidator(IntrospectionConfig{URL: s.URL, AllowHTTP: true, ClientID: introClientID, ClientSecret: NewPassword(testSecret), HTTPClient: s.Client(), Now: clk.Now, CacheSize: 3})
 	require.NoError(t, err)
 	for i := range 10 {
 		_, err := v.Validate(context.Background(), reqWithAuth(fmt.Sprintf("Bearer t%d", i)))
@@ -177,7 +177,7 @@ func TestIntrospectionServerDown(t *testing.T) {
 
 func TestIntrospectionDefaultClientRefusesLoopback(t *testing.T) {
 	s := newIntroServer(t)
-	v, err := NewIntrospectionValidator(IntrospectionConfig{URL: s.URL, ClientID: introClientID, ClientSecret: NewPassword(testSecret)})
+	v, err := NewIntrospectionValidator(IntrospectionConfig{URL: s.URL, AllowHTTP: true, ClientID: introClientID, ClientSecret: NewPassword(testSecret)})
 	require.NoError(t, err)
 	_, err = v.Validate(context.Background(), reqWithAuth("Bearer good"))
 	require.ErrorIs(t, err, ErrValidatorUnavailable)

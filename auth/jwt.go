@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -17,9 +16,12 @@ import (
 	"github.com/hookkit/hookkit/internal/safenet"
 )
 
-// DefaultJWTAlgorithms are the signature algorithms a JWTValidator accepts
-// when JWTConfig.Algorithms is empty.
-var DefaultJWTAlgorithms = []string{"RS256", "ES256", "EdDSA", "PS256"}
+// DefaultJWTAlgorithms returns the signature algorithms a JWTValidator
+// accepts when JWTConfig.Algorithms is empty: RS256, ES256, EdDSA and PS256.
+// Each call returns a new slice.
+func DefaultJWTAlgorithms() []string {
+	return []string{"RS256", "ES256", "EdDSA", "PS256"}
+}
 
 // allowedJWTAlgorithms are the asymmetric algorithms that may be configured;
 // "none" and HMAC (HS*) are never accepted.
@@ -33,13 +35,37 @@ var allowedJWTAlgorithms = map[string]jose.SignatureAlgorithm{
 // maxJWKSSize bounds the JWKS document read from JWKSURL.
 const maxJWKSSize = 1 << 20
 
-// JWTConfig configures a [JWTValidator].
+const (
+	// DefaultJWKSMinRefreshInterval is JWTConfig.MinRefreshInterval when
+	// that is zero.
+	DefaultJWKSMinRefreshInterval = time.Minute
+	// DefaultJWKSRetryInterval is JWTConfig.RetryInterval when that is zero
+	// (or MinRefreshInterval, if that is shorter).
+	DefaultJWKSRetryInterval = 10 * time.Second
+	// DefaultJWKSFetchTimeout is JWTConfig.FetchTimeout when that is zero.
+	DefaultJWKSFetchTimeout = 10 * time.Second
+)
+
+// JWTConfig configures a [JWTValidator]. Negative durations are rejected.
 type JWTConfig struct {
-	JWKSURL  string   // required: absolute http(s) URL of the JSON Web Key Set
-	Issuer   string   // required: the exact "iss" claim
-	Audience string   // if set, must be among the "aud" claim's values
-	Scopes   []string // required scopes, from the "scope" or "scp" claim
-	// Algorithms allowed in the JWS header. Empty: DefaultJWTAlgorithms
+	// JWKSURL is the JSON Web Key Set: required, an absolute https URL (or
+	// http with AllowHTTP).
+	JWKSURL string
+	// AllowHTTP: a plain http:// JWKSURL is allowed; for loopback test
+	// servers. false: it is refused with [ErrInsecureURL], since anyone on
+	// the network path could substitute their own signing keys. It does not
+	// change which addresses the client may dial (see HTTPClient).
+	AllowHTTP bool
+	Issuer    string // required: the exact "iss" claim
+	// Audience must be among the "aud" claim's values. Required unless
+	// AnyAudience is set: a token minted for another service must not be
+	// accepted here.
+	Audience string
+	// AnyAudience accepts tokens whatever their "aud" claim, or without one.
+	// false: Audience is required. Setting both is an error.
+	AnyAudience bool
+	Scopes      []string // required scopes, from the "scope" or "scp" claim
+	// Algorithms allowed in the JWS header. Empty: DefaultJWTAlgorithms()
 	// (RS256, ES256, EdDSA, PS256). "none" and HS* are rejected.
 	Algorithms []string
 	// Leeway for exp, nbf and iat. 0: 1 minute.
@@ -49,44 +75,72 @@ type JWTConfig struct {
 	// redirects; pass a client of your own for a JWKS on a private network.
 	HTTPClient *http.Client `json:"-"`
 	// MinRefreshInterval rate-limits re-fetching the JWKS when a token names
-	// an unknown key ID. 0: 1 minute.
+	// an unknown key ID: it runs from the last successful fetch.
+	// 0: DefaultJWKSMinRefreshInterval (1 minute).
 	MinRefreshInterval time.Duration
+	// RetryInterval is how long after a failed fetch the next one may start,
+	// however many tokens arrive meanwhile. 0: DefaultJWKSRetryInterval
+	// (10 seconds), or MinRefreshInterval if that is shorter.
+	RetryInterval time.Duration
+	// FetchTimeout bounds each JWKS fetch, whatever HTTPClient's own timeout.
+	// The fetch does not run on the context of the request that caused it,
+	// so a client that hangs up cannot abort it. 0: DefaultJWKSFetchTimeout
+	// (10 seconds).
+	FetchTimeout time.Duration
 	// Now returns the current time. nil: time.Now.
 	Now func() time.Time `json:"-"`
 }
 
 // JWTValidator validates bearer JWTs signed with a key from a JWKS. The key
-// set is fetched on first use, cached, and re-fetched (at most once per
-// MinRefreshInterval) when a token names an unknown key ID. It is safe for
-// concurrent use.
+// set is fetched on first use, cached, and re-fetched when a token names an
+// unknown key ID: at most once per MinRefreshInterval after a successful
+// fetch, and once per RetryInterval after a failed one. Concurrent requests
+// share one fetch; it runs detached from their contexts, bounded by
+// FetchTimeout, and each request stops waiting for it when its own context
+// ends. Accepted tokens have a "typ" header that is absent, "JWT" or "at+jwt"
+// (RFC 9068), optionally with an "application/" prefix, compared
+// case-insensitively; other types, such as ID tokens ("id_token") or logout
+// tokens ("logout+jwt"), are rejected. It is safe for concurrent use.
 type JWTValidator struct {
 	cfg    JWTConfig
 	algs   []jose.SignatureAlgorithm
 	client *http.Client
 
-	sem chan struct{} // held while fetching the JWKS
-
 	mu        sync.Mutex
-	keys      *jose.JSONWebKeySet
-	lastFetch time.Time // last fetch attempt
+	keys      *jose.JSONWebKeySet // nil until a fetch has succeeded
+	fetchedAt time.Time           // of the last successful fetch
+	failedAt  time.Time           // of the last fetch if it failed, else zero
+	lastErr   error               // error of the last fetch if it failed
+	call      *jwksCall           // the fetch in flight, or nil
+}
+
+// jwksCall is one JWKS fetch that any number of requests wait for.
+type jwksCall struct {
+	done chan struct{} // closed when the fetch has ended and its result is stored
+	err  error         // the fetch's error; written before done is closed
 }
 
 // NewJWTValidator checks cfg and returns a validator. It does not fetch the
 // JWKS; that happens on first use.
 func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
-	u, err := url.Parse(cfg.JWKSURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errors.New("hookkit/auth: jwks url must be an absolute http(s) url")
+	if err := checkEndpointURL(cfg.JWKSURL, "jwks url", cfg.AllowHTTP); err != nil {
+		return nil, err
 	}
 	if cfg.Issuer == "" {
 		return nil, errors.New("hookkit/auth: jwt issuer is required")
 	}
-	if cfg.Leeway < 0 || cfg.MinRefreshInterval < 0 {
-		return nil, errors.New("hookkit/auth: jwt leeway and refresh interval must not be negative")
+	switch {
+	case cfg.Audience == "" && !cfg.AnyAudience:
+		return nil, errors.New("hookkit/auth: jwt audience is required (or set AnyAudience to accept any)")
+	case cfg.Audience != "" && cfg.AnyAudience:
+		return nil, errors.New("hookkit/auth: jwt audience and AnyAudience are mutually exclusive")
+	}
+	if cfg.Leeway < 0 || cfg.MinRefreshInterval < 0 || cfg.RetryInterval < 0 || cfg.FetchTimeout < 0 {
+		return nil, errors.New("hookkit/auth: jwt leeway, refresh and retry intervals and fetch timeout must not be negative")
 	}
 	names := cfg.Algorithms
 	if len(names) == 0 {
-		names = DefaultJWTAlgorithms
+		names = DefaultJWTAlgorithms()
 	}
 	algs := make([]jose.SignatureAlgorithm, 0, len(names))
 	for _, n := range names {
@@ -102,7 +156,13 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 		cfg.Leeway = time.Minute
 	}
 	if cfg.MinRefreshInterval == 0 {
-		cfg.MinRefreshInterval = time.Minute
+		cfg.MinRefreshInterval = DefaultJWKSMinRefreshInterval
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = min(DefaultJWKSRetryInterval, cfg.MinRefreshInterval)
+	}
+	if cfg.FetchTimeout == 0 {
+		cfg.FetchTimeout = DefaultJWKSFetchTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -111,7 +171,7 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	if client == nil {
 		client = safenet.NewClient(safenet.Policy{}, 30*time.Second)
 	}
-	return &JWTValidator{cfg: cfg, algs: algs, client: client, sem: make(chan struct{}, 1)}, nil
+	return &JWTValidator{cfg: cfg, algs: algs, client: client}, nil
 }
 
 func invalid(reason string) error {
@@ -139,6 +199,9 @@ func (v *JWTValidator) Validate(ctx context.Context, r *http.Request) (*Principa
 		return nil, invalid("jwt must have one signature")
 	}
 	hdr := tok.Headers[0]
+	if !acceptedJWTType(hdr) {
+		return nil, invalid("jwt type not accepted")
+	}
 	keys, err := v.keysFor(ctx, hdr.KeyID, hdr.Algorithm)
 	if err != nil {
 		return nil, err
@@ -161,7 +224,7 @@ func (v *JWTValidator) Validate(ctx context.Context, r *http.Request) (*Principa
 		return nil, invalid("jwt has no exp claim")
 	}
 	exp := jwt.Expected{Issuer: v.cfg.Issuer, Time: v.cfg.Now()}
-	if v.cfg.Audience != "" {
+	if !v.cfg.AnyAudience {
 		exp.AnyAudience = jwt.Audience{v.cfg.Audience}
 	}
 	if err := claims.ValidateWithLeeway(exp, v.cfg.Leeway); err != nil {
@@ -223,49 +286,105 @@ func match(set *jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
 	return out
 }
 
+// acceptedJWTType reports whether the JWS "typ" header names an access
+// token: absent, "JWT" or "at+jwt" (RFC 9068), each optionally prefixed by
+// "application/" (RFC 7515 section 4.1.9), case-insensitively.
+func acceptedJWTType(h jose.Header) bool {
+	raw, ok := h.ExtraHeaders[jose.HeaderType]
+	if !ok || raw == nil {
+		return true
+	}
+	typ, ok := raw.(string)
+	if !ok {
+		return false
+	}
+	typ = strings.ToLower(typ)
+	typ = strings.TrimPrefix(typ, "application/")
+	switch typ {
+	case "", "jwt", "at+jwt":
+		return true
+	}
+	return false
+}
+
 // keysFor returns candidate verification keys, fetching the JWKS on first
 // use and re-fetching it (rate-limited) when kid is unknown.
 func (v *JWTValidator) keysFor(ctx context.Context, kid, alg string) ([]jose.JSONWebKey, error) {
 	v.mu.Lock()
-	set, last := v.keys, v.lastFetch
-	v.mu.Unlock()
-	if ks := match(set, kid, alg); len(ks) > 0 {
+	if ks := match(v.keys, kid, alg); len(ks) > 0 {
+		v.mu.Unlock()
 		return ks, nil
 	}
-	if set != nil && v.cfg.Now().Sub(last) < v.cfg.MinRefreshInterval {
-		return nil, invalid("unknown jwt key id")
+	c := v.call
+	if c == nil {
+		if !v.mayFetchLocked() {
+			set, lastErr := v.keys, v.lastErr
+			v.mu.Unlock()
+			if set == nil {
+				return nil, lastErr
+			}
+			return nil, invalid("unknown jwt key id")
+		}
+		c = &jwksCall{done: make(chan struct{})}
+		v.call = c
+		go v.runFetch(context.WithoutCancel(ctx), c)
 	}
+	v.mu.Unlock()
+
 	select {
-	case v.sem <- struct{}{}:
+	case <-c.done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrValidatorUnavailable, ctx.Err())
+		select {
+		case <-c.done: // the fetch ended too: use its result
+		default:
+			return nil, fmt.Errorf("%w: gave up waiting for the jwks: %w", ErrValidatorUnavailable, ctx.Err())
+		}
 	}
-	defer func() { <-v.sem }()
-	// Re-check: another caller may have fetched meanwhile.
 	v.mu.Lock()
-	set, last = v.keys, v.lastFetch
+	set := v.keys
 	v.mu.Unlock()
 	if ks := match(set, kid, alg); len(ks) > 0 {
 		return ks, nil
 	}
-	if set != nil && v.cfg.Now().Sub(last) < v.cfg.MinRefreshInterval {
-		return nil, invalid("unknown jwt key id")
-	}
-	fresh, ferr := v.fetch(ctx)
-	v.mu.Lock()
-	v.lastFetch = v.cfg.Now()
-	if ferr == nil {
-		v.keys = fresh
-	}
-	set = v.keys
-	v.mu.Unlock()
-	if ferr != nil && set == nil {
-		return nil, ferr
-	}
-	if ks := match(set, kid, alg); len(ks) > 0 {
-		return ks, nil
+	if set == nil {
+		return nil, c.err
 	}
 	return nil, invalid("unknown jwt key id")
+}
+
+// mayFetchLocked reports whether a new fetch may start now: not within
+// RetryInterval of a failed fetch, nor within MinRefreshInterval of a
+// successful one. v.mu is held.
+func (v *JWTValidator) mayFetchLocked() bool {
+	now := v.cfg.Now()
+	if !v.failedAt.IsZero() && now.Sub(v.failedAt) < v.cfg.RetryInterval {
+		return false
+	}
+	if v.keys != nil && now.Sub(v.fetchedAt) < v.cfg.MinRefreshInterval {
+		return false
+	}
+	return true
+}
+
+// runFetch performs the fetch of c on a context that no caller can cancel,
+// bounded by FetchTimeout, stores its result and wakes the waiters. Only a
+// successful fetch replaces the keys and restarts MinRefreshInterval.
+func (v *JWTValidator) runFetch(detached context.Context, c *jwksCall) {
+	ctx, cancel := context.WithTimeout(detached, v.cfg.FetchTimeout)
+	set, err := v.fetch(ctx)
+	cancel()
+	v.mu.Lock()
+	now := v.cfg.Now()
+	if err == nil {
+		v.keys, v.fetchedAt = set, now
+		v.failedAt, v.lastErr = time.Time{}, nil
+	} else {
+		v.failedAt, v.lastErr = now, err
+	}
+	c.err = err
+	v.call = nil
+	v.mu.Unlock()
+	close(c.done)
 }
 
 // fetch downloads and parses the JWKS, keeping only public signing keys.
@@ -277,6 +396,9 @@ func (v *JWTValidator) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.client.Do(req)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: jwks fetch timed out: %w", ErrValidatorUnavailable, context.DeadlineExceeded)
+		}
 		return nil, fmt.Errorf("%w: jwks fetch failed", ErrValidatorUnavailable)
 	}
 	defer resp.Body.Close()
@@ -284,6 +406,9 @@ func (v *JWTValidator) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		return nil, fmt.Errorf("%w: jwks endpoint returned http status %d", ErrValidatorUnavailable, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: jwks fetch timed out: %w", ErrValidatorUnavailable, context.DeadlineExceeded)
+	}
 	if err != nil || len(body) > maxJWKSSize {
 		return nil, fmt.Errorf("%w: reading jwks failed", ErrValidatorUnavailable)
 	}

@@ -127,7 +127,7 @@ func stdClaims(now time.Time) jwt.Claims {
 
 func newJWT(t *testing.T, srv *jwksServer, clk *clock, scopes ...string) *JWTValidator {
 	v, err := NewJWTValidator(JWTConfig{
-		JWKSURL: srv.URL, Issuer: testIssuer, Audience: "hookkit", Scopes: scopes,
+		JWKSURL: srv.URL, AllowHTTP: true, Issuer: testIssuer, Audience: "hookkit", Scopes: scopes,
 		HTTPClient: srv.Client(), Now: clk.Now,
 	})
 	require.NoError(t, err)
@@ -266,8 +266,14 @@ func TestJWTJWKSUnavailable(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, st)
 
 	srv.down.Store(false)
+	// Within the retry interval the failure stands and nothing is fetched.
+	_, err = v.Validate(context.Background(), reqWithAuth("Bearer "+tok))
+	require.ErrorIs(t, err, ErrValidatorUnavailable)
+	assert.EqualValues(t, 1, srv.hits.Load())
+	clk.Add(DefaultJWKSRetryInterval)
 	_, err = v.Validate(context.Background(), reqWithAuth("Bearer "+tok))
 	require.NoError(t, err)
+	assert.EqualValues(t, 2, srv.hits.Load())
 }
 
 func TestJWTConcurrentFirstFetch(t *testing.T) {
@@ -290,7 +296,7 @@ func TestJWTConcurrentFirstFetch(t *testing.T) {
 }
 
 func TestNewJWTValidatorConfig(t *testing.T) {
-	good := JWTConfig{JWKSURL: "https://x/jwks", Issuer: "i"}
+	good := JWTConfig{JWKSURL: "https://x/jwks", Issuer: "i", Audience: "a"}
 	tests := []struct {
 		name string
 		mod  func(*JWTConfig)
@@ -324,7 +330,7 @@ func TestJWTAlgorithmRestriction(t *testing.T) {
 	_, ek, _ := testKeys(t)
 	clk := &clock{t: time.Now()}
 	srv := newJWKSServer(t, ek)
-	v, err := NewJWTValidator(JWTConfig{JWKSURL: srv.URL, Issuer: testIssuer, Algorithms: []string{"RS256"}, HTTPClient: srv.Client(), Now: clk.Now})
+	v, err := NewJWTValidator(JWTConfig{JWKSURL: srv.URL, AllowHTTP: true, Issuer: testIssuer, Audience: "hookkit", Algorithms: []string{"RS256"}, HTTPClient: srv.Client(), Now: clk.Now})
 	require.NoError(t, err)
 	_, err = v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, ek, stdClaims(clk.Now()), nil)))
 	require.ErrorIs(t, err, ErrInvalidCredentials)

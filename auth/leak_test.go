@@ -178,7 +178,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 		s := leakServer(t, srvCase.status, srvCase.ctype)
 		for _, style := range []auth.AuthStyle{auth.AuthStyleHeader, auth.AuthStyleParams} {
 			cfg := auth.ClientCredentialsConfig{
-				TokenURL: s.URL + "/token", ClientID: "svc", ClientSecret: auth.NewPassword(leakClientSecret),
+				TokenURL: s.URL + "/token", AllowHTTP: true, ClientID: "svc", ClientSecret: auth.NewPassword(leakClientSecret),
 				Scopes: []string{"webhooks:write"}, AuthStyle: style, HTTPClient: client(s),
 				EndpointParams: url.Values{"audience": {"https://receiver.example"}},
 			}
@@ -189,7 +189,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			errs = append(errs, err)
 			var te *auth.TokenError
 			if errors.As(err, &te) {
-				values = append(values, *te, te.Description)
+				values = append(values, *te, te.Code)
 			}
 			values = append(values, cfg, &cfg, o)
 		}
@@ -200,7 +200,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 		c := client(s)
 		s.Close()
 		o, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
-			TokenURL: s.URL + "/token", ClientID: "svc", ClientSecret: auth.NewPassword(leakClientSecret),
+			TokenURL: s.URL + "/token", AllowHTTP: true, ClientID: "svc", ClientSecret: auth.NewPassword(leakClientSecret),
 			AuthStyle: auth.AuthStyleParams, HTTPClient: c,
 		})
 		require.NoError(t, err)
@@ -212,7 +212,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	{
 		s := leakServer(t, http.StatusOK, "application/json")
 		o, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
-			TokenURL: s.URL + "/token", ClientID: "svc", ClientSecret: auth.NewPassword(leakClientSecret),
+			TokenURL: s.URL + "/token", AllowHTTP: true, ClientID: "svc", ClientSecret: auth.NewPassword(leakClientSecret),
 			AuthStyle: auth.AuthStyleHeader,
 		})
 		require.NoError(t, err)
@@ -233,7 +233,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	// Introspection: endpoint down, endpoint failing, token inactive.
 	{
 		s := leakServer(t, http.StatusUnauthorized, "application/json")
-		icfg := auth.IntrospectionConfig{URL: s.URL + "/introspect", ClientID: "receiver", ClientSecret: auth.NewPassword(leakClientSecret), HTTPClient: client(s)}
+		icfg := auth.IntrospectionConfig{URL: s.URL + "/introspect", AllowHTTP: true, ClientID: "receiver", ClientSecret: auth.NewPassword(leakClientSecret), HTTPClient: client(s)}
 		iv, err := auth.NewIntrospectionValidator(icfg)
 		require.NoError(t, err)
 		_, err = iv.Validate(ctx, inbound("Bearer "+leakBearer))
@@ -251,7 +251,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			_, _ = w.Write([]byte(`{"active":false}`))
 		}))
 		t.Cleanup(inactive.Close)
-		iv2, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{URL: inactive.URL, ClientID: "receiver", ClientSecret: auth.NewPassword(leakClientSecret), HTTPClient: client(inactive)})
+		iv2, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{URL: inactive.URL, AllowHTTP: true, ClientID: "receiver", ClientSecret: auth.NewPassword(leakClientSecret), HTTPClient: client(inactive)})
 		require.NoError(t, err)
 		for i := 0; i < 2; i++ { // fresh, then cached
 			_, err = iv2.Validate(ctx, inbound("Bearer "+leakBearer))
@@ -268,7 +268,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			_, _ = w.Write([]byte(`{"keys":[]}`))
 		}))
 		t.Cleanup(jwks.Close)
-		jcfg := auth.JWTConfig{JWKSURL: jwks.URL, Issuer: "https://idp.example", HTTPClient: client(jwks)}
+		jcfg := auth.JWTConfig{JWKSURL: jwks.URL, AllowHTTP: true, Issuer: "https://idp.example", Audience: "https://receiver.example", HTTPClient: client(jwks)}
 		jv, err := auth.NewJWTValidator(jcfg)
 		require.NoError(t, err)
 		for _, h := range []string{"Bearer " + leakBearer, "Bearer " + apiKey, "Bearer " + leakBearer + " extra", "bearer  " + leakBearer} {

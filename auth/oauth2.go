@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,10 +39,21 @@ const DefaultRefreshBefore = time.Minute
 // cached token is still valid.
 const refreshRetry = 5 * time.Second
 
+// DefaultTokenFetchTimeout bounds each token request when
+// ClientCredentialsConfig.FetchTimeout is zero.
+const DefaultTokenFetchTimeout = 30 * time.Second
+
 // ClientCredentialsConfig configures the OAuth2 client credentials grant
-// (RFC 6749 section 4.4).
+// (RFC 6749 section 4.4). Negative durations are rejected.
 type ClientCredentialsConfig struct {
-	TokenURL       string     // token endpoint, absolute http(s) URL
+	// TokenURL is the token endpoint: an absolute https URL (or http with
+	// AllowHTTP).
+	TokenURL string
+	// AllowHTTP: a plain http:// TokenURL is allowed; for loopback test
+	// servers. false: it is refused with [ErrInsecureURL], since the client
+	// secret would cross the network in clear. It does not change which
+	// addresses the client may dial (see HTTPClient).
+	AllowHTTP      bool
 	ClientID       string     // required
 	ClientSecret   Password   // the client secret; never printed
 	Scopes         []string   // optional scopes to request
@@ -56,14 +68,21 @@ type ClientCredentialsConfig struct {
 	// fails, the cached token keeps being used until it expires, and the
 	// refresh is retried every few seconds.
 	RefreshBefore time.Duration
+	// FetchTimeout bounds each token request, even when HTTPClient has no
+	// timeout of its own. 0: DefaultTokenFetchTimeout (30 seconds).
+	FetchTimeout time.Duration
 }
 
 // TokenError is the OAuth2 error response of a token endpoint (RFC 6749
-// section 5.2). It wraps [ErrTokenUnavailable].
+// section 5.2). It wraps [ErrTokenUnavailable]. It keeps no free-form text of
+// the response (error_description, error_uri, body): a token endpoint may
+// echo the request, client secret included.
 type TokenError struct {
-	Code        string // the "error" parameter, e.g. "invalid_client"
-	Description string // the "error_description" parameter
-	Status      int    // HTTP status of the response
+	// Code is the "error" parameter when it is one of the registered OAuth2
+	// error codes (e.g. "invalid_client", "invalid_scope"); "" when the
+	// response has none, or another one.
+	Code   string
+	Status int // HTTP status of the response
 }
 
 // Error returns a description that contains the error code and status only.
@@ -78,41 +97,75 @@ func (e *TokenError) Error() string {
 // Unwrap returns [ErrTokenUnavailable].
 func (e *TokenError) Unwrap() error { return ErrTokenUnavailable }
 
-// tokenFetchError wraps a non-OAuth2 failure to obtain a token.
+// registeredTokenErrors are the OAuth2 error codes a token endpoint may
+// answer with (RFC 6749 sections 4.1.2.1 and 5.2, RFC 6750, RFC 7009,
+// RFC 8628, RFC 8693, RFC 8707, RFC 9396, RFC 9449). [TokenError] keeps
+// only these: any other code could be text chosen by the endpoint.
+var registeredTokenErrors = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+	"access_denied": true, "unsupported_response_type": true, "server_error": true,
+	"temporarily_unavailable": true, "invalid_token": true, "insufficient_scope": true,
+	"unsupported_token_type": true, "authorization_pending": true, "slow_down": true,
+	"expired_token": true, "invalid_target": true, "invalid_authorization_details": true,
+	"invalid_dpop_proof": true, "use_dpop_nonce": true,
+}
+
+// tokenFetchError is a failure to obtain a token other than an OAuth2 error
+// response. msg is auth's own text; errs are the sentinels and causes that
+// errors.Is and errors.As find.
 type tokenFetchError struct {
-	msg string
-	err error
+	msg  string
+	errs []error
 }
 
 func (e *tokenFetchError) Error() string   { return e.msg }
-func (e *tokenFetchError) Unwrap() []error { return []error{ErrTokenUnavailable, e.err} }
+func (e *tokenFetchError) Unwrap() []error { return e.errs }
+
+func newTokenFetchError(msg string, causes ...error) error {
+	errs := []error{ErrTokenUnavailable}
+	for _, c := range causes {
+		if c != nil {
+			errs = append(errs, c)
+		}
+	}
+	return &tokenFetchError{msg: "hookkit/auth: token unavailable: " + msg, errs: errs}
+}
 
 // OAuth2 is a token cache in front of an [oauth2.TokenSource]. It implements
 // [Credentials] and [Invalidator] and is safe for concurrent use: however many
-// goroutines call Apply at once, at most one token request is in flight.
+// goroutines call Apply at once, at most one token request is in flight, and
+// each caller stops waiting for it when its own context ends.
 type OAuth2 struct {
-	ts            oauth2.TokenSource
+	// fetch obtains a token; ctx bounds it if the source can be bounded.
+	fetch         func(ctx context.Context) (*oauth2.Token, error)
+	fetchTimeout  time.Duration         // 0: the fetch is not bounded by auth
+	mapErr        func(err error) error // turns a fetch error into the error callers see
 	refreshBefore time.Duration
 	now           func() time.Time
-	scrub         []string // strings removed from error messages
-
-	sem chan struct{} // held while fetching
 
 	mu        sync.Mutex
 	header    string // "Bearer <token>", "" when nothing cached
 	refreshAt time.Time
-	expiry    time.Time // of the cached token; zero if it has none
-	gen       uint64    // number of completed fetches
-	lastErr   error     // error of the last fetch, nil if it succeeded
+	expiry    time.Time  // of the cached token; zero if it has none
+	call      *tokenCall // the fetch in flight, or nil
+}
+
+// tokenCall is one token fetch that any number of callers wait for.
+type tokenCall struct {
+	done   chan struct{} // closed when the fetch has ended
+	header string        // the result; written before done is closed
+	err    error
 }
 
 // NewClientCredentials returns OAuth2 credentials that obtain tokens with the
 // client credentials grant. Token requests never use the context of the
-// request being authenticated; they use cfg.HTTPClient and its timeout.
+// request being authenticated: each runs on its own, bounded by
+// cfg.FetchTimeout, and callers of Apply wait for it only as long as their
+// context allows.
 func NewClientCredentials(cfg ClientCredentialsConfig) (*OAuth2, error) {
-	u, err := url.Parse(cfg.TokenURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errors.New("hookkit/auth: token url must be an absolute http(s) url")
+	if err := checkEndpointURL(cfg.TokenURL, "token url", cfg.AllowHTTP); err != nil {
+		return nil, err
 	}
 	if cfg.ClientID == "" {
 		return nil, errors.New("hookkit/auth: client id is required")
@@ -126,8 +179,8 @@ func NewClientCredentials(cfg ClientCredentialsConfig) (*OAuth2, error) {
 	default:
 		return nil, errors.New("hookkit/auth: auth style must be AuthStyleHeader or AuthStyleParams")
 	}
-	if cfg.RefreshBefore < 0 {
-		return nil, errors.New("hookkit/auth: refresh before must not be negative")
+	if cfg.RefreshBefore < 0 || cfg.FetchTimeout < 0 {
+		return nil, errors.New("hookkit/auth: refresh before and fetch timeout must not be negative")
 	}
 	client := cfg.HTTPClient
 	if client == nil {
@@ -141,30 +194,41 @@ func NewClientCredentials(cfg ClientCredentialsConfig) (*OAuth2, error) {
 		EndpointParams: cloneValues(cfg.EndpointParams),
 		AuthStyle:      style,
 	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	o := newOAuth2(cfg.RefreshBefore)
 	// Config.Token fetches a fresh token on every call (its TokenSource wraps
 	// a new ReuseTokenSource each time); caching is done by OAuth2 itself so
 	// that Invalidate can drop a token.
-	ts := tokenSourceFunc(func() (*oauth2.Token, error) { return cc.Token(ctx) })
-	o := newOAuth2(ts, cfg.RefreshBefore)
-	if s := cfg.ClientSecret.Reveal(); s != "" {
-		o.scrub = []string{s, url.QueryEscape(s)}
+	o.fetch = func(ctx context.Context) (*oauth2.Token, error) {
+		return cc.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
 	}
+	o.fetchTimeout = cfg.FetchTimeout
+	if o.fetchTimeout == 0 {
+		o.fetchTimeout = DefaultTokenFetchTimeout
+	}
+	o.mapErr = endpointError
 	return o, nil
 }
 
 // FromTokenSource wraps ts with the same caching, single-flight and
 // Invalidate behaviour as [NewClientCredentials]. If ts caches tokens itself
 // (like oauth2.ReuseTokenSource), Invalidate cannot make it fetch a new one.
+// ts.Token takes no context, so auth cannot bound it: callers of Apply stop
+// waiting when their context ends, but a call that never returns keeps the
+// next fetch from starting. Errors of ts are reported with their own text.
 func FromTokenSource(ts oauth2.TokenSource) *OAuth2 {
-	return newOAuth2(ts, 0)
+	o := newOAuth2(0)
+	if ts != nil {
+		o.fetch = func(context.Context) (*oauth2.Token, error) { return ts.Token() }
+	}
+	o.mapErr = sourceError
+	return o
 }
 
-func newOAuth2(ts oauth2.TokenSource, refreshBefore time.Duration) *OAuth2 {
+func newOAuth2(refreshBefore time.Duration) *OAuth2 {
 	if refreshBefore == 0 {
 		refreshBefore = DefaultRefreshBefore
 	}
-	return &OAuth2{ts: ts, refreshBefore: refreshBefore, now: time.Now, sem: make(chan struct{}, 1)}
+	return &OAuth2{refreshBefore: refreshBefore, now: time.Now}
 }
 
 type tokenSourceFunc func() (*oauth2.Token, error)
@@ -182,65 +246,59 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// cached returns the cached header if it is still fresh, and the fetch
-// generation together with that fetch's error.
-func (o *OAuth2) cached() (string, uint64, error) {
+// token returns the Authorization header value ("Bearer <token>") to use,
+// fetching a token if none is cached or the cached one is due for refresh.
+// The fetch is shared by every caller that needs it while it runs; a caller
+// whose ctx ends stops waiting, and the fetch goes on for the others.
+func (o *OAuth2) token(ctx context.Context) (string, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.header != "" && o.now().Before(o.refreshAt) {
-		return o.header, o.gen, nil
+		h := o.header
+		o.mu.Unlock()
+		return h, nil
 	}
-	return "", o.gen, o.lastErr
+	c := o.call
+	if c == nil {
+		c = &tokenCall{done: make(chan struct{})}
+		o.call = c
+		go o.runFetch(c)
+	}
+	o.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.header, c.err
+	case <-ctx.Done():
+		select {
+		case <-c.done: // the fetch ended too: use its result
+			return c.header, c.err
+		default:
+		}
+		return "", newTokenFetchError("gave up waiting for a token: "+ctx.Err().Error(), ctx.Err(), context.Cause(ctx))
+	}
 }
 
-// Token returns the Authorization header value ("Bearer <token>") to use,
-// fetching a token if none is cached or the cached one is due for refresh.
-func (o *OAuth2) token(ctx context.Context) (string, error) {
-	h, gen, _ := o.cached()
-	if h != "" {
-		return h, nil
-	}
-	select {
-	case o.sem <- struct{}{}:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	defer func() { <-o.sem }()
-	// Another caller may have fetched while we waited: share its token, or
-	// its error, so that a failing endpoint is not hit once per waiter.
-	h, gen2, lastErr := o.cached()
-	if h != "" {
-		return h, nil
-	}
-	if gen2 != gen && lastErr != nil {
-		return "", lastErr
-	}
-	if o.ts == nil {
-		return "", &tokenFetchError{msg: "hookkit/auth: token unavailable: no token source", err: errors.New("no token source")}
-	}
-	tok, err := o.ts.Token()
-	if err == nil && (tok == nil || tok.AccessToken == "") {
-		err = errors.New("empty access token")
-	}
+// runFetch performs the fetch of c, stores its result and wakes the waiters.
+func (o *OAuth2) runFetch(c *tokenCall) {
+	defer close(c.done)
+	tok, err := o.fetchOnce()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.call = nil
+	now := o.now()
 	if err != nil {
-		err = o.mapError(err)
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		o.gen++
-		o.lastErr = err
 		// An early refresh failed but the cached token has not expired: keep
 		// using it, and retry the refresh after a short pause.
-		if now := o.now(); o.header != "" && !o.expiry.IsZero() && now.Before(o.expiry) {
+		if o.header != "" && !o.expiry.IsZero() && now.Before(o.expiry) {
 			o.refreshAt = now.Add(refreshRetry)
 			if o.refreshAt.After(o.expiry) {
 				o.refreshAt = o.expiry
 			}
-			o.lastErr = nil
-			return o.header, nil
+			c.header = o.header
+			return
 		}
-		return "", err
+		c.err = err
+		return
 	}
-	now := o.now()
 	refreshAt := now.Add(100 * 365 * 24 * time.Hour)
 	if !tok.Expiry.IsZero() {
 		margin := o.refreshBefore
@@ -249,43 +307,88 @@ func (o *OAuth2) token(ctx context.Context) (string, error) {
 		}
 		refreshAt = tok.Expiry.Add(-margin)
 	}
-	h = "Bearer " + tok.AccessToken
-	o.mu.Lock()
-	o.header, o.refreshAt, o.expiry = h, refreshAt, tok.Expiry
-	o.gen++
-	o.lastErr = nil
-	o.mu.Unlock()
-	return h, nil
+	o.header, o.refreshAt, o.expiry = "Bearer "+tok.AccessToken, refreshAt, tok.Expiry
+	c.header = o.header
 }
 
-func (o *OAuth2) mapError(err error) error {
+// fetchOnce obtains one token, bounded by fetchTimeout when there is one.
+func (o *OAuth2) fetchOnce() (*oauth2.Token, error) {
+	if o.fetch == nil {
+		return nil, newTokenFetchError("no token source")
+	}
+	ctx := context.Background()
+	if o.fetchTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.fetchTimeout)
+		defer cancel()
+	}
+	tok, err := o.fetch(ctx)
+	if err != nil {
+		return nil, o.mapErr(err)
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return nil, newTokenFetchError("empty access token")
+	}
+	return tok, nil
+}
+
+// endpointError maps an error of a token request to one whose text is auth's
+// own: nothing the token endpoint sent is repeated (it may echo the client
+// secret), and nothing is redacted (where a redaction marker appears would
+// tell the endpoint where the secret occurs in its text). Causes that carry
+// no text of the endpoint stay reachable for errors.Is and errors.As.
+func endpointError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		te := &TokenError{Code: o.clean(re.ErrorCode), Description: o.clean(re.ErrorDescription)}
+		te := &TokenError{}
+		if registeredTokenErrors[re.ErrorCode] {
+			te.Code = re.ErrorCode
+		}
 		if re.Response != nil {
 			te.Status = re.Response.StatusCode
 		}
 		return te
 	}
+	var (
+		ue  *url.Error
+		ref *safenet.RefusedError
+		op  *net.OpError
+		ne  net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return newTokenFetchError("token request timed out", context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return newTokenFetchError("token request canceled", context.Canceled)
+	case errors.As(err, &ref): // the address and its class, as resolved here
+		return newTokenFetchError(ref.Error(), ref)
+	case errors.As(err, &op) && op.Op == "dial": // addresses and the local OS error
+		return newTokenFetchError(op.Error(), op)
+	case errors.As(err, &ue):
+		return newTokenFetchError("token request failed")
+	case strings.Contains(err.Error(), "missing access_token"):
+		return newTokenFetchError("token response has no access token")
+	case strings.HasPrefix(err.Error(), "oauth2: cannot parse"):
+		return newTokenFetchError("malformed token response")
+	}
+	return newTokenFetchError("token request failed")
+}
+
+// sourceError maps an error of a caller's TokenSource: its text is the
+// caller's own, minus the URL of a *url.Error, which may carry credentials.
+func sourceError(err error) error {
 	msg := err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg = ue.Err.Error()
 	}
-	return &tokenFetchError{msg: "hookkit/auth: token unavailable: " + o.clean(msg), err: err}
-}
-
-func (o *OAuth2) clean(s string) string {
-	for _, sec := range o.scrub {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, redacted)
-		}
-	}
-	return s
+	return newTokenFetchError(msg, err)
 }
 
 // Apply sets "Authorization: Bearer <token>" on r, obtaining a token first if
-// needed. ctx only bounds waiting; the token request itself is not tied to it.
+// needed. ctx only bounds waiting: when it ends first, Apply returns an error
+// that wraps [ErrTokenUnavailable] and ctx.Err(), and the token request goes
+// on for other callers.
 func (o *OAuth2) Apply(ctx context.Context, r *http.Request) error {
 	if r == nil {
 		return errors.New("hookkit/auth: nil request")

@@ -471,7 +471,7 @@ func TestSendTokenEndpointFailures(t *testing.T) {
 	}
 	creds := func(t *testing.T, url string) auth.Credentials {
 		c, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
-			TokenURL: url, ClientID: "svc", ClientSecret: auth.NewPassword("s3cret"), AuthStyle: auth.AuthStyleHeader,
+			TokenURL: url, AllowHTTP: true, ClientID: "svc", ClientSecret: auth.NewPassword("s3cret"), AuthStyle: auth.AuthStyleHeader,
 			HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: true}, 5*time.Second),
 		})
 		require.NoError(t, err)

@@ -109,6 +109,7 @@ func run(ctx context.Context, w io.Writer) error {
 		Scopes:   []string{scope},
 		// demo only: the default client fetches keys from public addresses only.
 		HTTPClient: loopbackClient(),
+		AllowHTTP:  true, // demo only: the authorization server is plain http:// on loopback
 	})
 	if err != nil {
 		return err
@@ -173,6 +174,7 @@ func run(ctx context.Context, w io.Writer) error {
 	// 3. The sender: OAuth2 client credentials, the same secret, retries with backoff.
 	creds, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
 		TokenURL:     as.tokenURL(),
+		AllowHTTP:    true, // demo only: the authorization server is plain http:// on loopback
 		ClientID:     clientID,
 		ClientSecret: auth.NewPassword(clientSecret),
 		Scopes:       []string{scope},
