@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -216,6 +218,61 @@ func (s *secretValue) String() string { return "" }
 func (s *secretValue) Set(v string) error {
 	s.v, s.set = v, true
 	return nil
+}
+
+// unexpectedArgument is the usage error for a stray positional argument. It does not
+// echo the argument: often it is the second value given to a flag that takes one, such
+// as a secret after --secret.
+func unexpectedArgument(pos []string) error {
+	return usagef("unexpected argument (%d given; a flag takes one value: repeat the flag to give several)", len(pos))
+}
+
+// checkURLFlag parses the value of a URL flag (--url, --token-url, --jwks-url,
+// --introspect-url): an absolute http(s) URL without credentials, and https unless
+// allowHTTP (httpHint follows "use --allow-http" in the refusal). Its errors never echo the value, whose path and query often carry tokens:
+// they say what is wrong, showing at most the scheme and host (see redactURL).
+func checkURLFlag(flagName, raw string, allowHTTP bool, httpHint string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, usagef("--%s is not a valid URL: %s", flagName, urlErrorReason(err))
+	case u.User != nil:
+		return nil, usagef("--%s must not carry credentials (user:password@); use --basic or --bearer", flagName)
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		return nil, usagef("--%s must be an absolute http(s) URL, like https://host/path", flagName)
+	case u.Scheme == "http" && !allowHTTP:
+		return nil, usagef("--%s %s is plain http://: refused; use --allow-http%s", flagName, redactURL(u), httpHint)
+	}
+	return u, nil
+}
+
+// redactURL shows u without what may carry a secret: scheme and host only, with "/…"
+// standing for the path, query and fragment (webhook URLs often hold their token in the
+// path, e.g. Slack's).
+func redactURL(u *url.URL) string {
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		s += "/…"
+	}
+	return s
+}
+
+// quotedRE matches a Go-quoted string, which net/url's errors use for the offending part
+// of the URL.
+var quotedRE = regexp.MustCompile(`\s*"(?:[^"\\]|\\.)*"`)
+
+// urlErrorReason is url.Parse's complaint without the URL, nor the part of it that is
+// wrong: "invalid port after host", "invalid URL escape".
+func urlErrorReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := strings.TrimPrefix(quotedRE.ReplaceAllString(err.Error(), ""), "net/url: ")
+	if msg == "" {
+		return "malformed"
+	}
+	return msg
 }
 
 // readInput reads the body named by the positional arguments: a FILE, or stdin when there

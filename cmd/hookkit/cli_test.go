@@ -6,16 +6,20 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// runIn runs the CLI in-process.
+// runIn runs the CLI in-process. Its context ends after 30 s, so that a listen that
+// should have failed but started listening stops (and fails the test) instead of hanging.
 func runIn(t *testing.T, stdin string, args ...string) cliResult {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
+	code := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr)
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
@@ -27,7 +31,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"sign":   {"--scheme", "--secret", "--id", "--timestamp"},
 		"verify": {"--scheme", "--secret", "-H", "--tolerance", "--now"},
 		"listen": {"--addr", "--scheme", "--secret", "--path", "--max-body", "--tolerance", "--bearer", "--basic",
-			"--jwks-url", "--issuer", "--audience", "--scope", "--introspect-url", "--client-id", "--client-secret"},
+			"--jwks-url", "--issuer", "--audience", "--scope", "--introspect-url", "--client-id", "--client-secret",
+			"--allow-http"},
 		"send": {"--url", "--scheme", "--secret", "--type", "--data", "--id", "--basic", "--bearer", "--token-url",
 			"--client-id", "--client-secret", "--scope", "--param", "--auth-style", "--max-attempts", "--timeout",
 			"--allow-http", "--allow-private", "--allow-insecure-basic"},
@@ -67,7 +72,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"sign", "--secret", key, "--nope"}, "-nope"},
 		{"missing flag value", []string{"sign", "--secret"}, "needs an argument"},
 		{"unknown scheme", []string{"keygen", "--scheme", "md5"}, `unknown --scheme "md5"`},
-		{"keygen argument", []string{"keygen", "extra"}, `unexpected argument "extra"`},
+		{"keygen argument", []string{"keygen", "extra"}, `unexpected argument (1 given`},
 		{"sign without secret", []string{"sign"}, "--secret is required"},
 		{"sign two files", []string{"sign", "--secret", key, "a", "b"}, "at most one FILE"},
 		{"sign bad timestamp", []string{"sign", "--secret", key, "--timestamp", "yesterday"}, "--timestamp"},
@@ -78,8 +83,8 @@ func TestUsageErrors(t *testing.T) {
 		{"verify bad now", []string{"verify", "--secret", key, "--now", "-5"}, "--now"},
 		{"listen bad path", []string{"listen", "--secret", key, "--path", "hooks"}, "--path"},
 		{"listen bad addr", []string{"listen", "--secret", key, "--addr", "8080"}, "--addr"},
-		{"listen jwks without issuer", []string{"listen", "--secret", key, "--jwks-url", "http://127.0.0.1:1/jwks"}, "--issuer"},
-		{"listen introspection without client", []string{"listen", "--secret", key, "--introspect-url", "http://127.0.0.1:1/i"}, "--client-id"},
+		{"listen jwks without issuer", []string{"listen", "--secret", key, "--allow-http", "--jwks-url", "http://127.0.0.1:1/jwks"}, "--issuer"},
+		{"listen introspection without client", []string{"listen", "--secret", key, "--allow-http", "--introspect-url", "http://127.0.0.1:1/i"}, "--client-id"},
 		{"listen bad basic", []string{"listen", "--secret", key, "--basic", "nocolon"}, "USER:PASS"},
 		{"send without url", []string{"send", "--secret", key, "--type", "a"}, "--url is required"},
 		{"send relative url", []string{"send", "--url", "/hooks", "--secret", key, "--type", "a"}, "absolute"},
@@ -90,7 +95,7 @@ func TestUsageErrors(t *testing.T) {
 		{"send data missing file", []string{"send", "--url", "https://example.com/h", "--secret", key, "--type", "a", "--data", "@/nonexistent/file"}, "--data"},
 		{"send zero attempts", []string{"send", "--url", "https://example.com/h", "--secret", key, "--type", "a", "--max-attempts", "0"}, "--max-attempts"},
 		{"send two credentials", []string{"send", "--url", "https://example.com/h", "--secret", key, "--type", "a", "--bearer", "t", "--basic", "u:p"}, "exclude each other"},
-		{"send basic over http", []string{"send", "--url", "http://127.0.0.1:1/h", "--allow-private", "--secret", key, "--type", "a", "--basic", "u:p"}, "--allow-insecure-basic"},
+		{"send basic over http", []string{"send", "--url", "http://127.0.0.1:1/h", "--allow-private", "--allow-http", "--secret", key, "--type", "a", "--basic", "u:p"}, "--allow-insecure-basic"},
 		{"send token url without client", []string{"send", "--url", "https://example.com/h", "--secret", key, "--type", "a", "--token-url", "https://example.com/token"}, "--client-id"},
 		{"send client id without token url", []string{"send", "--url", "https://example.com/h", "--secret", key, "--type", "a", "--client-id", "c"}, "--token-url"},
 		{"send bad auth style", []string{"send", "--url", "https://example.com/h", "--secret", key, "--type", "a", "--token-url", "https://example.com/token", "--client-id", "c", "--client-secret", "s", "--auth-style", "cookie"}, "--auth-style"},

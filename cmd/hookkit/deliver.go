@@ -19,6 +19,21 @@ func safeClient(f *sendFlags) *http.Client {
 	return safenet.NewClient(safenet.Policy{AllowPrivate: f.allowPrivate}, f.timeout)
 }
 
+// refusalHint names the flag that lifts a refusal err reports, for the one-line error of
+// send: --allow-private for a loopback, private or link-local destination (the
+// receiver's or the token endpoint's), --allow-http for a plain http:// URL. It is empty
+// for other errors, and for destinations no flag admits (cloud metadata, multicast).
+func refusalHint(err error) string {
+	var re *safenet.RefusedError
+	switch {
+	case errors.As(err, &re) && re.Private:
+		return " (use --allow-private to deliver to loopback, private or link-local addresses)"
+	case errors.Is(err, sender.ErrPlainHTTP):
+		return " (use --allow-http to allow plain http:// URLs)"
+	}
+	return ""
+}
+
 // attemptJSON is one attempt in the output of send.
 type attemptJSON struct {
 	Attempt  int    `json:"attempt"`
@@ -109,7 +124,7 @@ func send(ctx context.Context, e *env, f *sendFlags) error {
 	case out.Delivered:
 		return nil
 	case sendErr != nil:
-		return fmt.Errorf("not delivered: %w", sendErr)
+		return fmt.Errorf("not delivered: %w%s", sendErr, refusalHint(sendErr))
 	}
 	return errors.New("not delivered")
 }

@@ -390,7 +390,7 @@ func TestE2EListenSend(t *testing.T) {
 
 			id := "evt_" + scheme + "_1"
 			base := []string{"--url", l.url, "--scheme", scheme, "--type", "envelope-completed",
-				"--data", `{"envelopeId":"e-7","signers":[{"name":"Ada"}]}`, "--id", id, "--allow-private"}
+				"--data", `{"envelopeId":"e-7","signers":[{"name":"Ada"}]}`, "--id", id, "--allow-private", "--allow-http"}
 			res, r := sendCLI(t, append(base, "--secret", newKey)...)
 			require.Equal(t, 0, r.code, "stderr %s; listener %s", r.stderr, l.logs())
 			assert.Empty(t, r.stderr)
@@ -415,7 +415,7 @@ func TestE2EListenSend(t *testing.T) {
 
 			// A key the listener does not know: 401, final, exit 1.
 			res, r = sendCLI(t, "--url", l.url, "--scheme", scheme, "--secret", keygen(t, scheme), "--type", "envelope-sent",
-				"--max-attempts", "3", "--allow-private")
+				"--max-attempts", "3", "--allow-private", "--allow-http")
 			assert.Equal(t, 1, r.code)
 			requireOneLineError(t, r)
 			assert.False(t, res.Delivered)
@@ -426,7 +426,7 @@ func TestE2EListenSend(t *testing.T) {
 			// --data @FILE.
 			file := writeFile(t, "data.json", `{"envelopeId":"e-8"}`)
 			res, r = sendCLI(t, "--url", l.url, "--scheme", scheme, "--secret", oldKey, "--type", "envelope-sent",
-				"--data", "@"+file, "--allow-private")
+				"--data", "@"+file, "--allow-private", "--allow-http")
 			require.Equal(t, 0, r.code, r.stderr)
 			ev = l.next(t)
 			assert.Equal(t, res.ID, ev["id"])
@@ -481,7 +481,7 @@ func postWithHeaders(t *testing.T, url, body, headerLines string) int {
 func TestE2ECredentials(t *testing.T) {
 	key := keygen(t, "standard")
 	l := startListen(t, "--secret", key, "--bearer", "tok-123-abcdefghijklmnop", "--basic", "connect:s3cret-pass")
-	base := []string{"--url", l.url, "--secret", key, "--type", "envelope-sent", "--allow-private", "--max-attempts", "2"}
+	base := []string{"--url", l.url, "--secret", key, "--type", "envelope-sent", "--allow-private", "--allow-http", "--max-attempts", "2"}
 	tests := []struct {
 		name  string
 		creds []string
@@ -512,9 +512,10 @@ func TestE2ECredentials(t *testing.T) {
 	assert.NotContains(t, l.logs(), "s3cret-pass")
 }
 
-// send's safety rules: plain http:// needs a flag, and a loopback destination needs
+// send's safety rules: plain http:// needs --allow-http, and a loopback destination needs
 // --allow-private even with --allow-http (the dialer refuses it: nothing reaches the
-// listener).
+// listener); --allow-private alone does not allow plain http://. Each refusal names the
+// flag that lifts it.
 func TestE2ESendSafety(t *testing.T) {
 	key := keygen(t, "standard")
 	l := startListen(t, "--secret", key)
@@ -523,18 +524,24 @@ func TestE2ESendSafety(t *testing.T) {
 	r := cli(t, "", append([]string{"send"}, base...)...)
 	assert.Equal(t, 2, r.code)
 	requireOneLineError(t, r)
-	assert.Contains(t, r.stderr, "--allow-http")
+	assert.Contains(t, r.stderr, "use --allow-http")
 
 	res, r := sendCLI(t, append(base, "--allow-http")...)
 	assert.Equal(t, 1, r.code)
 	requireOneLineError(t, r)
+	assert.Contains(t, r.stderr, "use --allow-private")
 	assert.False(t, res.Delivered)
 	require.Len(t, res.Attempts, 1, "a refused destination is not retried")
 	assert.Contains(t, res.Attempts[0].Error, "refused")
 	l.noMoreEvents(t)
 	assert.NotContains(t, l.logs(), "accepted")
 
-	_, r = sendCLI(t, append(base, "--allow-private")...)
+	r = cli(t, "", append([]string{"send"}, append(base, "--allow-private")...)...)
+	assert.Equal(t, 2, r.code, "--allow-private does not imply --allow-http")
+	requireOneLineError(t, r)
+	assert.Contains(t, r.stderr, "use --allow-http")
+
+	_, r = sendCLI(t, append(base, "--allow-private", "--allow-http")...)
 	assert.Equal(t, 0, r.code, r.stderr)
 	l.next(t)
 }
@@ -558,7 +565,7 @@ func TestE2ESendRetries(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	base := []string{"--url", srv.URL, "--secret", key, "--type", "envelope-sent", "--allow-private"}
+	base := []string{"--url", srv.URL, "--secret", key, "--type", "envelope-sent", "--allow-private", "--allow-http"}
 
 	res, r := sendCLI(t, append(base, "--max-attempts", "3")...)
 	require.Equal(t, 0, r.code, r.stderr)

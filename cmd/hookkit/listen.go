@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,14 +27,17 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "listen",
 		`hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
          [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
-         [--introspect-url URL --client-id ID --client-secret S]`,
+         [--introspect-url URL --client-id ID --client-secret S] [--allow-http]`,
 		`Runs the hookkit receiver middleware on HOST:PORT and PATH: every delivery must carry a
 valid signature by one of the --secret keys (and, when credential flags are given, valid
 credentials too: any one of --bearer, --basic, a JWT checked against --jwks-url, or a token
 accepted by --introspect-url). Each accepted event is printed on stdout as one compact JSON
 line; a redelivered event is acknowledged but not printed again. Logs go to stderr, starting
 with the "listening" line that gives the address (--addr 127.0.0.1:0 picks a free port).
-SIGINT or SIGTERM stops the listener cleanly.`)
+SIGINT or SIGTERM stops the listener cleanly.
+
+Safety: --jwks-url and --introspect-url must be https:// unless --allow-http is given (over
+plain http anyone on the path could substitute signing keys or answer "active").`)
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (port 0 picks a free one)")
 	schemeName := fs.String("scheme", "standard", schemeUsage)
 	var secrets secretList
@@ -54,12 +58,13 @@ SIGINT or SIGTERM stops the listener cleanly.`)
 	clientID := fs.String("client-id", "", "client `ID` for --introspect-url")
 	var clientSecret secretValue
 	fs.Var(&clientSecret, "client-secret", "client secret `S` for --introspect-url")
+	allowHTTP := fs.Bool("allow-http", false, "allow plain http:// for --jwks-url and --introspect-url (test servers)")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+		return unexpectedArgument(pos)
 	}
 	scheme, keys, err := schemeAndKeys(*schemeName, secrets)
 	if err != nil {
@@ -74,8 +79,8 @@ SIGINT or SIGTERM stops the listener cleanly.`)
 	if *tolerance < 0 {
 		return usagef("--tolerance must not be negative")
 	}
-	if _, _, err := net.SplitHostPort(*addr); err != nil {
-		return usagef("--addr must be HOST:PORT, got %q", *addr)
+	if err := checkAddr(ctx, *addr); err != nil {
+		return err
 	}
 
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
@@ -83,6 +88,7 @@ SIGINT or SIGTERM stops the listener cleanly.`)
 		bearers: bearers, basics: basics,
 		jwksURL: *jwksURL, issuer: *issuer, audience: *audience, scopes: scopes,
 		introspectURL: *introspectURL, clientID: *clientID, clientSecret: clientSecret,
+		allowHTTP: *allowHTTP,
 	})
 	if err != nil {
 		return err
@@ -186,6 +192,40 @@ type listenAuth struct {
 	scopes                  []string
 	introspectURL, clientID string
 	clientSecret            secretValue
+	allowHTTP               bool // --allow-http: plain http:// JWKS and introspection URLs
+}
+
+// checkAddr validates --addr: HOST:PORT whose port is a number from 0 to 65535 (or a
+// service name known to this machine). A bad port is a usage error, found before
+// anything listens.
+func checkAddr(ctx context.Context, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--addr must be HOST:PORT, got %q", addr)
+	}
+	if port == "" {
+		return nil // as net.Listen: any free port
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err == nil {
+		return nil
+	}
+	if isDigits(port) || strings.HasPrefix(port, "-") || strings.HasPrefix(port, "+") {
+		return usagef("--addr %q: invalid port (want 0 to 65535)", addr)
+	}
+	// A service name such as "http": looked up locally (/etc/services).
+	if _, err := net.DefaultResolver.LookupPort(ctx, "tcp", port); err != nil {
+		return usagef("--addr %q: invalid port (want 0 to 65535, or a known service name)", addr)
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // listenValidator builds the credential validator from the flags: nil when none is given,
@@ -220,6 +260,9 @@ func listenValidator(a listenAuth) (auth.Validator, error) {
 	}
 	switch {
 	case a.jwksURL != "":
+		if _, err := checkURLFlag("jwks-url", a.jwksURL, a.allowHTTP, " (for a test server)"); err != nil {
+			return nil, err
+		}
 		if a.issuer == "" {
 			return nil, usagef("--jwks-url needs --issuer")
 		}
@@ -229,6 +272,9 @@ func listenValidator(a listenAuth) (auth.Validator, error) {
 			Audience:   a.audience,
 			Scopes:     a.scopes,
 			HTTPClient: client,
+			// --audience is optional: without it any audience is accepted.
+			AnyAudience: a.audience == "",
+			AllowHTTP:   a.allowHTTP,
 		})
 		if err != nil {
 			return nil, usagef("%v", err)
@@ -239,11 +285,15 @@ func listenValidator(a listenAuth) (auth.Validator, error) {
 	}
 	switch {
 	case a.introspectURL != "":
+		if _, err := checkURLFlag("introspect-url", a.introspectURL, a.allowHTTP, " (for a test server)"); err != nil {
+			return nil, err
+		}
 		if a.clientID == "" || !a.clientSecret.set {
 			return nil, usagef("--introspect-url needs --client-id and --client-secret")
 		}
 		v, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{
 			URL:          a.introspectURL,
+			AllowHTTP:    a.allowHTTP,
 			ClientID:     a.clientID,
 			ClientSecret: auth.NewPassword(a.clientSecret.v),
 			Scopes:       a.scopes,

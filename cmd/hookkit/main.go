@@ -7,7 +7,7 @@
 //	hookkit verify --scheme S --secret K [--secret K2 …] -H 'Name: value' [-H …] [--tolerance DUR] [--now UNIX] [FILE]
 //	hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
 //	               [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
-//	               [--introspect-url URL --client-id ID --client-secret S]
+//	               [--introspect-url URL --client-id ID --client-secret S] [--allow-http]
 //	hookkit send   --url URL --scheme S --secret K […] --type TYPE [--data JSON | --data @FILE] [--id ID]
 //	               [--basic USER:PASS] [--bearer TOKEN]
 //	               [--token-url URL --client-id ID --client-secret S [--scope S …] [--param k=v …] [--auth-style header|params]]
@@ -16,6 +16,11 @@
 // Schemes are standard (the default), docusign, github and stripe; secrets are given in the
 // text form each system shows its users (whsec_… for standard and stripe, the raw key string
 // for docusign and github). Every subcommand accepts --help.
+//
+// send refuses plain http:// URLs without --allow-http and private, loopback and
+// link-local destinations without --allow-private (a receiver at http://127.0.0.1 needs
+// both); listen refuses plain http:// --jwks-url and --introspect-url without
+// --allow-http. Errors never echo a URL's path, query or credentials, nor a secret.
 //
 // Exit status: 0 success, 1 the operation failed (invalid signature, delivery not
 // acknowledged, listener failure), 2 usage error. Errors are written to stderr as one line.

@@ -24,7 +24,7 @@ const (
 // oauthSendArgs are the send flags that deliver one envelope-sent event to l with an OAuth2
 // token from srv (scope webhooks:write, audience https://receiver.example).
 func oauthSendArgs(l *listener, srv *oauth2mock.Server, key string, extra ...string) []string {
-	args := []string{"--url", l.url, "--allow-private", "--secret", key,
+	args := []string{"--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 		"--type", "envelope-sent", "--data", `{"envelopeId":"1"}`,
 		"--token-url", srv.TokenURL(), "--client-id", oauthClientID, "--client-secret", oauthClientSecret,
 		"--scope", oauthScope, "--param", "audience=" + oauthAudience}
@@ -51,7 +51,7 @@ func requireRefused(t *testing.T, l *listener, res sendResult, r cliResult, want
 func TestE2EOAuth2SendToListenWithJWKS(t *testing.T) {
 	srv := oauth2mock.Start(t)
 	key := keygen(t, "standard")
-	l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
+	l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
 		"--audience", oauthAudience, "--scope", oauthScope)
 
 	for _, style := range []string{"header", "params"} {
@@ -84,7 +84,7 @@ func TestE2EOAuth2Refusals(t *testing.T) {
 	key := keygen(t, "standard")
 
 	t.Run("wrong issuer", func(t *testing.T) {
-		l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", "https://other-issuer.example",
+		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", "https://other-issuer.example",
 			"--audience", oauthAudience, "--scope", oauthScope)
 		res, r := sendCLI(t, oauthSendArgs(l, srv, key, "--max-attempts", "3")...)
 		requireRefused(t, l, res, r, 401)
@@ -94,31 +94,31 @@ func TestE2EOAuth2Refusals(t *testing.T) {
 	})
 
 	t.Run("wrong audience", func(t *testing.T) {
-		l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
+		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
 			"--audience", "https://someone-else.example")
 		res, r := sendCLI(t, oauthSendArgs(l, srv, key)...)
 		requireRefused(t, l, res, r, 401)
 	})
 
 	t.Run("missing token", func(t *testing.T) {
-		l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
+		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
 			"--audience", oauthAudience, "--scope", oauthScope)
 		// Correctly signed, but no credentials at all.
-		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--secret", key,
+		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 			"--type", "envelope-sent", "--data", `{"envelopeId":"1"}`, "--max-attempts", "3")
 		requireRefused(t, l, res, r, 401)
 		assert.Len(t, res.Attempts, 1, "a 401 without refreshable credentials is final")
 	})
 
 	t.Run("forged bearer token", func(t *testing.T) {
-		l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer)
-		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--secret", key,
+		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer)
+		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 			"--type", "envelope-sent", "--bearer", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", "--max-attempts", "3")
 		requireRefused(t, l, res, r, 401)
 	})
 
 	t.Run("wrong scope", func(t *testing.T) {
-		l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
+		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
 			"--audience", oauthAudience, "--scope", "admin")
 		res, r := sendCLI(t, oauthSendArgs(l, srv, key, "--max-attempts", "3")...)
 		requireRefused(t, l, res, r, 403)
@@ -126,7 +126,7 @@ func TestE2EOAuth2Refusals(t *testing.T) {
 	})
 
 	t.Run("expired token", func(t *testing.T) {
-		l := startListen(t, "--secret", key, "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
+		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer,
 			"--audience", oauthAudience, "--scope", oauthScope)
 		// Correctly signed by the server whose JWKS listen trusts, right issuer, audience and
 		// scope, but exp is two minutes in the past.
@@ -143,7 +143,7 @@ func TestE2EOAuth2Refusals(t *testing.T) {
 func TestE2EOAuth2Introspection(t *testing.T) {
 	srv := oauth2mock.StartWithOptions(t, oauth2mock.Options{StrictIntrospection: true})
 	key := keygen(t, "standard")
-	l := startListen(t, "--secret", key, "--introspect-url", srv.IntrospectionURL(),
+	l := startListen(t, "--secret", key, "--allow-http", "--introspect-url", srv.IntrospectionURL(),
 		"--client-id", "receiver", "--client-secret", "receiver-secret", "--scope", oauthScope)
 
 	t.Run("token", func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestE2EOAuth2Introspection(t *testing.T) {
 	})
 
 	t.Run("no token", func(t *testing.T) {
-		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--secret", key,
+		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 			"--type", "envelope-sent", "--max-attempts", "3")
 		requireRefused(t, l, res, r, 401)
 		assert.Len(t, res.Attempts, 1)
@@ -167,13 +167,13 @@ func TestE2EOAuth2Introspection(t *testing.T) {
 
 	t.Run("inactive token", func(t *testing.T) {
 		// Not issued by the server: strict introspection answers {"active":false}.
-		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--secret", key,
+		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 			"--type", "envelope-sent", "--bearer", "not-a-token-from-the-server", "--max-attempts", "3")
 		requireRefused(t, l, res, r, 401)
 	})
 
 	t.Run("token without the scope", func(t *testing.T) {
-		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--secret", key,
+		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 			"--type", "envelope-sent", "--token-url", srv.TokenURL(), "--client-id", oauthClientID,
 			"--client-secret", oauthClientSecret, "--scope", "other", "--max-attempts", "3")
 		requireRefused(t, l, res, r, 403)

@@ -39,10 +39,10 @@ credentials (Basic, a static bearer token, or an OAuth2 client-credentials token
 on stdout: the event id, whether it was delivered, and every attempt with its status, its
 duration and its class. Exits 0 only when the receiver acknowledged the event (2xx).
 
-Safety: plain http:// URLs are refused unless --allow-http or --allow-private is given;
-private, loopback and link-local destinations (the token URL's included) only with
---allow-private; Basic credentials over http:// only with --allow-insecure-basic.
-Redirects are never followed.`)
+Safety: plain http:// URLs (the token URL's included) are refused unless --allow-http is
+given; private, loopback and link-local destinations only with --allow-private (a test
+receiver on this machine at http://127.0.0.1 needs both); Basic credentials over http://
+only with --allow-insecure-basic. Redirects are never followed.`)
 	var f sendFlags
 	fs.StringVar(&f.url, "url", "", "receiver `URL`")
 	fs.StringVar(&f.scheme, "scheme", "standard", schemeUsage)
@@ -60,32 +60,23 @@ Redirects are never followed.`)
 	fs.StringVar(&f.authStyle, "auth-style", "header", "`STYLE` of client authentication at the token endpoint: header (HTTP Basic) or params (form fields)")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 5, "attempts before giving up (`N` ≥ 1)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout `DUR` of each attempt")
-	fs.BoolVar(&f.allowHTTP, "allow-http", false, "allow plain http:// URLs to public addresses")
-	fs.BoolVar(&f.allowPrivate, "allow-private", false, "allow private, loopback and link-local destinations (and plain http:// to them)")
+	fs.BoolVar(&f.allowHTTP, "allow-http", false, "allow plain http:// URLs (--url and --token-url)")
+	fs.BoolVar(&f.allowPrivate, "allow-private", false, "allow private, loopback and link-local destinations (addresses only: plain http:// also needs --allow-http)")
 	fs.BoolVar(&f.allowInsecureBasic, "allow-insecure-basic", false, "allow Basic credentials over plain http://")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+		return unexpectedArgument(pos)
 	}
 	return send(ctx, e, &f)
 }
 
-// checkURL validates --url or --token-url against the transport rules of the flags.
+// checkURL validates --url or --token-url: https, or http with --allow-http. Private and
+// loopback addresses are the dialer's business (--allow-private).
 func checkURL(flagName, raw string, f *sendFlags) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, usagef("--%s must be an absolute http(s) URL, got %q", flagName, raw)
-	}
-	if u.User != nil {
-		return nil, usagef("--%s must not carry credentials; use --basic or --bearer", flagName)
-	}
-	if u.Scheme == "http" && !f.allowHTTP && !f.allowPrivate {
-		return nil, usagef("--%s is plain http://: refused without --allow-http (or --allow-private for a local receiver)", flagName)
-	}
-	return u, nil
+	return checkURLFlag(flagName, raw, f.allowHTTP, " (and --allow-private for a server on this machine or a private network)")
 }
 
 // readData returns the --data value: inline JSON, or the contents of @FILE (@- for stdin).
@@ -172,10 +163,10 @@ func credentials(f *sendFlags) (auth.Credentials, error) {
 			return nil, usagef("--token-url needs --client-id and --client-secret")
 		}
 		params := url.Values{}
-		for _, p := range f.params {
+		for i, p := range f.params {
 			k, v, ok := strings.Cut(p, "=")
 			if !ok || k == "" {
-				return nil, usagef("--param wants k=v, got %q", p)
+				return nil, usagef("--param #%d wants k=v", i+1)
 			}
 			params.Add(k, v)
 		}
@@ -190,6 +181,7 @@ func credentials(f *sendFlags) (auth.Credentials, error) {
 		}
 		oc, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
 			TokenURL:       f.tokenURL,
+			AllowHTTP:      f.allowHTTP, // checkURL refused http:// without it
 			ClientID:       f.clientID,
 			ClientSecret:   auth.NewPassword(f.clientSecret.v),
 			Scopes:         f.scopes,

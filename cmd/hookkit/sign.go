@@ -57,7 +57,7 @@ func runKeygen(_ context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+		return unexpectedArgument(pos)
 	}
 	scheme, err := signature.SchemeByName(*schemeName)
 	if err != nil {
@@ -219,11 +219,12 @@ timestamp out of tolerance) if none does.`)
 // parseHeaders reads -H values ("Name: value").
 func parseHeaders(values []string) (http.Header, error) {
 	h := http.Header{}
-	for _, v := range values {
+	for i, v := range values {
 		name, value, ok := strings.Cut(v, ":")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, usagef("-H wants 'Name: value', got %q", v)
+			// Not echoed: the value may be a credential (Authorization: …).
+			return nil, usagef("-H wants 'Name: value' (-H #%d is not)", i+1)
 		}
 		h.Add(name, strings.TrimSpace(value))
 	}
