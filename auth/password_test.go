@@ -56,3 +56,32 @@ func TestCredentialsValuesRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordInUnexportedFieldDoesNotPrint: where fmt cannot call Password's methods (an
+// unexported field of a caller's struct), the text still does not print in any verb.
+func TestPasswordInUnexportedFieldDoesNotPrint(t *testing.T) {
+	p := NewPassword(testSecret)
+	type inner struct {
+		p  Password
+		pp *Password
+	}
+	type holder struct {
+		p   Password
+		ps  []Password
+		m   map[string]Password
+		in  inner
+		pin *inner
+		any any
+	}
+	h := holder{p: p, ps: []Password{p}, m: map[string]Password{"u": p}, in: inner{p: p, pp: &p}, pin: &inner{p: p}, any: p}
+	forbidden := []string{testSecret, fmt.Sprintf("%x", testSecret), fmt.Sprintf("%X", testSecret), testSecret[:6]}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%c", "%U", "%t", "%e"} {
+		for _, v := range []any{h, &h, []holder{h}, inner{p: p}, struct{ p Password }{p}} {
+			out := fmt.Sprintf(verb, v)
+			for _, f := range forbidden {
+				assert.NotContains(t, out, f, "verb %s on %T: %s", verb, v, out)
+			}
+		}
+	}
+	assert.Equal(t, testSecret, h.in.pp.Reveal(), "the value is still usable")
+}
