@@ -1,6 +1,6 @@
 module github.com/hookkit/hookkit
 
-go 1.24.0
+go 1.26
 
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0
