@@ -9,11 +9,11 @@ import (
 
 func benchEvent(b *testing.B) *event.Event {
 	e, err := event.New("envelope-completed", map[string]string{
-		"accountId": "7d1e", "envelopeId": "93be", "note": strings.Repeat("x", 512)},
-		event.WithAPIVersion("v2.1"), event.WithConfigurationID(10541))
+		"accountId": "7d1e", "envelopeId": "93be", "note": strings.Repeat("x", 512)})
 	if err != nil {
 		b.Fatal(err)
 	}
+	e.APIVersion, e.ConfigurationID = "v2.1", 10541
 	return e
 }
 

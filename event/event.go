@@ -32,7 +32,7 @@ var (
 //
 // ID is unique per event and stays the same across delivery attempts, so receivers use it
 // as the idempotency key. Data holds the event's payload as raw JSON (always an object);
-// read it with Decode or DecodeData.
+// read it with Decode.
 type Event struct {
 	// ID is the event's unique id: URL-safe, never containing '.', at most MaxIDLen bytes.
 	ID string `json:"id"`
@@ -53,46 +53,26 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// Option sets an optional field of an event built by New.
-type Option func(*Event)
-
-// WithID sets the event id instead of a generated one. New validates it (see ValidateID).
-func WithID(id string) Option { return func(e *Event) { e.ID = id } }
-
-// WithAPIVersion sets the apiVersion field.
-func WithAPIVersion(v string) Option { return func(e *Event) { e.APIVersion = v } }
-
-// WithURI sets the uri field.
-func WithURI(uri string) Option { return func(e *Event) { e.URI = uri } }
-
-// WithConfigurationID sets the configurationId field.
-func WithConfigurationID(id int64) Option { return func(e *Event) { e.ConfigurationID = id } }
-
-// WithTime sets generatedDateTime instead of the current time. It is stored in UTC.
-func WithTime(t time.Time) Option { return func(e *Event) { e.GeneratedDateTime = t.UTC() } }
-
-// WithRetryCount sets the retryCount field (senders set it per attempt themselves).
-func WithRetryCount(n int) Option { return func(e *Event) { e.RetryCount = n } }
-
-// New builds an event of type typ whose data is data marshalled to JSON. data must
-// marshal to a JSON object; nil gives an empty object. The id is generated with NewID and
-// the time is the current UTC time unless options set them.
-func New(typ string, data any, opts ...Option) (*Event, error) {
+// New builds an event of type typ whose data is data marshalled to JSON, with a new id
+// from NewID and the current time in UTC. data must marshal to a JSON object; nil gives an
+// empty object; a json.RawMessage or []byte is taken as JSON, validated and compacted.
+// New checks the type and the data.
+//
+// The other fields are optional and set on the returned event: ev.ID (instead of the
+// generated id), ev.APIVersion, ev.URI, ev.ConfigurationID, ev.GeneratedDateTime (any
+// time zone; it is encoded in UTC) and ev.RetryCount (senders set it per attempt). Encode
+// validates the whole event again, so a field set after New that is invalid (an id with a
+// '.', say) is refused there, with ErrInvalidID and the like, before anything is signed or
+// sent.
+func New(typ string, data any) (*Event, error) {
+	if err := ValidateType(typ); err != nil {
+		return nil, err
+	}
 	raw, err := marshalData(data)
 	if err != nil {
 		return nil, err
 	}
-	e := &Event{Type: typ, GeneratedDateTime: time.Now().UTC(), Data: raw}
-	for _, o := range opts {
-		o(e)
-	}
-	if e.ID == "" {
-		e.ID = NewID()
-	}
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return &Event{ID: NewID(), Type: typ, GeneratedDateTime: time.Now().UTC(), Data: raw}, nil
 }
 
 func marshalData(data any) (json.RawMessage, error) {
@@ -219,17 +199,12 @@ func (e *Event) validate(checkJSON bool) error {
 	return nil
 }
 
-// DecodeData unmarshals the event's data into v.
-func (e *Event) DecodeData(v any) error {
-	if err := json.Unmarshal(e.Data, v); err != nil {
-		return fmt.Errorf("hookkit/event: decode data of %q: %w", e.Type, err)
-	}
-	return nil
-}
-
-// Decode returns the event's data decoded as a T.
+// Decode returns the event's data decoded as a T with encoding/json. Errors name the
+// event type and wrap encoding/json's (errors.As finds a *json.UnmarshalTypeError).
 func Decode[T any](e *Event) (T, error) {
 	var v T
-	err := e.DecodeData(&v)
-	return v, err
+	if err := json.Unmarshal(e.Data, &v); err != nil {
+		return v, fmt.Errorf("hookkit/event: decode data of %q: %w", e.Type, err)
+	}
+	return v, nil
 }

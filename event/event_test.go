@@ -21,15 +21,15 @@ type envelope struct {
 
 func TestNewFillsIDTimeAndData(t *testing.T) {
 	before := time.Now().UTC()
-	e, err := event.New("envelope-sent", envelope{AccountID: "a1", EnvelopeID: "e1"},
-		event.WithAPIVersion("v2.1"), event.WithURI("/restapi/v2.1/accounts/a1/envelopes/e1"),
-		event.WithConfigurationID(10))
+	e, err := event.New("envelope-sent", envelope{AccountID: "a1", EnvelopeID: "e1"})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(e.ID, "evt_"), e.ID)
 	assert.NoError(t, event.ValidateID(e.ID))
 	assert.Equal(t, "envelope-sent", e.Type)
-	assert.Equal(t, "v2.1", e.APIVersion)
-	assert.Equal(t, int64(10), e.ConfigurationID)
+	assert.Empty(t, e.APIVersion)
+	assert.Empty(t, e.URI)
+	assert.Zero(t, e.ConfigurationID)
+	assert.Zero(t, e.RetryCount)
 	assert.Equal(t, time.UTC, e.GeneratedDateTime.Location())
 	assert.False(t, e.GeneratedDateTime.Before(before))
 	assert.JSONEq(t, `{"accountId":"a1","envelopeId":"e1"}`, string(e.Data))
@@ -53,30 +53,68 @@ func TestNewRejectsInvalidInput(t *testing.T) {
 		name string
 		typ  string
 		data any
-		opts []event.Option
 		want error
 	}{
-		{"empty type", "", nil, nil, event.ErrInvalidType},
-		{"wildcard type", "envelope-*", nil, nil, event.ErrInvalidType},
-		{"space in type", "envelope sent", nil, nil, event.ErrInvalidType},
-		{"type too long", strings.Repeat("a", event.MaxTypeLen+1), nil, nil, event.ErrInvalidType},
-		{"array data", "envelope-sent", []int{1}, nil, event.ErrInvalidData},
-		{"string data", "envelope-sent", "x", nil, event.ErrInvalidData},
-		{"raw non-object", "envelope-sent", json.RawMessage(`42`), nil, event.ErrInvalidData},
-		{"raw invalid", "envelope-sent", json.RawMessage(`{"a":`), nil, event.ErrInvalidData},
-		{"unmarshalable data", "envelope-sent", map[string]any{"c": make(chan int)}, nil, event.ErrInvalidData},
-		{"dot in id", "envelope-sent", nil, []event.Option{event.WithID("a.b")}, event.ErrInvalidID},
-		{"space in id", "envelope-sent", nil, []event.Option{event.WithID("a b")}, event.ErrInvalidID},
-		{"id too long", "envelope-sent", nil, []event.Option{event.WithID(strings.Repeat("x", event.MaxIDLen+1))}, event.ErrInvalidID},
-		{"negative retry", "envelope-sent", nil, []event.Option{event.WithRetryCount(-1)}, event.ErrMalformed},
+		{"empty type", "", nil, event.ErrInvalidType},
+		{"wildcard type", "envelope-*", nil, event.ErrInvalidType},
+		{"space in type", "envelope sent", nil, event.ErrInvalidType},
+		{"type too long", strings.Repeat("a", event.MaxTypeLen+1), nil, event.ErrInvalidType},
+		{"array data", "envelope-sent", []int{1}, event.ErrInvalidData},
+		{"string data", "envelope-sent", "x", event.ErrInvalidData},
+		{"raw non-object", "envelope-sent", json.RawMessage(`42`), event.ErrInvalidData},
+		{"raw invalid", "envelope-sent", json.RawMessage(`{"a":`), event.ErrInvalidData},
+		{"unmarshalable data", "envelope-sent", map[string]any{"c": make(chan int)}, event.ErrInvalidData},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := event.New(tt.typ, tt.data, tt.opts...)
+			e, err := event.New(tt.typ, tt.data)
 			assert.Nil(t, e)
 			assert.ErrorIs(t, err, tt.want)
 		})
 	}
+}
+
+// The optional fields are set on the event New returns, after New has validated it, so
+// Encode (which every sender path calls before signing) must refuse what is invalid.
+func TestEncodeRefusesInvalidFieldsSetAfterNew(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(*event.Event)
+		want error
+	}{
+		{"dot in id", func(e *event.Event) { e.ID = "a.b" }, event.ErrInvalidID},
+		{"space in id", func(e *event.Event) { e.ID = "a b" }, event.ErrInvalidID},
+		{"empty id", func(e *event.Event) { e.ID = "" }, event.ErrInvalidID},
+		{"id too long", func(e *event.Event) { e.ID = strings.Repeat("x", event.MaxIDLen+1) }, event.ErrInvalidID},
+		{"wildcard type", func(e *event.Event) { e.Type = "envelope-*" }, event.ErrInvalidType},
+		{"negative retry", func(e *event.Event) { e.RetryCount = -1 }, event.ErrMalformed},
+		{"array data", func(e *event.Event) { e.Data = json.RawMessage(`[1]`) }, event.ErrInvalidData},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := event.New("envelope-sent", nil)
+			require.NoError(t, err)
+			tt.set(e)
+			enc, err := e.Encode()
+			assert.Nil(t, enc)
+			assert.ErrorIs(t, err, tt.want)
+		})
+	}
+}
+
+// A valid id, time and the other optional fields set after New are what Encode writes.
+func TestEncodeUsesFieldsSetAfterNew(t *testing.T) {
+	e, err := event.New("envelope-sent", nil)
+	require.NoError(t, err)
+	e.ID = "evt_9"
+	e.APIVersion = "v2.1"
+	e.URI = "/e/1"
+	e.ConfigurationID = 7
+	e.GeneratedDateTime = time.Date(2025, 5, 30, 20, 3, 50, 0, time.FixedZone("x", 2*3600))
+	enc, err := e.Encode()
+	require.NoError(t, err)
+	assert.Equal(t, `{"id":"evt_9","event":"envelope-sent","apiVersion":"v2.1","uri":"/e/1","retryCount":0,`+
+		`"configurationId":7,"generatedDateTime":"2025-05-30T18:03:50Z","data":{}}`, string(enc.Body(0)))
 }
 
 func TestNewAcceptsCommonTypeNames(t *testing.T) {
@@ -94,9 +132,9 @@ func TestNilDataIsEmptyObject(t *testing.T) {
 
 func TestEncodeBodyChangesOnlyRetryCount(t *testing.T) {
 	at := time.Date(2025, 5, 30, 18, 3, 50, 423375200, time.UTC)
-	e, err := event.New("envelope-completed", envelope{AccountID: "a", EnvelopeID: "<e&1>", Note: `say "retryCount":7`},
-		event.WithID("evt_1"), event.WithTime(at), event.WithConfigurationID(10), event.WithAPIVersion("v2.1"), event.WithURI(`/x/"retryCount":9`))
+	e, err := event.New("envelope-completed", envelope{AccountID: "a", EnvelopeID: "<e&1>", Note: `say "retryCount":7`})
 	require.NoError(t, err)
+	e.ID, e.GeneratedDateTime, e.ConfigurationID, e.APIVersion, e.URI = "evt_1", at, 10, "v2.1", `/x/"retryCount":9`
 	enc, err := e.Encode()
 	require.NoError(t, err)
 	assert.Equal(t, "evt_1", enc.ID())
@@ -121,8 +159,9 @@ func TestEncodeBodyChangesOnlyRetryCount(t *testing.T) {
 }
 
 func TestEncodeIgnoresRetryCountOfEvent(t *testing.T) {
-	e, err := event.New("a", nil, event.WithRetryCount(5))
+	e, err := event.New("a", nil)
 	require.NoError(t, err)
+	e.RetryCount = 5
 	enc, err := e.Encode()
 	require.NoError(t, err)
 	assert.Contains(t, string(enc.Body(2)), `"retryCount":2,`)
@@ -197,9 +236,11 @@ func TestParseRejects(t *testing.T) {
 		{"missing type", `{"id":"a","data":{}}`, event.ErrInvalidType},
 		{"dot in id", `{"id":"a.b","event":"a","data":{}}`, event.ErrInvalidID},
 		{"bad type", `{"id":"a","event":"*","data":{}}`, event.ErrInvalidType},
-		{"missing data", `{"id":"a","event":"a"}`, event.ErrInvalidData},
+		{"missing type without id", `{"data":{}}`, event.ErrInvalidType},
+		{"null type", `{"id":"a","event":null,"data":{}}`, event.ErrInvalidType},
 		{"array data", `{"id":"a","event":"a","data":[1]}`, event.ErrInvalidData},
-		{"null data", `{"id":"a","event":"a","data":null}`, event.ErrInvalidData},
+		{"array data without id", `{"event":"a","data":[1]}`, event.ErrInvalidData},
+		{"string data", `{"id":"a","event":"a","data":"x"}`, event.ErrInvalidData},
 		{"string retry", `{"id":"a","event":"a","retryCount":"1","data":{}}`, nil},
 		{"negative retry", `{"id":"a","event":"a","retryCount":-1,"data":{}}`, nil},
 		{"bad time", `{"id":"a","event":"a","generatedDateTime":"yesterday","data":{}}`, nil},
@@ -215,6 +256,51 @@ func TestParseRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One rule for a received event: "event" is the only required field. A missing id is
+// derived, a missing or null data is the empty object; both may be missing at once.
+func TestParseRequiresOnlyTheType(t *testing.T) {
+	tests := []struct {
+		name, body string
+		id         string // "" means derived
+		data       string
+	}{
+		{"everything", `{"id":"a","event":"b","data":{"k":1}}`, "a", `{"k":1}`},
+		{"missing id", `{"event":"b","data":{"k":1}}`, "", `{"k":1}`},
+		{"missing data", `{"id":"a","event":"b"}`, "a", `{}`},
+		{"null data", `{"id":"a","event":"b","data":null}`, "a", `{}`},
+		{"null data after data", `{"id":"a","event":"b","data":{"k":1},"data":null}`, "a", `{}`},
+		{"missing id and data", `{"event":"b"}`, "", `{}`},
+		{"missing id, null data", `{"event":"b","data":null,"configurationId":3}`, "", `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := event.Parse([]byte(tt.body))
+			require.NoError(t, err)
+			assert.Equal(t, "b", e.Type)
+			if tt.id == "" {
+				assert.True(t, strings.HasPrefix(e.ID, "sha256:"), e.ID)
+				assert.Equal(t, event.DeriveID(e), e.ID)
+			} else {
+				assert.Equal(t, tt.id, e.ID)
+			}
+			assert.Equal(t, tt.data, string(e.Data))
+			// What Parse accepts, Encode accepts and Parse reads back the same.
+			enc, err := e.Encode()
+			require.NoError(t, err)
+			again, err := event.Parse(enc.Body(0))
+			require.NoError(t, err)
+			assert.Equal(t, e.ID, again.ID)
+			assert.Equal(t, string(e.Data), string(again.Data))
+		})
+	}
+	// Missing data and empty data are the same event, so their derived ids agree.
+	a, err := event.Parse([]byte(`{"event":"b"}`))
+	require.NoError(t, err)
+	b, err := event.Parse([]byte(`{"event":"b","data":{}}`))
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, b.ID)
 }
 
 func TestParseErrorDoesNotEchoBody(t *testing.T) {

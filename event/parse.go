@@ -37,24 +37,39 @@ func DeriveID(e *Event) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// Parse decodes and validates one message. It reads the body once: the top-level fields
-// are decoded directly and data is validated as JSON and copied, which makes Parse several
-// times faster than encoding/json on large payloads (see BENCHMARKS.md). A message
-// without an id (or with an empty one) gets DeriveID's, which is stable across retries.
-// Parse agrees with encoding/json: keys match field names as it matches them (exactly, or
-// under bytes.EqualFold, so "ID" and "apiVerſion" count); string fields are decoded as
-// it decodes them (each byte of invalid UTF-8 becomes U+FFFD) while data keeps its bytes
-// as json.RawMessage does; unknown fields are validated and ignored, so newer senders can
-// add fields; the last of repeated keys wins. Errors wrap ErrMalformed (and
-// ErrInvalidType, ErrInvalidID or ErrInvalidData where that is the problem) and never
-// quote the body.
+// Parse decodes and validates one received message.
+//
+// The only field a message must have is "event", the type (a valid type name, see
+// ValidateType). Every other field is optional: a message without an id (or with an empty
+// or null one), as DocuSign Connect's own messages are, gets DeriveID's, which is stable
+// across retries; a message without "data", or with "data": null, gets the empty object
+// {}, so Data is always an object (any other non-object data is refused with
+// ErrInvalidData); a missing retryCount or configurationId is 0 and a missing
+// generatedDateTime the zero time. A field that is present must be well-formed: an id
+// must pass ValidateID even though a missing one is derived.
+//
+// It reads the body once: the top-level fields are decoded directly and data is validated
+// as JSON and copied, which makes Parse several times faster than encoding/json on large
+// payloads (see BENCHMARKS.md). Parse agrees with encoding/json: keys match field names as
+// it matches them (exactly, or under bytes.EqualFold, so "ID" and "apiVerſion" count);
+// string fields are decoded as it decodes them (each byte of invalid UTF-8 becomes U+FFFD)
+// while data keeps its bytes as json.RawMessage does; unknown fields are validated and
+// ignored, so newer senders can add fields; the last of repeated keys wins. Errors wrap
+// ErrMalformed (and ErrInvalidType, ErrInvalidID or ErrInvalidData where that is the
+// problem) and never quote the body.
 func Parse(body []byte) (*Event, error) {
 	var e Event
 	p := parser{b: body}
 	if err := p.event(&e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if e.ID == "" && isObjectStart(e.Data) {
+	if len(e.Data) == 0 || string(e.Data) == "null" {
+		e.Data = json.RawMessage("{}")
+	}
+	if !isObjectStart(e.Data) {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, ErrInvalidData)
+	}
+	if e.ID == "" {
 		e.ID = DeriveID(&e)
 	}
 	if err := e.validate(false); err != nil {

@@ -90,10 +90,10 @@ func Example_serveMux() {
 func ExampleNewRouter() {
 	rt := receiver.NewRouter()
 	_ = rt.Handle("envelope-completed", func(ctx context.Context, ev *event.Event) error {
-		var data struct {
+		data, err := event.Decode[struct {
 			EnvelopeID string `json:"envelopeId"`
-		}
-		if err := ev.DecodeData(&data); err != nil {
+		}](ev)
+		if err != nil {
 			return receiver.Permanent(err) // 422: the sender must not retry
 		}
 		fmt.Println("completed", data.EnvelopeID)

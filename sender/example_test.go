@@ -78,7 +78,8 @@ func ExampleDeliveryError() {
 // The SSRF guard refuses internal destinations by default, on the resolved address.
 func ExampleSender_Send_refusedDestination() {
 	s, _ := sender.New(sender.Config{AllowHTTP: true})
-	ev, _ := event.New("envelope-sent", map[string]string{"envelopeId": "e-1003"}, event.WithID("evt-1003"))
+	ev, _ := event.New("envelope-sent", map[string]string{"envelopeId": "e-1003"})
+	ev.ID = "evt-1003"
 	res, err := s.Send(context.Background(), sender.Endpoint{ID: "metadata", URL: "http://169.254.169.254/latest/meta-data/"}, ev)
 	fmt.Println(errors.Is(err, sender.ErrRefusedDestination), res.Attempts[0].Class)
 	fmt.Println(err)

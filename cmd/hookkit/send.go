@@ -115,16 +115,17 @@ func buildEvent(e *env, f *sendFlags) (*event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []event.Option
 	if f.id != "" {
 		if err := event.ValidateID(f.id); err != nil {
 			return nil, usagef("--id: %v", err)
 		}
-		opts = append(opts, event.WithID(f.id))
 	}
-	ev, err := event.New(f.typ, data, opts...)
+	ev, err := event.New(f.typ, data)
 	if err != nil {
 		return nil, usagef("%v", err)
+	}
+	if f.id != "" {
+		ev.ID = f.id
 	}
 	return ev, nil
 }

@@ -128,15 +128,15 @@ func run(ctx context.Context, w io.Writer) error {
 		mu.Unlock()
 		switch name {
 		case "push":
-			var p pushPayload
-			if err := ev.DecodeData(&p); err != nil {
+			p, err := event.Decode[pushPayload](ev)
+			if err != nil {
 				http.Error(rw, "bad push payload", http.StatusUnprocessableEntity)
 				return
 			}
 			say("  receiver: push to %s %s (%d commit(s), head %.7s)", p.Repository.FullName, p.Ref, len(p.Commits), p.After)
 		case "pull_request":
-			var p pullRequestPayload
-			if err := ev.DecodeData(&p); err != nil {
+			p, err := event.Decode[pullRequestPayload](ev)
+			if err != nil {
 				http.Error(rw, "bad pull_request payload", http.StatusUnprocessableEntity)
 				return
 			}

@@ -219,10 +219,11 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	attempts := 0
 	for _, d := range deliveries {
-		ev, err := event.New(d.typ, d.env, event.WithAPIVersion("v2.1"), event.WithURI("/envelopes/"+d.env.EnvelopeID))
+		ev, err := event.New(d.typ, d.env)
 		if err != nil {
 			return err
 		}
+		ev.APIVersion, ev.URI = "v2.1", "/envelopes/"+d.env.EnvelopeID
 		tr.printf("→ %s %s to %s", ev.Type, d.env.EnvelopeID, d.path)
 		res, err := s.Send(ctx, endpoint(d.path), ev)
 		if res != nil {
