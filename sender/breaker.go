@@ -1,9 +1,6 @@
 package sender
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Defaults of BreakerConfig.
 const (
@@ -99,22 +96,6 @@ type EndpointStateChange struct {
 
 // Recovered reports whether the change is a recovery (back to EndpointActive).
 func (c EndpointStateChange) Recovered() bool { return c.To == EndpointActive }
-
-// EndpointObserver receives endpoint state changes from a Dispatcher: failing, paused,
-// probing, recovered (active again) and disabled. Set DispatcherConfig.EndpointObserver, or
-// let the Sender's observer implement it. Calls are made from dispatcher goroutines, one
-// at a time per dispatcher, and must return quickly.
-type EndpointObserver interface {
-	EndpointStateChanged(ctx context.Context, c EndpointStateChange)
-}
-
-// EndpointObserverFunc adapts a function to EndpointObserver.
-type EndpointObserverFunc func(ctx context.Context, c EndpointStateChange)
-
-// EndpointStateChanged calls f.
-func (f EndpointObserverFunc) EndpointStateChanged(ctx context.Context, c EndpointStateChange) {
-	f(ctx, c)
-}
 
 // breaker is the per-endpoint circuit breaker. It is not safe for concurrent use: the
 // Dispatcher guards it with its lock.

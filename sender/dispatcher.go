@@ -58,13 +58,12 @@ type DispatcherConfig struct {
 	PollInterval time.Duration
 	// Breaker configures the per-endpoint circuit breaker.
 	Breaker BreakerConfig
-	// EndpointObserver receives endpoint state changes. nil: the Sender's observer if it
-	// implements EndpointObserver, else none.
-	EndpointObserver EndpointObserver
-	// DeadLetterObserver is told about every dead letter the store evicts because its bound
-	// on dead letters was reached (see DeadEvicter). nil: the Sender's observer if it
-	// implements DeadLetterObserver, else EndpointObserver if it does, else none.
-	DeadLetterObserver DeadLetterObserver
+	// Observer is told about endpoint state changes (its EndpointStateChanged hook) and
+	// about every dead letter the store evicts because its bound on dead letters was
+	// reached (DeadLetterEvicted; see DeadEvicter). The Dispatcher calls no other hook:
+	// its attempts are made by its Sender and go to the Sender's Config.Observer. The zero
+	// value observes nothing; nil hooks are skipped.
+	Observer DeliveryObserver
 	// Logger logs store errors, lost leases and evicted dead letters (one warning each,
 	// with the delivery, endpoint and event IDs and the reason). nil: no logging.
 	Logger *slog.Logger
@@ -133,8 +132,7 @@ type Dispatcher struct {
 	s      *Sender
 	store  Store
 	cfg    DispatcherConfig
-	obs    EndpointObserver
-	dlo    DeadLetterObserver
+	obs    DeliveryObserver
 	evict  DeadEvicter // the store, when it reports evicted dead letters
 	log    *slog.Logger
 	now    func() time.Time
@@ -195,8 +193,7 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 		s:     s,
 		store: store,
 		cfg:   cfg,
-		obs:   cfg.EndpointObserver,
-		dlo:   cfg.DeadLetterObserver,
+		obs:   cfg.Observer,
 		log:   cfg.Logger,
 		now:   cfg.Now,
 		subs:  make(map[string]*subscription),
@@ -204,12 +201,6 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 		stop:  make(chan struct{}),
 		jobs:  make(chan job),
 		done:  make(chan struct{}),
-	}
-	if d.obs == nil {
-		d.obs = senderEndpointObserver(s)
-	}
-	if d.dlo == nil {
-		d.dlo = deadLetterObserver(s, d.obs)
 	}
 	d.evict, _ = store.(DeadEvicter)
 	if d.now == nil {
@@ -726,12 +717,13 @@ func (d *Dispatcher) deadLetterEndpoint(ctx context.Context, endpointID, reason 
 	return n, err
 }
 
-// reportEvicted tells the DeadLetterObserver and the logger about each evicted dead letter.
+// reportEvicted tells the observer's DeadLetterEvicted hook and the logger about each
+// evicted dead letter.
 func (d *Dispatcher) reportEvicted(ctx context.Context, evicted []Delivery) {
 	for i := range evicted {
 		e := &evicted[i]
-		if d.dlo != nil {
-			d.dlo.DeadLetterEvicted(ctx, *e)
+		if d.obs.DeadLetterEvicted != nil {
+			d.obs.DeadLetterEvicted(ctx, *e)
 		}
 		if d.log != nil {
 			evID := ""
@@ -745,9 +737,10 @@ func (d *Dispatcher) reportEvicted(ctx context.Context, evicted []Delivery) {
 	}
 }
 
-// flushChanges reports queued state changes to the observer, in order.
+// flushChanges reports queued state changes to the observer's EndpointStateChanged hook,
+// in order.
 func (d *Dispatcher) flushChanges() {
-	if d.obs == nil {
+	if d.obs.EndpointStateChanged == nil {
 		d.mu.Lock()
 		d.changes = d.changes[:0]
 		d.mu.Unlock()

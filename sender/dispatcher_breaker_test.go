@@ -98,14 +98,15 @@ func (s *watchedStore) waitCycles(t *testing.T, n int) {
 	}
 }
 
-// attemptCounter is a Sender Observer counting the attempts actually made.
+// attemptCounter counts the attempts actually made, through a Sender's observer.
 type attemptCounter struct {
-	sender.NopObserver
 	n atomic.Int64
 }
 
-func (o *attemptCounter) AttemptFinished(context.Context, sender.AttemptInfo, sender.Attempt) {
-	o.n.Add(1)
+func (o *attemptCounter) hooks() sender.DeliveryObserver {
+	return sender.DeliveryObserver{
+		AttemptFinished: func(context.Context, sender.AttemptInfo, sender.Attempt) { o.n.Add(1) },
+	}
 }
 
 // TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries drives an outage with a
@@ -129,16 +130,16 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	attempts := &attemptCounter{}
-	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Now: clk.Now, Observer: attempts})
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Now: clk.Now, Observer: attempts.hooks()})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	changes := make(chan sender.EndpointStateChange, 32)
 	states := &dspStates{onEach: func(c sender.EndpointStateChange) { changes <- c }}
 	store := newWatchedStore(clk.Now)
 	d := newDispatcher(t, s, store, sender.DispatcherConfig{
-		Now:              clk.Now,
-		EndpointObserver: states,
-		Breaker:          sender.BreakerConfig{Threshold: 3, CoolDown: time.Hour},
+		Now:      clk.Now,
+		Observer: states.hooks(),
+		Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: time.Hour},
 	})
 	retry := &sender.RetryPolicy{InitialInterval: time.Second, MaxInterval: 4 * time.Second, RandomizationFactor: -1,
 		MaxAttempts: 4, MaxElapsedTime: 10 * time.Minute}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,16 +36,9 @@ func (e *evictions) events() []string {
 	return append([]string(nil), e.evs...)
 }
 
-// evictionObserver is a Sender Observer that also observes evictions.
-type evictionObserver struct {
-	sender.NopObserver
-	evictions
-}
-
-// endpointEvictionObserver is an EndpointObserver that also observes evictions.
-type endpointEvictionObserver struct {
-	dspStates
-	evictions
+// hooks returns a DeliveryObserver whose DeadLetterEvicted records into e.
+func (e *evictions) hooks() sender.DeliveryObserver {
+	return sender.DeliveryObserver{DeadLetterEvicted: e.DeadLetterEvicted}
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
@@ -67,20 +61,21 @@ func (b *syncBuffer) String() string {
 
 // TestDispatcherReportsEvictedDeadLetters: an endpoint that rejects everything fills a
 // store that keeps 5 dead letters; each of the 7 older ones is evicted, oldest first, and
-// reported to the Sender's observer (which implements DeadLetterObserver) and to the
-// logger, without the endpoint's token.
+// reported to DispatcherConfig.Observer's DeadLetterEvicted hook and to the logger,
+// without the endpoint's token.
 func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 	dspNoLeaks(t)
 	const token = "tok-3f9a7c51e2d8"
 	srv := newDspServer(t, status(http.StatusBadRequest))
-	obs := &evictionObserver{}
-	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Observer: obs})
+	obs := &evictions{}
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	var logs syncBuffer
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 5})
 	d := newDispatcher(t, s, store, sender.DispatcherConfig{
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Observer: obs.hooks(),
+		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	ep := dspEndpoint(t, "crm", srv.URL, nil)
 	ep.Credentials = auth.Bearer(auth.NewPassword(token))
@@ -118,13 +113,13 @@ func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 
 // TestDispatcherRemoveEndpointEvictsOldestDeadLetters removes an endpoint with 20,000
 // pending deliveries into a store that keeps 1,000 dead letters: the 1,000 newest are kept
-// and the 19,000 others are reported to DispatcherConfig.DeadLetterObserver.
+// and the 19,000 others are reported to DispatcherConfig.Observer.DeadLetterEvicted.
 func TestDispatcherRemoveEndpointEvictsOldestDeadLetters(t *testing.T) {
 	dspNoLeaks(t)
 	const total, maxDead = 20_000, 1000
 	obs := &evictions{}
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead})
-	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{DeadLetterObserver: obs})
+	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{Observer: obs.hooks()})
 	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", "http://127.0.0.1:1/", nil)))
 	published := make([]string, 0, total)
 	for range total {
@@ -153,15 +148,31 @@ func TestDispatcherRemoveEndpointEvictsOldestDeadLetters(t *testing.T) {
 	}
 }
 
-// TestDispatcherDeadLetterObserverFallsBackToEndpointObserver: with no DeadLetterObserver
-// configured and a Sender observer that does not observe evictions, an EndpointObserver
-// that does gets them.
-func TestDispatcherDeadLetterObserverFallsBackToEndpointObserver(t *testing.T) {
+// TestDispatcherCallsItsOwnObserverNotTheSenders: the state and eviction hooks of
+// DispatcherConfig.Observer are called and those of the Sender's Config.Observer are not
+// (one hook, one caller); the dispatcher's attempts go to the Sender's attempt hooks and
+// not to the dispatcher's.
+func TestDispatcherCallsItsOwnObserverNotTheSenders(t *testing.T) {
 	dspNoLeaks(t)
-	obs := &endpointEvictionObserver{}
+	srv := newDspServer(t, status(http.StatusServiceUnavailable))
+	var senderStates, dispatcherStates dspStates
+	var senderEvicted, dispatcherEvicted evictions
+	var senderAttempts, dispatcherAttempts attemptCounter
+	both := func(st *dspStates, ev *evictions, at *attemptCounter) sender.DeliveryObserver {
+		o := at.hooks()
+		o.EndpointStateChanged = st.EndpointStateChanged
+		o.DeadLetterEvicted = ev.DeadLetterEvicted
+		return o
+	}
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true,
+		Observer: both(&senderStates, &senderEvicted, &senderAttempts)})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 1})
-	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{EndpointObserver: obs})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", "http://127.0.0.1:1/", nil)))
+	d := newDispatcher(t, s, store, sender.DispatcherConfig{
+		Observer: both(&dispatcherStates, &dispatcherEvicted, &dispatcherAttempts),
+	})
+	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, dspRetry(1, time.Millisecond)), sender.WithMaxInFlight(1)))
 	var published []string
 	for range 3 {
 		ev := newEvent(t, "order-created")
@@ -169,6 +180,14 @@ func TestDispatcherDeadLetterObserverFallsBackToEndpointObserver(t *testing.T) {
 		require.NoError(t, err)
 		published = append(published, ev.ID)
 	}
-	require.NoError(t, d.RemoveEndpoint(bg, "ep"))
-	assert.Equal(t, published[:2], obs.events())
+	require.NoError(t, d.Start(bg))
+	eventually(t, "three dead letters, two evicted", func() bool { return len(dispatcherEvicted.events()) == 2 })
+	require.NoError(t, d.Shutdown(bg))
+
+	assert.Equal(t, published[:2], dispatcherEvicted.events(), "the oldest two, in order")
+	assert.Contains(t, dispatcherStates.States("ep"), sender.EndpointFailing)
+	assert.Equal(t, int64(3), senderAttempts.n.Load(), "the Sender's attempt hooks see the dispatcher's attempts")
+	assert.Empty(t, senderEvicted.events(), "the Sender's eviction hook is not the dispatcher's")
+	assert.Empty(t, senderStates.States("ep"), "the Sender's state hook is not the dispatcher's")
+	assert.Zero(t, dispatcherAttempts.n.Load(), "the dispatcher calls no attempt hook of its own")
 }

@@ -130,6 +130,11 @@ func (r *dspStates) EndpointStateChanged(_ context.Context, c sender.EndpointSta
 	}
 }
 
+// hooks returns a DeliveryObserver whose EndpointStateChanged records into r.
+func (r *dspStates) hooks() sender.DeliveryObserver {
+	return sender.DeliveryObserver{EndpointStateChanged: r.EndpointStateChanged}
+}
+
 func (r *dspStates) States(id string) []sender.EndpointState {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -90,23 +90,3 @@ func (p RetryPolicy) longestDelay(n int, retryAfter time.Duration) time.Duration
 	}
 	return time.Duration(longest)
 }
-
-// senderEndpointObserver returns the Sender's observer when it also observes endpoints.
-func senderEndpointObserver(s *Sender) EndpointObserver {
-	if eo, ok := s.observer.(EndpointObserver); ok {
-		return eo
-	}
-	return nil
-}
-
-// deadLetterObserver returns the first of the Sender's observer and eo that implements
-// DeadLetterObserver, or nil.
-func deadLetterObserver(s *Sender, eo EndpointObserver) DeadLetterObserver {
-	if o, ok := s.observer.(DeadLetterObserver); ok {
-		return o
-	}
-	if o, ok := eo.(DeadLetterObserver); ok {
-		return o
-	}
-	return nil
-}

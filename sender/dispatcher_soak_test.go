@@ -113,10 +113,10 @@ func TestSoakDispatcher(t *testing.T) {
 	states := &dspStates{}
 	const threshold, maxPerEndpoint, coolDown, deadAttempts = 5, 4, 200 * time.Millisecond, 4
 	d := newDispatcher(t, dspSender(t), sender.NewMemoryStore(sender.MemoryStoreConfig{}), sender.DispatcherConfig{
-		Workers:          16,
-		MaxPerEndpoint:   maxPerEndpoint,
-		EndpointObserver: states,
-		Breaker:          sender.BreakerConfig{Threshold: threshold, CoolDown: coolDown},
+		Workers:        16,
+		MaxPerEndpoint: maxPerEndpoint,
+		Observer:       states.hooks(),
+		Breaker:        sender.BreakerConfig{Threshold: threshold, CoolDown: coolDown},
 	})
 	for id, srv := range servers {
 		ep := dspEndpoint(t, id, srv.URL, dspRetry(20, 5*time.Millisecond))

@@ -139,8 +139,8 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 	var atChange []int
 	states.onEach = func(sender.EndpointStateChange) { atChange = append(atChange, srv.Count()) }
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{
-		EndpointObserver: states,
-		Breaker:          sender.BreakerConfig{Threshold: 3, CoolDown: 300 * time.Millisecond},
+		Observer: states.hooks(),
+		Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: 300 * time.Millisecond},
 	})
 	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, dspRetry(1000, 20*time.Millisecond)), sender.WithMaxInFlight(1)))
 	require.NoError(t, d.Start(bg))
@@ -197,7 +197,7 @@ func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
 	gone := newDspServer(t, status(http.StatusGone))
 	other := newDspServer(t, nil)
 	states := &dspStates{}
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{EndpointObserver: states})
+	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Observer: states.hooks()})
 	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "gone", gone.URL, nil), sender.WithMaxInFlight(1)))
 	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "other", other.URL, nil)))
 	for range 5 {

@@ -57,6 +57,9 @@
 //
 // # Observing
 //
-// Config.Logger (log/slog, off by default) receives a record per attempt and per outcome;
-// Config.Observer is called on every attempt and outcome for metrics and tracing.
+// Config.Logger (log/slog, off by default) receives a record per attempt and per outcome.
+// Config.Observer, a DeliveryObserver (a struct of optional hooks, like
+// net/http/httptrace.ClientTrace), is called on every attempt and outcome for metrics and
+// tracing; its AttemptStarted hook can return the context the request is made with, so a
+// span nests the transport's own.
 package sender

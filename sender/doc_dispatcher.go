@@ -28,13 +28,15 @@
 // dead-letters nothing that was not tried; the deliveries of an endpoint that never comes
 // back stay pending (within the store's bound) until RemoveEndpoint. 410 Gone disables
 // the endpoint and turns its pending deliveries into dead letters ("endpoint gone"). State
-// changes (failing, paused, probing, recovered, disabled) go to an EndpointObserver.
+// changes (failing, paused, probing, recovered, disabled) go to
+// DispatcherConfig.Observer.EndpointStateChanged.
 //
 // Dead letters (retries exhausted, permanent rejection, gone, refused destination, removed
 // endpoint) keep every attempt. List them with DeadLetters and send them again with
 // Requeue: one (Selector.ID), by endpoint or all. They are bounded too: beyond
 // MemoryStoreConfig.MaxDead (DefaultMaxDead, 10,000) the oldest is evicted, and each
-// eviction goes to a DeadLetterObserver and the dispatcher's Logger (see DeadEvicter).
+// eviction goes to DispatcherConfig.Observer.DeadLetterEvicted and the dispatcher's Logger
+// (see DeadEvicter). The attempts themselves go to the Sender's Config.Observer.
 //
 // The Store interface documents what a durable implementation must do (leases that
 // expire make deliveries visible again; stale holders get ErrLeaseLost; several

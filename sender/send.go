@@ -8,8 +8,8 @@ package sender
 //     never followed), the response classified, its body read up to 64 KiB and closed.
 //     Attempt.Number = retryCount+1. It bounds itself by ep.Timeout (DefaultTimeout when
 //     0) and returns early, with ClassRetryable and ctx's error, when ctx ends. It calls
-//     the Observer's AttemptStarted/AttemptFinished (never Delivered/Failed) and logs at
-//     debug level. It never panics on a bad endpoint: an unparsable URL, a key set without
+//     the observer's AttemptStarted/AttemptFinished hooks (never Delivered/Failed) and logs
+//     at debug level. It never panics on a bad endpoint: an unparsable URL, a key set without
 //     an active key or a scheme that cannot sign give ClassPermanent (Err wraps
 //     ErrInvalidEndpoint); plain http:// not allowed, Basic over http, or an address the
 //     guard refuses give ClassRefused. The filter is NOT checked (Publish does).
@@ -24,7 +24,8 @@ package sender
 //     attempts (>= 1) of a round whose first attempt started `elapsed` ago, the last one
 //     having asked for retryAfter (Retry-After capped by MaxRetryAfter, else backoff with
 //     jitter), and false when MaxAttempts or MaxElapsedTime says stop.
-//   - s.observer is never nil (NopObserver by default). DefaultTimeout is exported.
+//   - s.observer is a DeliveryObserver value: every hook may be nil and is nil-checked
+//     before each call. DefaultTimeout is exported.
 //   - ErrInvalidEndpoint (dispatcher.go) is also the Kind of Send's errors for an endpoint
 //     that cannot be used.
 
@@ -102,7 +103,9 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Resul
 		if a.Class == ClassAcknowledged {
 			res.Delivered = true
 			res.Duration = a.Start.Add(a.Duration).Sub(start)
-			s.observer.Delivered(ctx, res)
+			if s.observer.Delivered != nil {
+				s.observer.Delivered(ctx, res)
+			}
 			if s.log != nil {
 				s.log.LogAttrs(ctx, slog.LevelInfo, "hookkit: delivered", slog.String("event", res.EventID),
 					slog.String("endpoint", res.Endpoint), slog.Int("attempts", len(res.Attempts)), slog.Duration("duration", res.Duration))
@@ -191,7 +194,9 @@ func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, kind, c
 			derr.Err = last.Err
 		}
 	}
-	s.observer.Failed(ctx, res, derr)
+	if s.observer.Failed != nil {
+		s.observer.Failed(ctx, res, derr)
+	}
 	if s.log != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "hookkit: delivery failed", slog.String("event", res.EventID),
 			slog.String("endpoint", res.Endpoint), slog.Int("attempts", len(res.Attempts)),
@@ -213,13 +218,17 @@ func (s *Sender) attempt(ctx context.Context, ep *Endpoint, enc *event.Encoded, 
 func (s *Sender) do(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool, start time.Time) Attempt {
 	info := AttemptInfo{EventID: enc.ID(), EventType: enc.Type(), Endpoint: t.name, Number: retryCount + 1}
 	a := Attempt{Number: retryCount + 1, Start: start}
-	actx := s.observer.AttemptStarted(ctx, info)
-	if actx == nil {
-		actx = ctx
+	actx := ctx
+	if s.observer.AttemptStarted != nil {
+		if c := s.observer.AttemptStarted(ctx, info); c != nil {
+			actx = c
+		}
 	}
 	s.post(actx, t, enc, retryCount, afterRefresh, &a)
 	a.Duration = s.now().Sub(a.Start)
-	s.observer.AttemptFinished(actx, info, a)
+	if s.observer.AttemptFinished != nil {
+		s.observer.AttemptFinished(actx, info, a)
+	}
 	if s.log != nil && s.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{slog.String("event", info.EventID), slog.String("endpoint", t.name),
 			slog.Int("attempt", a.Number), slog.Int("status", a.Status), slog.String("class", a.Class.String()),

@@ -598,15 +598,12 @@ func TestSendRedirectToInternalAddressNotFollowed(t *testing.T) {
 	assert.Empty(t, internal.Hits(), "the internal target was never reached")
 }
 
-// cancelAfterAttempt is an Observer that calls cancel when the first attempt has finished,
+// cancelAfterAttempt is an observer that calls cancel when the first attempt has finished,
 // so a test cancels exactly while Send waits out its backoff.
-type cancelAfterAttempt struct {
-	sender.NopObserver
-	cancel context.CancelFunc
-}
-
-func (o cancelAfterAttempt) AttemptFinished(context.Context, sender.AttemptInfo, sender.Attempt) {
-	o.cancel()
+func cancelAfterAttempt(cancel context.CancelFunc) sender.DeliveryObserver {
+	return sender.DeliveryObserver{
+		AttemptFinished: func(context.Context, sender.AttemptInfo, sender.Attempt) { cancel() },
+	}
 }
 
 func TestSendContextCancelledDuringBackoff(t *testing.T) {
@@ -614,7 +611,7 @@ func TestSendContextCancelledDuringBackoff(t *testing.T) {
 	rc := newSndReceiver(t, nil, statuses(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := loopbackSender(t, sender.Config{Observer: cancelAfterAttempt{cancel: cancel}})
+	s := loopbackSender(t, sender.Config{Observer: cancelAfterAttempt(cancel)})
 	p := fastRetry(5)
 	p.InitialInterval = time.Minute
 	p.MaxInterval = time.Minute

@@ -97,8 +97,12 @@ type Config struct {
 	// warning per failed delivery. nil: no logging. Records never contain URLs,
 	// secrets or tokens.
 	Logger *slog.Logger
-	// Observer is told about attempts and outcomes. nil: NopObserver.
-	Observer Observer
+	// Observer is told about attempts and outcomes: the Sender calls its AttemptStarted
+	// and AttemptFinished hooks around every attempt (those a Dispatcher makes through it
+	// included) and its Delivered or Failed hook at the end of each Send. It never calls
+	// EndpointStateChanged or DeadLetterEvicted (DispatcherConfig.Observer's are). The zero
+	// value observes nothing; nil hooks are skipped.
+	Observer DeliveryObserver
 	// Now is the clock for signature timestamps, attempt times and Retry-After dates.
 	// nil: time.Now.
 	Now func() time.Time
@@ -121,7 +125,7 @@ type Sender struct {
 	retry              RetryPolicy // defaults filled in
 	ua                 string
 	log                *slog.Logger
-	observer           Observer
+	observer           DeliveryObserver
 	now                func() time.Time
 	policy             safenet.Policy
 	allowHTTP          bool
@@ -158,9 +162,6 @@ func New(cfg Config) (*Sender, error) {
 	}
 	if s.ua == "" {
 		s.ua = DefaultUserAgent
-	}
-	if s.observer == nil {
-		s.observer = NopObserver{}
 	}
 	if s.now == nil {
 		s.now = time.Now

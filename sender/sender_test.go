@@ -393,21 +393,23 @@ type recObserver struct {
 
 func (o *recObserver) add(s string) { o.mu.Lock(); o.events = append(o.events, s); o.mu.Unlock() }
 
-func (o *recObserver) AttemptStarted(ctx context.Context, info sender.AttemptInfo) context.Context {
-	o.add(fmt.Sprintf("started %s %d", info.EventType, info.Number))
-	return context.WithValue(ctx, obsKey{}, info.Number)
-}
-
-func (o *recObserver) AttemptFinished(ctx context.Context, info sender.AttemptInfo, a sender.Attempt) {
-	o.add(fmt.Sprintf("finished %d %d %s ctx=%v", info.Number, a.Status, a.Class, ctx.Value(obsKey{})))
-}
-
-func (o *recObserver) Delivered(_ context.Context, r *sender.Result) {
-	o.add(fmt.Sprintf("delivered %s %d", r.Endpoint, len(r.Attempts)))
-}
-
-func (o *recObserver) Failed(_ context.Context, r *sender.Result, err error) {
-	o.add(fmt.Sprintf("failed %s %d %v", r.Endpoint, len(r.Attempts), err != nil))
+// hooks returns a DeliveryObserver whose every Sender hook records into o.
+func (o *recObserver) hooks() sender.DeliveryObserver {
+	return sender.DeliveryObserver{
+		AttemptStarted: func(ctx context.Context, info sender.AttemptInfo) context.Context {
+			o.add(fmt.Sprintf("started %s %d", info.EventType, info.Number))
+			return context.WithValue(ctx, obsKey{}, info.Number)
+		},
+		AttemptFinished: func(ctx context.Context, info sender.AttemptInfo, a sender.Attempt) {
+			o.add(fmt.Sprintf("finished %d %d %s ctx=%v", info.Number, a.Status, a.Class, ctx.Value(obsKey{})))
+		},
+		Delivered: func(_ context.Context, r *sender.Result) {
+			o.add(fmt.Sprintf("delivered %s %d", r.Endpoint, len(r.Attempts)))
+		},
+		Failed: func(_ context.Context, r *sender.Result, err error) {
+			o.add(fmt.Sprintf("failed %s %d %v", r.Endpoint, len(r.Attempts), err != nil))
+		},
+	}
 }
 
 func TestObserver(t *testing.T) {
@@ -415,7 +417,7 @@ func TestObserver(t *testing.T) {
 	rc := newSndReceiver(t, nil, statuses(500, 200))
 	obs := &recObserver{}
 	var wrapper *countingRT
-	s := loopbackSender(t, sender.Config{Observer: obs, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+	s := loopbackSender(t, sender.Config{Observer: obs.hooks(), WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
 		wrapper = &countingRT{next: rt}
 		return wrapper
 	}})
@@ -435,6 +437,30 @@ func TestObserver(t *testing.T) {
 		_, ok := wrapper.ctxs.Load(n)
 		assert.True(t, ok, "the request of attempt %d carries the context AttemptStarted returned", n)
 	}
+}
+
+// TestDeliveryObserverNilHooksAreSkipped: an observer with only some hooks set gets
+// those calls, the nil ones are skipped, and an AttemptStarted that returns nil leaves
+// the attempt's context as it was.
+func TestDeliveryObserverNilHooksAreSkipped(t *testing.T) {
+	t.Parallel()
+	rc := newSndReceiver(t, nil, statuses(500, 200, 410))
+	var finished []int
+	var mu sync.Mutex
+	s := loopbackSender(t, sender.Config{Observer: sender.DeliveryObserver{
+		AttemptStarted: func(context.Context, sender.AttemptInfo) context.Context { return nil },
+		AttemptFinished: func(_ context.Context, _ sender.AttemptInfo, a sender.Attempt) {
+			mu.Lock()
+			finished = append(finished, a.Status)
+			mu.Unlock()
+		},
+	}})
+	res, err := s.Send(context.Background(), sender.Endpoint{URL: rc.URL}, sndEvent(t, "envelope-sent"))
+	require.NoError(t, err)
+	assert.True(t, res.Delivered)
+	_, err = s.Send(context.Background(), sender.Endpoint{URL: rc.URL}, sndEvent(t, "envelope-sent"))
+	assert.ErrorIs(t, err, sender.ErrGone)
+	assert.Equal(t, []int{500, 200, 410}, finished)
 }
 
 // TestSecretsNeverLeak fails deliveries in every way with a secret in the URL's query, a

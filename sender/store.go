@@ -153,7 +153,7 @@ type Store interface {
 // and Requeue no longer finds them. Its DeadLetter and DeadLetterEndpoint evict the same
 // way; the methods below do what those do and also return the evicted dead letters,
 // oldest first. The Dispatcher calls them when its store has them, and reports every
-// eviction to its DeadLetterObserver and its logger. storetest.RunDeadBounded checks them.
+// eviction to its observer (DeliveryObserver.DeadLetterEvicted) and its logger. storetest.RunDeadBounded checks them.
 type DeadEvicter interface {
 	// DeadLetterEvicting is DeadLetter, returning the dead letters evicted to make room.
 	DeadLetterEvicting(ctx context.Context, id, lease, reason string, attempts ...Attempt) (evicted []Delivery, err error)
