@@ -4,8 +4,9 @@
 //
 // # Middleware
 //
-// New (or NewMiddleware and its Wrap method) builds the middleware from a Config. For every
-// request it does, in this order, stopping at the first failure:
+// New builds the middleware from a Config: a func(http.Handler) http.Handler, the shape
+// routers and middleware chains take. For every request it does, in this order, stopping
+// at the first failure:
 //
 //  1. Method: anything but POST gets 405 with "Allow: POST".
 //  2. Size: a Content-Length above Config.MaxBodyBytes (default 1 MiB) gets 413 before any
@@ -42,6 +43,17 @@
 // The detail is fixed text: it never says which key was tried, which one failed or why a
 // MAC did not match. The middleware never panics on any input (see FuzzMiddleware).
 //
+// Numeric settings follow one rule: 0 means the documented default, and a negative value
+// is refused by New (ErrInvalidConfig) except where it means "off" and the field says so:
+// only Config.Tolerance < 0, which turns the timestamp check off.
+//
+// # Observing
+//
+// Config.Logger (log/slog, off by default) gets one record per rejection and, at Debug,
+// per accepted or duplicate delivery. Config.Observer is a RequestObserver, a struct of
+// optional hooks (Accepted, Rejected, Duplicate; nil hooks are skipped) for metrics and
+// tracing, passed by value like net/http/httptrace.ClientTrace.
+//
 // # De-duplication
 //
 // The id of a delivery is, in order of preference: the signed delivery id header of the
@@ -50,6 +62,14 @@
 // duplicate check for them; for a message without an "id", such as DocuSign Connect's own,
 // event.Parse derives one that stays the same across retries, see event.DeriveID), else,
 // with a Config.Decode that leaves the id empty, "sha256:" and the hex SHA-256 of the body.
+// That id, verbatim, is the SeenStore key and what DeliveryIDFrom returns.
+//
+// When a delivery has both and they differ, the signed header id wins: it is the
+// de-duplication key and the delivery id, while the body's "id" is only the event's id
+// (EventFrom(ctx).ID). Two deliveries with one header id are one delivery, the second
+// acknowledged as a duplicate whatever its body says; two with different header ids are
+// two deliveries, even of the same event. hookkit's sender uses the event id as the header
+// id, so for its deliveries the two agree.
 //
 // Ids go through a SeenStore in three steps. Reserve claims the id atomically for
 // Config.Lease and returns a token that owns the reservation; Commit marks it seen for the
@@ -67,24 +87,28 @@
 // success: if it succeeds, its id is recorded as seen all the same and the receiver logs a
 // warning (ErrLeaseLost). The retention defaults to
 // max(2×Tolerance, 10 minutes), and 24 hours for deliveries without a signed timestamp,
-// for which the seen store is the only replay defence. The default store is a MemoryStore
-// holding at most 100,000 ids; use a shared SeenStore (Redis, SQL) when several processes
-// receive the same endpoint.
+// for which the seen store is the only replay defence. The default store is a
+// MemorySeenStore holding at most 100,000 ids (MemorySeenStoreConfig.MaxEntries), private
+// to the middleware New built; pass one to several middlewares in Config.Seen to share it,
+// and use a shared SeenStore (Redis, SQL) when several processes receive the same endpoint.
 //
 // # Key rotation
 //
 // The middleware reads Config.Keys (a *signature.KeySet) on every request. Rotate without a
-// restart by calling Replace on the key set: add the new key, let senders switch, then drop
-// the old one. Keys with NotBefore or Expires become active and inactive on their own.
+// restart, and without building a new middleware, by calling Replace on the key set you
+// passed: add the new key, let senders switch, then drop the old one. Keys with NotBefore
+// or Expires become active and inactive on their own.
 //
 // # Router
 //
-// NewRouter returns an http.Handler that reads the verified event from the context and
-// calls the HandlerFunc registered for the most specific matching pattern: an exact type,
-// then the longest prefix pattern ("envelope-*"), then "*". Results become statuses that
-// senders understand: nil → 204; Retryable(err, d) → 503 with Retry-After; Permanent(err) →
-// 422 (final, not 408, 425 or 429); any other error → 500. Unknown types get 204 (the
-// event is acknowledged and ignored) unless the Router is built with RejectUnknown (422).
+// NewRouter(RouterConfig{}) returns an http.Handler that reads the verified event from the
+// context and calls the HandlerFunc registered for the most specific matching pattern: an
+// exact type, then the longest prefix pattern ("envelope-*"), then "*". Results become
+// statuses that senders understand: nil → 204; Retryable(err, d) → 503 with Retry-After;
+// Permanent(err) → 422 (final, not 408, 425 or 429); any other error → 500. A type no
+// pattern matches gets 204 (the event is acknowledged and ignored; with a
+// RouterConfig.Logger, a Debug record says so) unless RouterConfig.RejectUnknown is set,
+// which answers 422 (problem type unknown-event-type) and logs at Info.
 // Mount middleware and Router under http.ServeMux ("POST /webhooks"), chi or anything else
 // that takes an http.Handler.
 //

@@ -33,7 +33,7 @@ type e2eServer struct {
 func newE2EServer(t *testing.T, cfg receiver.Config) *e2eServer {
 	t.Helper()
 	s := &e2eServer{}
-	rt := receiver.NewRouter()
+	rt := receiver.NewRouter(receiver.RouterConfig{})
 	require.NoError(t, rt.Handle("*", func(_ context.Context, ev *event.Event) error {
 		s.mu.Lock()
 		s.seen = append(s.seen, ev)

@@ -37,7 +37,7 @@ func newLeaseRig(t *testing.T) *leaseRig {
 	rig := &leaseRig{clk: &manualClock{now: testNow}, entered: make(chan int64), answer: [2]chan int{make(chan int), make(chan int)}}
 	mw, err := receiver.New(receiver.Config{
 		Keys: newKeySet(t, key), Now: rig.clk.Now, Lease: rigLease,
-		Seen:   receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: rig.clk.Now}),
+		Seen:   newSeenStore(t, receiver.MemorySeenStoreConfig{Now: rig.clk.Now}),
 		Logger: slog.New(slog.NewTextHandler(&rig.logs, nil)),
 	})
 	require.NoError(t, err)

@@ -13,7 +13,7 @@ import (
 const ProblemTypeBase = "https://hookkit.dev/problems/"
 
 // Reason names the class of a rejected delivery. It is the last path segment of the problem
-// type URI, the value passed to Observer.Rejected and the "reason" attribute of log records.
+// type URI, the value passed to RequestObserver.Rejected and the "reason" attribute of log records.
 type Reason string
 
 // The reasons a delivery can be rejected for, with the HTTP status each one produces.
@@ -47,8 +47,8 @@ const (
 	// set has no active key) (503, with Retry-After).
 	ReasonUnavailable Reason = "temporarily-unavailable"
 
-	// ReasonUnknownEventType: the Router has no handler for the event type and was built
-	// with RejectUnknown (422).
+	// ReasonUnknownEventType: the Router has no handler for the event type and its
+	// RouterConfig has RejectUnknown set (422).
 	ReasonUnknownEventType Reason = "unknown-event-type"
 	// ReasonRetryLater: a Router handler returned an error made with Retryable (503, with
 	// Retry-After when one was given).

@@ -37,13 +37,32 @@ const MinRetention = 10 * time.Minute
 // timestamp, de-duplication is the only defence against replays.
 const UntimedRetention = 24 * time.Hour
 
-// ErrInvalidConfig is returned by New and NewMiddleware for a Config that cannot work; the
-// message says which field is wrong.
+// ErrInvalidConfig is returned by New and NewMemorySeenStore for a configuration that
+// cannot work; the message says which field is wrong.
 var ErrInvalidConfig = errors.New("hookkit/receiver: invalid config")
 
-// Config configures the receiver middleware. The zero value is not enough on its own: set
-// Keys (signature verification, the default), or Credentials with SkipSignature, or both
-// Keys and Credentials to require both. Every other field has a documented default.
+// Config configures the receiver middleware built by New. The zero value is not enough on
+// its own: set Keys (signature verification, the default), or Credentials with
+// SkipSignature, or both Keys and Credentials to require both. Every other field has a
+// documented default.
+//
+// Numbers follow one rule: 0 means the documented default; a negative value means "off"
+// only where the field's documentation says so (Tolerance), and New refuses it with
+// ErrInvalidConfig everywhere else.
+//
+// # Delivery id and event id
+//
+// A delivery carries up to two ids: the delivery id in a signed header (webhook-id for the
+// standard scheme; docusign, github and stripe have none) and the event's own "id" in the
+// body. They usually agree (hookkit's sender sends the event id as the delivery id) but
+// need not. When they differ, the header id wins for
+// everything the receiver does itself: it is the key the SeenStore reserves and commits,
+// verbatim, and DeliveryIDFrom returns it; the body id is only the event's id,
+// EventFrom(ctx).ID. So two deliveries with the same header id are one delivery (the second
+// is acknowledged as a duplicate whatever its body), and two with different header ids are
+// two deliveries even when they carry the same event. Without a header id the SeenStore key
+// and DeliveryIDFrom are the event id, and, when a Decode leaves that empty, "sha256:" and
+// the hex SHA-256 of the body.
 type Config struct {
 	// Scheme is the signature format. nil means signature.Standard(), which also reads the
 	// svix-* header names, but only when there is no webhook-signature header: when it is
@@ -51,8 +70,8 @@ type Config struct {
 	// valid ones.
 	Scheme signature.Scheme
 	// Keys are the verification keys. Every active key is tried; swap them at run time with
-	// Keys.Replace for rotation — the next request uses the new set. Required unless
-	// SkipSignature is true.
+	// Keys.Replace for rotation — the next request uses the new set, no new middleware is
+	// needed. Required unless SkipSignature is true.
 	Keys *signature.KeySet
 	// SkipSignature turns signature verification off, leaving Credentials as the only
 	// authentication ("credentials only"). It requires Credentials and forbids Keys, so
@@ -62,31 +81,33 @@ type Config struct {
 	// introspection — see package auth) before the body is read. With Keys also set, a
 	// delivery needs valid credentials AND a valid signature.
 	Credentials auth.Validator
-	// MaxBodyBytes is the largest accepted body. 0 means DefaultMaxBodyBytes (1 MiB).
-	// A larger Content-Length is refused with 413 before anything is read; a body without
-	// Content-Length is read up to MaxBodyBytes+1 bytes and then refused.
+	// MaxBodyBytes is the largest accepted body. 0 means DefaultMaxBodyBytes (1 MiB); a
+	// negative value is refused (there is no "unlimited"); values above math.MaxInt32 count
+	// as math.MaxInt32. A larger Content-Length is refused with 413 before anything is read;
+	// a body without Content-Length is read up to MaxBodyBytes+1 bytes and then refused.
 	MaxBodyBytes int64
 	// Tolerance is the accepted distance between the signed timestamp and Now for schemes
 	// with a timestamp (standard, stripe). 0 means signature.DefaultTolerance (5 minutes);
-	// negative disables the check (not recommended).
+	// a negative value turns the timestamp check off (not recommended: de-duplication is
+	// then the only replay defence, and the retention default becomes UntimedRetention).
 	Tolerance time.Duration
 	// Now is the clock used for the timestamp check and key activity. nil means time.Now.
 	Now func() time.Time
-	// Seen stores the ids of handled deliveries. nil means a MemoryStore with
-	// DefaultMaxEntries, private to this middleware.
+	// Seen stores the ids of handled deliveries (see "Delivery id and event id" for which
+	// id). nil means a MemorySeenStore with DefaultMaxEntries, private to this middleware.
 	Seen SeenStore
 	// Retention is how long an id stays seen after its handler succeeded. 0 means
 	// max(2×Tolerance, MinRetention) for deliveries with a signed timestamp and
-	// UntimedRetention (24h) for those without. It must not be shorter than Tolerance:
-	// a replay inside the tolerance must still be recognised.
+	// UntimedRetention (24h) for those without; a negative value is refused. It must not be
+	// shorter than Tolerance: a replay inside the tolerance must still be recognised.
 	Retention time.Duration
 	// Lease is how long a delivery may hold its id in flight. 0 means DefaultLease (2
-	// minutes). It must be longer than the longest run of the next handler. A handler that
-	// outlives its lease is not stopped, but a retry of the delivery that arrives after the
-	// lease expired reserves the id and runs the handler again, concurrently. The seen store's
-	// tokens keep it at that: the late delivery's release cannot free the retry's
-	// reservation, and its success still records the id as seen (logged as a warning, see
-	// ErrLeaseLost).
+	// minutes); a negative value is refused. It must be longer than the longest run of the
+	// next handler. A handler that outlives its lease is not stopped, but a retry of the
+	// delivery that arrives after the lease expired reserves the id and runs the handler
+	// again, concurrently. The seen store's tokens keep it at that: the late delivery's
+	// release cannot free the retry's reservation, and its success still records the id as
+	// seen (logged as a warning, see ErrLeaseLost).
 	Lease time.Duration
 	// Decode turns the verified body into an event. nil means event.Parse. Use it to accept
 	// bodies in another format (for example a Stripe or GitHub payload) as an event.Event.
@@ -97,55 +118,29 @@ type Config struct {
 	// key material or credentials.
 	Logger *slog.Logger
 	// Observer is told about every accepted, rejected and duplicate delivery, for metrics
-	// and tracing. nil means none.
-	Observer Observer
+	// and tracing. The zero value observes nothing.
+	Observer RequestObserver
 }
 
-// Observer receives the outcome of every request that reaches the middleware. Its methods
-// are called synchronously on the request goroutine and must be safe for concurrent use.
-type Observer interface {
+// RequestObserver is told the outcome of every request that reaches the middleware, for
+// metrics and tracing (like net/http/httptrace.ClientTrace: set the hooks you need, nil
+// hooks are skipped, and hooks added later break no one). The hooks are called
+// synchronously on the request goroutine and must be safe for concurrent use.
+type RequestObserver struct {
 	// Accepted is called after the next handler returned for a verified, new delivery,
 	// with the status it answered (200 if it wrote nothing).
-	Accepted(ctx context.Context, ev *event.Event, status int)
+	Accepted func(ctx context.Context, ev *event.Event, status int)
 	// Rejected is called when the middleware refuses a request, with the reason.
-	Rejected(ctx context.Context, reason Reason)
+	Rejected func(ctx context.Context, reason Reason)
 	// Duplicate is called when a delivery whose id was already handled is acknowledged
-	// without calling the next handler.
-	Duplicate(ctx context.Context, id string)
+	// (204) without calling the next handler. id is the SeenStore key, the one
+	// DeliveryIDFrom would have returned.
+	Duplicate func(ctx context.Context, id string)
 }
 
-// ObserverFuncs is an Observer built from optional functions; nil fields are skipped.
-type ObserverFuncs struct {
-	OnAccepted  func(ctx context.Context, ev *event.Event, status int)
-	OnRejected  func(ctx context.Context, reason Reason)
-	OnDuplicate func(ctx context.Context, id string)
-}
-
-// Accepted calls OnAccepted if it is set.
-func (o ObserverFuncs) Accepted(ctx context.Context, ev *event.Event, status int) {
-	if o.OnAccepted != nil {
-		o.OnAccepted(ctx, ev, status)
-	}
-}
-
-// Rejected calls OnRejected if it is set.
-func (o ObserverFuncs) Rejected(ctx context.Context, reason Reason) {
-	if o.OnRejected != nil {
-		o.OnRejected(ctx, reason)
-	}
-}
-
-// Duplicate calls OnDuplicate if it is set.
-func (o ObserverFuncs) Duplicate(ctx context.Context, id string) {
-	if o.OnDuplicate != nil {
-		o.OnDuplicate(ctx, id)
-	}
-}
-
-// Middleware verifies webhook deliveries before they reach an http.Handler. Build it with
-// NewMiddleware; it is safe for concurrent use and one Middleware can wrap many handlers
-// (they then share the seen-id store).
-type Middleware struct {
+// middleware is what New builds: safe for concurrent use, and one middleware can wrap
+// many handlers (they then share the seen-id store).
+type middleware struct {
 	scheme    signature.Scheme
 	keys      *signature.KeySet
 	creds     auth.Validator
@@ -157,21 +152,18 @@ type Middleware struct {
 	lease     time.Duration
 	decode    func([]byte) (*event.Event, error)
 	log       *slog.Logger
-	obs       Observer
+	obs       RequestObserver
 	bufs      sync.Pool // of *bytes.Buffer
 }
 
-// New returns the receiver middleware for cfg: NewMiddleware(cfg) and its Wrap method.
+// New checks cfg, fills in the defaults and returns the receiver middleware: a function
+// that guards an http.Handler. The handler it returns lets only verified, new deliveries
+// through to next: EventFrom, PrincipalFrom and DeliveryIDFrom give what was verified, and
+// r.Body holds the exact bytes that were signed. next must not use r.Body after it returns
+// (the buffer is reused). The function may wrap several handlers; they then share one
+// SeenStore (the Config's, or the default one New made). An unusable cfg gives an error
+// wrapping ErrInvalidConfig.
 func New(cfg Config) (func(http.Handler) http.Handler, error) {
-	m, err := NewMiddleware(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return m.Wrap, nil
-}
-
-// NewMiddleware checks cfg, fills in the defaults and returns the Middleware.
-func NewMiddleware(cfg Config) (*Middleware, error) {
 	switch {
 	case cfg.SkipSignature && cfg.Credentials == nil:
 		return nil, fmt.Errorf("%w: SkipSignature requires Credentials", ErrInvalidConfig)
@@ -186,7 +178,7 @@ func NewMiddleware(cfg Config) (*Middleware, error) {
 	case cfg.Lease < 0:
 		return nil, fmt.Errorf("%w: Lease is negative", ErrInvalidConfig)
 	}
-	m := &Middleware{
+	m := &middleware{
 		scheme:    cfg.Scheme,
 		keys:      cfg.Keys,
 		creds:     cfg.Credentials,
@@ -220,7 +212,7 @@ func NewMiddleware(cfg Config) (*Middleware, error) {
 		m.nowFn = time.Now
 	}
 	if m.seen == nil {
-		m.seen = NewMemoryStore(MemoryStoreConfig{Now: m.nowFn})
+		m.seen = newMemorySeenStore(DefaultMaxEntries, m.nowFn)
 	}
 	if m.lease == 0 {
 		m.lease = DefaultLease
@@ -228,18 +220,16 @@ func NewMiddleware(cfg Config) (*Middleware, error) {
 	if m.decode == nil {
 		m.decode = event.Parse
 	}
-	return m, nil
+	return m.wrap, nil
 }
 
-// Wrap returns next guarded by the middleware. next sees only verified, new deliveries:
-// EventFrom and PrincipalFrom give what was verified, and r.Body holds the exact bytes that
-// were signed. next must not use r.Body after it returns (the buffer is reused).
-func (m *Middleware) Wrap(next http.Handler) http.Handler {
+// wrap returns next guarded by the middleware.
+func (m *middleware) wrap(next http.Handler) http.Handler {
 	return &handler{m: m, next: next}
 }
 
 type handler struct {
-	m    *Middleware
+	m    *middleware
 	next http.Handler
 }
 
@@ -271,9 +261,11 @@ func PrincipalFrom(ctx context.Context) (*auth.Principal, bool) {
 	return d.principal, true
 }
 
-// DeliveryIDFrom returns the id the middleware de-duplicated the delivery by: the signed
-// delivery id header when the scheme has one (webhook-id for standard), else the event's
-// id, else "sha256:" and the hex SHA-256 of the body.
+// DeliveryIDFrom returns the id the middleware de-duplicated the delivery by, which is the
+// exact key it reserved and commits in the SeenStore: the signed delivery id header when the
+// scheme has one (webhook-id for standard), even when the body's "id" differs; else the
+// event's id; else "sha256:" and the hex SHA-256 of the body. The event's own id is
+// EventFrom(ctx).ID. See Config, "Delivery id and event id".
 func DeliveryIDFrom(ctx context.Context) (string, bool) {
 	d, ok := ctx.Value(ctxKey{}).(*delivery)
 	if !ok {
@@ -430,7 +422,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			m.log.LogAttrs(ctx, slog.LevelDebug, "hookkit/receiver: duplicate delivery acknowledged",
 				slog.String("id", id), slog.String("remote", r.RemoteAddr))
 		}
-		if m.obs != nil {
+		if m.obs.Duplicate != nil {
 			m.obs.Duplicate(ctx, id)
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -496,15 +488,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.log.LogAttrs(ctx, slog.LevelDebug, "hookkit/receiver: delivery handled",
 			slog.String("id", id), slog.String("type", ev.Type), slog.Int("status", status))
 	}
-	if m.obs != nil {
+	if m.obs.Accepted != nil {
 		m.obs.Accepted(ctx, ev, status)
 	}
 }
 
-func (m *Middleware) skipSignature() bool { return m.keys == nil }
+func (m *middleware) skipSignature() bool { return m.keys == nil }
 
 // decodeBody runs the decoder, turning a panic or a nil event into an error.
-func (m *Middleware) decodeBody(body []byte) (ev *event.Event, err error) {
+func (m *middleware) decodeBody(body []byte) (ev *event.Event, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			ev, err = nil, fmt.Errorf("decoder panicked: %v", p)
@@ -518,7 +510,7 @@ func (m *Middleware) decodeBody(body []byte) (ev *event.Event, err error) {
 }
 
 // retentionFor is how long the id of a delivery with meta stays seen.
-func (m *Middleware) retentionFor(meta signature.Meta) time.Duration {
+func (m *middleware) retentionFor(meta signature.Meta) time.Duration {
 	if m.retention > 0 {
 		return m.retention
 	}
@@ -541,7 +533,7 @@ const initialBodyBuffer = 16 << 10
 // readBody reads r.Body into buf, at most maxBody+1 bytes. A declared Content-Length sizes
 // the buffer up to initialBodyBuffer (a body that fits is read without growing it again);
 // a pooled buffer keeps the capacity earlier bodies gave it.
-func (m *Middleware) readBody(r *http.Request, buf *bytes.Buffer) (Reason, error) {
+func (m *middleware) readBody(r *http.Request, buf *bytes.Buffer) (Reason, error) {
 	if r.Body == nil {
 		return "", nil
 	}
@@ -563,14 +555,14 @@ func (m *Middleware) readBody(r *http.Request, buf *bytes.Buffer) (Reason, error
 	return "", nil
 }
 
-func (m *Middleware) getBuf() *bytes.Buffer {
+func (m *middleware) getBuf() *bytes.Buffer {
 	if b, ok := m.bufs.Get().(*bytes.Buffer); ok {
 		return b
 	}
 	return new(bytes.Buffer)
 }
 
-func (m *Middleware) putBuf(b *bytes.Buffer) {
+func (m *middleware) putBuf(b *bytes.Buffer) {
 	if int64(b.Cap()) > 2*m.maxBody+2*bytes.MinRead {
 		return // grew past what the limit needs (cannot normally happen); let it go
 	}
@@ -579,7 +571,7 @@ func (m *Middleware) putBuf(b *bytes.Buffer) {
 }
 
 // reject answers with the problem document for reason and reports it.
-func (m *Middleware) reject(ctx context.Context, w http.ResponseWriter, r *http.Request, reason Reason, err error) {
+func (m *middleware) reject(ctx context.Context, w http.ResponseWriter, r *http.Request, reason Reason, err error) {
 	var retryAfter time.Duration
 	switch reason {
 	case ReasonInFlight:
@@ -603,12 +595,12 @@ func (m *Middleware) reject(ctx context.Context, w http.ResponseWriter, r *http.
 		}
 		m.log.LogAttrs(ctx, level, "hookkit/receiver: delivery rejected", attrs...)
 	}
-	if m.obs != nil {
+	if m.obs.Rejected != nil {
 		m.obs.Rejected(ctx, reason)
 	}
 }
 
-func (m *Middleware) logStore(ctx context.Context, op, id string, err error) {
+func (m *middleware) logStore(ctx context.Context, op, id string, err error) {
 	if m.log != nil {
 		m.log.LogAttrs(ctx, slog.LevelError, "hookkit/receiver: seen store "+op+" failed",
 			slog.String("id", id), slog.String("error", err.Error()))

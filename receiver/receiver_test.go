@@ -184,6 +184,14 @@ func TestMiddlewareStatuses(t *testing.T) {
 			want: want{status: 200, calls: 1},
 		},
 		{
+			name: "negative tolerance turns the timestamp check off",
+			cfg:  func(c *receiver.Config) { c.Tolerance = -1 },
+			request: func(t *testing.T) *http.Request {
+				return signed(t, scheme, []signature.Key{key}, "msg-1", testNow.Add(-48*time.Hour), good)
+			},
+			want: want{status: 200, calls: 1},
+		},
+		{
 			name: "signed body that is not an event",
 			request: func(t *testing.T) *http.Request {
 				return signed(t, scheme, []signature.Key{key}, "msg-1", testNow, []byte(`{"hello":"world"}`))
@@ -430,7 +438,7 @@ func TestDuplicatesAreAcknowledgedWithoutReachingTheHandler(t *testing.T) {
 	key, _ := newKey(t, "k1", 1)
 	var dups []string
 	mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow,
-		Observer: receiver.ObserverFuncs{OnDuplicate: func(_ context.Context, id string) { dups = append(dups, id) }}})
+		Observer: receiver.RequestObserver{Duplicate: func(_ context.Context, id string) { dups = append(dups, id) }}})
 	require.NoError(t, err)
 	app := &recordingHandler{}
 	h := mw(app)
@@ -478,7 +486,7 @@ func TestFailedHandlerLetsTheRetryThrough(t *testing.T) {
 
 func TestPanickingHandlerReleasesTheID(t *testing.T) {
 	key, _ := newKey(t, "k1", 1)
-	store := receiver.NewMemoryStore(receiver.MemoryStoreConfig{})
+	store := newSeenStore(t, receiver.MemorySeenStoreConfig{})
 	mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow, Seen: store})
 	require.NoError(t, err)
 	body := eventBody(t, "a", "evt-1", 0)
@@ -584,9 +592,9 @@ func TestObserverAndLoggerSeeEveryOutcome(t *testing.T) {
 	mw, err := receiver.New(receiver.Config{
 		Keys: newKeySet(t, key), Now: fixedNow, Credentials: &fakeValidator{},
 		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Observer: receiver.ObserverFuncs{
-			OnAccepted: func(_ context.Context, _ *eventT, st int) { mu.Lock(); accepted = append(accepted, st); mu.Unlock() },
-			OnRejected: func(_ context.Context, r receiver.Reason) { mu.Lock(); rejected = append(rejected, r); mu.Unlock() },
+		Observer: receiver.RequestObserver{
+			Accepted: func(_ context.Context, _ *eventT, st int) { mu.Lock(); accepted = append(accepted, st); mu.Unlock() },
+			Rejected: func(_ context.Context, r receiver.Reason) { mu.Lock(); rejected = append(rejected, r); mu.Unlock() },
 		},
 	})
 	require.NoError(t, err)
@@ -641,7 +649,7 @@ func TestFlushAndResponseControllerReachTheServerWriter(t *testing.T) {
 
 // ttlStore records the ttl of every Commit.
 type ttlStore struct {
-	*receiver.MemoryStore
+	*receiver.MemorySeenStore
 	mu   sync.Mutex
 	ttls []time.Duration
 	fail bool
@@ -655,7 +663,7 @@ func (s *ttlStore) Commit(ctx context.Context, id, token string, ttl time.Durati
 	if fail {
 		return errors.New("store down")
 	}
-	return s.MemoryStore.Commit(ctx, id, token, ttl)
+	return s.MemorySeenStore.Commit(ctx, id, token, ttl)
 }
 
 // noMetaScheme hides id and timestamp, like docusign and github.
@@ -681,7 +689,7 @@ func TestRetentionDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := &ttlStore{MemoryStore: receiver.NewMemoryStore(receiver.MemoryStoreConfig{})}
+			store := &ttlStore{MemorySeenStore: newSeenStore(t, receiver.MemorySeenStoreConfig{})}
 			cfg := tt.cfg
 			cfg.Keys, cfg.Now, cfg.Seen = newKeySet(t, key), fixedNow, store
 			mw, err := receiver.New(cfg)
@@ -696,7 +704,7 @@ func TestRetentionDefaults(t *testing.T) {
 
 func TestCommitFailureIsLoggedAndTheRetryGetsThrough(t *testing.T) {
 	key, _ := newKey(t, "k1", 1)
-	store := &ttlStore{MemoryStore: receiver.NewMemoryStore(receiver.MemoryStoreConfig{}), fail: true}
+	store := &ttlStore{MemorySeenStore: newSeenStore(t, receiver.MemorySeenStoreConfig{}), fail: true}
 	var logs bytes.Buffer
 	mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow, Seen: store,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -721,4 +729,45 @@ func TestBodylessRequestIsAnInvalidSignature(t *testing.T) {
 	rec := httptest.NewRecorder()
 	mw(&recordingHandler{}).ServeHTTP(rec, r)
 	assertProblem(t, rec, receiver.ReasonInvalidSignature)
+}
+
+// keyStore records the id of every Reserve: the key the middleware de-duplicates by.
+type keyStore struct {
+	*receiver.MemorySeenStore
+	mu   sync.Mutex
+	keys []string
+}
+
+func (s *keyStore) Reserve(ctx context.Context, id string, lease time.Duration) (receiver.ReserveResult, string, error) {
+	s.mu.Lock()
+	s.keys = append(s.keys, id)
+	s.mu.Unlock()
+	return s.MemorySeenStore.Reserve(ctx, id, lease)
+}
+
+// When the signed header id (webhook-id) and the body's "id" differ, the header id is the
+// SeenStore key and DeliveryIDFrom; the body id is only EventFrom(ctx).ID.
+func TestHeaderIDNotBodyIDIsTheDeduplicationKey(t *testing.T) {
+	key, _ := newKey(t, "k1", 1)
+	store := &keyStore{MemorySeenStore: newSeenStore(t, receiver.MemorySeenStoreConfig{Now: fixedNow})}
+	mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow, Seen: store})
+	require.NoError(t, err)
+	var handled []string // "delivery id/event id"
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := receiver.DeliveryIDFrom(r.Context())
+		require.True(t, ok)
+		ev, ok := receiver.EventFrom(r.Context())
+		require.True(t, ok)
+		handled = append(handled, id+"/"+ev.ID)
+	}))
+	send := func(headerID, bodyID string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, signed(t, signature.Standard(), []signature.Key{key}, headerID, testNow, eventBody(t, "a", bodyID, 0)))
+		return rec.Code
+	}
+	assert.Equal(t, 200, send("msg-1", "evt-A"))
+	assert.Equal(t, 204, send("msg-1", "evt-B"), "same header id, other body id: a duplicate")
+	assert.Equal(t, 200, send("msg-2", "evt-A"), "other header id, same body id: a new delivery")
+	assert.Equal(t, []string{"msg-1/evt-A", "msg-2/evt-A"}, handled)
+	assert.Equal(t, []string{"msg-1", "msg-1", "msg-2"}, store.keys, "the seen store is keyed by the header id, verbatim")
 }

@@ -63,17 +63,20 @@ func Retryable(err error, retryAfter time.Duration) error {
 // senders (hookkit's own, Svix, Standard Webhooks) treat as "do not retry".
 func Permanent(err error) error { return &PermanentError{Err: err} }
 
-// RouterOption configures NewRouter.
-type RouterOption func(*Router)
-
-// RejectUnknown makes the Router answer 422 (problem type unknown-event-type) for event
-// types no pattern matches, instead of the default 204 that acknowledges and ignores them.
-func RejectUnknown() RouterOption { return func(rt *Router) { rt.rejectUnknown = true } }
-
-// WithRouterLogger logs handler errors (Warn for retryable, Info for permanent, Error for
-// others) and unknown event types (Debug). Without it the Router does not log; error
-// messages never reach the HTTP response.
-func WithRouterLogger(l *slog.Logger) RouterOption { return func(rt *Router) { rt.log = l } }
+// RouterConfig configures NewRouter. The zero value is the common case: nothing is
+// logged, and events of a type no pattern matches are acknowledged (204) and ignored.
+type RouterConfig struct {
+	// Logger receives handler errors (Warn for retryable, Info for permanent, Error for
+	// others) and events of a type no pattern matches (Debug when they are acknowledged,
+	// Info when RejectUnknown refuses them). nil means no logging. Error messages are
+	// logged but never reach the HTTP response.
+	Logger *slog.Logger
+	// RejectUnknown makes the Router answer 422 (problem type unknown-event-type) for event
+	// types no pattern matches, so the sender stops retrying them and can report them.
+	// false (the zero value) answers 204: the event is acknowledged and ignored, which is
+	// what a receiver subscribed to more types than it handles usually wants.
+	RejectUnknown bool
+}
 
 // Router is an http.Handler that dispatches verified events by type to HandlerFuncs. Put it
 // behind the middleware (it reads the event with EventFrom). A type is matched by the most
@@ -94,15 +97,14 @@ type prefixRoute struct {
 	h      HandlerFunc
 }
 
-// NewRouter returns a Router with no routes.
-func NewRouter(opts ...RouterOption) *Router {
-	rt := &Router{exact: make(map[string]HandlerFunc)}
-	for _, o := range opts {
-		if o != nil {
-			o(rt)
-		}
+// NewRouter returns a Router with no routes, configured by cfg; NewRouter(RouterConfig{})
+// is the common case.
+func NewRouter(cfg RouterConfig) *Router {
+	return &Router{
+		rejectUnknown: cfg.RejectUnknown,
+		log:           cfg.Logger,
+		exact:         make(map[string]HandlerFunc),
 	}
-	return rt
 }
 
 // Handle registers h for the event types matching pattern ("*", an exact type such as
@@ -175,13 +177,17 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := rt.lookup(ev.Type)
 	if h == nil {
-		if rt.log != nil {
-			rt.log.LogAttrs(ctx, slog.LevelDebug, "hookkit/receiver: no handler for event type",
-				slog.String("type", ev.Type), slog.String("id", ev.ID))
-		}
 		if rt.rejectUnknown {
+			if rt.log != nil {
+				rt.log.LogAttrs(ctx, slog.LevelInfo, "hookkit/receiver: no handler for event type, rejected",
+					slog.String("type", ev.Type), slog.String("id", ev.ID))
+			}
 			writeProblem(w, ReasonUnknownEventType, 0)
 			return
+		}
+		if rt.log != nil {
+			rt.log.LogAttrs(ctx, slog.LevelDebug, "hookkit/receiver: no handler for event type, acknowledged",
+				slog.String("type", ev.Type), slog.String("id", ev.ID))
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -31,7 +31,7 @@ func TestRouterDispatchesByMostSpecificPattern(t *testing.T) {
 			return nil
 		}
 	}
-	rt := receiver.NewRouter()
+	rt := receiver.NewRouter(receiver.RouterConfig{})
 	require.NoError(t, rt.Handle("*", route("star")))
 	require.NoError(t, rt.Handle("envelope-*", route("envelope")))
 	require.NoError(t, rt.Handle("envelope-sent-*", route("envelope-sent")))
@@ -55,7 +55,7 @@ func TestRouterDispatchesByMostSpecificPattern(t *testing.T) {
 }
 
 func TestRouterHandleErrors(t *testing.T) {
-	rt := receiver.NewRouter()
+	rt := receiver.NewRouter(receiver.RouterConfig{})
 	ok := func(context.Context, *eventT) error { return nil }
 	require.NoError(t, rt.Handle("a", ok))
 	assert.ErrorIs(t, rt.Handle("a", ok), receiver.ErrDuplicatePattern)
@@ -71,7 +71,7 @@ func TestRouterStatuses(t *testing.T) {
 	key, _ := newKey(t, "k1", 1)
 	tests := []struct {
 		name       string
-		opts       []receiver.RouterOption
+		cfg        receiver.RouterConfig
 		typ        string
 		result     error
 		wantStatus int
@@ -86,11 +86,11 @@ func TestRouterStatuses(t *testing.T) {
 		{name: "wrapped permanent", typ: "known", result: wrap(receiver.Permanent(nil)), wantReason: receiver.ReasonPermanent},
 		{name: "other error is 500", typ: "known", result: errors.New("bug"), wantReason: receiver.ReasonHandlerError},
 		{name: "unknown type acknowledged", typ: "other", wantStatus: 204},
-		{name: "unknown type rejected on request", opts: []receiver.RouterOption{receiver.RejectUnknown()}, typ: "other", wantReason: receiver.ReasonUnknownEventType},
+		{name: "unknown type rejected on request", cfg: receiver.RouterConfig{RejectUnknown: true}, typ: "other", wantReason: receiver.ReasonUnknownEventType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := receiver.NewRouter(tt.opts...)
+			rt := receiver.NewRouter(tt.cfg)
 			require.NoError(t, rt.Handle("known", func(context.Context, *eventT) error { return tt.result }))
 			mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow})
 			require.NoError(t, err)
@@ -121,7 +121,7 @@ func wrap(err error) error { return errors.Join(errors.New("context"), err) }
 
 func TestRouterWithoutMiddlewareRefuses(t *testing.T) {
 	called := false
-	rt := receiver.NewRouter()
+	rt := receiver.NewRouter(receiver.RouterConfig{})
 	require.NoError(t, rt.Handle("*", func(context.Context, *eventT) error { called = true; return nil }))
 	rec := httptest.NewRecorder()
 	rt.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(eventBody(t, "a", "b", 0))))
@@ -132,7 +132,7 @@ func TestRouterWithoutMiddlewareRefuses(t *testing.T) {
 func TestFailedRouterHandlerIsRetriedAndSuccessIsDeduplicated(t *testing.T) {
 	key, _ := newKey(t, "k1", 1)
 	calls := 0
-	rt := receiver.NewRouter()
+	rt := receiver.NewRouter(receiver.RouterConfig{})
 	require.NoError(t, rt.Handle("*", func(context.Context, *eventT) error {
 		calls++
 		if calls == 1 {
@@ -173,7 +173,7 @@ func TestRouterUnderRouters(t *testing.T) {
 	for name, mount := range mounts {
 		t.Run(name, func(t *testing.T) {
 			got := make(chan string, 1)
-			rt := receiver.NewRouter()
+			rt := receiver.NewRouter(receiver.RouterConfig{})
 			require.NoError(t, rt.Handle("envelope-*", func(_ context.Context, ev *eventT) error {
 				got <- ev.ID
 				return nil
@@ -213,7 +213,7 @@ func TestRouterUnderRouters(t *testing.T) {
 func TestRouterLogsErrorsButDoesNotExposeThem(t *testing.T) {
 	key, _ := newKey(t, "k1", 1)
 	var logs bytes.Buffer
-	rt := receiver.NewRouter(receiver.WithRouterLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	rt := receiver.NewRouter(receiver.RouterConfig{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, rt.Handle("fail", func(context.Context, *eventT) error { return errors.New("disk on fire") }))
 	mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow})
 	require.NoError(t, err)
@@ -230,4 +230,43 @@ func TestRouterLogsErrorsButDoesNotExposeThem(t *testing.T) {
 	assert.Contains(t, out, "no handler for event type")
 	assert.Equal(t, "retryable error", receiver.Retryable(nil, 0).Error())
 	assert.Equal(t, "permanent error", receiver.Permanent(nil).Error())
+}
+
+// An event type without a handler is acknowledged (204) and logged at Debug, or, with
+// RejectUnknown, refused (422) and logged at Info like the middleware's rejections.
+func TestRouterLogsUnknownEventTypes(t *testing.T) {
+	key, _ := newKey(t, "k1", 1)
+	tests := []struct {
+		name       string
+		reject     bool
+		wantStatus int
+		wantLog    string
+	}{
+		{"acknowledged at debug", false, http.StatusNoContent, `level=DEBUG msg="hookkit/receiver: no handler for event type, acknowledged" type=other id=e1`},
+		{"rejected at info", true, http.StatusUnprocessableEntity, `level=INFO msg="hookkit/receiver: no handler for event type, rejected" type=other id=e1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
+				Level:       slog.LevelDebug,
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { return dropTime(a) },
+			}))
+			rt := receiver.NewRouter(receiver.RouterConfig{Logger: logger, RejectUnknown: tt.reject})
+			require.NoError(t, rt.Handle("known", func(context.Context, *eventT) error { return nil }))
+			mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow})
+			require.NoError(t, err)
+			rec := httptest.NewRecorder()
+			mw(rt).ServeHTTP(rec, signed(t, signature.Standard(), []signature.Key{key}, "m1", testNow, eventBody(t, "other", "e1", 0)))
+			assert.Equal(t, tt.wantStatus, rec.Code)
+			assert.Equal(t, tt.wantLog+"\n", logs.String())
+		})
+	}
+}
+
+func dropTime(a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }

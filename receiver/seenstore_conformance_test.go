@@ -15,7 +15,7 @@ import (
 )
 
 // seenStoreFactory returns an empty store and a function that moves the store's clock
-// forward by d: a fake clock for MemoryStore; a real wait for a store whose clock is a
+// forward by d: a fake clock for MemorySeenStore; a real wait for a store whose clock is a
 // server's.
 type seenStoreFactory func(t *testing.T) (store receiver.SeenStore, advance func(d time.Duration))
 
@@ -162,9 +162,9 @@ func checkSeenStore(t *testing.T, lease time.Duration, newStore seenStoreFactory
 	})
 }
 
-func TestMemoryStoreConformance(t *testing.T) {
-	checkSeenStore(t, time.Minute, func(*testing.T) (receiver.SeenStore, func(time.Duration)) {
+func TestMemorySeenStoreConformance(t *testing.T) {
+	checkSeenStore(t, time.Minute, func(t *testing.T) (receiver.SeenStore, func(time.Duration)) {
 		clk := &manualClock{now: testNow}
-		return receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now}), clk.Add
+		return newSeenStore(t, receiver.MemorySeenStoreConfig{Now: clk.Now}), clk.Add
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -91,29 +92,30 @@ type SeenStore interface {
 // as a warning and treats the id as committed.
 var ErrLeaseLost = errors.New("hookkit/receiver: seen-id reservation lost before commit")
 
-// DefaultMaxEntries is the capacity of a MemoryStore whose MaxEntries is zero.
+// DefaultMaxEntries is the capacity of a MemorySeenStore whose MaxEntries is zero.
 const DefaultMaxEntries = 100_000
 
-// ErrStoreFull is returned by MemoryStore.Reserve when MaxEntries deliveries are in flight at
-// once; the receiver answers 503 so the sender retries.
+// ErrStoreFull is returned by MemorySeenStore.Reserve when MaxEntries deliveries are in
+// flight at once; the receiver answers 503 so the sender retries.
 var ErrStoreFull = errors.New("hookkit/receiver: seen store full of in-flight deliveries")
 
-// MemoryStoreConfig configures NewMemoryStore. The zero value is ready to use.
-type MemoryStoreConfig struct {
+// MemorySeenStoreConfig configures NewMemorySeenStore. The zero value is ready to use.
+type MemorySeenStoreConfig struct {
 	// MaxEntries caps the number of ids remembered (seen plus in flight). 0 means
-	// DefaultMaxEntries. When the cap is reached the oldest seen id is forgotten first;
-	// in-flight reservations are never evicted (Reserve fails with ErrStoreFull instead).
+	// DefaultMaxEntries (100,000); a negative value is refused (the store is always
+	// bounded). When the cap is reached the oldest seen id is forgotten first; in-flight
+	// reservations are never evicted (Reserve fails with ErrStoreFull instead).
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// MemoryStore is the default SeenStore: a bounded in-process map with expiry, safe for
-// concurrent use. Committed ids are kept in commit order and evicted oldest first when the
-// store is full, so memory stays bounded under any load; expired entries are dropped as new
-// ones arrive. It does not survive restarts and is not shared between processes — plug a
-// Redis or SQL SeenStore for that.
-type MemoryStore struct {
+// MemorySeenStore is the default SeenStore: a bounded in-process map of delivery ids with
+// expiry, safe for concurrent use. Committed ids are kept in commit order and evicted oldest
+// first when the store is full, so memory stays bounded under any load; expired entries are
+// dropped as new ones arrive. It does not survive restarts and is not shared between
+// processes — plug a Redis or SQL SeenStore for that.
+type MemorySeenStore struct {
 	max int
 	now func() time.Time
 
@@ -131,21 +133,30 @@ type memEntry struct {
 	elem    *list.Element // position in order when seen
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
-	m := &MemoryStore{max: cfg.MaxEntries, now: cfg.Now, entries: make(map[string]*memEntry)}
-	if m.max <= 0 {
-		m.max = DefaultMaxEntries
+// NewMemorySeenStore returns an empty MemorySeenStore, or an error wrapping
+// ErrInvalidConfig for a negative MaxEntries.
+func NewMemorySeenStore(cfg MemorySeenStoreConfig) (*MemorySeenStore, error) {
+	if cfg.MaxEntries < 0 {
+		return nil, fmt.Errorf("%w: MaxEntries is negative", ErrInvalidConfig)
 	}
-	if m.now == nil {
-		m.now = time.Now
+	capacity := cfg.MaxEntries
+	if capacity == 0 {
+		capacity = DefaultMaxEntries
 	}
-	return m
+	return newMemorySeenStore(capacity, cfg.Now), nil
+}
+
+// newMemorySeenStore returns an empty store holding at most capacity (> 0) ids.
+func newMemorySeenStore(capacity int, now func() time.Time) *MemorySeenStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemorySeenStore{max: capacity, now: now, entries: make(map[string]*memEntry)}
 }
 
 // Len returns the number of ids currently held, seen or in flight (expired ones included
 // until they are swept).
-func (m *MemoryStore) Len() int {
+func (m *MemorySeenStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.entries)
@@ -153,7 +164,7 @@ func (m *MemoryStore) Len() int {
 
 // Reserve implements SeenStore. Tokens are unique within the store (a counter): they never
 // leave the process, so they need not be unguessable.
-func (m *MemoryStore) Reserve(_ context.Context, id string, lease time.Duration) (ReserveResult, string, error) {
+func (m *MemorySeenStore) Reserve(_ context.Context, id string, lease time.Duration) (ReserveResult, string, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -189,7 +200,7 @@ func (m *MemoryStore) Reserve(_ context.Context, id string, lease time.Duration)
 }
 
 // Commit implements SeenStore.
-func (m *MemoryStore) Commit(_ context.Context, id, token string, ttl time.Duration) error {
+func (m *MemorySeenStore) Commit(_ context.Context, id, token string, ttl time.Duration) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -217,7 +228,7 @@ func (m *MemoryStore) Commit(_ context.Context, id, token string, ttl time.Durat
 }
 
 // Release implements SeenStore.
-func (m *MemoryStore) Release(_ context.Context, id, token string) error {
+func (m *MemorySeenStore) Release(_ context.Context, id, token string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[id]; ok && e.ownedBy(token) {
@@ -234,7 +245,7 @@ func (e *memEntry) ownedBy(token string) bool {
 
 // sweep drops expired committed ids from the front of the commit order. With one TTL for
 // all ids (what the receiver uses) the front is always the next to expire.
-func (m *MemoryStore) sweep(now time.Time) {
+func (m *MemorySeenStore) sweep(now time.Time) {
 	for i := 0; i < 64; i++ {
 		f := m.order.Front()
 		if f == nil {
@@ -248,7 +259,7 @@ func (m *MemoryStore) sweep(now time.Time) {
 	}
 }
 
-func (m *MemoryStore) remove(e *memEntry) {
+func (m *MemorySeenStore) remove(e *memEntry) {
 	if e.seen {
 		m.order.Remove(e.elem)
 	}

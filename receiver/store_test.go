@@ -3,6 +3,7 @@ package receiver_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,10 +33,18 @@ func (c *manualClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func TestMemoryStoreProtocol(t *testing.T) {
+// newSeenStore returns a MemorySeenStore for cfg, which must be valid.
+func newSeenStore(t testing.TB, cfg receiver.MemorySeenStoreConfig) *receiver.MemorySeenStore {
+	t.Helper()
+	s, err := receiver.NewMemorySeenStore(cfg)
+	require.NoError(t, err)
+	return s
+}
+
+func TestMemorySeenStoreProtocol(t *testing.T) {
 	ctx := context.Background()
 	clk := &manualClock{now: testNow}
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{Now: clk.Now})
 	var tok string // the token of the latest reservation
 	reserve := func() (receiver.ReserveResult, error) {
 		res, tk, err := s.Reserve(ctx, "a", time.Minute)
@@ -88,10 +97,10 @@ func TestMemoryStoreProtocol(t *testing.T) {
 	assert.Equal(t, "invalid", receiver.ReserveResult(0).String())
 }
 
-func TestMemoryStoreIsBounded(t *testing.T) {
+func TestMemorySeenStoreIsBounded(t *testing.T) {
 	ctx := context.Background()
 	clk := &manualClock{now: testNow}
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 3, Now: clk.Now})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{MaxEntries: 3, Now: clk.Now})
 	for i := range 10 {
 		id := fmt.Sprint("id-", i)
 		res, tok, err := s.Reserve(ctx, id, time.Minute)
@@ -109,10 +118,10 @@ func TestMemoryStoreIsBounded(t *testing.T) {
 	assert.Equal(t, receiver.Reserved, res, "oldest id evicted")
 }
 
-func TestMemoryStoreNeverEvictsInFlightIDs(t *testing.T) {
+func TestMemorySeenStoreNeverEvictsInFlightIDs(t *testing.T) {
 	ctx := context.Background()
 	clk := &manualClock{now: testNow}
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 2, Now: clk.Now})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{MaxEntries: 2, Now: clk.Now})
 	for _, id := range []string{"a", "b"} {
 		res, _, err := s.Reserve(ctx, id, time.Minute)
 		require.NoError(t, err)
@@ -130,10 +139,10 @@ func TestMemoryStoreNeverEvictsInFlightIDs(t *testing.T) {
 	assert.Equal(t, receiver.Reserved, res)
 }
 
-func TestMemoryStoreSweepsExpiredIDs(t *testing.T) {
+func TestMemorySeenStoreSweepsExpiredIDs(t *testing.T) {
 	ctx := context.Background()
 	clk := &manualClock{now: testNow}
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{Now: clk.Now})
 	for i := range 50 {
 		id := fmt.Sprint("id-", i)
 		_, tok, err := s.Reserve(ctx, id, time.Minute)
@@ -148,9 +157,9 @@ func TestMemoryStoreSweepsExpiredIDs(t *testing.T) {
 }
 
 // A Commit that holds no reservation records the id all the same and says so.
-func TestMemoryStoreCommitWithoutReserve(t *testing.T) {
+func TestMemorySeenStoreCommitWithoutReserve(t *testing.T) {
 	ctx := context.Background()
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 1})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{MaxEntries: 1})
 	assert.ErrorIs(t, s.Commit(ctx, "x", "", time.Hour), receiver.ErrLeaseLost)
 	assert.ErrorIs(t, s.Commit(ctx, "x", "", time.Hour), receiver.ErrLeaseLost) // idempotent
 	assert.ErrorIs(t, s.Commit(ctx, "y", "", time.Hour), receiver.ErrLeaseLost) // evicts x
@@ -160,9 +169,9 @@ func TestMemoryStoreCommitWithoutReserve(t *testing.T) {
 	assert.Equal(t, receiver.AlreadySeen, res)
 }
 
-func TestMemoryStoreConcurrentReserveHasOneWinner(t *testing.T) {
+func TestMemorySeenStoreConcurrentReserveHasOneWinner(t *testing.T) {
 	ctx := context.Background()
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{MaxEntries: 1000})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{MaxEntries: 1000})
 	for round := range 20 {
 		id := fmt.Sprint("id-", round)
 		var winners atomic.Int64
@@ -185,13 +194,35 @@ func TestMemoryStoreConcurrentReserveHasOneWinner(t *testing.T) {
 
 // An expired reservation that nobody took over is dropped by its owner's late Release, so it
 // does not linger and push seen ids out of a full store.
-func TestMemoryStoreLateReleaseOfAnUntakenReservationDropsIt(t *testing.T) {
+func TestMemorySeenStoreLateReleaseOfAnUntakenReservationDropsIt(t *testing.T) {
 	ctx := context.Background()
 	clk := &manualClock{now: testNow}
-	s := receiver.NewMemoryStore(receiver.MemoryStoreConfig{Now: clk.Now})
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{Now: clk.Now})
 	_, tok, err := s.Reserve(ctx, "a", time.Minute)
 	require.NoError(t, err)
 	clk.Add(2 * time.Minute)
 	require.NoError(t, s.Release(ctx, "a", tok))
 	assert.Zero(t, s.Len())
+}
+
+// A negative MaxEntries has no meaning (the store is always bounded): it is refused, not
+// taken as the default.
+func TestNewMemorySeenStoreRefusesNegativeMaxEntries(t *testing.T) {
+	s, err := receiver.NewMemorySeenStore(receiver.MemorySeenStoreConfig{MaxEntries: -1})
+	assert.ErrorIs(t, err, receiver.ErrInvalidConfig)
+	assert.Nil(t, s)
+}
+
+// MaxEntries 0 means DefaultMaxEntries: the store holds that many ids and no more.
+func TestMemorySeenStoreZeroMaxEntriesIsTheDefault(t *testing.T) {
+	ctx := context.Background()
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{})
+	for i := range receiver.DefaultMaxEntries {
+		res, _, err := s.Reserve(ctx, strconv.Itoa(i), time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, receiver.Reserved, res)
+	}
+	_, _, err := s.Reserve(ctx, "one too many", time.Minute)
+	assert.ErrorIs(t, err, receiver.ErrStoreFull)
+	assert.Equal(t, receiver.DefaultMaxEntries, s.Len())
 }

@@ -98,15 +98,15 @@ plain http anyone on the path could substitute signing keys or answer "active").
 		return usagef("--secret: %v", err)
 	}
 	printer := &eventPrinter{w: e.stdout}
-	mw, err := receiver.NewMiddleware(receiver.Config{
+	verify, err := receiver.New(receiver.Config{
 		Scheme:       scheme,
 		Keys:         ks,
 		Credentials:  validator,
 		MaxBodyBytes: *maxBody,
 		Tolerance:    *tolerance,
 		Logger:       logger,
-		Observer: receiver.ObserverFuncs{
-			OnDuplicate: func(_ context.Context, id string) {
+		Observer: receiver.RequestObserver{
+			Duplicate: func(_ context.Context, id string) {
 				logger.Info("duplicate acknowledged", "id", id)
 			},
 		},
@@ -114,7 +114,7 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	if err != nil {
 		return usagef("%v", err)
 	}
-	handler := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := verify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev, ok := receiver.EventFrom(r.Context())
 		if !ok {
 			http.Error(w, "no event", http.StatusInternalServerError)

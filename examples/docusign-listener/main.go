@@ -115,7 +115,7 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	var mu sync.Mutex
 	var completed []string
-	router := receiver.NewRouter()
+	router := receiver.NewRouter(receiver.RouterConfig{})
 	if err := router.Handle("envelope-completed", func(_ context.Context, ev *event.Event) error {
 		d, err := event.Decode[envelopeData](ev)
 		if err != nil {

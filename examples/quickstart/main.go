@@ -117,7 +117,7 @@ func run(ctx context.Context, w io.Writer) error {
 	verify, err := receiver.New(receiver.Config{
 		Keys:        receiverKeys, // a valid signature…
 		Credentials: jwtValidator, // …AND a valid JWT bearer token
-		Observer: receiver.ObserverFuncs{OnRejected: func(_ context.Context, r receiver.Reason) {
+		Observer: receiver.RequestObserver{Rejected: func(_ context.Context, r receiver.Reason) {
 			tr.printf("    receiver: refused (%s, %d)", r, r.Status())
 		}},
 	})
@@ -126,7 +126,7 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 
 	var accepted atomic.Int32
-	router := receiver.NewRouter()
+	router := receiver.NewRouter(receiver.RouterConfig{})
 	handle := func(ctx context.Context, ev *event.Event) error {
 		env, err := event.Decode[envelope](ev)
 		if err != nil {
