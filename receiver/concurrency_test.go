@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -48,46 +50,53 @@ func TestConcurrentDistinctDeliveriesAllReachTheHandler(t *testing.T) {
 	assert.Len(t, seen, n)
 }
 
+// Concurrent copies of one delivery, each retried on 503 like a real sender: the handler
+// runs once and every copy is finally acknowledged. It runs in a synctest bubble, so the
+// handler's run and the senders' back-off take fake time: while the first copy is in the
+// handler, every other copy has made its first attempt and been told 503.
 func TestConcurrentDuplicatesRunTheHandlerOnce(t *testing.T) {
-	key, _ := newKey(t, "k1", 1)
-	mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow})
-	require.NoError(t, err)
-	var calls atomic.Int64
-	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		time.Sleep(2 * time.Millisecond) // widen the window for concurrent copies
-	}))
-	body := eventBody(t, "a", "evt-1", 0)
-	const senders = 32
-	var wg sync.WaitGroup
-	var ok2xx, inflight atomic.Int64
-	for range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Like a real sender: retry on 503 until acknowledged.
-			for attempt := 0; attempt < 100; attempt++ {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, signed(t, signature.Standard(), []signature.Key{key}, "msg-1", testNow, body))
-				switch rec.Code {
-				case 200, 204:
-					ok2xx.Add(1)
-					return
-				case 503:
-					inflight.Add(1)
-					time.Sleep(time.Millisecond)
-				default:
-					t.Errorf("unexpected status %d", rec.Code)
-					return
+	synctest.Test(t, func(t *testing.T) {
+		key, _ := newKey(t, "k1", 1)
+		mw, err := receiver.New(receiver.Config{Keys: newKeySet(t, key), Now: fixedNow})
+		require.NoError(t, err)
+		var calls atomic.Int64
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			time.Sleep(2 * time.Millisecond) // fake time: passes once every sender waits
+		}))
+		body := eventBody(t, "a", "evt-1", 0)
+		const senders, attempts = 32, 100
+		reqs := make(chan *http.Request, senders*attempts)
+		for range cap(reqs) {
+			reqs <- signed(t, signature.Standard(), []signature.Key{key}, "msg-1", testNow, body)
+		}
+		var wg sync.WaitGroup
+		var ok2xx, inflight, other atomic.Int64
+		for range senders {
+			wg.Go(func() {
+				for range attempts {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, <-reqs)
+					switch rec.Code {
+					case 200, 204:
+						ok2xx.Add(1)
+						return
+					case 503:
+						inflight.Add(1)
+						time.Sleep(time.Millisecond) // the sender's back-off, in fake time
+					default:
+						other.Add(1)
+						return
+					}
 				}
-			}
-			t.Error("never acknowledged")
-		}()
-	}
-	wg.Wait()
-	assert.EqualValues(t, 1, calls.Load(), "handler runs exactly once")
-	assert.EqualValues(t, senders, ok2xx.Load(), "every copy is finally acknowledged")
-	t.Logf("in-flight answers: %d", inflight.Load())
+			})
+		}
+		wg.Wait()
+		assert.EqualValues(t, 1, calls.Load(), "handler runs exactly once")
+		assert.EqualValues(t, senders, ok2xx.Load(), "every copy is finally acknowledged")
+		assert.Zero(t, other.Load(), "only 2xx and 503 answers")
+		assert.GreaterOrEqual(t, inflight.Load(), int64(senders-1), "every other copy met the delivery in flight")
+	})
 }
 
 func TestKeyRotationWhileRequestsFly(t *testing.T) {
@@ -105,19 +114,21 @@ func TestKeyRotationWhileRequestsFly(t *testing.T) {
 	rot.Add(1)
 	go func() {
 		defer rot.Done()
+		// Rotate as fast as the scheduler allows until the requests are done: no clock is
+		// involved, and at least one rotation happens whatever the scheduling.
 		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
 			if i%2 == 0 {
 				assert.NoError(t, ks.Replace(k2, k3))
 			} else {
 				assert.NoError(t, ks.Replace(k1, k2))
 			}
 			rotations.Add(1)
-			time.Sleep(50 * time.Microsecond)
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.Gosched()
+			}
 		}
 	}()
 
