@@ -13,6 +13,11 @@
 //	GitHub(h)     X-Hub-Signature-256: sha256=<hex>                                        body
 //	Stripe()      Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>]                           timestamp.body
 //
+// Scheme is an interface open to other formats: a scheme written elsewhere builds keys with
+// NewSecret and HMACKey and computes with the Key's capabilities (AppendHMACSHA256,
+// SignEd25519, VerifyEd25519) and VerifyOptions.CheckTimestamp, so the key material never
+// leaves this package (see Scheme, and examples/slack-scheme for Slack's v0 signatures).
+//
 // Verification computes one MAC per key, streaming the id, timestamp and body into it
 // (never concatenating them), compares it in constant time with every presented signature,
 // and then checks the timestamp against a two-sided tolerance (DefaultTolerance unless set).

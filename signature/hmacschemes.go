@@ -48,7 +48,7 @@ func (docusign) GenerateKey(id string) (Key, string, error) {
 func (d docusign) Sign(h http.Header, m Message, keys []Key) error {
 	n := 0
 	for _, k := range keys {
-		if k.m == nil || k.m.kind != kindHMAC {
+		if k.m == nil || k.m.kind != KindHMACSHA256 {
 			continue
 		}
 		st := k.m.mac("", m.Body)
@@ -101,7 +101,7 @@ func (d docusign) Verify(h http.Header, body []byte, keys []Key, _ VerifyOptions
 	}
 	matched := -1
 	for i, k := range keys {
-		if k.m == nil || k.m.kind != kindHMAC {
+		if k.m == nil || k.m.kind != KindHMACSHA256 {
 			continue
 		}
 		st := k.m.mac("", body)
@@ -154,7 +154,7 @@ func (github) GenerateKey(id string) (Key, string, error) {
 func (g github) Sign(h http.Header, m Message, keys []Key) error {
 	var vals []string
 	for _, k := range keys {
-		if k.m == nil || k.m.kind != kindHMAC {
+		if k.m == nil || k.m.kind != KindHMACSHA256 {
 			continue
 		}
 		st := k.m.mac("", m.Body)
@@ -196,7 +196,7 @@ func (g github) Verify(h http.Header, body []byte, keys []Key, _ VerifyOptions) 
 	parsed := 0
 	matched := -1
 	for i, k := range keys {
-		if k.m == nil || k.m.kind != kindHMAC {
+		if k.m == nil || k.m.kind != KindHMACSHA256 {
 			continue
 		}
 		st := k.m.mac("", body)
@@ -250,7 +250,7 @@ func (stripe) Sign(h http.Header, m Message, keys []Key) error {
 	out = append(append(out, "t="...), tsText...)
 	n := 0
 	for _, k := range keys {
-		if k.m == nil || k.m.kind != kindHMAC {
+		if k.m == nil || k.m.kind != KindHMACSHA256 {
 			continue
 		}
 		st := k.m.mac(tsText, m.Body)
@@ -305,7 +305,7 @@ func (stripe) Verify(h http.Header, body []byte, keys []Key, opts VerifyOptions)
 	}
 	matched := -1
 	for i, k := range keys {
-		if k.m == nil || k.m.kind != kindHMAC {
+		if k.m == nil || k.m.kind != KindHMACSHA256 {
 			continue
 		}
 		st := k.m.mac(tsText, body)
@@ -328,5 +328,5 @@ func (stripe) Verify(h http.Header, body []byte, keys []Key, opts VerifyOptions)
 		return Meta{}, ErrMismatch
 	}
 	meta := Meta{Timestamp: ts, KeyID: keys[matched].ID}
-	return meta, opts.check(ts)
+	return meta, opts.CheckTimestamp(ts)
 }

@@ -17,18 +17,37 @@ import (
 // MaxKeys is the most keys a KeySet holds (and a scheme signs with).
 const MaxKeys = 100
 
-type keyKind uint8
+// KeyKind is what a Key's material is, and so which of its capability methods work.
+type KeyKind uint8
 
+// The kinds of key.
 const (
-	kindNone keyKind = iota
-	kindHMAC
-	kindEd25519Private
-	kindEd25519Public
+	// KindNone is the zero Key's kind: no material.
+	KindNone KeyKind = iota
+	// KindHMACSHA256 is a shared secret: AppendHMACSHA256 signs and verifies with it.
+	KindHMACSHA256
+	// KindEd25519Private is an Ed25519 private key: SignEd25519 and VerifyEd25519.
+	KindEd25519Private
+	// KindEd25519Public is an Ed25519 public key: VerifyEd25519 only.
+	KindEd25519Public
 )
+
+// String names the kind: "none", "hmac-sha256", "ed25519-private" or "ed25519-public".
+func (k KeyKind) String() string {
+	switch k {
+	case KindHMACSHA256:
+		return "hmac-sha256"
+	case KindEd25519Private:
+		return "ed25519-private"
+	case KindEd25519Public:
+		return "ed25519-public"
+	}
+	return "none"
+}
 
 // material is shared by copies of a Key; it is never modified after construction.
 type material struct {
-	kind keyKind
+	kind KeyKind
 	// The key bytes are one pointer further away, so that fmt, printing a Key held in an
 	// unexported field by reflection, shows an address (see Secret). Embedded, so that
 	// m.secret, m.priv and m.pub read them.
@@ -94,7 +113,7 @@ type Key struct {
 
 // HMACKey returns an HMAC-SHA256 key with the given id and secret.
 func HMACKey(id string, s Secret) Key {
-	return Key{ID: id, m: &material{kind: kindHMAC, keyBytes: &keyBytes{secret: s.bytes()}}}
+	return Key{ID: id, m: &material{kind: KindHMACSHA256, keyBytes: &keyBytes{secret: s.bytes()}}}
 }
 
 // Ed25519PrivateKey returns a key that signs (and verifies) Standard Webhooks v1a
@@ -104,7 +123,7 @@ func Ed25519PrivateKey(id string, priv ed25519.PrivateKey) (Key, error) {
 		return Key{}, fmt.Errorf("%w: ed25519 private key must be %d bytes", ErrInvalidKey, ed25519.PrivateKeySize)
 	}
 	p := append(ed25519.PrivateKey(nil), priv...)
-	return Key{ID: id, m: &material{kind: kindEd25519Private, keyBytes: &keyBytes{priv: p, pub: p.Public().(ed25519.PublicKey)}}}, nil
+	return Key{ID: id, m: &material{kind: KindEd25519Private, keyBytes: &keyBytes{priv: p, pub: p.Public().(ed25519.PublicKey)}}}, nil
 }
 
 // Ed25519PublicKey returns a key that verifies Standard Webhooks v1a signatures.
@@ -112,25 +131,25 @@ func Ed25519PublicKey(id string, pub ed25519.PublicKey) (Key, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return Key{}, fmt.Errorf("%w: ed25519 public key must be %d bytes", ErrInvalidKey, ed25519.PublicKeySize)
 	}
-	return Key{ID: id, m: &material{kind: kindEd25519Public, keyBytes: &keyBytes{pub: append(ed25519.PublicKey(nil), pub...)}}}, nil
+	return Key{ID: id, m: &material{kind: KindEd25519Public, keyBytes: &keyBytes{pub: append(ed25519.PublicKey(nil), pub...)}}}, nil
 }
 
 // Valid reports whether the key holds material (the zero Key does not).
-func (k Key) Valid() bool { return k.m != nil && k.m.kind != kindNone }
+func (k Key) Valid() bool { return k.m != nil && k.m.kind != KindNone }
 
 // CanSign reports whether the key can produce signatures (HMAC or Ed25519 private).
 func (k Key) CanSign() bool {
-	return k.m != nil && (k.m.kind == kindHMAC || k.m.kind == kindEd25519Private)
+	return k.m != nil && (k.m.kind == KindHMACSHA256 || k.m.kind == KindEd25519Private)
 }
 
 // Public returns the verifying half of an Ed25519 private key, with the same id and
 // window. For other keys it returns k itself.
 func (k Key) Public() Key {
-	if k.m == nil || k.m.kind != kindEd25519Private {
+	if k.m == nil || k.m.kind != KindEd25519Private {
 		return k
 	}
 	p := Key{ID: k.ID, NotBefore: k.NotBefore, Expires: k.Expires}
-	p.m = &material{kind: kindEd25519Public, keyBytes: &keyBytes{pub: k.m.pub}}
+	p.m = &material{kind: KindEd25519Public, keyBytes: &keyBytes{pub: k.m.pub}}
 	return p
 }
 
@@ -143,19 +162,54 @@ func (k Key) Active(now time.Time) bool {
 	return k.Expires.IsZero() || now.Before(k.Expires)
 }
 
-func (k Key) kindName() string {
+// Kind returns what the key's material is (KindNone for the zero Key).
+func (k Key) Kind() KeyKind {
 	if k.m == nil {
-		return "none"
+		return KindNone
 	}
-	switch k.m.kind {
-	case kindHMAC:
-		return "hmac-sha256"
-	case kindEd25519Private:
-		return "ed25519-private"
-	case kindEd25519Public:
-		return "ed25519-public"
+	return k.m.kind
+}
+
+func (k Key) kindName() string { return k.Kind().String() }
+
+// AppendHMACSHA256 appends to dst the HMAC-SHA256 keyed with k's secret of parts written in
+// order, as if they were concatenated (they are streamed into the MAC, never copied
+// together), and returns the extended slice: 32 bytes longer. It is the capability a
+// scheme outside this package signs and verifies with, so that the secret never leaves the
+// Key; pass a buffer with room (a [32]byte's [:0]) and it does not allocate. Compare what
+// it computes with a presented signature in constant time (crypto/hmac.Equal), never with
+// bytes.Equal or ==. A key of another kind gets an error wrapping ErrInvalidKey.
+func (k Key) AppendHMACSHA256(dst []byte, parts ...[]byte) ([]byte, error) {
+	if k.Kind() != KindHMACSHA256 {
+		return dst, fmt.Errorf("%w: %s is not an hmac-sha256 key", ErrInvalidKey, k.kindName())
 	}
-	return "none"
+	st := k.m.state()
+	for _, p := range parts {
+		st.h.Write(p)
+	}
+	dst = st.h.Sum(dst)
+	k.m.release(st)
+	return dst, nil
+}
+
+// SignEd25519 returns the Ed25519 signature (ed25519.SignatureSize bytes) of msg made with
+// k, which must be an Ed25519 private key; a key of another kind gets an error wrapping
+// ErrInvalidKey. The private key never leaves the Key.
+func (k Key) SignEd25519(msg []byte) ([]byte, error) {
+	if k.Kind() != KindEd25519Private {
+		return nil, fmt.Errorf("%w: %s is not an ed25519 private key", ErrInvalidKey, k.kindName())
+	}
+	return ed25519.Sign(k.m.priv, msg), nil
+}
+
+// VerifyEd25519 reports whether sig is a valid Ed25519 signature of msg by k (a private or
+// a public Ed25519 key). It is false for any other kind of key.
+func (k Key) VerifyEd25519(msg, sig []byte) bool {
+	kind := k.Kind()
+	if kind != KindEd25519Private && kind != KindEd25519Public {
+		return false
+	}
+	return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.m.pub, msg, sig)
 }
 
 // String describes the key without its material, e.g. `key "2026-01" (hmac-sha256)`.

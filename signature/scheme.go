@@ -64,7 +64,11 @@ type VerifyOptions struct {
 	Tolerance time.Duration
 }
 
-func (o VerifyOptions) check(ts time.Time) error {
+// CheckTimestamp checks a signed timestamp against the options: nil when it is within
+// Tolerance of Now (either direction) or Tolerance is negative, else an error wrapping
+// ErrTimestamp. Schemes call it after the signature has matched, so a scheme written
+// outside this package applies the receiver's tolerance as the built-in ones do.
+func (o VerifyOptions) CheckTimestamp(ts time.Time) error {
 	tol := o.Tolerance
 	if tol < 0 {
 		return nil
@@ -83,9 +87,31 @@ func (o VerifyOptions) check(ts time.Time) error {
 	return nil
 }
 
-// Scheme is one wire format of webhook signatures.
+// Scheme is one wire format of webhook signatures. Four are built in (Standard, DocuSign,
+// GitHub, Stripe); senders (sender.Endpoint.Scheme) and receivers (receiver.Config.Scheme)
+// take any Scheme, so a format hookkit does not ship is written outside this package.
+//
+// Scheme is open to implementation, not sealed, and an implementation never sees key
+// material: it builds keys with NewSecret and HMACKey (or Ed25519PrivateKey and
+// Ed25519PublicKey) and uses the Key's capabilities, which compute with the material
+// inside the Key: AppendHMACSHA256 over the parts of the signed content written in order,
+// SignEd25519 and VerifyEd25519. Kind says which of them a key has. An implementation
+// must keep the contract the built-in schemes keep:
+//
+//   - Sign signs with every key of keys that it can use (skipping the others) and
+//     returns ErrNoKeys when there is none.
+//   - Verify returns ErrNoKeys for empty keys; computes one signature per usable key and
+//     compares it with every presented one in constant time (crypto/hmac.Equal), without
+//     stopping at the first match; bounds what it parses (MaxHeaderLen, MaxSignatures);
+//     wraps ErrNoSignature, ErrMalformedHeader or ErrMismatch; checks the timestamp, where
+//     the format has one, with opts.CheckTimestamp only after a signature has matched; and
+//     returns Meta with the matching key's ID (and the signed id and timestamp, if any).
+//   - Errors never contain key material or presented signatures.
+//
+// examples/slack-scheme implements Slack's signing this way and plugs it into a receiver.
 type Scheme interface {
-	// Name is the scheme's name: "standard", "docusign", "github" or "stripe".
+	// Name is the scheme's name: "standard", "docusign", "github" or "stripe" for the
+	// built-in ones, lower-case.
 	Name() string
 	// ParseKey reads a secret in the text form the scheme's system shows its users.
 	ParseKey(id, text string) (Key, error)

@@ -158,7 +158,7 @@ func (standard) Sign(h http.Header, m Message, keys []Key) error {
 			sig.WriteByte(' ')
 		}
 		switch k.m.kind {
-		case kindHMAC:
+		case KindHMACSHA256:
 			st := k.m.state()
 			writeString(st, m.ID)
 			writeString(st, ".")
@@ -171,7 +171,7 @@ func (standard) Sign(h http.Header, m Message, keys []Key) error {
 			k.m.release(st)
 			sig.WriteString("v1,")
 			sig.Write(enc[:])
-		case kindEd25519Private:
+		case KindEd25519Private:
 			content := make([]byte, 0, len(m.ID)+len(tsText)+2+len(m.Body))
 			content = append(append(append(append(append(content, m.ID...), '.'), tsText...), '.'), m.Body...)
 			var enc [88]byte
@@ -257,7 +257,7 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 			continue
 		}
 		switch k.m.kind {
-		case kindHMAC:
+		case KindHMACSHA256:
 			st := k.m.state()
 			writeString(st, id)
 			writeString(st, ".")
@@ -271,7 +271,7 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 				matched = i
 			}
 			k.m.release(st)
-		case kindEd25519Private, kindEd25519Public:
+		case KindEd25519Private, KindEd25519Public:
 			if matched >= 0 {
 				// Public keys and signatures only: stopping early leaks nothing secret.
 				continue
@@ -289,7 +289,7 @@ func (standard) Verify(h http.Header, body []byte, keys []Key, opts VerifyOption
 		return Meta{}, ErrMismatch
 	}
 	meta := Meta{ID: id, Timestamp: ts, KeyID: keys[matched].ID}
-	if err := opts.check(ts); err != nil {
+	if err := opts.CheckTimestamp(ts); err != nil {
 		return meta, err
 	}
 	return meta, nil
@@ -313,7 +313,7 @@ func headerNames(h http.Header) (idName, tsName, sigName string, ok bool) {
 func ed25519Keys(keys []Key) int {
 	n := 0
 	for _, k := range keys {
-		if k.Valid() && (k.m.kind == kindEd25519Private || k.m.kind == kindEd25519Public) {
+		if k.Valid() && (k.m.kind == KindEd25519Private || k.m.kind == KindEd25519Public) {
 			n++
 		}
 	}
