@@ -261,8 +261,8 @@ func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryC
 		return
 	}
 	ep := &t.ep
-	ctx, timer := withAttemptTimeout(ctx, t.timeout)
-	defer timer.stop()
+	ctx, cancel := withAttemptTimeout(ctx, t.timeout, t.cause)
+	defer cancel()
 
 	o := &outgoing{url: *t.dest.url}
 	body := enc.View(retryCount) // read-only: the reader, the signature and GetBody only read it

@@ -17,6 +17,7 @@ type target struct {
 	name    string // for results, errors, logs
 	scheme  signature.Scheme
 	timeout time.Duration
+	cause   error // of the attempt context when timeout passes (timeoutCause)
 }
 
 // destination is an endpoint URL parsed and checked once. It is shared by every Send to
@@ -91,6 +92,7 @@ func (s *Sender) check(ep *Endpoint) target {
 	if t.timeout <= 0 {
 		t.timeout = DefaultTimeout
 	}
+	t.cause = timeoutCause(t.timeout)
 	t.dest = s.dests.get(ep.URL, s.allowHTTP)
 	if t.name == "" {
 		if t.dest.url != nil {
