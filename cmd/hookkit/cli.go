@@ -147,19 +147,68 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 				fs.printHelp()
 				return nil, errHelp
 			}
-			return nil, &usageError{msg: err.Error()}
+			return nil, &usageError{msg: flagError(err)}
 		}
 		rest := fs.Args()
 		consumed := len(args) - len(rest)
 		if consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
+			return append(pos, rest...), fs.checkEmpty()
 		}
 		if len(rest) == 0 {
-			return pos, nil
+			return pos, fs.checkEmpty()
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// emptyChecker is a flag value that must not be given empty (the secret flags).
+type emptyChecker interface{ hasEmpty() bool }
+
+// checkEmpty refuses a secret flag given an empty value ("--secret ”", often an unset
+// shell variable) with "--secret is empty".
+func (fs *flagSet) checkEmpty() error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if ec, ok := f.Value.(emptyChecker); ok && ec.hasEmpty() && err == nil {
+			err = usagef("%s is empty", dashed(f.Name))
+		}
+	})
+	return err
+}
+
+// dashed spells a flag name as the help does: "--secret", and "-H" for one letter.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// flagErrorRE matches the flag package's error messages that name a flag "-name".
+var flagErrorRE = regexp.MustCompile(`^(flag provided but not defined|flag needs an argument|invalid value ("(?:[^"\\]|\\.)*") for flag|invalid boolean value ("(?:[^"\\]|\\.)*") for|invalid boolean flag):? -([^ :]+)(.*)$`)
+
+// flagError rewords the flag package's errors with the flags spelled as the help spells
+// them ("--secret", not "-secret"): "unknown flag --nope", "--secret needs an argument",
+// "invalid value "5 minutes" for --tolerance: parse error".
+func flagError(err error) string {
+	msg := err.Error()
+	m := flagErrorRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	name, rest := dashed(m[4]), m[5]
+	switch {
+	case m[1] == "flag provided but not defined":
+		return "unknown flag " + name + rest
+	case m[1] == "flag needs an argument":
+		return name + " needs an argument" + rest
+	case m[2] != "":
+		return "invalid value " + m[2] + " for " + name + rest
+	case m[3] != "":
+		return "invalid boolean value " + m[3] + " for " + name + rest
+	}
+	return "invalid boolean flag " + name + rest
 }
 
 func (fs *flagSet) printHelp() {
@@ -167,11 +216,7 @@ func (fs *flagSet) printHelp() {
 	fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n\nFlags:\n", fs.synopsis, strings.TrimSpace(fs.description))
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		dash := "--"
-		if len(f.Name) == 1 {
-			dash = "-"
-		}
-		line := "  " + dash + f.Name
+		line := "  " + dashed(f.Name)
 		if name != "" {
 			line += " " + name
 		}
@@ -194,20 +239,28 @@ func (l *stringList) Set(s string) error {
 }
 
 // secretList is a repeatable flag whose values are secrets: its String never shows them
-// (flag prints defaults with it).
+// (flag prints defaults with it), and an empty value is refused after parsing with
+// "--name is empty" (see flagSet.checkEmpty): the flag package's own error would say
+// "invalid value "" for flag -name".
 type secretList []string
 
 func (l *secretList) String() string { return "" }
 
 func (l *secretList) Set(s string) error {
-	if s == "" {
-		return errors.New("empty value")
-	}
 	*l = append(*l, s)
 	return nil
 }
 
-// secretValue is a single secret flag.
+func (l *secretList) hasEmpty() bool {
+	for _, s := range *l {
+		if s == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// secretValue is a single secret flag; empty is refused like secretList's.
 type secretValue struct {
 	v   string
 	set bool
@@ -219,6 +272,8 @@ func (s *secretValue) Set(v string) error {
 	s.v, s.set = v, true
 	return nil
 }
+
+func (s *secretValue) hasEmpty() bool { return s.set && s.v == "" }
 
 // unexpectedArgument is the usage error for a stray positional argument. It does not
 // echo the argument: often it is the second value given to a flag that takes one, such
@@ -273,6 +328,26 @@ func urlErrorReason(err error) string {
 		return "malformed"
 	}
 	return msg
+}
+
+// readBody reads the body of sign and verify: --body FILE or the FILE argument (not
+// both), stdin when neither is given or it is "-".
+func readBody(e *env, bodyFlag string, pos []string) ([]byte, error) {
+	if bodyFlag != "" {
+		if len(pos) > 0 {
+			return nil, usagef("give the body as --body FILE or as FILE, not both")
+		}
+		pos = []string{bodyFlag}
+	}
+	return readInput(e, pos)
+}
+
+// bodyFromStdin reports whether readBody would read stdin.
+func bodyFromStdin(bodyFlag string, pos []string) bool {
+	if bodyFlag != "" {
+		return bodyFlag == "-"
+	}
+	return len(pos) == 0 || pos[0] == "-"
 }
 
 // readInput reads the body named by the positional arguments: a FILE, or stdin when there

@@ -27,15 +27,15 @@ func runIn(t *testing.T, stdin string, args ...string) cliResult {
 // the issue lists, spelled with "--" (or "-" for the one-letter -H).
 func TestHelpListsEveryFlag(t *testing.T) {
 	flags := map[string][]string{
-		"keygen": {"--scheme"},
-		"sign":   {"--scheme", "--secret", "--id", "--timestamp"},
-		"verify": {"--scheme", "--secret", "-H", "--tolerance", "--now"},
+		"keygen": {"--scheme", "--ed25519"},
+		"sign":   {"--scheme", "--secret", "--id", "--timestamp", "--body", "--header-name", "--header-prefix"},
+		"verify": {"--scheme", "--secret", "--headers", "-H", "--tolerance", "--now", "--body", "--header-name", "--header-prefix"},
 		"listen": {"--addr", "--scheme", "--secret", "--path", "--max-body", "--tolerance", "--bearer", "--basic",
 			"--jwks-url", "--issuer", "--audience", "--scope", "--introspect-url", "--client-id", "--client-secret",
-			"--allow-http"},
+			"--allow-http", "--header-name", "--header-prefix"},
 		"send": {"--url", "--scheme", "--secret", "--type", "--data", "--id", "--basic", "--bearer", "--token-url",
 			"--client-id", "--client-secret", "--scope", "--param", "--auth-style", "--max-attempts", "--timeout",
-			"--allow-http", "--allow-private", "--allow-insecure-basic"},
+			"--allow-http", "--allow-private", "--allow-insecure-basic", "--header-name", "--header-prefix"},
 	}
 	require.Len(t, flags, len(commands))
 	for _, c := range commands {

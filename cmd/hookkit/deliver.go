@@ -71,7 +71,7 @@ func send(ctx context.Context, e *env, f *sendFlags) error {
 	if f.timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	scheme, keys, err := schemeAndKeys(f.scheme, f.secrets)
+	scheme, keys, err := schemeAndKeys(&f.scheme, f.secrets)
 	if err != nil {
 		return err
 	}

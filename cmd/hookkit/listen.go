@@ -27,19 +27,22 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "listen",
 		`hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
          [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
-         [--introspect-url URL --client-id ID --client-secret S] [--allow-http]`,
+         [--introspect-url URL --client-id ID --client-secret S] [--allow-http] [--header-name NAME | --header-prefix PREFIX]`,
 		`Runs the hookkit receiver middleware on HOST:PORT and PATH: every delivery must carry a
 valid signature by one of the --secret keys (and, when credential flags are given, valid
 credentials too: any one of --bearer, --basic, a JWT checked against --jwks-url, or a token
 accepted by --introspect-url). Each accepted event is printed on stdout as one compact JSON
 line; a redelivered event is acknowledged but not printed again. Logs go to stderr, starting
 with the "listening" line that gives the address (--addr 127.0.0.1:0 picks a free port).
-SIGINT or SIGTERM stops the listener cleanly.
+SIGINT or SIGTERM stops the listener cleanly. Any other path is answered 404 and any
+method but POST 405, each with a problem+json body that names what the listener serves,
+and logged.
 
 Safety: --jwks-url and --introspect-url must be https:// unless --allow-http is given (over
 plain http anyone on the path could substitute signing keys or answer "active").`)
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (port 0 picks a free one)")
-	schemeName := fs.String("scheme", "standard", schemeUsage)
+	var sf schemeFlags
+	sf.register(fs)
 	var secrets secretList
 	fs.Var(&secrets, "secret", "verification secret `K` in the scheme's text form (repeat to accept several keys)")
 	path := fs.String("path", "/webhooks", "URL path `P` that receives the webhooks")
@@ -66,7 +69,7 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	if len(pos) > 0 {
 		return unexpectedArgument(pos)
 	}
-	scheme, keys, err := schemeAndKeys(*schemeName, secrets)
+	scheme, keys, err := schemeAndKeys(&sf, secrets)
 	if err != nil {
 		return err
 	}
@@ -128,15 +131,14 @@ plain http anyone on the path could substitute signing keys or answer "active").
 		logger.Info("accepted", "id", ev.ID, "type", ev.Type)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux := http.NewServeMux()
-	mux.Handle(*path, handler)
+	routes := servePath(*path, handler, logger)
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           routes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -165,6 +167,60 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// servePath routes POST path to handler, and answers every other request with a
+// problem+json document (the shape of the receiver's: type, title, status, detail) that
+// names what the listener serves: 404 for another path, 405 with Allow: POST for another
+// method on path. Each is logged as one line (method and path, no query: it may carry
+// tokens). The receiver middleware answers another method with 405 too, but its detail
+// does not name the path.
+func servePath(path string, handler http.Handler, logger *slog.Logger) http.Handler {
+	serves := "this listener serves POST " + path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path != path:
+			logger.Info("not found", "method", logPath(r.Method), "path", logPath(r.URL.Path), "serves", "POST "+path)
+			writeListenProblem(w, http.StatusNotFound, "not-found", "Not found", serves)
+		case r.Method != http.MethodPost:
+			logger.Info("method not allowed", "method", logPath(r.Method), "path", path, "serves", "POST "+path)
+			w.Header().Set("Allow", http.MethodPost)
+			writeListenProblem(w, http.StatusMethodNotAllowed, string(receiver.ReasonMethodNotAllowed), "Method not allowed", serves)
+		default:
+			handler.ServeHTTP(w, r)
+		}
+	})
+}
+
+// maxLogPath is the most of a request path (or method) the log lines of servePath show.
+const maxLogPath = 100
+
+// logPath shortens a client-chosen path or method for the log.
+func logPath(p string) string {
+	if len(p) > maxLogPath {
+		return p[:maxLogPath] + "…"
+	}
+	return p
+}
+
+// writeListenProblem writes an RFC 9457 problem document in the receiver's shape, its type
+// under receiver.ProblemTypeBase.
+func writeListenProblem(w http.ResponseWriter, status int, reason, title, detail string) {
+	body, err := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{receiver.ProblemTypeBase + reason, title, status, detail})
+	if err != nil {
+		http.Error(w, detail, status) // unreachable: only strings and an int
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // eventPrinter writes events as compact JSON lines, one writer at a time.

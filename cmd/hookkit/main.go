@@ -2,9 +2,9 @@
 //
 // Usage:
 //
-//	hookkit keygen [--scheme S]
-//	hookkit sign   --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [FILE]
-//	hookkit verify --scheme S --secret K [--secret K2 …] -H 'Name: value' [-H …] [--tolerance DUR] [--now UNIX] [FILE]
+//	hookkit keygen [--scheme S] [--ed25519]
+//	hookkit sign   --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [--body FILE | FILE]
+//	hookkit verify --scheme S --secret K [--secret K2 …] (--headers FILE | -H 'Name: value' …) [--tolerance DUR] [--now UNIX] [--body FILE | FILE]
 //	hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
 //	               [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
 //	               [--introspect-url URL --client-id ID --client-secret S] [--allow-http]
@@ -12,6 +12,15 @@
 //	               [--basic USER:PASS] [--bearer TOKEN]
 //	               [--token-url URL --client-id ID --client-secret S [--scope S …] [--param k=v …] [--auth-style header|params]]
 //	               [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic]
+//
+// sign, verify, listen and send also take --header-name NAME (the github scheme's
+// signature header, default X-Hub-Signature-256) and --header-prefix PREFIX (the docusign
+// scheme's, default X-DocuSign-Signature-).
+//
+// The headers sign prints are the file verify --headers reads:
+//
+//	hookkit sign --secret K body.json > headers.txt
+//	hookkit verify --secret K --headers headers.txt --body body.json
 //
 // Schemes are standard (the default), docusign, github and stripe; secrets are given in the
 // text form each system shows its users (whsec_… for standard and stripe, the raw key string

@@ -14,17 +14,18 @@ import (
 
 // sendFlags are the parsed flags of send.
 type sendFlags struct {
-	url, scheme, typ, data, id string
-	secrets                    []string
-	basic, bearer              secretValue
-	tokenURL, clientID         string
-	clientSecret               secretValue
-	scopes, params             []string
-	authStyle                  string
-	maxAttempts                int
-	timeout                    time.Duration
-	allowHTTP, allowPrivate    bool
-	allowInsecureBasic         bool
+	url, typ, data, id      string
+	scheme                  schemeFlags
+	secrets                 []string
+	basic, bearer           secretValue
+	tokenURL, clientID      string
+	clientSecret            secretValue
+	scopes, params          []string
+	authStyle               string
+	maxAttempts             int
+	timeout                 time.Duration
+	allowHTTP, allowPrivate bool
+	allowInsecureBasic      bool
 }
 
 func runSend(ctx context.Context, e *env, args []string) error {
@@ -32,7 +33,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		`hookkit send --url URL --scheme S --secret K […] --type TYPE [--data JSON | --data @FILE] [--id ID]
        [--basic USER:PASS] [--bearer TOKEN]
        [--token-url URL --client-id ID --client-secret S [--scope S …] [--param k=v …] [--auth-style header|params]]
-       [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic]`,
+       [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic]
+       [--header-name NAME | --header-prefix PREFIX]`,
 		`Builds one event (--type, --data, --id), signs it with every --secret key, attaches the
 credentials (Basic, a static bearer token, or an OAuth2 client-credentials token fetched from
 --token-url) and POSTs it to --url, retrying what can be retried. Prints the result as JSON
@@ -45,7 +47,7 @@ receiver on this machine at http://127.0.0.1 needs both); Basic credentials over
 only with --allow-insecure-basic. Redirects are never followed.`)
 	var f sendFlags
 	fs.StringVar(&f.url, "url", "", "receiver `URL`")
-	fs.StringVar(&f.scheme, "scheme", "standard", schemeUsage)
+	f.scheme.register(fs)
 	fs.Var((*secretList)(&f.secrets), "secret", "signing secret `K` in the scheme's text form (repeat: every key signs)")
 	fs.StringVar(&f.typ, "type", "", "event `TYPE`, e.g. envelope-completed")
 	fs.StringVar(&f.data, "data", "{}", "event data: a `JSON` object, or @FILE to read it from a file (@- for stdin)")
