@@ -18,6 +18,13 @@
 // context of the request being served, and each is bounded by a timeout of
 // its own; callers wait only as long as their context allows.
 //
+// The configs follow one rule for numbers: a zero duration or size means the
+// documented default; a negative one means "none" only where that has a
+// meaning, which the field's doc says (JWTConfig.Leeway: no leeway;
+// ClientCredentialsConfig.RefreshBefore: no early refresh;
+// IntrospectionConfig.CacheSize: no cache), and is refused by the constructor
+// everywhere else.
+//
 // Secrets are held in [Password], whose String, GoString, Format, MarshalJSON
 // and LogValue methods print "[REDACTED]". Error messages never contain
 // secrets or tokens.

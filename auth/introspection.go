@@ -29,7 +29,10 @@ const (
 	maxIntrospectionSize = 1 << 20
 )
 
-// IntrospectionConfig configures an [IntrospectionValidator] (RFC 7662).
+// IntrospectionConfig configures an [IntrospectionValidator] (RFC 7662). Its
+// zero numbers mean the documented defaults; a negative one means "none" where
+// the field's doc says so (CacheSize) and is refused by
+// [NewIntrospectionValidator] everywhere else.
 type IntrospectionConfig struct {
 	// URL is the introspection endpoint: required, an absolute https URL (or
 	// http with AllowHTTP).
@@ -52,10 +55,15 @@ type IntrospectionConfig struct {
 	// HTTPClient performs introspection requests. nil:
 	// safenet.NewClient(safenet.Policy{}, 30*time.Second) (public addresses only).
 	HTTPClient *http.Client `json:"-"`
-	// CacheSize bounds the number of cached results. 0: 10000; negative: no cache.
+	// CacheSize bounds the number of cached results. 0 means
+	// DefaultIntrospectionCacheSize (10000); negative means no cache: every
+	// request asks the endpoint.
 	CacheSize int
 	// MaxCacheTTL bounds how long an active result is cached (it is never
-	// cached past the token's exp). 0: 5 minutes.
+	// cached past the token's exp). 0 means DefaultIntrospectionMaxCacheTTL
+	// (5 minutes); negative is refused: an unbounded entry would keep a
+	// revoked token without exp accepted for as long as it stays cached (set
+	// CacheSize negative to turn caching off).
 	MaxCacheTTL time.Duration
 	// Now returns the current time. nil: time.Now.
 	Now func() time.Time `json:"-"`
@@ -88,7 +96,7 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 		return nil, errors.New("hookkit/auth: introspection client id is required")
 	}
 	if cfg.MaxCacheTTL < 0 {
-		return nil, errors.New("hookkit/auth: introspection max cache ttl must not be negative")
+		return nil, errors.New("hookkit/auth: introspection MaxCacheTTL must not be negative (0 means the default; a negative CacheSize turns caching off)")
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultIntrospectionCacheSize

@@ -36,6 +36,8 @@ var allowedJWTAlgorithms = map[string]jose.SignatureAlgorithm{
 const maxJWKSSize = 1 << 20
 
 const (
+	// DefaultJWTLeeway is JWTConfig.Leeway when that is zero.
+	DefaultJWTLeeway = time.Minute
 	// DefaultJWKSMinRefreshInterval is JWTConfig.MinRefreshInterval when
 	// that is zero.
 	DefaultJWKSMinRefreshInterval = time.Minute
@@ -46,7 +48,9 @@ const (
 	DefaultJWKSFetchTimeout = 10 * time.Second
 )
 
-// JWTConfig configures a [JWTValidator]. Negative durations are rejected.
+// JWTConfig configures a [JWTValidator]. Its zero durations mean the
+// documented defaults; a negative one means "none" where the field's doc says
+// so (Leeway) and is refused by [NewJWTValidator] everywhere else.
 type JWTConfig struct {
 	// JWKSURL is the JSON Web Key Set: required, an absolute https URL (or
 	// http with AllowHTTP).
@@ -68,7 +72,9 @@ type JWTConfig struct {
 	// Algorithms allowed in the JWS header. Empty: DefaultJWTAlgorithms()
 	// (RS256, ES256, EdDSA, PS256). "none" and HS* are rejected.
 	Algorithms []string
-	// Leeway for exp, nbf and iat. 0: 1 minute.
+	// Leeway is the clock skew allowed when checking exp, nbf and iat.
+	// 0 means DefaultJWTLeeway (1 minute); negative means no leeway: the
+	// claims are compared with Now exactly.
 	Leeway time.Duration
 	// HTTPClient fetches the JWKS. nil: safenet.NewClient(safenet.Policy{},
 	// 30*time.Second), which dials public addresses only and never follows
@@ -76,16 +82,21 @@ type JWTConfig struct {
 	HTTPClient *http.Client `json:"-"`
 	// MinRefreshInterval rate-limits re-fetching the JWKS when a token names
 	// an unknown key ID: it runs from the last successful fetch.
-	// 0: DefaultJWKSMinRefreshInterval (1 minute).
+	// 0 means DefaultJWKSMinRefreshInterval (1 minute); negative is refused:
+	// without a minimum, any request naming a made-up key ID would fetch the
+	// JWKS again.
 	MinRefreshInterval time.Duration
 	// RetryInterval is how long after a failed fetch the next one may start,
-	// however many tokens arrive meanwhile. 0: DefaultJWKSRetryInterval
-	// (10 seconds), or MinRefreshInterval if that is shorter.
+	// however many tokens arrive meanwhile. 0 means DefaultJWKSRetryInterval
+	// (10 seconds), or MinRefreshInterval if that is shorter; negative is
+	// refused: a failing endpoint would be fetched again for every request.
 	RetryInterval time.Duration
 	// FetchTimeout bounds each JWKS fetch, whatever HTTPClient's own timeout.
 	// The fetch does not run on the context of the request that caused it,
-	// so a client that hangs up cannot abort it. 0: DefaultJWKSFetchTimeout
-	// (10 seconds).
+	// so a client that hangs up cannot abort it. 0 means
+	// DefaultJWKSFetchTimeout (10 seconds); negative is refused: every
+	// request waiting for keys shares the one fetch, and an unbounded fetch
+	// that hangs would keep the next one from ever starting.
 	FetchTimeout time.Duration
 	// Now returns the current time. nil: time.Now.
 	Now func() time.Time `json:"-"`
@@ -135,8 +146,13 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	case cfg.Audience != "" && cfg.AnyAudience:
 		return nil, errors.New("hookkit/auth: jwt audience and AnyAudience are mutually exclusive")
 	}
-	if cfg.Leeway < 0 || cfg.MinRefreshInterval < 0 || cfg.RetryInterval < 0 || cfg.FetchTimeout < 0 {
-		return nil, errors.New("hookkit/auth: jwt leeway, refresh and retry intervals and fetch timeout must not be negative")
+	switch {
+	case cfg.MinRefreshInterval < 0:
+		return nil, errors.New("hookkit/auth: jwt MinRefreshInterval must not be negative (0 means the default)")
+	case cfg.RetryInterval < 0:
+		return nil, errors.New("hookkit/auth: jwt RetryInterval must not be negative (0 means the default)")
+	case cfg.FetchTimeout < 0:
+		return nil, errors.New("hookkit/auth: jwt FetchTimeout must not be negative (0 means the default)")
 	}
 	names := cfg.Algorithms
 	if len(names) == 0 {
@@ -152,8 +168,11 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	}
 	cfg.Algorithms = append([]string(nil), names...)
 	cfg.Scopes = append([]string(nil), cfg.Scopes...)
-	if cfg.Leeway == 0 {
-		cfg.Leeway = time.Minute
+	switch {
+	case cfg.Leeway == 0:
+		cfg.Leeway = DefaultJWTLeeway
+	case cfg.Leeway < 0:
+		cfg.Leeway = 0 // none
 	}
 	if cfg.MinRefreshInterval == 0 {
 		cfg.MinRefreshInterval = DefaultJWKSMinRefreshInterval

@@ -309,7 +309,10 @@ func TestNewJWTValidatorConfig(t *testing.T) {
 		{"no url", func(c *JWTConfig) { c.JWKSURL = "" }, false},
 		{"ftp url", func(c *JWTConfig) { c.JWKSURL = "ftp://x/jwks" }, false},
 		{"no issuer", func(c *JWTConfig) { c.Issuer = "" }, false},
-		{"negative leeway", func(c *JWTConfig) { c.Leeway = -time.Second }, false},
+		{"negative leeway: none", func(c *JWTConfig) { c.Leeway = -time.Second }, true},
+		{"negative min refresh", func(c *JWTConfig) { c.MinRefreshInterval = -time.Second }, false},
+		{"negative retry", func(c *JWTConfig) { c.RetryInterval = -time.Second }, false},
+		{"negative fetch timeout", func(c *JWTConfig) { c.FetchTimeout = -time.Second }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

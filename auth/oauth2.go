@@ -44,7 +44,9 @@ const refreshRetry = 5 * time.Second
 const DefaultTokenFetchTimeout = 30 * time.Second
 
 // ClientCredentialsConfig configures the OAuth2 client credentials grant
-// (RFC 6749 section 4.4). Negative durations are rejected.
+// (RFC 6749 section 4.4). Its zero durations mean the documented defaults; a
+// negative one means "none" where the field's doc says so (RefreshBefore) and
+// is refused by [NewClientCredentials] everywhere else.
 type ClientCredentialsConfig struct {
 	// TokenURL is the token endpoint: an absolute https URL (or http with
 	// AllowHTTP).
@@ -63,13 +65,19 @@ type ClientCredentialsConfig struct {
 	// 30*time.Second), which only dials public addresses and never follows redirects.
 	HTTPClient *http.Client `json:"-"`
 	// RefreshBefore is how long before expiry the token is refreshed.
-	// 0: DefaultRefreshBefore (1 minute). For tokens that live shorter than
-	// twice this, half the lifetime is used instead. If an early refresh
-	// fails, the cached token keeps being used until it expires, and the
-	// refresh is retried every few seconds.
+	// 0 means DefaultRefreshBefore (1 minute); negative means no early
+	// refresh: the token is used until it expires and a new one is fetched
+	// by the first request after that (a 401 still drops it sooner, see
+	// [Invalidator]). For tokens that live shorter than twice RefreshBefore,
+	// half the lifetime is used instead. If an early refresh fails, the
+	// cached token keeps being used until it expires, and the refresh is
+	// retried every few seconds.
 	RefreshBefore time.Duration
 	// FetchTimeout bounds each token request, even when HTTPClient has no
-	// timeout of its own. 0: DefaultTokenFetchTimeout (30 seconds).
+	// timeout of its own. 0 means DefaultTokenFetchTimeout (30 seconds);
+	// negative is refused: every caller waiting for a token shares the one
+	// request, and an unbounded one that hangs would keep the next one from
+	// ever starting.
 	FetchTimeout time.Duration
 }
 
@@ -179,8 +187,8 @@ func NewClientCredentials(cfg ClientCredentialsConfig) (*OAuth2, error) {
 	default:
 		return nil, errors.New("hookkit/auth: auth style must be AuthStyleHeader or AuthStyleParams")
 	}
-	if cfg.RefreshBefore < 0 || cfg.FetchTimeout < 0 {
-		return nil, errors.New("hookkit/auth: refresh before and fetch timeout must not be negative")
+	if cfg.FetchTimeout < 0 {
+		return nil, errors.New("hookkit/auth: client credentials FetchTimeout must not be negative (0 means the default)")
 	}
 	client := cfg.HTTPClient
 	if client == nil {
@@ -224,9 +232,14 @@ func FromTokenSource(ts oauth2.TokenSource) *OAuth2 {
 	return o
 }
 
+// newOAuth2 returns an OAuth2 with refreshBefore as ClientCredentialsConfig
+// documents it: 0 is DefaultRefreshBefore, negative is no early refresh.
 func newOAuth2(refreshBefore time.Duration) *OAuth2 {
-	if refreshBefore == 0 {
+	switch {
+	case refreshBefore == 0:
 		refreshBefore = DefaultRefreshBefore
+	case refreshBefore < 0:
+		refreshBefore = 0
 	}
 	return &OAuth2{refreshBefore: refreshBefore, now: time.Now}
 }

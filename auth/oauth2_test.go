@@ -100,7 +100,7 @@ func TestNewClientCredentialsConfigErrors(t *testing.T) {
 		{"bad style", func(c *ClientCredentialsConfig) { c.AuthStyle = 7 }},
 		{"relative url", func(c *ClientCredentialsConfig) { c.TokenURL = "/token" }},
 		{"no client", func(c *ClientCredentialsConfig) { c.ClientID = "" }},
-		{"negative refresh", func(c *ClientCredentialsConfig) { c.RefreshBefore = -1 }},
+		{"negative fetch timeout", func(c *ClientCredentialsConfig) { c.FetchTimeout = -1 }},
 	}
 	_, err := NewClientCredentials(good)
 	require.NoError(t, err)
