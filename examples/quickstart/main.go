@@ -9,7 +9,8 @@
 //     and retries what can be retried.
 //
 // It publishes a few envelope events, one of them to a listener that fails twice before it
-// succeeds, and prints every attempt and what the receiver accepted or refused.
+// succeeds, and prints in the order things happen what the receiver accepted or refused and
+// each attempt as it finishes (through the sender's DeliveryObserver).
 //
 // Run it with:
 //
@@ -196,6 +197,19 @@ func run(ctx context.Context, w io.Writer) error {
 		AllowPrivate: true, // demo only: by default the sender refuses loopback addresses
 		AllowHTTP:    true, // and plain http://
 		Retry:        sender.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, MaxAttempts: 5, MaxElapsedTime: 20 * time.Second},
+		// Each attempt is printed as it finishes, after what the receiver printed while
+		// handling it: the same hook feeds metrics and tracing in a real service.
+		Observer: sender.DeliveryObserver{
+			AttemptFinished: func(_ context.Context, _ sender.AttemptInfo, a sender.Attempt) {
+				line := fmt.Sprintf("    attempt %d: ", a.Number)
+				if a.Status != 0 {
+					line += fmt.Sprintf("%d %s", a.Status, http.StatusText(a.Status))
+				} else if a.Err != nil {
+					line += a.Err.Error()
+				}
+				tr.printf("%s (%s)", line, a.Class)
+			},
+		},
 	})
 	if err != nil {
 		return err
@@ -225,17 +239,8 @@ func run(ctx context.Context, w io.Writer) error {
 		}
 		ev.APIVersion, ev.URI = "v2.1", "/envelopes/"+d.env.EnvelopeID
 		tr.printf("→ %s %s to %s", ev.Type, d.env.EnvelopeID, d.path)
-		res, err := s.Send(ctx, endpoint(d.path), ev)
+		res, err := s.Send(ctx, endpoint(d.path), ev) // the observer prints each attempt
 		if res != nil {
-			for _, a := range res.Attempts {
-				line := fmt.Sprintf("    attempt %d: ", a.Number)
-				if a.Status != 0 {
-					line += fmt.Sprintf("%d %s", a.Status, http.StatusText(a.Status))
-				} else if a.Err != nil {
-					line += a.Err.Error()
-				}
-				tr.printf("%s (%s)", line, a.Class)
-			}
 			attempts += len(res.Attempts)
 		}
 		if err != nil {
