@@ -48,6 +48,7 @@ var (
 // ScopeError reports the scopes a request needed. It wraps
 // [ErrInsufficientScope]; [Challenge] puts Required into the scope attribute.
 type ScopeError struct {
+	// Required are the scopes the request needed.
 	Required []string
 }
 
@@ -63,6 +64,8 @@ func (e *ScopeError) Unwrap() error { return ErrInsufficientScope }
 // [Challenge] then answers with `Basic realm="hookkit"` instead of a Bearer
 // challenge. Err is one of the sentinel errors.
 type BasicAuthError struct {
+	// Err is the sentinel error of the failure (ErrNoCredentials or
+	// ErrInvalidCredentials, for example).
 	Err error
 }
 

@@ -21,10 +21,16 @@ const (
 // Errors returned by this package. Parse errors wrap ErrMalformed; validation errors wrap
 // ErrInvalidType, ErrInvalidID or ErrInvalidData, so callers can use errors.Is.
 var (
-	ErrMalformed      = errors.New("hookkit/event: malformed event")
-	ErrInvalidType    = errors.New("hookkit/event: invalid event type")
-	ErrInvalidID      = errors.New("hookkit/event: invalid event id")
-	ErrInvalidData    = errors.New("hookkit/event: data is not a json object")
+	// ErrMalformed: Parse was given a body that is not a valid event (every Parse error
+	// wraps it), or Encode an event it cannot write.
+	ErrMalformed = errors.New("hookkit/event: malformed event")
+	// ErrInvalidType: the type is missing or not a valid type name (see ValidateType).
+	ErrInvalidType = errors.New("hookkit/event: invalid event type")
+	// ErrInvalidID: the id is empty or not a valid id (see ValidateID).
+	ErrInvalidID = errors.New("hookkit/event: invalid event id")
+	// ErrInvalidData: the data is not a JSON object.
+	ErrInvalidData = errors.New("hookkit/event: data is not a json object")
+	// ErrInvalidPattern: a type pattern is not valid (see ParsePattern).
 	ErrInvalidPattern = errors.New("hookkit/event: invalid type pattern")
 )
 

@@ -49,7 +49,9 @@ type Message struct {
 // Meta is what a verified request's headers said. Fields are zero when the scheme does
 // not carry them (docusign and github have neither; stripe has no id).
 type Meta struct {
-	ID        string
+	// ID is the signed delivery id (webhook-id for standard); "" when the scheme has none.
+	ID string
+	// Timestamp is the signed time; zero when the scheme has none.
 	Timestamp time.Time
 	// KeyID is the ID of the key whose signature matched.
 	KeyID string

@@ -17,10 +17,15 @@ const (
 
 // Errors about secrets and keys.
 var (
-	ErrEmptySecret    = errors.New("hookkit/signature: empty secret")
+	// ErrEmptySecret: NewSecret was given no bytes.
+	ErrEmptySecret = errors.New("hookkit/signature: empty secret")
+	// ErrSecretTooShort: NewSecret was given fewer than MinSecretLen bytes.
 	ErrSecretTooShort = fmt.Errorf("hookkit/signature: secret shorter than %d bytes", MinSecretLen)
-	ErrInvalidKey     = errors.New("hookkit/signature: invalid key")
-	ErrTooManyKeys    = fmt.Errorf("hookkit/signature: more than %d keys", MaxKeys)
+	// ErrInvalidKey: key material that cannot be used, or a Key capability asked of a key
+	// of another kind.
+	ErrInvalidKey = errors.New("hookkit/signature: invalid key")
+	// ErrTooManyKeys: a KeySet was given more than MaxKeys keys.
+	ErrTooManyKeys = fmt.Errorf("hookkit/signature: more than %d keys", MaxKeys)
 )
 
 const redacted = "[REDACTED]"
