@@ -35,7 +35,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			"--allow-http", "--header-name", "--header-prefix"},
 		"send": {"--url", "--scheme", "--secret", "--type", "--data", "--id", "--basic", "--bearer", "--token-url",
 			"--client-id", "--client-secret", "--scope", "--param", "--auth-style", "--max-attempts", "--timeout",
-			"--allow-http", "--allow-private", "--allow-insecure-basic", "--header-name", "--header-prefix"},
+			"--allow-http", "--allow-private", "--allow-insecure-basic", "--header-name", "--header-prefix", "--quiet"},
 	}
 	require.Len(t, flags, len(commands))
 	for _, c := range commands {

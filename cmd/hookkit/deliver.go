@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hookkit/hookkit/internal/safenet"
@@ -53,6 +54,20 @@ type resultJSON struct {
 	Error     string        `json:"error,omitempty"`
 }
 
+// attemptLine is the progress line send prints on stderr when an attempt finishes:
+// "attempt 2: 503 Service Unavailable (retryable, 2.1ms)", the error instead of the status
+// when there was no response. The error is the one the JSON result shows.
+func attemptLine(a sender.Attempt) string {
+	what := ""
+	switch {
+	case a.Status != 0:
+		what = strconv.Itoa(a.Status) + " " + http.StatusText(a.Status)
+	case a.Err != nil:
+		what = oneLine(a.Err.Error())
+	}
+	return fmt.Sprintf("attempt %d: %s (%s, %s)", a.Number, what, a.Class, a.Duration.Round(time.Microsecond))
+}
+
 // send validates the flags, delivers the event and prints the result.
 func send(ctx context.Context, e *env, f *sendFlags) error {
 	if f.url == "" {
@@ -87,16 +102,22 @@ func send(ctx context.Context, e *env, f *sendFlags) error {
 	if err != nil {
 		return err
 	}
-	s, err := sender.New(sender.Config{
+	cfg := sender.Config{
 		AllowPrivate:       f.allowPrivate,
 		AllowHTTP:          f.allowHTTP,
 		AllowInsecureBasic: f.allowInsecureBasic,
 		Retry:              sender.RetryPolicy{MaxAttempts: f.maxAttempts},
-	})
+	}
+	if !f.quiet {
+		cfg.Observer.AttemptFinished = func(_ context.Context, _ sender.AttemptInfo, a sender.Attempt) {
+			fmt.Fprintln(e.stderr, attemptLine(a))
+		}
+	}
+	s, err := sender.New(cfg)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	res, sendErr := s.Send(ctx, sender.Endpoint{URL: f.url, Scheme: scheme, Keys: ks, Credentials: creds, Timeout: f.timeout}, ev)
 	out := resultJSON{ID: ev.ID, Type: ev.Type, Attempts: []attemptJSON{}}
 	if res != nil {

@@ -390,7 +390,7 @@ func TestE2EListenSend(t *testing.T) {
 
 			id := "evt_" + scheme + "_1"
 			base := []string{"--url", l.url, "--scheme", scheme, "--type", "envelope-completed",
-				"--data", `{"envelopeId":"e-7","signers":[{"name":"Ada"}]}`, "--id", id, "--allow-private", "--allow-http"}
+				"--data", `{"envelopeId":"e-7","signers":[{"name":"Ada"}]}`, "--id", id, "--allow-private", "--allow-http", "--quiet"}
 			res, r := sendCLI(t, append(base, "--secret", newKey)...)
 			require.Equal(t, 0, r.code, "stderr %s; listener %s", r.stderr, l.logs())
 			assert.Empty(t, r.stderr)
@@ -415,7 +415,7 @@ func TestE2EListenSend(t *testing.T) {
 
 			// A key the listener does not know: 401, final, exit 1.
 			res, r = sendCLI(t, "--url", l.url, "--scheme", scheme, "--secret", keygen(t, scheme), "--type", "envelope-sent",
-				"--max-attempts", "3", "--allow-private", "--allow-http")
+				"--max-attempts", "3", "--allow-private", "--allow-http", "--quiet")
 			assert.Equal(t, 1, r.code)
 			requireOneLineError(t, r)
 			assert.False(t, res.Delivered)
@@ -519,7 +519,7 @@ func TestE2ECredentials(t *testing.T) {
 func TestE2ESendSafety(t *testing.T) {
 	key := keygen(t, "standard")
 	l := startListen(t, "--secret", key)
-	base := []string{"--url", l.url, "--secret", key, "--type", "envelope-sent", "--max-attempts", "2"}
+	base := []string{"--url", l.url, "--secret", key, "--type", "envelope-sent", "--max-attempts", "2", "--quiet"}
 
 	r := cli(t, "", append([]string{"send"}, base...)...)
 	assert.Equal(t, 2, r.code)
@@ -565,7 +565,7 @@ func TestE2ESendRetries(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	base := []string{"--url", srv.URL, "--secret", key, "--type", "envelope-sent", "--allow-private", "--allow-http"}
+	base := []string{"--url", srv.URL, "--secret", key, "--type", "envelope-sent", "--allow-private", "--allow-http", "--quiet"}
 
 	res, r := sendCLI(t, append(base, "--max-attempts", "3")...)
 	require.Equal(t, 0, r.code, r.stderr)

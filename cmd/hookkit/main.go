@@ -11,7 +11,7 @@
 //	hookkit send   --url URL --scheme S --secret K […] --type TYPE [--data JSON | --data @FILE] [--id ID]
 //	               [--basic USER:PASS] [--bearer TOKEN]
 //	               [--token-url URL --client-id ID --client-secret S [--scope S …] [--param k=v …] [--auth-style header|params]]
-//	               [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic]
+//	               [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic] [--quiet]
 //
 // sign, verify, listen and send also take --header-name NAME (the github scheme's
 // signature header, default X-Hub-Signature-256) and --header-prefix PREFIX (the docusign
@@ -33,6 +33,8 @@
 //
 // Exit status: 0 success, 1 the operation failed (invalid signature, delivery not
 // acknowledged, listener failure), 2 usage error. Errors are written to stderr as one line.
+// send also prints each attempt on stderr as it finishes ("attempt 1: 503 Service
+// Unavailable (retryable, 2.1ms)"), before its error if any; --quiet leaves only the error.
 package main
 
 import (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -344,7 +346,7 @@ func TestHeaderNameFlags(t *testing.T) {
 			}))
 			defer srv.Close()
 			r = runIn(t, "", "send", "--url", srv.URL, "--allow-private", "--allow-http", "--scheme", tt.scheme, tt.flag, tt.value,
-				"--secret", key, "--type", "envelope-sent")
+				"--secret", key, "--type", "envelope-sent", "--quiet")
 			require.Equal(t, exitOK, r.code, r.stderr)
 			mu.Lock()
 			name, _, _ := strings.Cut(tt.wantHeader, ":")
@@ -355,11 +357,11 @@ func TestHeaderNameFlags(t *testing.T) {
 			// listen reads the named header, and only it.
 			l := startListen(t, "--scheme", tt.scheme, tt.flag, tt.value, "--secret", key)
 			res, cr := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--scheme", tt.scheme, tt.flag, tt.value,
-				"--secret", key, "--type", "envelope-sent")
+				"--secret", key, "--type", "envelope-sent", "--quiet")
 			require.Equal(t, 0, cr.code, "stderr %s; listener %s", cr.stderr, l.logs())
 			assert.Equal(t, res.ID, l.next(t)["id"])
 			res, cr = sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--scheme", tt.scheme,
-				"--secret", key, "--type", "envelope-sent")
+				"--secret", key, "--type", "envelope-sent", "--quiet")
 			assert.Equal(t, 1, cr.code, "signed in the default header: refused")
 			require.Len(t, res.Attempts, 1)
 			assert.Equal(t, 401, res.Attempts[0].Status)
@@ -446,4 +448,70 @@ func TestEmptySecretFlagSaysItIsEmpty(t *testing.T) {
 			assert.NotRegexp(t, `flag -\w`, r.stderr, "Go's flag wording")
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a test reads while the CLI writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// send prints each attempt on stderr as it finishes, before the next one starts (the
+// receiver sees the earlier attempts' lines when the next request arrives), then the
+// error as the last line; --quiet prints only the error.
+func TestSendPrintsEachAttemptAsItHappens(t *testing.T) {
+	var stderr lockedBuffer
+	var mu sync.Mutex
+	calls := 0
+	var seenBefore []string // stderr as each request arrived
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		seenBefore = append(seenBefore, stderr.String())
+		mu.Unlock()
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	args := []string{"send", "--url", srv.URL, "--secret", testKey, "--type", "envelope-sent", "--allow-private", "--allow-http", "--max-attempts", "3"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout lockedBuffer
+	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr)
+	assert.Equal(t, exitFailed, code, stderr.String())
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 3, calls)
+	attemptRE := regexp.MustCompile(`(?m)^attempt (\d): 503 Service Unavailable \(retryable, [0-9.]+[µmn]?s\)$`)
+	for i, before := range seenBefore {
+		assert.Len(t, attemptRE.FindAllString(before, -1), i, "request %d: the %d earlier attempts are on stderr already: %q", i+1, i, before)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	require.Len(t, lines, 4, stderr.String())
+	for i, line := range lines[:3] {
+		m := attemptRE.FindStringSubmatch(line)
+		require.NotNil(t, m, line)
+		assert.Equal(t, strconv.Itoa(i+1), m[1])
+	}
+	assert.True(t, strings.HasPrefix(lines[3], "hookkit send: not delivered"), lines[3])
+
+	quiet := runIn(t, "", append(args, "--quiet")...)
+	assert.Equal(t, exitFailed, quiet.code)
+	requireOneLineError(t, quiet)
+	assert.NotContains(t, quiet.stderr, "attempt 1")
+	assert.Contains(t, quiet.stdout, `"attempt":3`, "the JSON result still lists every attempt")
 }

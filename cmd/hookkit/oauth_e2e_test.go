@@ -27,7 +27,7 @@ func oauthSendArgs(l *listener, srv *oauth2mock.Server, key string, extra ...str
 	args := []string{"--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 		"--type", "envelope-sent", "--data", `{"envelopeId":"1"}`,
 		"--token-url", srv.TokenURL(), "--client-id", oauthClientID, "--client-secret", oauthClientSecret,
-		"--scope", oauthScope, "--param", "audience=" + oauthAudience}
+		"--scope", oauthScope, "--param", "audience=" + oauthAudience, "--quiet"}
 	return append(args, extra...)
 }
 
@@ -105,7 +105,7 @@ func TestE2EOAuth2Refusals(t *testing.T) {
 			"--audience", oauthAudience, "--scope", oauthScope)
 		// Correctly signed, but no credentials at all.
 		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
-			"--type", "envelope-sent", "--data", `{"envelopeId":"1"}`, "--max-attempts", "3")
+			"--type", "envelope-sent", "--data", `{"envelopeId":"1"}`, "--max-attempts", "3", "--quiet")
 		requireRefused(t, l, res, r, 401)
 		assert.Len(t, res.Attempts, 1, "a 401 without refreshable credentials is final")
 	})
@@ -113,7 +113,7 @@ func TestE2EOAuth2Refusals(t *testing.T) {
 	t.Run("forged bearer token", func(t *testing.T) {
 		l := startListen(t, "--secret", key, "--allow-http", "--jwks-url", srv.JWKSURL(), "--issuer", srv.Issuer)
 		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
-			"--type", "envelope-sent", "--bearer", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", "--max-attempts", "3")
+			"--type", "envelope-sent", "--bearer", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", "--max-attempts", "3", "--quiet")
 		requireRefused(t, l, res, r, 401)
 	})
 
@@ -160,7 +160,7 @@ func TestE2EOAuth2Introspection(t *testing.T) {
 
 	t.Run("no token", func(t *testing.T) {
 		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
-			"--type", "envelope-sent", "--max-attempts", "3")
+			"--type", "envelope-sent", "--max-attempts", "3", "--quiet")
 		requireRefused(t, l, res, r, 401)
 		assert.Len(t, res.Attempts, 1)
 	})
@@ -168,14 +168,14 @@ func TestE2EOAuth2Introspection(t *testing.T) {
 	t.Run("inactive token", func(t *testing.T) {
 		// Not issued by the server: strict introspection answers {"active":false}.
 		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
-			"--type", "envelope-sent", "--bearer", "not-a-token-from-the-server", "--max-attempts", "3")
+			"--type", "envelope-sent", "--bearer", "not-a-token-from-the-server", "--max-attempts", "3", "--quiet")
 		requireRefused(t, l, res, r, 401)
 	})
 
 	t.Run("token without the scope", func(t *testing.T) {
 		res, r := sendCLI(t, "--url", l.url, "--allow-private", "--allow-http", "--secret", key,
 			"--type", "envelope-sent", "--token-url", srv.TokenURL(), "--client-id", oauthClientID,
-			"--client-secret", oauthClientSecret, "--scope", "other", "--max-attempts", "3")
+			"--client-secret", oauthClientSecret, "--scope", "other", "--max-attempts", "3", "--quiet")
 		requireRefused(t, l, res, r, 403)
 	})
 

@@ -134,7 +134,7 @@ func TestSendAllowPrivateDoesNotImplyPlainHTTP(t *testing.T) {
 // A destination refused for being loopback or private says which flag lifts the
 // refusal; so does a plain http:// URL.
 func TestSendRefusalsHintAtTheFlag(t *testing.T) {
-	base := []string{"send", "--secret", testKey, "--type", "a", "--max-attempts", "2"}
+	base := []string{"send", "--secret", testKey, "--type", "a", "--max-attempts", "2", "--quiet"}
 	t.Run("plain http", func(t *testing.T) {
 		r := runIn(t, "", append(base, "--url", "http://127.0.0.2:1/h")...)
 		assert.Equal(t, exitUsage, r.code, "stderr: %s", r.stderr)

@@ -26,6 +26,7 @@ type sendFlags struct {
 	timeout                 time.Duration
 	allowHTTP, allowPrivate bool
 	allowInsecureBasic      bool
+	quiet                   bool
 }
 
 func runSend(ctx context.Context, e *env, args []string) error {
@@ -34,12 +35,14 @@ func runSend(ctx context.Context, e *env, args []string) error {
        [--basic USER:PASS] [--bearer TOKEN]
        [--token-url URL --client-id ID --client-secret S [--scope S …] [--param k=v …] [--auth-style header|params]]
        [--max-attempts N] [--timeout DUR] [--allow-http] [--allow-private] [--allow-insecure-basic]
-       [--header-name NAME | --header-prefix PREFIX]`,
+       [--header-name NAME | --header-prefix PREFIX] [--quiet]`,
 		`Builds one event (--type, --data, --id), signs it with every --secret key, attaches the
 credentials (Basic, a static bearer token, or an OAuth2 client-credentials token fetched from
 --token-url) and POSTs it to --url, retrying what can be retried. Prints the result as JSON
 on stdout: the event id, whether it was delivered, and every attempt with its status, its
 duration and its class. Exits 0 only when the receiver acknowledged the event (2xx).
+While it works it prints each attempt on stderr as it finishes, one line each
+("attempt 1: 503 Service Unavailable (retryable, 2.1ms)"); --quiet leaves only errors there.
 
 Safety: plain http:// URLs (the token URL's included) are refused unless --allow-http is
 given; private, loopback and link-local destinations only with --allow-private (a test
@@ -65,6 +68,7 @@ only with --allow-insecure-basic. Redirects are never followed.`)
 	fs.BoolVar(&f.allowHTTP, "allow-http", false, "allow plain http:// URLs (--url and --token-url)")
 	fs.BoolVar(&f.allowPrivate, "allow-private", false, "allow private, loopback and link-local destinations (addresses only: plain http:// also needs --allow-http)")
 	fs.BoolVar(&f.allowInsecureBasic, "allow-insecure-basic", false, "allow Basic credentials over plain http://")
+	fs.BoolVar(&f.quiet, "quiet", false, "do not print each attempt on stderr as it finishes (errors are still printed)")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
