@@ -206,8 +206,8 @@ func runSign(_ context.Context, e *env, args []string) error {
 		`Reads the body from FILE (or stdin) and prints the signature headers a sender would
 attach, one "Name: value" a line (webhook-id and webhook-timestamp included for the
 standard scheme). With several --secret values every key signs, as during a key rotation.
-Save the lines and give the file to hookkit verify --headers, or each line to curl -H
-(post the body with curl --data-binary @FILE: -d strips the newline the signature covers).
+Save the lines and give the file to hookkit verify --headers, or to curl -H @FILE (post
+the body with curl --data-binary @BODY: -d strips the newline the signature covers).
 
 The webhook-id is the body's "id" when it has one, so that the receiver de-duplicates by
 the event's own id; --id overrides it (with a warning on stderr when they differ), and a
