@@ -29,6 +29,9 @@ const (
 //
 // Every zero field takes its documented default, so RetryPolicy{MaxAttempts: 3} is the
 // default policy with three attempts. DefaultRetryPolicy returns the defaults filled in.
+// A negative value means "none" where the field says so (RandomizationFactor,
+// MaxAttempts, MaxElapsedTime, MaxRetryAfter); elsewhere it has no meaning and Validate
+// reports it, so New, Send and Dispatcher.Subscribe refuse the policy (ErrInvalidPolicy).
 // The delay before retry n (n = 1 after the first attempt) is
 //
 //	min(InitialInterval × Multiplier^(n-1), MaxInterval) × (1 ± RandomizationFactor)
@@ -37,28 +40,29 @@ const (
 // most MaxRetryAfter. With the defaults the waits are about 1 s, 2 s, 4 s, 8 s, 16 s,
 // 32 s and 60 s: eight attempts over about two minutes.
 type RetryPolicy struct {
-	// InitialInterval is the wait before the first retry. 0: 1 s.
+	// InitialInterval is the wait before the first retry. 0 means 1 s; negative is
+	// invalid.
 	InitialInterval time.Duration
-	// MaxInterval caps the growing wait (before jitter). 0: 1 minute; a value below
-	// InitialInterval is raised to it.
+	// MaxInterval caps the growing wait (before jitter). 0 means 1 minute; negative is
+	// invalid; a value below InitialInterval is raised to it.
 	MaxInterval time.Duration
-	// Multiplier is the factor the wait grows by after each retry; at least 1.
-	// 0: 2.
+	// Multiplier is the factor the wait grows by after each retry. 0 means 2; below 1
+	// (negative included), NaN or infinite is invalid.
 	Multiplier float64
 	// RandomizationFactor spreads each wait uniformly over ±this fraction, so that
-	// deliveries failing together do not retry together. 0: 0.5; negative: no jitter;
-	// at most 1.
+	// deliveries failing together do not retry together. 0 means 0.5; negative means no
+	// jitter; above 1 (or NaN) is invalid.
 	RandomizationFactor float64
-	// MaxAttempts bounds the attempts, the first one included. 0: 8; negative: no bound
-	// (MaxElapsedTime must then bound the retries).
+	// MaxAttempts bounds the attempts, the first one included. 0 means 8; negative means
+	// no bound (MaxElapsedTime must then bound the retries: both negative is invalid).
 	MaxAttempts int
 	// MaxElapsedTime stops the retries when the next attempt would start later than this
-	// after the first one. 0: 15 minutes; negative: no bound (MaxAttempts must then
-	// bound the retries).
+	// after the first one. 0 means 15 minutes; negative means no bound (MaxAttempts must
+	// then bound the retries).
 	MaxElapsedTime time.Duration
 	// MaxRetryAfter caps the wait a Retry-After header (seconds or HTTP-date, honoured on
-	// 429 and 503) can impose; a longer request is shortened to it. 0: 5 minutes;
-	// negative: Retry-After is ignored and the backoff applies.
+	// 429 and 503) can impose; a longer request is shortened to it. 0 means 5 minutes;
+	// negative means none: Retry-After is ignored and the backoff applies.
 	MaxRetryAfter time.Duration
 }
 
@@ -71,7 +75,8 @@ func DefaultRetryPolicy() RetryPolicy { return RetryPolicy{}.withDefaults() }
 var ErrInvalidPolicy = errors.New("hookkit/sender: invalid retry policy")
 
 // Validate reports a policy that cannot work: a negative interval, a multiplier below 1,
-// a randomization factor above 1, or no bound at all on the retries.
+// a randomization factor above 1, or no bound at all on the retries. The error wraps
+// ErrInvalidPolicy.
 func (p RetryPolicy) Validate() error {
 	switch {
 	case p.InitialInterval < 0 || p.MaxInterval < 0:
@@ -86,8 +91,9 @@ func (p RetryPolicy) Validate() error {
 	return nil
 }
 
-// withDefaults fills the zero fields and makes the others safe to compute with (an
-// invalid policy that got this far, through the Dispatcher, is clamped, not trusted).
+// withDefaults fills the zero fields and makes the others safe to compute with. Every
+// entry point validates the policy first (New, Send, Subscribe); the clamping below is a
+// second line only, so that arithmetic on a policy is never undefined.
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.InitialInterval <= 0 {
 		p.InitialInterval = DefaultInitialInterval
@@ -152,8 +158,19 @@ func (p RetryPolicy) next(made int, elapsed, retryAfter time.Duration) (time.Dur
 	return delay, true
 }
 
-// backoff is the randomized exponential wait before retry n (n >= 1), computed by
-// backoff.ExponentialBackOff from the interval it would have reached after n-1 steps.
+// backoff is the randomized exponential wait before retry n (n >= 1).
+//
+// The schedule (InitialInterval × Multiplier^(n-1), capped by MaxInterval) is computed
+// here in closed form, and backoff.ExponentialBackOff supplies only the jitter, on
+// purpose: ExponentialBackOff is a stateful iterator (each NextBackOff advances an
+// unexported current interval, and its MaxElapsedTime runs on its own clock from Reset),
+// whereas the Dispatcher must compute the n-th delay of a delivery statelessly, from the
+// attempt count and times kept in its Store, in whatever process leases it next, and
+// must not count the time a paused endpoint's deliveries waited (retryElapsed). Replaying
+// the iterator n-1 times per retry would give the same numbers at O(n) cost and n random
+// draws, and Send and the Dispatcher would then differ from the documented formula only by
+// where the state lives. Send uses this same function so that both follow one schedule;
+// longestDelay (dispatcher_sender.go) is its upper bound.
 func (p RetryPolicy) backoff(n int) time.Duration {
 	cur := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(n-1))
 	interval := p.MaxInterval
