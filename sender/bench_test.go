@@ -67,7 +67,7 @@ func (d *deliverSetup) client(b *testing.B) *http.Client {
 func (d *deliverSetup) sender(b *testing.B) func() error {
 	s, err := sender.New(d.cfg)
 	require.NoError(b, err)
-	b.Cleanup(s.Close)
+	b.Cleanup(s.CloseIdleConnections)
 	ep := sender.Endpoint{ID: "bench", URL: d.srv.URL, Keys: d.keys}
 	return func() error {
 		_, err := s.Send(context.Background(), ep, d.ev)
@@ -312,7 +312,7 @@ func BenchmarkTokenPerLifetime(b *testing.B) {
 	srv := benchReceiver(b)
 	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	require.NoError(b, err)
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()

@@ -26,18 +26,21 @@ const (
 // 410 Gone disables the endpoint.
 type BreakerConfig struct {
 	// Threshold is the number of consecutive failures that pauses an endpoint.
-	// 0 means DefaultBreakerThreshold (5); negative disables pausing.
+	// 0 means DefaultBreakerThreshold (5); negative means never: the breaker is off and
+	// the endpoint is never paused (410 Gone still disables it).
 	Threshold int
 	// CoolDown is how long a paused endpoint waits before the probe.
-	// 0 means DefaultBreakerCoolDown (30 s).
+	// 0 means DefaultBreakerCoolDown (30 s); negative has no meaning: NewDispatcher
+	// returns an error (ErrInvalidConfig).
 	CoolDown time.Duration
 }
 
+// withDefaults fills the zero fields; NewDispatcher has refused a negative CoolDown.
 func (c BreakerConfig) withDefaults() BreakerConfig {
 	if c.Threshold == 0 {
 		c.Threshold = DefaultBreakerThreshold
 	}
-	if c.CoolDown <= 0 {
+	if c.CoolDown == 0 {
 		c.CoolDown = DefaultBreakerCoolDown
 	}
 	return c
@@ -120,11 +123,11 @@ const (
 type mode int
 
 const (
-	modeSend     mode = iota // a normal attempt
-	modeProbe                // the one half-open probe
-	modeRelease              // cannot run now (paused, probing): hand back untouched
-	modeDisabled             // endpoint disabled
-	modeRemoved              // endpoint no longer served by this dispatcher
+	modeSend         mode = iota // a normal attempt
+	modeProbe                    // the one half-open probe
+	modeRelease                  // cannot run now (paused, probing): hand back untouched
+	modeDisabled                 // endpoint disabled
+	modeUnsubscribed             // endpoint no longer served by this dispatcher
 )
 
 func (b *breaker) change(id string, to EndpointState, now time.Time, err error) *EndpointStateChange {

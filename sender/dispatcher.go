@@ -17,14 +17,14 @@ import (
 
 // Defaults of DispatcherConfig.
 const (
-	DefaultWorkers        = 16              // DispatcherConfig.Workers
-	DefaultMaxPerEndpoint = 4               // DispatcherConfig.MaxPerEndpoint
-	DefaultLeaseFor       = 2 * time.Minute // DispatcherConfig.LeaseFor
-	DefaultPollInterval   = time.Second     // DispatcherConfig.PollInterval
+	DefaultWorkers      = 16              // DispatcherConfig.Workers
+	DefaultMaxInFlight  = 4               // DispatcherConfig.MaxInFlight
+	DefaultLeaseFor     = 2 * time.Minute // DispatcherConfig.LeaseFor
+	DefaultPollInterval = time.Second     // DispatcherConfig.PollInterval
 )
 
 var (
-	// ErrClosed is returned by Publish, Start and AddEndpoint after Shutdown.
+	// ErrClosed is returned by Publish, Start and Subscribe after Shutdown.
 	ErrClosed = errors.New("hookkit/sender: dispatcher is closed")
 	// ErrStarted is returned by a second call to Start.
 	ErrStarted = errors.New("hookkit/sender: dispatcher already started")
@@ -33,28 +33,38 @@ var (
 	// attempt: a paused endpoint's deliveries wait, unleased and untried. It remains for
 	// code that matched it in histories written by earlier versions.
 	ErrEndpointPaused = errors.New("hookkit/sender: endpoint paused by its circuit breaker")
-	// ErrInvalidEndpoint is returned by AddEndpoint for an endpoint it cannot serve.
+	// ErrInvalidConfig is wrapped by the errors of NewDispatcher for a configuration that
+	// cannot work, such as a negative number where the field gives it no meaning.
+	ErrInvalidConfig = errors.New("hookkit/sender: invalid configuration")
+	// ErrInvalidEndpoint is returned by Subscribe for a subscription it cannot serve, and is
+	// the Kind of Send's error for an endpoint that cannot be used (see Endpoint).
 	ErrInvalidEndpoint = errors.New("hookkit/sender: invalid endpoint")
 )
 
 // DispatcherConfig configures a Dispatcher. The zero value is ready to use.
+//
+// Numbers follow one rule: 0 means the documented default; a negative value means "none"
+// where the field says so (MaxInFlight, Breaker.Threshold), and elsewhere has no meaning:
+// NewDispatcher returns an error wrapping ErrInvalidConfig.
 type DispatcherConfig struct {
 	// Workers bounds the attempts in flight at once, over all endpoints.
-	// 0 means DefaultWorkers (16).
+	// 0 means DefaultWorkers (16); negative is an error.
 	Workers int
-	// MaxPerEndpoint bounds the attempts in flight at once to one endpoint, so a slow
-	// endpoint holds at most this many workers. 0 means DefaultMaxPerEndpoint (4);
-	// WithMaxInFlight overrides it per endpoint.
-	MaxPerEndpoint int
+	// MaxInFlight is the default bound on the attempts in flight at once to one
+	// subscription's endpoint, so a slow endpoint holds at most this many workers;
+	// Subscription.MaxInFlight overrides it. 0 means DefaultMaxInFlight (4); negative means
+	// no bound per subscription (Workers still bounds them all).
+	MaxInFlight int
 	// LeaseFor is how long a leased delivery stays invisible to other dispatchers sharing
-	// the store. It must exceed the longest attempt (endpoint timeout); AddEndpoint refuses
-	// endpoints whose timeout is not shorter. 0 means DefaultLeaseFor (2 minutes).
+	// the store. It must exceed the longest attempt (endpoint timeout); Subscribe refuses
+	// endpoints whose timeout is not shorter. 0 means DefaultLeaseFor (2 minutes);
+	// negative is an error.
 	LeaseFor time.Duration
 	// PollInterval is how often the store is asked for due deliveries when nothing wakes
 	// the dispatcher (a Publish or a finished attempt of this dispatcher does, and, with a
 	// store implementing NextDuer such as MemoryStore, the next due time). It bounds how
 	// late another process's delivery or an expired lease is picked up.
-	// 0 means DefaultPollInterval (1 s).
+	// 0 means DefaultPollInterval (1 s); negative is an error.
 	PollInterval time.Duration
 	// Breaker configures the per-endpoint circuit breaker.
 	Breaker BreakerConfig
@@ -71,44 +81,48 @@ type DispatcherConfig struct {
 	Now func() time.Time
 }
 
-// EndpointOption adjusts how the Dispatcher serves one endpoint.
-type EndpointOption func(*subscription)
-
-// WithOrdering delivers the endpoint's events one at a time, in publish order: the next
-// delivery starts only when the previous one was acknowledged or dead-lettered (its
-// retries included). Off by default.
-func WithOrdering() EndpointOption { return func(s *subscription) { s.ordered = true } }
-
-// WithMaxInFlight sets the endpoint's bound on attempts in flight at once, overriding
-// DispatcherConfig.MaxPerEndpoint. n <= 0 keeps the default.
-func WithMaxInFlight(n int) EndpointOption {
-	return func(s *subscription) {
-		if n > 0 {
-			s.maxInFlight = n
-		}
-	}
+// Subscription is what a Dispatcher delivers to one endpoint: the endpoint, the event
+// types it takes, in which order, and how many at once. The zero values of Filter,
+// Ordered and MaxInFlight are: every event type, no ordering, DispatcherConfig.MaxInFlight.
+type Subscription struct {
+	// Endpoint is where and how the events are delivered (URL, signing, credentials,
+	// timeout, retry policy, headers). Its ID names the subscription: required, and
+	// unique within the dispatcher. Subscribe parses and checks its URL once.
+	Endpoint Endpoint
+	// Filter selects the event types published to the endpoint (like DocuSign Connect's
+	// "events" list). The zero value matches every type.
+	Filter event.Filter
+	// Ordered delivers the endpoint's events one at a time, in publish order: the next
+	// delivery starts only when the previous one was acknowledged or dead-lettered (its
+	// retries included). false: deliveries run concurrently, up to MaxInFlight.
+	Ordered bool
+	// MaxInFlight bounds the attempts in flight at once to the endpoint. 0 means
+	// DispatcherConfig.MaxInFlight; negative means no bound of its own (Workers still
+	// bounds every attempt of the dispatcher).
+	MaxInFlight int
 }
 
-// EndpointStatus is the state of one endpoint in a Dispatcher.
+// EndpointStatus is the state of one subscribed endpoint in a Dispatcher.
 type EndpointStatus struct {
-	Endpoint Endpoint
-	State    EndpointState
+	// Subscription is the one given to Subscribe, except that MaxInFlight is the bound in
+	// effect: DispatcherConfig.MaxInFlight filled in for 0, DispatcherConfig.Workers when
+	// there is no bound of its own.
+	Subscription Subscription
+	// State is the endpoint's circuit-breaker state.
+	State EndpointState
 	// Failures is the number of consecutive failed attempts.
 	Failures int
 	// PausedUntil is, while paused, when the probe may go.
 	PausedUntil time.Time
 	// InFlight is the number of deliveries being handled now.
 	InFlight int
-	// Ordered and MaxInFlight are the options the endpoint was added with.
-	Ordered     bool
-	MaxInFlight int
 }
 
 // subscription is one endpoint served by the dispatcher. Guarded by Dispatcher.mu.
 type subscription struct {
-	ep          Endpoint
-	ordered     bool
-	maxInFlight int
+	sub         Subscription // MaxInFlight as given
+	t           *target      // sub.Endpoint checked once, by Subscribe; never modified
+	maxInFlight int          // the bound in effect
 	inflight    int
 	br          breaker
 }
@@ -164,28 +178,40 @@ type job struct {
 	d    Delivery
 	mode mode
 	sub  *subscription
-	ep   Endpoint
+	t    *target // the endpoint as it was when the delivery was leased
 }
 
 // NewDispatcher returns a Dispatcher that delivers through s and keeps deliveries in
-// store (nil: a new MemoryStore with default bounds). It does nothing until Start.
+// store (nil: a new MemoryStore with default bounds). It does nothing until Start. A
+// configuration that cannot work (see DispatcherConfig) is an error wrapping
+// ErrInvalidConfig.
 func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, error) {
 	if s == nil {
 		return nil, errors.New("hookkit/sender: NewDispatcher needs a Sender")
 	}
+	switch {
+	case cfg.Workers < 0:
+		return nil, fmt.Errorf("%w: negative Workers", ErrInvalidConfig)
+	case cfg.LeaseFor < 0:
+		return nil, fmt.Errorf("%w: negative LeaseFor", ErrInvalidConfig)
+	case cfg.PollInterval < 0:
+		return nil, fmt.Errorf("%w: negative PollInterval", ErrInvalidConfig)
+	case cfg.Breaker.CoolDown < 0:
+		return nil, fmt.Errorf("%w: negative Breaker.CoolDown", ErrInvalidConfig)
+	}
 	if store == nil {
 		store = NewMemoryStore(MemoryStoreConfig{})
 	}
-	if cfg.Workers <= 0 {
+	if cfg.Workers == 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	if cfg.MaxPerEndpoint <= 0 {
-		cfg.MaxPerEndpoint = DefaultMaxPerEndpoint
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
 	}
-	if cfg.LeaseFor <= 0 {
+	if cfg.LeaseFor == 0 {
 		cfg.LeaseFor = DefaultLeaseFor
 	}
-	if cfg.PollInterval <= 0 {
+	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
 	cfg.Breaker = cfg.Breaker.withDefaults()
@@ -217,34 +243,51 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 // Store returns the dispatcher's store.
 func (d *Dispatcher) Store() Store { return d.store }
 
-// AddEndpoint adds ep to the endpoints events are published to, or replaces the endpoint
-// with the same ID (its breaker state and in-flight deliveries are kept). ep.Filter
-// selects the event types (empty: all). The endpoint must have an ID and a timeout shorter
-// than DispatcherConfig.LeaseFor.
-func (d *Dispatcher) AddEndpoint(ep Endpoint, opts ...EndpointOption) error {
+// Subscribe adds a subscription: from now on Publish stores a delivery for its endpoint
+// for every event its Filter matches. A subscription with the ID of one already there
+// replaces it (the endpoint's breaker state and in-flight deliveries are kept; deliveries
+// already leased finish with the endpoint as it was). The endpoint's URL is parsed and
+// checked here, once, not at every attempt.
+//
+// It returns an error wrapping ErrInvalidEndpoint for a subscription it cannot serve: an
+// empty Endpoint.ID or URL; a URL that is unparsable, not https:// or http://, without a
+// host, with user information, or plain http:// without Config.AllowHTTP (that error also
+// matches ErrPlainHTTP); a negative Endpoint.Timeout or one not shorter than
+// DispatcherConfig.LeaseFor; an invalid Endpoint.Retry (ErrInvalidPolicy). It returns
+// ErrClosed after Shutdown.
+func (d *Dispatcher) Subscribe(sub Subscription) error {
+	ep := &sub.Endpoint
 	if ep.ID == "" {
 		return fmt.Errorf("%w: empty id", ErrInvalidEndpoint)
 	}
 	if ep.URL == "" {
 		return fmt.Errorf("%w: empty url", ErrInvalidEndpoint)
 	}
-	if d.attemptTimeout(&ep) >= d.cfg.LeaseFor {
+	t, err := d.s.checkEndpoint(ep)
+	if err != nil {
+		return err
+	}
+	if t.timeout >= d.cfg.LeaseFor {
 		return fmt.Errorf("%w: timeout %v is not shorter than the dispatcher's lease (%v)",
-			ErrInvalidEndpoint, d.attemptTimeout(&ep), d.cfg.LeaseFor)
+			ErrInvalidEndpoint, t.timeout, d.cfg.LeaseFor)
 	}
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	sub := &subscription{ep: ep, maxInFlight: d.cfg.MaxPerEndpoint}
-	for _, o := range opts {
-		o(sub)
+	limit := sub.MaxInFlight
+	if limit == 0 {
+		limit = d.cfg.MaxInFlight
+	}
+	if limit < 0 {
+		limit = d.cfg.Workers
 	}
 	d.mu.Lock()
 	if old := d.subs[ep.ID]; old != nil {
-		old.ep, old.ordered, old.maxInFlight = sub.ep, sub.ordered, sub.maxInFlight
+		old.sub, old.t, old.maxInFlight = sub, t, limit
 	} else {
-		sub.br.cfg = d.cfg.Breaker
-		d.subs[ep.ID] = sub
+		s := &subscription{sub: sub, t: t, maxInFlight: limit}
+		s.br.cfg = d.cfg.Breaker
+		d.subs[ep.ID] = s
 	}
 	d.rebuildRoutes()
 	d.mu.Unlock()
@@ -252,10 +295,11 @@ func (d *Dispatcher) AddEndpoint(ep Endpoint, opts ...EndpointOption) error {
 	return nil
 }
 
-// RemoveEndpoint stops publishing to the endpoint and makes its pending deliveries dead
-// letters (reason DeadReasonRemoved), so nothing is lost; deliveries in flight finish.
-// It returns ErrNotFound for an unknown ID.
-func (d *Dispatcher) RemoveEndpoint(ctx context.Context, id string) error {
+// Unsubscribe removes the subscription of the endpoint with the given ID: nothing more is
+// published to it, and its pending deliveries become dead letters (reason
+// DeadReasonUnsubscribed), so nothing is lost; deliveries in flight finish. It returns
+// ErrNotFound for an unknown ID.
+func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
 	d.mu.Lock()
 	if d.subs[id] == nil {
 		d.mu.Unlock()
@@ -264,11 +308,11 @@ func (d *Dispatcher) RemoveEndpoint(ctx context.Context, id string) error {
 	delete(d.subs, id)
 	d.rebuildRoutes()
 	d.mu.Unlock()
-	_, err := d.deadLetterEndpoint(ctx, id, DeadReasonRemoved)
+	_, err := d.deadLetterEndpoint(ctx, id, DeadReasonUnsubscribed)
 	return err
 }
 
-// Endpoint returns the endpoint with the given ID and its status.
+// Endpoint returns the status of the subscribed endpoint with the given ID.
 func (d *Dispatcher) Endpoint(id string) (EndpointStatus, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -279,7 +323,7 @@ func (d *Dispatcher) Endpoint(id string) (EndpointStatus, bool) {
 	return sub.status(), true
 }
 
-// Endpoints returns every endpoint and its status, in no particular order.
+// Endpoints returns the status of every subscribed endpoint, in no particular order.
 func (d *Dispatcher) Endpoints() []EndpointStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -291,8 +335,9 @@ func (d *Dispatcher) Endpoints() []EndpointStatus {
 }
 
 func (sub *subscription) status() EndpointStatus {
-	st := EndpointStatus{Endpoint: sub.ep, State: sub.br.state, Failures: sub.br.failures,
-		InFlight: sub.inflight, Ordered: sub.ordered, MaxInFlight: sub.maxInFlight}
+	st := EndpointStatus{Subscription: sub.sub, State: sub.br.state, Failures: sub.br.failures,
+		InFlight: sub.inflight}
+	st.Subscription.MaxInFlight = sub.maxInFlight
 	if sub.br.state == EndpointPaused {
 		st.PausedUntil = sub.br.until
 	}
@@ -324,13 +369,13 @@ func (d *Dispatcher) rebuildRoutes() {
 	rs := make([]route, 0, len(d.subs))
 	for id, sub := range d.subs {
 		if sub.br.state != EndpointDisabled {
-			rs = append(rs, route{id: id, filter: sub.ep.Filter, ordered: sub.ordered})
+			rs = append(rs, route{id: id, filter: sub.sub.Filter, ordered: sub.sub.Ordered})
 		}
 	}
 	d.routes.Store(&rs)
 }
 
-// Publish encodes ev once and stores one delivery for every endpoint whose filter
+// Publish encodes ev once and stores one delivery for every subscription whose Filter
 // matches its type (disabled endpoints excluded), then returns how many it stored. It
 // does no network I/O. All the deliveries are stored or none: it returns ErrQueueFull
 // when the store is full and ErrClosed after Shutdown. Publishing before Start is allowed;
@@ -379,14 +424,16 @@ func (d *Dispatcher) newID() string {
 	return string(strconv.AppendUint(b, d.seq.Add(1), 36))
 }
 
-// DeadLetters lists dead letters (oldest first), each with its full attempt history.
-func (d *Dispatcher) DeadLetters(ctx context.Context, f ListFilter) ([]Delivery, error) {
+// ListDead lists the dead letters f selects (oldest first), each with its full attempt
+// history: its Store's ListDead.
+func (d *Dispatcher) ListDead(ctx context.Context, f ListFilter) ([]Delivery, error) {
 	return d.store.ListDead(ctx, f)
 }
 
-// Pending lists deliveries waiting or in flight (earliest due first).
-func (d *Dispatcher) Pending(ctx context.Context, f ListFilter) ([]Delivery, error) {
-	return d.store.List(ctx, f)
+// ListPending lists the deliveries f selects that are waiting or in flight (earliest due
+// first): its Store's ListPending.
+func (d *Dispatcher) ListPending(ctx context.Context, f ListFilter) ([]Delivery, error) {
+	return d.store.ListPending(ctx, f)
 }
 
 // Requeue makes dead letters pending again, due now: one (Selector.ID), those of an
@@ -564,7 +611,7 @@ func (d *Dispatcher) fill() {
 			j := job{d: del, mode: modeDisabled}
 			if sub := d.subs[del.EndpointID]; sub != nil {
 				var c *EndpointStateChange
-				j.sub, j.ep = sub, sub.ep
+				j.sub, j.t = sub, sub.t
 				if j.mode, c = sub.br.admit(del.EndpointID, now); c != nil {
 					d.changes = append(d.changes, *c)
 				}
@@ -572,7 +619,7 @@ func (d *Dispatcher) fill() {
 					sub.inflight++
 				}
 			} else {
-				j.mode = modeRemoved
+				j.mode = modeUnsubscribed
 			}
 			d.busy++
 			jobs = append(jobs, j)
@@ -615,8 +662,8 @@ func (d *Dispatcher) handle(j job) {
 	stopping := d.stopping
 	d.mu.Unlock()
 	switch j.mode {
-	case modeRemoved:
-		err = d.deadLetter(ctx, del, DeadReasonRemoved)
+	case modeUnsubscribed:
+		err = d.deadLetter(ctx, del, DeadReasonUnsubscribed)
 	case modeDisabled:
 		err = d.deadLetter(ctx, del, DeadReasonGone)
 	case modeRelease:
@@ -626,7 +673,7 @@ func (d *Dispatcher) handle(j job) {
 			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
 			break
 		}
-		a = d.s.attempt(d.hardCtx, &j.ep, del.Event, len(del.Attempts))
+		a = d.s.attempt(d.hardCtx, j.t, del.Event, len(del.Attempts))
 		now := d.now()
 		if d.hardCtx.Err() != nil && a.Class != ClassAcknowledged {
 			// Cancelled by a hard stop: the attempt did not finish; hand the lease back.
@@ -641,7 +688,7 @@ func (d *Dispatcher) handle(j job) {
 		case reason != "":
 			err = d.deadLetter(ctx, del, reason, a)
 		default:
-			rescheduled, err = d.retryOrBury(ctx, &j.ep, del, a, now)
+			rescheduled, err = d.retryOrBury(ctx, &j.t.ep, del, a, now)
 		}
 	}
 	if err != nil && d.log != nil {
@@ -666,12 +713,12 @@ func (d *Dispatcher) handle(j job) {
 		}
 	}
 	// Deliveries of a removed or disabled endpoint must not stay pending: if this one was
-	// just handed back, sweep the endpoint (RemoveEndpoint and the 410 handler sweep too;
+	// just handed back, sweep the endpoint (Unsubscribe and the 410 handler sweep too;
 	// whichever runs last catches it).
 	sweep := ""
 	switch {
-	case cur == nil && (rescheduled || j.mode == modeRemoved):
-		sweep = DeadReasonRemoved
+	case cur == nil && (rescheduled || j.mode == modeUnsubscribed):
+		sweep = DeadReasonUnsubscribed
 	case cur != nil && cur.br.state == EndpointDisabled && (rescheduled || o == outcomeGone):
 		sweep = DeadReasonGone
 	}

@@ -28,7 +28,7 @@ func BenchmarkPublish(b *testing.B) {
 				d, err := sender.NewDispatcher(s, sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: -1}), sender.DispatcherConfig{})
 				require.NoError(b, err)
 				for i := range eps {
-					require.NoError(b, d.AddEndpoint(dspEndpoint(b, fmt.Sprint("ep", i), "http://127.0.0.1:1/", nil)))
+					require.NoError(b, d.Subscribe(dspSub(b, fmt.Sprint("ep", i), "http://127.0.0.1:1/", nil)))
 				}
 				return d
 			}
@@ -58,14 +58,14 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 		b.Run(fmt.Sprintf("endpoints=%d", eps), func(b *testing.B) {
 			var acked atomic.Int64
 			s := dspSender(b)
-			d, err := sender.NewDispatcher(s, nil, sender.DispatcherConfig{Workers: 32, MaxPerEndpoint: 32, PollInterval: 10 * time.Millisecond})
+			d, err := sender.NewDispatcher(s, nil, sender.DispatcherConfig{Workers: 32, MaxInFlight: 32, PollInterval: 10 * time.Millisecond})
 			require.NoError(b, err)
 			for i := range eps {
 				srv := newDspServer(b, func(w http.ResponseWriter, _ dspHit, _ int) {
 					acked.Add(1)
 					w.WriteHeader(http.StatusNoContent)
 				})
-				require.NoError(b, d.AddEndpoint(dspEndpoint(b, fmt.Sprint("ep", i), srv.URL, nil)))
+				require.NoError(b, d.Subscribe(dspSub(b, fmt.Sprint("ep", i), srv.URL, nil)))
 			}
 			ctx := context.Background()
 			require.NoError(b, d.Start(ctx))
@@ -116,7 +116,7 @@ func BenchmarkDispatchPendingMemory(b *testing.B) {
 		store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: -1})
 		d, err := sender.NewDispatcher(s, store, sender.DispatcherConfig{})
 		require.NoError(b, err)
-		require.NoError(b, d.AddEndpoint(dspEndpoint(b, "ep", "http://127.0.0.1:1/", nil)))
+		require.NoError(b, d.Subscribe(dspSub(b, "ep", "http://127.0.0.1:1/", nil)))
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

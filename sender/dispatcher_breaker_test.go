@@ -132,7 +132,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 	attempts := &attemptCounter{}
 	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Now: clk.Now, Observer: attempts.hooks()})
 	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	t.Cleanup(s.CloseIdleConnections)
 	changes := make(chan sender.EndpointStateChange, 32)
 	states := &dspStates{onEach: func(c sender.EndpointStateChange) { changes <- c }}
 	store := newWatchedStore(clk.Now)
@@ -143,7 +143,9 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 	})
 	retry := &sender.RetryPolicy{InitialInterval: time.Second, MaxInterval: 4 * time.Second, RandomizationFactor: -1,
 		MaxAttempts: 4, MaxElapsedTime: 10 * time.Minute}
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, retry), sender.WithMaxInFlight(1)))
+	sub := dspSub(t, "ep", srv.URL, retry)
+	sub.MaxInFlight = 1
+	require.NoError(t, d.Subscribe(sub))
 	expect := func(want ...sender.EndpointState) {
 		t.Helper()
 		for _, w := range want {
@@ -158,7 +160,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 	// pendingAttempts checks that what the store recorded is what the endpoint got.
 	pendingAttempts := func(what string) map[string]int {
 		t.Helper()
-		p, err := d.Pending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, sender.ListFilter{})
 		require.NoError(t, err)
 		per, total := map[string]int{}, 0
 		for _, del := range p {
@@ -175,7 +177,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 	}
 	noDead := func(what string) {
 		t.Helper()
-		dead, err := d.DeadLetters(bg, sender.ListFilter{})
+		dead, err := d.ListDead(bg, sender.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, dead, "%s: nothing dead-lettered", what)
 	}
@@ -229,7 +231,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 	clk.Set(t0.Add(2 * time.Hour))
 	expect(sender.EndpointProbing, sender.EndpointActive)
 	eventually(t, "every delivery acknowledged", func() bool {
-		p, err := d.Pending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, sender.ListFilter{})
 		return err == nil && len(p) == 0
 	})
 	noDead("recovered")

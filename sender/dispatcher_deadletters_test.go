@@ -70,16 +70,17 @@ func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 	obs := &evictions{}
 	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	t.Cleanup(s.CloseIdleConnections)
 	var logs syncBuffer
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 5})
 	d := newDispatcher(t, s, store, sender.DispatcherConfig{
 		Observer: obs.hooks(),
 		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
-	ep := dspEndpoint(t, "crm", srv.URL, nil)
-	ep.Credentials = auth.Bearer(auth.NewPassword(token))
-	require.NoError(t, d.AddEndpoint(ep, sender.WithMaxInFlight(1))) // one at a time: publish order
+	sub := dspSub(t, "crm", srv.URL, nil)
+	sub.Endpoint.Credentials = auth.Bearer(auth.NewPassword(token))
+	sub.MaxInFlight = 1 // one at a time: publish order
+	require.NoError(t, d.Subscribe(sub))
 	var published []string
 	for range 12 {
 		ev := newEvent(t, "order-created")
@@ -92,7 +93,7 @@ func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 	require.NoError(t, d.Shutdown(bg))
 
 	assert.Equal(t, published[:7], obs.events(), "the oldest dead letters are evicted, in order")
-	dead, err := d.DeadLetters(bg, sender.ListFilter{})
+	dead, err := d.ListDead(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	var kept []string
 	for _, del := range dead {
@@ -111,16 +112,16 @@ func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 	assert.NotContains(t, out, srv.URL, "no URL either")
 }
 
-// TestDispatcherRemoveEndpointEvictsOldestDeadLetters removes an endpoint with 20,000
+// TestDispatcherUnsubscribeEvictsOldestDeadLetters unsubscribes an endpoint with 20,000
 // pending deliveries into a store that keeps 1,000 dead letters: the 1,000 newest are kept
 // and the 19,000 others are reported to DispatcherConfig.Observer.DeadLetterEvicted.
-func TestDispatcherRemoveEndpointEvictsOldestDeadLetters(t *testing.T) {
+func TestDispatcherUnsubscribeEvictsOldestDeadLetters(t *testing.T) {
 	dspNoLeaks(t)
 	const total, maxDead = 20_000, 1000
 	obs := &evictions{}
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead})
 	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{Observer: obs.hooks()})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", "http://127.0.0.1:1/", nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", "http://127.0.0.1:1/", nil)))
 	published := make([]string, 0, total)
 	for range total {
 		ev := newEvent(t, "order-created")
@@ -128,7 +129,7 @@ func TestDispatcherRemoveEndpointEvictsOldestDeadLetters(t *testing.T) {
 		require.NoError(t, err)
 		published = append(published, ev.ID)
 	}
-	require.NoError(t, d.RemoveEndpoint(bg, "ep"))
+	require.NoError(t, d.Unsubscribe(bg, "ep"))
 
 	pending, dead := store.Len()
 	assert.Zero(t, pending)
@@ -137,14 +138,14 @@ func TestDispatcherRemoveEndpointEvictsOldestDeadLetters(t *testing.T) {
 	require.Equal(t, total-maxDead, len(got), "every eviction reported")
 	assert.Equal(t, published[0], got[0], "oldest first")
 	assert.Equal(t, published[total-maxDead-1], got[len(got)-1])
-	ds, err := d.DeadLetters(bg, sender.ListFilter{})
+	ds, err := d.ListDead(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	require.Equal(t, maxDead, len(ds))
 	for i, del := range ds {
 		if !assert.Equal(t, published[total-maxDead+i], del.Event.ID(), "the newest are kept, in publish order") {
 			break
 		}
-		assert.Equal(t, sender.DeadReasonRemoved, del.DeadReason)
+		assert.Equal(t, sender.DeadReasonUnsubscribed, del.DeadReason)
 	}
 }
 
@@ -167,12 +168,14 @@ func TestDispatcherCallsItsOwnObserverNotTheSenders(t *testing.T) {
 	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true,
 		Observer: both(&senderStates, &senderEvicted, &senderAttempts)})
 	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	t.Cleanup(s.CloseIdleConnections)
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 1})
 	d := newDispatcher(t, s, store, sender.DispatcherConfig{
 		Observer: both(&dispatcherStates, &dispatcherEvicted, &dispatcherAttempts),
 	})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, dspRetry(1, time.Millisecond)), sender.WithMaxInFlight(1)))
+	sub := dspSub(t, "ep", srv.URL, dspRetry(1, time.Millisecond))
+	sub.MaxInFlight = 1
+	require.NoError(t, d.Subscribe(sub))
 	var published []string
 	for range 3 {
 		ev := newEvent(t, "order-created")

@@ -2,6 +2,7 @@ package sender_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +24,7 @@ func exampleSender() *sender.Sender {
 }
 
 // Publish hands an event over in microseconds; the dispatcher delivers it to every
-// endpoint whose filter matches, and Shutdown waits for what is in flight.
+// subscription whose Filter matches, and Shutdown waits for what is in flight.
 func ExampleDispatcher() {
 	got := make(chan string, 1)
 	listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +43,7 @@ func ExampleDispatcher() {
 		panic(err)
 	}
 	orders, _ := event.NewFilter("order-*")
-	if err := d.AddEndpoint(sender.Endpoint{ID: "shop", URL: listener.URL, Filter: orders}); err != nil {
+	if err := d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "shop", URL: listener.URL}, Filter: orders}); err != nil {
 		panic(err)
 	}
 	if err := d.Start(ctx); err != nil {
@@ -79,7 +80,7 @@ func ExampleDispatcher_Requeue() {
 
 	ctx := context.Background()
 	d, _ := sender.NewDispatcher(exampleSender(), nil, sender.DispatcherConfig{PollInterval: 10 * time.Millisecond})
-	_ = d.AddEndpoint(sender.Endpoint{ID: "crm", URL: listener.URL})
+	_ = d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "crm", URL: listener.URL}})
 	_ = d.Start(ctx)
 	defer func() { _ = d.Shutdown(ctx) }()
 
@@ -89,15 +90,15 @@ func ExampleDispatcher_Requeue() {
 	var dead []sender.Delivery
 	for len(dead) == 0 {
 		time.Sleep(5 * time.Millisecond)
-		dead, _ = d.DeadLetters(ctx, sender.ListFilter{EndpointID: "crm"})
+		dead, _ = d.ListDead(ctx, sender.ListFilter{EndpointID: "crm"})
 	}
 	fmt.Println(dead[0].DeadReason, "after", len(dead[0].Attempts), "attempt with status", dead[0].Attempts[0].Status)
 
 	n, _ := d.Requeue(ctx, sender.Selector{EndpointID: "crm"})
 	fmt.Println("requeued:", n)
 	for {
-		pending, _ := d.Pending(ctx, sender.ListFilter{})
-		dead, _ = d.DeadLetters(ctx, sender.ListFilter{})
+		pending, _ := d.ListPending(ctx, sender.ListFilter{})
+		dead, _ = d.ListDead(ctx, sender.ListFilter{})
 		if len(pending) == 0 && len(dead) == 0 {
 			break
 		}
@@ -108,4 +109,37 @@ func ExampleDispatcher_Requeue() {
 	// rejected permanently after 1 attempt with status 400
 	// requeued: 1
 	// delivered
+}
+
+// Subscribe says what one endpoint gets (event types, order, concurrency) and checks the
+// endpoint once: what no attempt could use is refused at once, not dead-lettered later.
+func ExampleDispatcher_Subscribe() {
+	ctx := context.Background()
+	s, _ := sender.New(sender.Config{}) // public https:// endpoints only
+	d, _ := sender.NewDispatcher(s, nil, sender.DispatcherConfig{})
+	defer func() { _ = d.Shutdown(ctx) }()
+
+	invoices, _ := event.NewFilter("invoice-*")
+	err := d.Subscribe(sender.Subscription{
+		Endpoint: sender.Endpoint{ID: "billing", URL: "https://billing.example.com/hooks"},
+		Filter:   invoices,
+		Ordered:  true, // one at a time, in publish order
+	})
+	fmt.Println("billing:", err)
+	err = d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "legacy", URL: "http://legacy.example.com/hooks"}})
+	fmt.Println("legacy:", errors.Is(err, sender.ErrInvalidEndpoint), errors.Is(err, sender.ErrPlainHTTP))
+
+	st, _ := d.Endpoint("billing")
+	fmt.Println(st.State, "ordered:", st.Subscription.Ordered, "max in flight:", st.Subscription.MaxInFlight)
+	for _, typ := range []string{"invoice-paid", "order-created"} {
+		ev, _ := event.New(typ, map[string]string{"id": "42"})
+		n, _ := d.Publish(ctx, ev) // stored, not sent: the dispatcher was not started
+		fmt.Println(typ, "deliveries:", n)
+	}
+	// Output:
+	// billing: <nil>
+	// legacy: true true
+	// active ordered: true max in flight: 4
+	// invoice-paid deliveries: 1
+	// order-created deliveries: 0
 }

@@ -25,7 +25,7 @@ func dspSender(t testing.TB) *sender.Sender {
 	t.Helper()
 	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Retry: *dspRetry(5, 10*time.Millisecond)})
 	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	t.Cleanup(s.CloseIdleConnections)
 	return s
 }
 
@@ -34,12 +34,13 @@ func dspRetry(attempts int, initial time.Duration) *sender.RetryPolicy {
 	return &sender.RetryPolicy{InitialInterval: initial, MaxInterval: 4 * initial, MaxAttempts: attempts, MaxElapsedTime: time.Minute}
 }
 
-// dspEndpoint returns an endpoint for url receiving the event types matched by patterns.
-func dspEndpoint(t testing.TB, id, url string, retry *sender.RetryPolicy, patterns ...string) sender.Endpoint {
+// dspSub returns a subscription of an endpoint at url to the event types matched by
+// patterns (all when none).
+func dspSub(t testing.TB, id, url string, retry *sender.RetryPolicy, patterns ...string) sender.Subscription {
 	t.Helper()
 	f, err := event.NewFilter(patterns...)
 	require.NoError(t, err)
-	return sender.Endpoint{ID: id, URL: url, Filter: f, Timeout: 2 * time.Second, Retry: retry}
+	return sender.Subscription{Endpoint: sender.Endpoint{ID: id, URL: url, Timeout: 2 * time.Second, Retry: retry}, Filter: f}
 }
 
 // dspHit is one request a test receiver got.

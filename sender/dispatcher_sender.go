@@ -9,14 +9,6 @@ import (
 // classification and the retry schedule all come from the Sender, so Publish and Send
 // follow the same rules.
 
-// attemptTimeout is the longest one attempt to ep may take.
-func (d *Dispatcher) attemptTimeout(ep *Endpoint) time.Duration {
-	if ep.Timeout > 0 {
-		return ep.Timeout
-	}
-	return DefaultTimeout
-}
-
 // judge says how an attempt counts for the breaker and, when it is final, the reason
 // for the dead letter ("" when the delivery is acknowledged or should be retried).
 func judge(a Attempt) (outcome, string) {

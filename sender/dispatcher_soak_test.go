@@ -111,23 +111,22 @@ func TestSoakDispatcher(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	states := &dspStates{}
-	const threshold, maxPerEndpoint, coolDown, deadAttempts = 5, 4, 200 * time.Millisecond, 4
+	const threshold, maxInFlight, coolDown, deadAttempts = 5, 4, 200 * time.Millisecond, 4
 	d := newDispatcher(t, dspSender(t), sender.NewMemoryStore(sender.MemoryStoreConfig{}), sender.DispatcherConfig{
-		Workers:        16,
-		MaxPerEndpoint: maxPerEndpoint,
-		Observer:       states.hooks(),
-		Breaker:        sender.BreakerConfig{Threshold: threshold, CoolDown: coolDown},
+		Workers:     16,
+		MaxInFlight: maxInFlight,
+		Observer:    states.hooks(),
+		Breaker:     sender.BreakerConfig{Threshold: threshold, CoolDown: coolDown},
 	})
 	for id, srv := range servers {
-		ep := dspEndpoint(t, id, srv.URL, dspRetry(20, 5*time.Millisecond))
-		var opts []sender.EndpointOption
+		sub := dspSub(t, id, srv.URL, dspRetry(20, 5*time.Millisecond))
 		if id == "flaky" {
-			ep.Timeout = flakyTimeout
-			opts = append(opts, sender.WithMaxInFlight(8))
+			sub.Endpoint.Timeout = flakyTimeout
+			sub.MaxInFlight = 8
 		}
-		require.NoError(t, d.AddEndpoint(ep, opts...))
+		require.NoError(t, d.Subscribe(sub))
 	}
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "dead", deadURL, dspRetry(deadAttempts, 5*time.Millisecond))))
+	require.NoError(t, d.Subscribe(dspSub(t, "dead", deadURL, dspRetry(deadAttempts, 5*time.Millisecond))))
 	require.NoError(t, d.Start(bg))
 
 	start := time.Now()
@@ -143,7 +142,7 @@ func TestSoakDispatcher(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		for id := range recv {
-			if p, err := d.Pending(bg, sender.ListFilter{EndpointID: id, Limit: 1}); err != nil || len(p) > 0 {
+			if p, err := d.ListPending(bg, sender.ListFilter{EndpointID: id, Limit: 1}); err != nil || len(p) > 0 {
 				return false
 			}
 		}
@@ -175,7 +174,7 @@ func TestSoakDispatcher(t *testing.T) {
 		}
 	}
 
-	dead, err := d.DeadLetters(bg, sender.ListFilter{})
+	dead, err := d.ListDead(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	deadIDs := map[string]bool{}
 	attempts := 0 // made to the dead endpoint
@@ -186,7 +185,7 @@ func TestSoakDispatcher(t *testing.T) {
 		attempts += realAttempts(t, del)
 		deadIDs[del.Event.ID()] = true
 	}
-	waiting, err := d.Pending(bg, sender.ListFilter{})
+	waiting, err := d.ListPending(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	waitIDs := map[string]bool{}
 	for _, del := range waiting {
@@ -200,7 +199,7 @@ func TestSoakDispatcher(t *testing.T) {
 			"nothing lost: published = delivered + dead + waiting for the dead endpoint (%s)", evID)
 	}
 	probes := int(ran/coolDown) + 1
-	assert.LessOrEqual(t, attempts, threshold+maxPerEndpoint+probes,
+	assert.LessOrEqual(t, attempts, threshold+maxInFlight+probes,
 		"a dead endpoint costs Threshold attempts, those in flight when it paused and a probe per cool-down")
 	t.Logf("dead endpoint: %d attempts, %d dead letters, %d deliveries waiting", attempts, len(dead), len(waiting))
 	st, ok := d.Endpoint("dead")

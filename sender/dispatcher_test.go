@@ -36,7 +36,7 @@ func TestDispatcherFanOutByFilter(t *testing.T) {
 		"all":      nil,
 	} {
 		srv[id] = newDspServer(t, nil)
-		require.NoError(t, d.AddEndpoint(dspEndpoint(t, id, srv[id].URL, nil, patterns...)))
+		require.NoError(t, d.Subscribe(dspSub(t, id, srv[id].URL, nil, patterns...)))
 	}
 	require.NoError(t, d.Start(bg))
 	e1, e2, e3 := newEvent(t, "order-created"), newEvent(t, "invoice-paid"), newEvent(t, "user-deleted")
@@ -57,9 +57,9 @@ func TestDispatcherFanOutByFilter(t *testing.T) {
 	assert.Equal(t, []string{e1.ID}, hitIDs(srv["created"].Hits()))
 	assert.Equal(t, []string{e2.ID}, hitIDs(srv["invoices"].Hits()))
 	assert.ElementsMatch(t, []string{e1.ID, e2.ID, e3.ID}, hitIDs(srv["all"].Hits()))
-	eventually(t, "store drained", func() bool { p, _ := d.Pending(bg, sender.ListFilter{}); return len(p) == 0 })
+	eventually(t, "store drained", func() bool { p, _ := d.ListPending(bg, sender.ListFilter{}); return len(p) == 0 })
 	require.NoError(t, d.Shutdown(bg))
-	dead, err := d.DeadLetters(bg, sender.ListFilter{})
+	dead, err := d.ListDead(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	assert.Empty(t, dead)
 }
@@ -77,15 +77,15 @@ func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 	fast := newDspServer(t, nil)
 	// One worker: if it slept through the retry delay, fast would wait for it.
 	d := newDispatcher(t, s, nil, sender.DispatcherConfig{Workers: 1})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "flaky", flaky.URL, dspRetry(5, 400*time.Millisecond), "order-*")))
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "fast", fast.URL, nil, "user-*")))
+	require.NoError(t, d.Subscribe(dspSub(t, "flaky", flaky.URL, dspRetry(5, 400*time.Millisecond), "order-*")))
+	require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "user-*")))
 	require.NoError(t, d.Start(bg))
 	ev := newEvent(t, "order-created")
 	_, err := d.Publish(bg, ev)
 	require.NoError(t, err)
 	var pending []sender.Delivery
 	eventually(t, "first failure recorded", func() bool {
-		pending, _ = d.Pending(bg, sender.ListFilter{EndpointID: "flaky"})
+		pending, _ = d.ListPending(bg, sender.ListFilter{EndpointID: "flaky"})
 		return len(pending) == 1 && len(pending[0].Attempts) == 1 && pending[0].Lease == ""
 	})
 	a := pending[0].Attempts[0]
@@ -101,7 +101,7 @@ func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 	assert.Equal(t, 1, flaky.Count(), "the retry is not due yet")
 
 	eventually(t, "delivered on the third attempt", func() bool {
-		p, _ := d.Pending(bg, sender.ListFilter{})
+		p, _ := d.ListPending(bg, sender.ListFilter{})
 		return flaky.Count() == 3 && len(p) == 0
 	})
 	hits := flaky.Hits()
@@ -123,7 +123,7 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
 	require.NoError(t, d.Start(bg))
 	_, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
@@ -142,7 +142,9 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 		Observer: states.hooks(),
 		Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: 300 * time.Millisecond},
 	})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, dspRetry(1000, 20*time.Millisecond)), sender.WithMaxInFlight(1)))
+	sub := dspSub(t, "ep", srv.URL, dspRetry(1000, 20*time.Millisecond))
+	sub.MaxInFlight = 1
+	require.NoError(t, d.Subscribe(sub))
 	require.NoError(t, d.Start(bg))
 	for range 3 {
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
@@ -166,7 +168,7 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 
 	// While paused, due deliveries wait: nothing is recorded that was not sent.
 	sent := srv.Count()
-	p, err := d.Pending(bg, sender.ListFilter{})
+	p, err := d.ListPending(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	var recorded int
 	for _, del := range p {
@@ -184,11 +186,11 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 		s := states.States("ep")
 		return s[len(s)-1] == sender.EndpointActive
 	})
-	eventually(t, "all delivered", func() bool { p, _ := d.Pending(bg, sender.ListFilter{}); return len(p) == 0 })
+	eventually(t, "all delivered", func() bool { p, _ := d.ListPending(bg, sender.ListFilter{}); return len(p) == 0 })
 	st, _ = d.Endpoint("ep")
 	assert.Equal(t, sender.EndpointActive, st.State)
 	assert.Zero(t, st.Failures)
-	dead, _ := d.DeadLetters(bg, sender.ListFilter{})
+	dead, _ := d.ListDead(bg, sender.ListFilter{})
 	assert.Empty(t, dead)
 }
 
@@ -198,8 +200,10 @@ func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
 	other := newDspServer(t, nil)
 	states := &dspStates{}
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Observer: states.hooks()})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "gone", gone.URL, nil), sender.WithMaxInFlight(1)))
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "other", other.URL, nil)))
+	sub := dspSub(t, "gone", gone.URL, nil)
+	sub.MaxInFlight = 1
+	require.NoError(t, d.Subscribe(sub))
+	require.NoError(t, d.Subscribe(dspSub(t, "other", other.URL, nil)))
 	for range 5 {
 		n, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
@@ -208,7 +212,7 @@ func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
 	require.NoError(t, d.Start(bg))
 	var dead []sender.Delivery
 	eventually(t, "all five deliveries to the gone endpoint are dead letters", func() bool {
-		dead, _ = d.DeadLetters(bg, sender.ListFilter{EndpointID: "gone"})
+		dead, _ = d.ListDead(bg, sender.ListFilter{EndpointID: "gone"})
 		return len(dead) == 5
 	})
 	assert.Equal(t, 1, gone.Count(), "one 410 is enough")
@@ -245,12 +249,12 @@ func TestDispatcherPermanentRejectionAndRequeueOne(t *testing.T) {
 	dspNoLeaks(t)
 	srv := newDspServer(t, status(http.StatusBadRequest))
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 	require.NoError(t, d.Start(bg))
 	_, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	var dead []sender.Delivery
-	eventually(t, "dead letter", func() bool { dead, _ = d.DeadLetters(bg, sender.ListFilter{}); return len(dead) == 1 })
+	eventually(t, "dead letter", func() bool { dead, _ = d.ListDead(bg, sender.ListFilter{}); return len(dead) == 1 })
 	assert.Equal(t, sender.DeadReasonRejected, dead[0].DeadReason)
 	require.Len(t, dead[0].Attempts, 1, "a permanent rejection is not retried")
 	assert.Equal(t, 400, dead[0].Attempts[0].Status)
@@ -266,19 +270,19 @@ func TestDispatcherPermanentRejectionAndRequeueOne(t *testing.T) {
 	eventually(t, "delivered after requeue", func() bool { return srv.Count() == 2 })
 	h := srv.Hits()
 	assert.Equal(t, 1, h[1].RetryCount, "retryCount continues after a requeue")
-	eventually(t, "acknowledged", func() bool { p, _ := d.Pending(bg, sender.ListFilter{}); return len(p) == 0 })
+	eventually(t, "acknowledged", func() bool { p, _ := d.ListPending(bg, sender.ListFilter{}); return len(p) == 0 })
 }
 
 func TestDispatcherRetriesExhausted(t *testing.T) {
 	dspNoLeaks(t)
 	srv := newDspServer(t, status(http.StatusBadGateway))
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Breaker: sender.BreakerConfig{Threshold: -1}})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, dspRetry(3, 5*time.Millisecond))))
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 5*time.Millisecond))))
 	require.NoError(t, d.Start(bg))
 	_, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	var dead []sender.Delivery
-	eventually(t, "dead letter", func() bool { dead, _ = d.DeadLetters(bg, sender.ListFilter{}); return len(dead) == 1 })
+	eventually(t, "dead letter", func() bool { dead, _ = d.ListDead(bg, sender.ListFilter{}); return len(dead) == 1 })
 	assert.Equal(t, sender.DeadReasonExhausted, dead[0].DeadReason)
 	require.Len(t, dead[0].Attempts, 3, "MaxAttempts attempts, all in the history")
 	for i, a := range dead[0].Attempts {
@@ -307,8 +311,10 @@ func TestDispatcherOrdering(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ordered", ordered.URL, dspRetry(5, 20*time.Millisecond)), sender.WithOrdering()))
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "unordered", unordered.URL, nil)))
+	sub := dspSub(t, "ordered", ordered.URL, dspRetry(5, 20*time.Millisecond))
+	sub.Ordered = true
+	require.NoError(t, d.Subscribe(sub))
+	require.NoError(t, d.Subscribe(dspSub(t, "unordered", unordered.URL, nil)))
 	var want []string
 	for range 20 {
 		ev := newEvent(t, "order-created")
@@ -328,7 +334,7 @@ func TestDispatcherOrdering(t *testing.T) {
 	assert.Equal(t, int32(1), ordered.maxIn.Load(), "one in flight")
 	assert.Greater(t, unordered.maxIn.Load(), int32(1), "ordering is off by default")
 	st, _ := d.Endpoint("ordered")
-	assert.True(t, st.Ordered)
+	assert.True(t, st.Subscription.Ordered)
 }
 
 func TestDispatcherSlowEndpointDoesNotStarveOthers(t *testing.T) {
@@ -340,8 +346,10 @@ func TestDispatcherSlowEndpointDoesNotStarveOthers(t *testing.T) {
 	})
 	fast := newDspServer(t, nil)
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Workers: 4})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "slow", slow.URL, nil, "slow-*"), sender.WithMaxInFlight(2)))
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "fast", fast.URL, nil, "fast-*")))
+	sub := dspSub(t, "slow", slow.URL, nil, "slow-*")
+	sub.MaxInFlight = 2
+	require.NoError(t, d.Subscribe(sub))
+	require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "fast-*")))
 	require.NoError(t, d.Start(bg))
 	for range 10 {
 		_, err := d.Publish(bg, newEvent(t, "slow-thing"))
@@ -358,7 +366,7 @@ func TestDispatcherSlowEndpointDoesNotStarveOthers(t *testing.T) {
 	assert.Equal(t, int32(2), slow.maxIn.Load(), "slow endpoint holds its limit, no more")
 	st, _ := d.Endpoint("slow")
 	assert.Equal(t, 2, st.InFlight)
-	p, err := d.Pending(bg, sender.ListFilter{EndpointID: "slow"})
+	p, err := d.ListPending(bg, sender.ListFilter{EndpointID: "slow"})
 	require.NoError(t, err)
 	leased := 0
 	for _, del := range p {
@@ -379,7 +387,7 @@ func TestDispatcherShutdownWaitsForInFlight(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 	require.NoError(t, d.Start(bg))
 	assert.ErrorIs(t, d.Start(bg), sender.ErrStarted)
 	_, err := d.Publish(bg, newEvent(t, "order-created"))
@@ -389,7 +397,7 @@ func TestDispatcherShutdownWaitsForInFlight(t *testing.T) {
 	defer cancel()
 	require.NoError(t, d.Shutdown(ctx))
 	assert.Equal(t, int32(0), srv.inflight.Load(), "returned after the attempt finished")
-	p, err := d.Pending(bg, sender.ListFilter{})
+	p, err := d.ListPending(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	assert.Empty(t, p, "the in-flight delivery was acknowledged")
 	_, err = d.Publish(bg, newEvent(t, "order-created"))
@@ -407,7 +415,7 @@ func TestDispatcherShutdownDeadlineHandsLeasesBack(t *testing.T) {
 	})
 	defer close(block)
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 	require.NoError(t, d.Start(bg))
 	_, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
@@ -418,7 +426,7 @@ func TestDispatcherShutdownDeadlineHandsLeasesBack(t *testing.T) {
 	err = d.Shutdown(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), time.Second, "the attempt was cancelled promptly")
-	p, err := d.Pending(bg, sender.ListFilter{})
+	p, err := d.ListPending(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	require.Len(t, p, 1, "nothing lost")
 	assert.Empty(t, p[0].Lease, "the lease was handed back")
@@ -442,8 +450,8 @@ func TestDispatcherPublishOnFullStore(t *testing.T) {
 	dspNoLeaks(t)
 	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: 3})
 	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{})
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "a", "http://127.0.0.1:1/", nil)))
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "b", "http://127.0.0.1:1/", nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "a", "http://127.0.0.1:1/", nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "b", "http://127.0.0.1:1/", nil)))
 	n, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
@@ -459,41 +467,43 @@ func TestDispatcherPublishOnFullStore(t *testing.T) {
 func TestDispatcherEndpointManagement(t *testing.T) {
 	dspNoLeaks(t)
 	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{LeaseFor: time.Minute})
-	assert.ErrorIs(t, d.AddEndpoint(sender.Endpoint{URL: "http://127.0.0.1:1/"}), sender.ErrInvalidEndpoint, "no id")
-	assert.ErrorIs(t, d.AddEndpoint(sender.Endpoint{ID: "x"}), sender.ErrInvalidEndpoint, "no url")
-	long := dspEndpoint(t, "x", "http://127.0.0.1:1/", nil)
-	long.Timeout = 2 * time.Minute
-	assert.ErrorIs(t, d.AddEndpoint(long), sender.ErrInvalidEndpoint, "timeout beyond the lease")
+	assert.ErrorIs(t, d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{URL: "http://127.0.0.1:1/"}}), sender.ErrInvalidEndpoint, "no id")
+	assert.ErrorIs(t, d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "x"}}), sender.ErrInvalidEndpoint, "no url")
+	long := dspSub(t, "x", "http://127.0.0.1:1/", nil)
+	long.Endpoint.Timeout = 2 * time.Minute
+	assert.ErrorIs(t, d.Subscribe(long), sender.ErrInvalidEndpoint, "timeout beyond the lease")
 
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "a", "http://127.0.0.1:1/", nil, "order-*")))
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "b", "http://127.0.0.1:1/", nil)))
+	require.NoError(t, d.Subscribe(dspSub(t, "a", "http://127.0.0.1:1/", nil, "order-*")))
+	require.NoError(t, d.Subscribe(dspSub(t, "b", "http://127.0.0.1:1/", nil)))
 	st, ok := d.Endpoint("a")
 	require.True(t, ok)
-	assert.Equal(t, "a", st.Endpoint.ID)
-	assert.Equal(t, sender.DefaultMaxPerEndpoint, st.MaxInFlight)
+	assert.Equal(t, "a", st.Subscription.Endpoint.ID)
+	assert.Equal(t, sender.DefaultMaxInFlight, st.Subscription.MaxInFlight)
 	_, ok = d.Endpoint("zzz")
 	assert.False(t, ok)
 
-	// Replacing an endpoint changes its filter.
-	require.NoError(t, d.AddEndpoint(dspEndpoint(t, "a", "http://127.0.0.1:1/", nil, "invoice-*"), sender.WithMaxInFlight(7)))
+	// Replacing a subscription changes its filter.
+	sub := dspSub(t, "a", "http://127.0.0.1:1/", nil, "invoice-*")
+	sub.MaxInFlight = 7
+	require.NoError(t, d.Subscribe(sub))
 	n, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "only b now")
 	st, _ = d.Endpoint("a")
-	assert.Equal(t, 7, st.MaxInFlight)
+	assert.Equal(t, 7, st.Subscription.MaxInFlight)
 	ids := []string{}
 	for _, s := range d.Endpoints() {
-		ids = append(ids, s.Endpoint.ID)
+		ids = append(ids, s.Subscription.Endpoint.ID)
 	}
 	sort.Strings(ids)
 	assert.Equal(t, []string{"a", "b"}, ids)
 
-	require.NoError(t, d.RemoveEndpoint(bg, "b"))
-	assert.ErrorIs(t, d.RemoveEndpoint(bg, "b"), sender.ErrNotFound)
-	dead, err := d.DeadLetters(bg, sender.ListFilter{})
+	require.NoError(t, d.Unsubscribe(bg, "b"))
+	assert.ErrorIs(t, d.Unsubscribe(bg, "b"), sender.ErrNotFound)
+	dead, err := d.ListDead(bg, sender.ListFilter{})
 	require.NoError(t, err)
-	require.Len(t, dead, 1, "pending deliveries of a removed endpoint are kept as dead letters")
-	assert.Equal(t, sender.DeadReasonRemoved, dead[0].DeadReason)
+	require.Len(t, dead, 1, "pending deliveries of an unsubscribed endpoint are kept as dead letters")
+	assert.Equal(t, sender.DeadReasonUnsubscribed, dead[0].DeadReason)
 	n, err = d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	assert.Zero(t, n)
@@ -511,7 +521,7 @@ func TestDispatchersShareOneStore(t *testing.T) {
 	var ds []*sender.Dispatcher
 	for range 3 {
 		d := newDispatcher(t, s, store, sender.DispatcherConfig{Workers: 4})
-		require.NoError(t, d.AddEndpoint(dspEndpoint(t, "ep", srv.URL, nil)))
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 		ds = append(ds, d)
 	}
 	const events = 200

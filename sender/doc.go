@@ -15,6 +15,11 @@
 //	case errors.Is(err, sender.ErrExhausted):       // retries used up
 //	}
 //
+// Send delivers every event it is given (event-type filters belong to a Dispatcher's
+// Subscription) and parses the endpoint's URL on each call: an Endpoint is a plain value,
+// nothing about it is cached. CloseIdleConnections closes the transport's idle
+// connections, as http.Client's does; the Sender stays usable.
+//
 // The event is marshalled once. Every attempt sends the same event id with retryCount set
 // to the number of attempts before it, signed (Endpoint.Scheme, signature.Standard by
 // default) with every key of the endpoint's key set active at that moment, over a fresh

@@ -5,13 +5,13 @@ import (
 	"time"
 
 	"github.com/hookkit/hookkit/auth"
-	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/signature"
 )
 
-// Endpoint is one destination of webhooks: where, how signed, how authenticated, which
-// event types, and optional overrides of the Sender's defaults. Endpoint is a plain value;
-// the Sender never modifies it.
+// Endpoint is one destination of webhooks: where, how signed, how authenticated, and
+// optional overrides of the Sender's defaults. Which event types it gets, in which order
+// and how many at once are a Dispatcher's business: see Subscription. Endpoint is a plain
+// value; the Sender never modifies it.
 type Endpoint struct {
 	// ID names the endpoint in results, errors, logs and observer calls (never the URL,
 	// which may carry a secret). Optional for Send; "" shows as the URL's host.
@@ -29,11 +29,9 @@ type Endpoint struct {
 	// nil: none. Credentials that implement auth.Invalidator (OAuth2) get their token
 	// invalidated after a 401 and the request is retried once with a fresh one.
 	Credentials auth.Credentials
-	// Filter selects the event types delivered to this endpoint. The zero value matches
-	// every type; Send returns ErrFiltered, without network traffic, for the others.
-	Filter event.Filter
 	// Timeout bounds one attempt: connecting, obtaining a token, sending, and reading the
-	// response. 0: DefaultTimeout (30 s).
+	// response. 0 means DefaultTimeout (30 s). A negative timeout has no meaning: Send
+	// fails with ErrInvalidEndpoint without sending and Subscribe refuses it.
 	Timeout time.Duration
 	// Retry overrides the Sender's retry policy for this endpoint (its zero fields take
 	// the defaults listed on RetryPolicy, not the Sender's values). nil: Config.Retry.

@@ -37,7 +37,7 @@ func ExampleSender_Send() {
 	if err != nil {
 		panic(err)
 	}
-	defer s.Close()
+	defer s.CloseIdleConnections()
 
 	ev, _ := event.New("envelope-completed", map[string]string{"envelopeId": "e-1001"})
 	res, err := s.Send(context.Background(), sender.Endpoint{ID: "acme", URL: receiver.URL, Keys: keys}, ev)
@@ -58,7 +58,7 @@ func ExampleDeliveryError() {
 	}))
 	defer receiver.Close()
 	s, _ := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
-	defer s.Close()
+	defer s.CloseIdleConnections()
 
 	ev, _ := event.New("envelope-sent", map[string]string{"envelopeId": "e-1002"})
 	_, err := s.Send(context.Background(), sender.Endpoint{ID: "old-crm", URL: receiver.URL}, ev)
@@ -86,6 +86,42 @@ func ExampleSender_Send_refusedDestination() {
 	// Output:
 	// true refused
 	// hookkit/sender: delivery of event evt-1003 to metadata failed after 1 attempt(s): refused destination: dial tcp 169.254.169.254:80: hookkit/safenet: refused destination 169.254.169.254: cloud metadata
+}
+
+// A DeliveryObserver is a struct of optional hooks: set the ones you need, e.g. to count
+// attempts and outcomes for metrics. The same value can go to DispatcherConfig.Observer,
+// which calls the endpoint-state and eviction hooks.
+func ExampleDeliveryObserver() {
+	var calls atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+
+	var attempts, delivered atomic.Int32
+	obs := sender.DeliveryObserver{
+		AttemptFinished: func(_ context.Context, info sender.AttemptInfo, a sender.Attempt) {
+			attempts.Add(1)
+			fmt.Println("attempt", info.Number, "to", info.Endpoint+":", a.Status, a.Class)
+		},
+		Delivered: func(context.Context, *sender.Result) { delivered.Add(1) },
+		// AttemptStarted, Failed, ...: nil, skipped.
+	}
+	s, _ := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Observer: obs,
+		Retry: sender.RetryPolicy{InitialInterval: 10 * time.Millisecond}})
+	defer s.CloseIdleConnections()
+
+	ev, _ := event.New("envelope-sent", map[string]string{"envelopeId": "e-1005"})
+	_, err := s.Send(context.Background(), sender.Endpoint{ID: "acme", URL: receiver.URL}, ev)
+	fmt.Println(err, attempts.Load(), "attempts,", delivered.Load(), "delivered")
+	// Output:
+	// attempt 1 to acme: 429 retryable
+	// attempt 2 to acme: 204 acknowledged
+	// <nil> 2 attempts, 1 delivered
 }
 
 // Every default of the retry policy.

@@ -27,8 +27,6 @@ var (
 	ErrRefusedDestination error = &wrapping{msg: "hookkit/sender: refused destination", err: safenet.ErrRefused}
 	// ErrCredentials: credentials could not be obtained, or a fresh token was rejected.
 	ErrCredentials = errors.New("hookkit/sender: credentials failure")
-	// ErrFiltered: the endpoint's filter does not match the event type; nothing was sent.
-	ErrFiltered = errors.New("hookkit/sender: event type not accepted by the endpoint's filter")
 	// ErrPlainHTTP: an http:// endpoint without Config.AllowHTTP. It
 	// wraps ErrRefusedDestination.
 	ErrPlainHTTP = fmt.Errorf("%w: plain http endpoint not allowed", ErrRefusedDestination)
@@ -74,7 +72,7 @@ type Result struct {
 
 // DeliveryError is the error of a Send that did not deliver. errors.Is matches Kind
 // (ErrGone, ErrRejected, ErrRedirect, ErrExhausted, ErrRefusedDestination, ErrCredentials,
-// ErrFiltered, ErrInvalidEndpoint, context.Canceled, ...) and the cause; errors.As gives
+// ErrInvalidEndpoint, context.Canceled, ...) and the cause; errors.As gives
 // the fields.
 type DeliveryError struct {
 	// EventID and Endpoint are as in Result.

@@ -2,17 +2,21 @@ package sender
 
 // Internal contract with the Dispatcher (dispatcher*.go), kept accurate here:
 //
-//   - s.attempt(ctx, ep, enc, retryCount) makes exactly ONE attempt and returns it: the body
-//     for retryCount (enc.AppendBody), a fresh timestamp signed with every key of ep.Keys
-//     active now, ep.Credentials applied, one POST through the guarded client (redirects
-//     never followed), the response classified, its body read up to 64 KiB and closed.
-//     Attempt.Number = retryCount+1. It bounds itself by ep.Timeout (DefaultTimeout when
-//     0) and returns early, with ClassRetryable and ctx's error, when ctx ends. It calls
-//     the observer's AttemptStarted/AttemptFinished hooks (never Delivered/Failed) and logs
-//     at debug level. It never panics on a bad endpoint: an unparsable URL, a key set without
-//     an active key or a scheme that cannot sign give ClassPermanent (Err wraps
-//     ErrInvalidEndpoint); plain http:// not allowed, Basic over http, or an address the
-//     guard refuses give ClassRefused. The filter is NOT checked (Publish does).
+//   - s.checkEndpoint(ep) (Subscribe calls it once per subscription) returns the *target of
+//     ep, its URL parsed and checked, or an error wrapping ErrInvalidEndpoint (bad URL,
+//     plain http:// not allowed, negative timeout, invalid retry policy). The target is
+//     never modified afterwards and may be shared by concurrent attempts.
+//   - s.attempt(ctx, t, enc, retryCount) makes exactly ONE attempt to t.ep and returns it:
+//     the body for retryCount (enc.AppendBody), a fresh timestamp signed with every key of
+//     ep.Keys active now, ep.Credentials applied, one POST through the guarded client
+//     (redirects never followed), the response classified, its body read up to 64 KiB and
+//     closed. Attempt.Number = retryCount+1. It bounds itself by t.timeout (ep.Timeout,
+//     DefaultTimeout when 0) and returns early, with ClassRetryable and ctx's error, when
+//     ctx ends. It calls the observer's AttemptStarted/AttemptFinished hooks (never
+//     Delivered/Failed) and logs at debug level. It never panics: a key set without an
+//     active key or a scheme that cannot sign give ClassPermanent (Err wraps
+//     ErrInvalidEndpoint); Basic over http or an address the guard refuses give
+//     ClassRefused. Filters are the Dispatcher's business (Publish), not the Sender's.
 //   - A 401 with credentials implementing auth.Invalidator: the token is invalidated and
 //     the attempt is ClassRetryable, so the next attempt fetches a fresh token. (Send
 //     retries at once, once; a second 401 in a row is ClassCredentials there. attempt()
@@ -52,8 +56,13 @@ import (
 //
 // On failure the error is a *DeliveryError whose Kind says why (errors.Is): ErrGone,
 // ErrRejected (ErrRedirect), ErrExhausted, ErrRefusedDestination (ErrPlainHTTP,
-// ErrInsecureBasic), ErrCredentials, ErrFiltered, ErrInvalidEndpoint, or ctx's error when
-// ctx ended (Send returns promptly, during a request or a wait). The Result is never nil.
+// ErrInsecureBasic), ErrCredentials, ErrInvalidEndpoint (an unusable URL, a negative
+// Endpoint.Timeout, an invalid Endpoint.Retry: nothing is sent), or ctx's error when ctx
+// ended (Send returns promptly, during a request or a wait). The Result is never nil.
+//
+// Send sends every event it is given: event-type filters belong to a Dispatcher's
+// Subscription. The endpoint's URL is parsed on every call (it costs about as much as one
+// signature header; a Dispatcher parses it once, in Subscribe).
 func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Result, error) {
 	start := s.now()
 	t := s.check(&ep)
@@ -66,20 +75,15 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Resul
 		return res, s.fail(ctx, res, start, ErrInvalidEvent, nil)
 	}
 	res.EventID = ev.ID
-	switch {
-	case t.dest.err != nil:
+	if t.dest.err != nil {
 		kind := kindOf(t.dest.class)
 		if errors.Is(t.dest.err, ErrInvalidEndpoint) {
 			kind = ErrInvalidEndpoint
 		}
 		return res, s.fail(ctx, res, start, kind, t.dest.err)
-	case !ep.Filter.Match(ev.Type):
-		return res, s.fail(ctx, res, start, ErrFiltered, nil)
 	}
-	if ep.Retry != nil {
-		if err := ep.Retry.Validate(); err != nil {
-			return res, s.fail(ctx, res, start, ErrInvalidEndpoint, err)
-		}
+	if err := ep.validate(); err != nil {
+		return res, s.fail(ctx, res, start, ErrInvalidEndpoint, err)
 	}
 	enc, err := ev.Encode()
 	if err != nil {
@@ -205,11 +209,10 @@ func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, kind, c
 	return derr
 }
 
-// attempt makes one attempt to deliver enc to ep: see the contract at the top of this
+// attempt makes one attempt to deliver enc to t: see the contract at the top of this
 // file. It is what the Dispatcher calls.
-func (s *Sender) attempt(ctx context.Context, ep *Endpoint, enc *event.Encoded, retryCount int) Attempt {
-	t := s.check(ep)
-	return s.do(ctx, &t, enc, retryCount, false, s.now())
+func (s *Sender) attempt(ctx context.Context, t *target, enc *event.Encoded, retryCount int) Attempt {
+	return s.do(ctx, t, enc, retryCount, false, s.now())
 }
 
 // do makes one attempt to t, started at start, with the observer's and the logger's

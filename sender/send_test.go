@@ -132,7 +132,7 @@ func loopbackSender(t testing.TB, cfg sender.Config) *sender.Sender {
 	}
 	s, err := sender.New(cfg)
 	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	t.Cleanup(s.CloseIdleConnections)
 	return s
 }
 
@@ -654,23 +654,6 @@ func TestSendContextCancelledDuringRequest(t *testing.T) {
 	assert.Len(t, rc.Hits(), 1)
 }
 
-func TestSendFilter(t *testing.T) {
-	t.Parallel()
-	rc := newSndReceiver(t, nil, nil)
-	s := loopbackSender(t, sender.Config{})
-	f, err := event.NewFilter("envelope-*")
-	require.NoError(t, err)
-	ep := sender.Endpoint{URL: rc.URL, Filter: f}
-	res, err := s.Send(context.Background(), ep, sndEvent(t, "recipient-signed"))
-	assert.ErrorIs(t, err, sender.ErrFiltered)
-	assert.False(t, res.Delivered)
-	assert.Empty(t, res.Attempts)
-	assert.Empty(t, rc.Hits(), "no network traffic")
-	_, err = s.Send(context.Background(), ep, sndEvent(t, "envelope-sent"))
-	assert.NoError(t, err)
-	assert.Len(t, rc.Hits(), 1)
-}
-
 func TestSendHeaders(t *testing.T) {
 	t.Parallel()
 	keys := newSndKeys(t, 1)
@@ -731,6 +714,19 @@ func TestSendInvalidInput(t *testing.T) {
 	_, err = s.Send(context.Background(), sender.Endpoint{URL: "https://example.com/", Retry: &sender.RetryPolicy{Multiplier: 0.5}}, ev)
 	assert.ErrorIs(t, err, sender.ErrInvalidEndpoint)
 	assert.ErrorIs(t, err, sender.ErrInvalidPolicy)
+}
+
+// TestSendRefusesNegativeTimeout: a negative Endpoint.Timeout has no meaning; Send fails
+// with ErrInvalidEndpoint and sends nothing, instead of taking the default.
+func TestSendRefusesNegativeTimeout(t *testing.T) {
+	t.Parallel()
+	rc := newSndReceiver(t, nil, nil)
+	s := loopbackSender(t, sender.Config{})
+	res, err := s.Send(context.Background(), sender.Endpoint{URL: rc.URL, Timeout: -time.Second}, sndEvent(t, "envelope-sent"))
+	assert.ErrorIs(t, err, sender.ErrInvalidEndpoint)
+	assert.ErrorContains(t, err, "negative timeout")
+	assert.Empty(t, res.Attempts)
+	assert.Empty(t, rc.Hits(), "nothing sent")
 }
 
 // TestSendReusesConnections pins down that response bodies are drained: sequential

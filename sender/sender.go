@@ -116,7 +116,6 @@ func (cfg *Config) policy() safenet.Policy {
 // Sender delivers events to endpoints: it signs, authenticates, POSTs, classifies the
 // response and retries. A Sender is safe for concurrent use; create it with New.
 type Sender struct {
-	dests  destinations // endpoint URLs parsed once
 	client *http.Client
 	// direct is the client's transport when the client adds nothing to it (no Jar, no
 	// Timeout): requests then skip http.Client's redirect and header-copy bookkeeping,
@@ -169,8 +168,11 @@ func New(cfg Config) (*Sender, error) {
 	return s, nil
 }
 
-// Close closes the idle connections of the Sender's transport. The Sender stays usable.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+// CloseIdleConnections closes the connections of the Sender's transport that are idle
+// now, as http.Client.CloseIdleConnections does. It interrupts nothing in flight and the
+// Sender stays usable: later attempts open new connections. A Sender holds no other
+// resource, so there is nothing else to release.
+func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
 
 // NewTransport returns the guarded transport New builds when Config.HTTPClient is nil:
 // the SSRF guard of cfg (AllowPrivate, AllowPrefixes, Resolver; the other fields do not

@@ -62,7 +62,7 @@ func TestGuardRealDials(t *testing.T) {
 				tc.cfg.Retry = *fastRetry(3)
 				s, err := sender.New(tc.cfg)
 				require.NoError(t, err)
-				defer s.Close()
+				defer s.CloseIdleConnections()
 				before := len(rc.Hits())
 				res, err := s.Send(context.Background(), sender.Endpoint{URL: u}, sndEvent(t, "envelope-sent"))
 				if tc.ok {
@@ -211,7 +211,7 @@ func TestGuardMatrixThroughSender(t *testing.T) {
 				assert.Len(t, rc.Hits(), before, "no request written")
 			})
 		}
-		s.Close()
+		s.CloseIdleConnections()
 	}
 	for _, a := range fn.Asked() {
 		_, err := netip.ParseAddrPort(a)
@@ -252,7 +252,7 @@ func TestHTTPSByDefault(t *testing.T) {
 		} else {
 			assert.ErrorIs(t, err, sender.ErrRefusedDestination)
 		}
-		s.Close()
+		s.CloseIdleConnections()
 	}
 	assert.Len(t, rcTLS.Hits(), 1)
 	assert.Equal(t, userDial, fmt.Sprintf("%p", userTransport.DialContext), "the caller's transport is not modified")
@@ -524,9 +524,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func TestDeliveryErrorMessage(t *testing.T) {
 	e := &sender.DeliveryError{EventID: "evt1", Endpoint: "crm", Kind: sender.ErrExhausted, Attempts: 3, Status: 503, Err: fmt.Errorf("status 503 Service Unavailable")}
 	assert.Equal(t, "hookkit/sender: delivery of event evt1 to crm failed after 3 attempt(s): retries exhausted: status 503 Service Unavailable", e.Error())
-	e = &sender.DeliveryError{EventID: "evt1", Endpoint: "crm", Kind: sender.ErrFiltered}
-	assert.Equal(t, "hookkit/sender: delivery of event evt1 to crm failed: event type not accepted by the endpoint's filter", e.Error())
-	assert.ErrorIs(t, e, sender.ErrFiltered)
+	e = &sender.DeliveryError{EventID: "evt1", Endpoint: "crm", Kind: sender.ErrInvalidEvent}
+	assert.Equal(t, "hookkit/sender: delivery of event evt1 to crm failed: invalid event", e.Error())
+	assert.ErrorIs(t, e, sender.ErrInvalidEvent)
 	for c, name := range map[sender.Class]string{sender.ClassAcknowledged: "acknowledged", sender.ClassRetryable: "retryable",
 		sender.ClassPermanent: "permanent", sender.ClassGone: "gone", sender.ClassRefused: "refused",
 		sender.ClassCredentials: "credentials", sender.ClassRedirect: "redirect", sender.Class(0): "Class(0)"} {

@@ -125,7 +125,7 @@ func TestGuardRefusesBeforeConnectingWhateverTheClient(t *testing.T) {
 			s, err := sender.New(sender.Config{HTTPClient: shape.client(), GuardedTransport: shape.guarded,
 				AllowHTTP: true, Retry: *fastRetry(8)})
 			require.NoError(t, err)
-			defer s.Close()
+			defer s.CloseIdleConnections()
 			res, err := s.Send(context.Background(), sender.Endpoint{URL: "http://127.0.0.2:" + rt.port + "/hook"}, ev)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, sender.ErrRefusedDestination)
@@ -137,7 +137,7 @@ func TestGuardRefusesBeforeConnectingWhateverTheClient(t *testing.T) {
 			s, err = sender.New(sender.Config{HTTPClient: shape.client(), GuardedTransport: shape.guarded,
 				AllowHTTP: true, AllowPrivate: true, Retry: *fastRetry(1)})
 			require.NoError(t, err)
-			defer s.Close()
+			defer s.CloseIdleConnections()
 			_, err = s.Send(context.Background(), sender.Endpoint{URL: "http://127.0.0.2:" + rt.port + "/hook"}, ev)
 			require.NoError(t, err, "AllowPrivate admits 127.0.0.2")
 			assert.Equal(t, 1, rt.connections(t))
@@ -153,7 +153,7 @@ func TestGuardedTransportWithNilTransportIsGuarded(t *testing.T) {
 	rc := newSndReceiver(t, nil, nil)
 	s, err := sender.New(sender.Config{HTTPClient: &http.Client{Timeout: 5 * time.Second}, GuardedTransport: true, AllowHTTP: true})
 	require.NoError(t, err)
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	_, err = s.Send(context.Background(), sender.Endpoint{URL: rc.URL}, sndEvent(t, "envelope-sent"))
 	assert.ErrorIs(t, err, sender.ErrRefusedDestination)
 	assert.Empty(t, rc.Hits())
@@ -270,7 +270,7 @@ func TestGuardRefusesNameOfRefusedAddressBeforeConnecting(t *testing.T) {
 			s, err := sender.New(sender.Config{HTTPClient: shape.client(), GuardedTransport: shape.guarded,
 				AllowHTTP: true, Resolver: r, Retry: *fastRetry(8)})
 			require.NoError(t, err)
-			defer s.Close()
+			defer s.CloseIdleConnections()
 			res, err := s.Send(context.Background(), sender.Endpoint{URL: url}, ev)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, sender.ErrRefusedDestination)
@@ -283,7 +283,7 @@ func TestGuardRefusesNameOfRefusedAddressBeforeConnecting(t *testing.T) {
 			s, err = sender.New(sender.Config{HTTPClient: shape.client(), GuardedTransport: shape.guarded,
 				AllowHTTP: true, AllowPrivate: true, Resolver: r, Retry: *fastRetry(1)})
 			require.NoError(t, err)
-			defer s.Close()
+			defer s.CloseIdleConnections()
 			_, err = s.Send(context.Background(), sender.Endpoint{URL: url}, ev)
 			require.NoError(t, err, "AllowPrivate admits it, the name resolved by Config.Resolver")
 			assert.Equal(t, 1, rt.connections(t))
@@ -305,7 +305,7 @@ func TestCustomDialerIsHandedOnlyAllowedIPLiterals(t *testing.T) {
 	s, err := sender.New(sender.Config{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: fn.DialContext}},
 		AllowHTTP: true, Resolver: r, Retry: *fastRetry(1)})
 	require.NoError(t, err)
-	defer s.Close()
+	defer s.CloseIdleConnections()
 
 	_, err = s.Send(context.Background(), sender.Endpoint{URL: "http://mixed.hookkit.test:8080/hook"}, sndEvent(t, "envelope-sent"))
 	require.NoError(t, err)
@@ -328,7 +328,7 @@ func TestCustomDialerEndingElsewhereIsRefused(t *testing.T) {
 	s, err := sender.New(sender.Config{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: fn.DialContext}},
 		AllowHTTP: true, Retry: *fastRetry(3)})
 	require.NoError(t, err)
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	res, err := s.Send(context.Background(), sender.Endpoint{URL: "http://93.184.216.34:8080/hook"}, sndEvent(t, "envelope-sent"))
 	assert.ErrorIs(t, err, sender.ErrRefusedDestination)
 	assert.Equal(t, []sender.Class{sender.ClassRefused}, classes(res))
@@ -345,7 +345,7 @@ func TestCustomDialerUnknownNameIsRetryable(t *testing.T) {
 	s, err := sender.New(sender.Config{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: fn.DialContext}},
 		AllowHTTP: true, Resolver: r, Retry: *fastRetry(2)})
 	require.NoError(t, err)
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	res, err := s.Send(context.Background(), sender.Endpoint{URL: "http://nowhere.hookkit.test:8080/hook"}, sndEvent(t, "envelope-sent"))
 	assert.ErrorIs(t, err, sender.ErrExhausted)
 	assert.NotErrorIs(t, err, sender.ErrRefusedDestination)
@@ -365,7 +365,7 @@ func TestAllowPrivateAndAllowHTTPAreIndependent(t *testing.T) {
 		cfg.Retry = *fastRetry(3)
 		s, err := sender.New(cfg)
 		require.NoError(t, err)
-		defer s.Close()
+		defer s.CloseIdleConnections()
 		return s.Send(context.Background(), sender.Endpoint{URL: rc.URL + "/hook"}, ev)
 	}
 	t.Run("AllowPrivate alone refuses http", func(t *testing.T) {
@@ -424,7 +424,7 @@ func TestRefusalNamesTheSettingThatLiftsIt(t *testing.T) {
 			tc.cfg.Retry = *fastRetry(2)
 			s, err := sender.New(tc.cfg)
 			require.NoError(t, err)
-			defer s.Close()
+			defer s.CloseIdleConnections()
 			_, err = s.Send(context.Background(), sender.Endpoint{URL: "http://" + tc.host + "/hook"}, sndEvent(t, "envelope-sent"))
 			require.ErrorIs(t, err, sender.ErrRefusedDestination)
 			if tc.remedy {

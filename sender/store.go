@@ -29,11 +29,11 @@ var (
 
 // Reasons recorded in Delivery.DeadReason by the Dispatcher.
 const (
-	DeadReasonGone      = "endpoint gone"        // the endpoint answered 410 Gone
-	DeadReasonExhausted = "retries exhausted"    // the retry policy gave up
-	DeadReasonRejected  = "rejected permanently" // a final answer: 4xx, redirect
-	DeadReasonRefused   = "refused destination"  // the safe dialer refused the address
-	DeadReasonRemoved   = "endpoint removed"     // RemoveEndpoint while deliveries were pending
+	DeadReasonGone         = "endpoint gone"         // the endpoint answered 410 Gone
+	DeadReasonExhausted    = "retries exhausted"     // the retry policy gave up
+	DeadReasonRejected     = "rejected permanently"  // a final answer: 4xx, redirect
+	DeadReasonRefused      = "refused destination"   // the safe dialer refused the address
+	DeadReasonUnsubscribed = "endpoint unsubscribed" // Unsubscribe while deliveries were pending
 )
 
 // Delivery is one event on its way to one endpoint: the unit a Store keeps.
@@ -88,11 +88,16 @@ type LeaseRequest struct {
 	Endpoints map[string]int
 }
 
-// ListFilter selects deliveries for List and ListDead. The zero value selects everything.
+// ListFilter selects deliveries for ListPending and ListDead, of a Store and of a
+// Dispatcher (whose methods call its Store's). The zero value selects everything.
 type ListFilter struct {
-	EndpointID string // only this endpoint ("" any)
-	EventID    string // only this event ("" any)
-	Limit      int    // at most this many (<= 0: no limit)
+	// EndpointID selects the deliveries of this endpoint only. "": every endpoint.
+	EndpointID string
+	// EventID selects the deliveries of this event only. "": every event.
+	EventID string
+	// Limit returns at most this many, the first in the listing's order. 0 means no
+	// limit; negative means no limit too.
+	Limit int
 }
 
 // Selector names dead letters to requeue: by ID, else by EndpointID, else (both empty) all.
@@ -126,7 +131,7 @@ type Selector struct {
 //     that token (once another Lease has returned it, always), or is dead.
 //   - DeadLetterEndpoint makes every pending, not leased delivery of an endpoint a dead
 //     letter with the reason and returns how many. Leased ones stay with their holders.
-//   - List returns pending and leased deliveries (earliest Due first, then Seq); ListDead
+//   - ListPending returns pending and leased deliveries (earliest Due first, then Seq); ListDead
 //     returns dead letters (oldest DeadAt first, then Seq).
 //   - Requeue makes the selected dead letters pending again, due at the given time, keeping
 //     their attempt history and setting RoundStart = len(Attempts). It is all-or-nothing:
@@ -141,7 +146,7 @@ type Store interface {
 	Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...Attempt) error
 	DeadLetter(ctx context.Context, id, lease, reason string, attempts ...Attempt) error
 	DeadLetterEndpoint(ctx context.Context, endpointID, reason string) (int, error)
-	List(ctx context.Context, f ListFilter) ([]Delivery, error)
+	ListPending(ctx context.Context, f ListFilter) ([]Delivery, error)
 	ListDead(ctx context.Context, f ListFilter) ([]Delivery, error)
 	Requeue(ctx context.Context, sel Selector, due time.Time) (int, error)
 }

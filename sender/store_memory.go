@@ -369,8 +369,8 @@ func (m *MemoryStore) evict(evicted *[]Delivery) {
 	}
 }
 
-// List implements Store.
-func (m *MemoryStore) List(_ context.Context, f ListFilter) ([]Delivery, error) {
+// ListPending implements Store.
+func (m *MemoryStore) ListPending(_ context.Context, f ListFilter) ([]Delivery, error) {
 	m.mu.Lock()
 	out := collect(m.items, f)
 	m.mu.Unlock()

@@ -121,7 +121,7 @@ func TestMemoryStoreMaxDeadDefaultAndUnbounded(t *testing.T) {
 				ds[i] = sender.Delivery{ID: fmt.Sprint("d", i), EndpointID: "ep", Event: ev, Due: storetest.T0}
 			}
 			require.NoError(t, m.Enqueue(ctx, ds...))
-			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, "ep", sender.DeadReasonRemoved)
+			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, "ep", sender.DeadReasonUnsubscribed)
 			require.NoError(t, err)
 			assert.Equal(t, len(ds), n)
 			_, deadN := m.Len()

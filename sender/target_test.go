@@ -2,33 +2,14 @@ package sender
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestDestinationsParseOnceAndStayBounded: a URL is parsed once and then shared; the
-// cache never holds more than maxDestinations URLs, and what it returns after being
-// emptied is still right.
-func TestDestinationsParseOnceAndStayBounded(t *testing.T) {
-	var c destinations
-	first := c.get("https://hooks.example.com/a", false)
-	require.NoError(t, first.err)
-	assert.Same(t, first, c.get("https://hooks.example.com/a", false), "parsed once")
-	for i := range 3 * maxDestinations {
-		d := c.get(fmt.Sprintf("https://h%d.example.com:8443/x", i), false)
-		require.NoError(t, d.err)
-		require.Equal(t, fmt.Sprintf("h%d.example.com:8443", i), d.url.Host)
-		require.LessOrEqual(t, len(c.m), maxDestinations)
-	}
-	again := c.get("https://hooks.example.com/a", false)
-	assert.Equal(t, "hooks.example.com", again.host)
-	assert.True(t, again.https)
-}
-
-// TestParseDestination: the checks check made on every Send, now made once per URL.
+// TestParseDestination: the checks made on an endpoint URL, by every Send and once by
+// Subscribe.
 func TestParseDestination(t *testing.T) {
 	for _, tc := range []struct {
 		url       string

@@ -111,7 +111,7 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	endpoint := sender.Endpoint{ID: "billing", URL: "http://" + addr + "/webhooks", Scheme: scheme, Keys: senderKeys}
 
 	// The publisher: one event after another until the rotation is over.

@@ -214,7 +214,7 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer s.CloseIdleConnections()
 	endpoint := func(path string) sender.Endpoint {
 		return sender.Endpoint{ID: strings.TrimPrefix(path, "/"), URL: base + path, Scheme: scheme, Keys: senderKeys, Credentials: creds}
 	}

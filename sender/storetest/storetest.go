@@ -146,7 +146,7 @@ func testDeadEndpointEvicts(t *testing.T, s sender.Store, de sender.DeadEvicter)
 	for i := range 4 {
 		enqueue(t, s, Delivery(t, fmt.Sprint("x", i), "x", T0.Add(time.Duration(i)*time.Second)))
 	}
-	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, "x", "endpoint removed")
+	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, "x", sender.DeadReasonUnsubscribed)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
 	require.Len(t, evicted, 2, "five dead letters, three kept")
@@ -173,7 +173,7 @@ func testPlainDeadLetterEvicts(t *testing.T, s sender.Store, _ sender.DeadEvicte
 	}
 	assert.Equal(t, []string{"b", "c", "d"}, ids(dead(t, s)), "Store.DeadLetter keeps the bound too")
 	enqueue(t, s, Delivery(t, "e", "ep", T0), Delivery(t, "f", "ep", T0))
-	n, err := s.DeadLetterEndpoint(ctxBack, "ep", "endpoint removed")
+	n, err := s.DeadLetterEndpoint(ctxBack, "ep", sender.DeadReasonUnsubscribed)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	got := dead(t, s)
@@ -253,7 +253,7 @@ func ids(ds []sender.Delivery) []string {
 
 func list(t *testing.T, s sender.Store) []sender.Delivery {
 	t.Helper()
-	ds, err := s.List(ctxBack, sender.ListFilter{})
+	ds, err := s.ListPending(ctxBack, sender.ListFilter{})
 	require.NoError(t, err)
 	return ds
 }
@@ -270,7 +270,7 @@ func testEnqueueAndList(t *testing.T, s sender.Store) {
 	enqueue(t, s, a, b)
 	enqueue(t, s, c)
 	got := list(t, s)
-	require.Equal(t, []string{"b", "c", "a"}, ids(got), "List is earliest due first")
+	require.Equal(t, []string{"b", "c", "a"}, ids(got), "ListPending is earliest due first")
 	byID := map[string]sender.Delivery{}
 	for _, d := range got {
 		byID[d.ID] = d
@@ -353,7 +353,7 @@ func testLeasedNotLeasedAgain(t *testing.T, s sender.Store) {
 	require.Len(t, lease(t, s, T0, 1), 1)
 	assert.Empty(t, lease(t, s, T0.Add(leaseFor-time.Nanosecond), 1), "a live lease hides the delivery")
 	all := list(t, s)
-	require.Len(t, all, 1, "List shows leased deliveries")
+	require.Len(t, all, 1, "ListPending shows leased deliveries")
 	assert.NotEmpty(t, all[0].Lease)
 }
 
@@ -580,13 +580,13 @@ func testListFilters(t *testing.T, s sender.Store) {
 	c := Delivery(t, "c", "ep1", T0.Add(2*time.Second))
 	c.Event = a.Event // the same event to two... deliveries
 	enqueue(t, s, a, b, c)
-	got, err := s.List(ctxBack, sender.ListFilter{EndpointID: "ep1"})
+	got, err := s.ListPending(ctxBack, sender.ListFilter{EndpointID: "ep1"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "c"}, ids(got))
-	got, err = s.List(ctxBack, sender.ListFilter{EventID: a.Event.ID()})
+	got, err = s.ListPending(ctxBack, sender.ListFilter{EventID: a.Event.ID()})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "c"}, ids(got))
-	got, err = s.List(ctxBack, sender.ListFilter{Limit: 2})
+	got, err = s.ListPending(ctxBack, sender.ListFilter{Limit: 2})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, ids(got))
 	for _, d := range lease(t, s, T0.Add(time.Minute), 10) {

@@ -1,0 +1,103 @@
+package sender_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/sender"
+)
+
+// TestSubscribeRejectsUnusableEndpoints: Subscribe parses and checks the endpoint once
+// and refuses what no attempt could use, rather than dead-lettering every delivery later;
+// its errors carry no credentials.
+func TestSubscribeRejectsUnusableEndpoints(t *testing.T) {
+	dspNoLeaks(t)
+	strict, err := sender.New(sender.Config{AllowPrivate: true}) // https:// only
+	require.NoError(t, err)
+	d := newDispatcher(t, strict, nil, sender.DispatcherConfig{})
+	for name, tc := range map[string]struct {
+		ep   sender.Endpoint
+		also error
+	}{
+		"unparsable url":               {ep: sender.Endpoint{URL: "https://hooks.example.com/%zz"}},
+		"scheme not http(s)":           {ep: sender.Endpoint{URL: "ftp://hooks.example.com/x"}},
+		"no host":                      {ep: sender.Endpoint{URL: "https:///x"}},
+		"user information":             {ep: sender.Endpoint{URL: "https://user:pass@hooks.example.com/x"}},
+		"plain http without AllowHTTP": {ep: sender.Endpoint{URL: "http://127.0.0.1:1/"}, also: sender.ErrPlainHTTP},
+		"negative timeout":             {ep: sender.Endpoint{URL: "https://hooks.example.com/x", Timeout: -time.Second}},
+		"invalid retry policy": {ep: sender.Endpoint{URL: "https://hooks.example.com/x", Retry: &sender.RetryPolicy{Multiplier: 0.5}},
+			also: sender.ErrInvalidPolicy},
+	} {
+		tc.ep.ID = "x"
+		err := d.Subscribe(sender.Subscription{Endpoint: tc.ep})
+		require.ErrorIs(t, err, sender.ErrInvalidEndpoint, name)
+		if tc.also != nil {
+			assert.ErrorIs(t, err, tc.also, name)
+		}
+		assert.NotContains(t, err.Error(), "pass", name)
+	}
+	assert.Empty(t, d.Endpoints(), "nothing was subscribed")
+	require.NoError(t, d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "ok", URL: "https://hooks.example.com/x"}}))
+}
+
+// TestNegativeMaxInFlightMeansNoBoundPerSubscription: a negative MaxInFlight, on the
+// subscription or as DispatcherConfig's default, lets one endpoint use every worker.
+func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
+	for name, tc := range map[string]struct{ dispatcher, sub int }{
+		"Subscription.MaxInFlight":     {dispatcher: 0, sub: -1},
+		"DispatcherConfig.MaxInFlight": {dispatcher: -1, sub: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dspNoLeaks(t)
+			const workers = 6
+			release := make(chan struct{})
+			slow := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
+				<-release
+				w.WriteHeader(http.StatusNoContent)
+			})
+			d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Workers: workers, MaxInFlight: tc.dispatcher})
+			t.Cleanup(func() { close(release) }) // before the dispatcher's shutdown
+			sub := dspSub(t, "slow", slow.URL, nil)
+			sub.MaxInFlight = tc.sub
+			require.NoError(t, d.Subscribe(sub))
+			st, _ := d.Endpoint("slow")
+			assert.Equal(t, workers, st.Subscription.MaxInFlight, "the bound in effect is the pool's")
+			for range 2 * workers {
+				_, err := d.Publish(bg, newEvent(t, "order-created"))
+				require.NoError(t, err)
+			}
+			require.NoError(t, d.Start(bg))
+			eventually(t, "every worker on the one endpoint", func() bool { return slow.inflight.Load() == workers })
+			assert.Equal(t, int32(workers), slow.maxIn.Load())
+		})
+	}
+}
+
+// TestDispatcherRefusesMeaninglessNegativeNumbers: a negative Workers, LeaseFor,
+// PollInterval or Breaker.CoolDown has no meaning and NewDispatcher says so, instead of
+// taking the default; the negatives that mean "none" are accepted.
+func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
+	s := dspSender(t)
+	for name, cfg := range map[string]sender.DispatcherConfig{
+		"Workers":          {Workers: -1},
+		"LeaseFor":         {LeaseFor: -time.Second},
+		"PollInterval":     {PollInterval: -time.Second},
+		"Breaker.CoolDown": {Breaker: sender.BreakerConfig{CoolDown: -time.Second}},
+	} {
+		d, err := sender.NewDispatcher(s, nil, cfg)
+		assert.ErrorIs(t, err, sender.ErrInvalidConfig, name)
+		assert.ErrorContains(t, err, name, "the error names the field")
+		assert.Nil(t, d, name)
+	}
+	for name, cfg := range map[string]sender.DispatcherConfig{
+		"MaxInFlight: no bound per subscription": {MaxInFlight: -1},
+		"Breaker.Threshold: never pause":         {Breaker: sender.BreakerConfig{Threshold: -1}},
+	} {
+		_, err := sender.NewDispatcher(s, nil, cfg)
+		assert.NoError(t, err, name)
+	}
+}
