@@ -258,7 +258,8 @@ func NewTransport(p Policy) *http.Transport {
 }
 
 // NewClient returns an HTTP client over NewTransport(p) with the given overall timeout
-// (0: none) that never follows redirects: a 3xx response is returned to the caller as is.
+// (http.Client.Timeout: 0 means none, and so does a negative timeout) that never follows
+// redirects: a 3xx response is returned to the caller as is.
 func NewClient(p Policy, timeout time.Duration) *http.Client {
 	return &http.Client{Transport: NewTransport(p), Timeout: timeout, CheckRedirect: NoRedirect}
 }
