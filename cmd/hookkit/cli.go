@@ -330,25 +330,8 @@ func urlErrorReason(err error) string {
 	return msg
 }
 
-// readBody reads the body of sign and verify: --body FILE or the FILE argument (not
-// both), stdin when neither is given or it is "-".
-func readBody(e *env, bodyFlag string, pos []string) ([]byte, error) {
-	if bodyFlag != "" {
-		if len(pos) > 0 {
-			return nil, usagef("give the body as --body FILE or as FILE, not both")
-		}
-		pos = []string{bodyFlag}
-	}
-	return readInput(e, pos)
-}
-
-// bodyFromStdin reports whether readBody would read stdin.
-func bodyFromStdin(bodyFlag string, pos []string) bool {
-	if bodyFlag != "" {
-		return bodyFlag == "-"
-	}
-	return len(pos) == 0 || pos[0] == "-"
-}
+// bodyFromStdin reports whether readInput would read stdin for these positional arguments.
+func bodyFromStdin(pos []string) bool { return len(pos) == 0 || pos[0] == "-" }
 
 // readInput reads the body named by the positional arguments: a FILE, or stdin when there
 // is none or it is "-".

@@ -28,8 +28,8 @@ func runIn(t *testing.T, stdin string, args ...string) cliResult {
 func TestHelpListsEveryFlag(t *testing.T) {
 	flags := map[string][]string{
 		"keygen": {"--scheme", "--ed25519"},
-		"sign":   {"--scheme", "--secret", "--id", "--timestamp", "--body", "--header-name", "--header-prefix"},
-		"verify": {"--scheme", "--secret", "--headers", "-H", "--tolerance", "--now", "--body", "--header-name", "--header-prefix"},
+		"sign":   {"--scheme", "--secret", "--id", "--timestamp", "--header-name", "--header-prefix"},
+		"verify": {"--scheme", "--secret", "--headers", "-H", "--tolerance", "--now", "--header-name", "--header-prefix"},
 		"listen": {"--addr", "--scheme", "--secret", "--path", "--max-body", "--tolerance", "--bearer", "--basic",
 			"--jwks-url", "--issuer", "--audience", "--scope", "--introspect-url", "--client-id", "--client-secret",
 			"--allow-http", "--header-name", "--header-prefix"},

@@ -3,8 +3,8 @@
 // Usage:
 //
 //	hookkit keygen [--scheme S] [--ed25519]
-//	hookkit sign   --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [--body FILE | FILE]
-//	hookkit verify --scheme S --secret K [--secret K2 …] (--headers FILE | -H 'Name: value' …) [--tolerance DUR] [--now UNIX] [--body FILE | FILE]
+//	hookkit sign   --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [FILE]
+//	hookkit verify --scheme S --secret K [--secret K2 …] (--headers FILE | -H 'Name: value' …) [--tolerance DUR] [--now UNIX] [FILE]
 //	hookkit listen --addr HOST:PORT --scheme S --secret K […] [--path P] [--max-body BYTES] [--tolerance DUR]
 //	               [--bearer TOKEN …] [--basic USER:PASS] [--jwks-url URL --issuer ISS [--audience AUD] [--scope S …]]
 //	               [--introspect-url URL --client-id ID --client-secret S] [--allow-http]
@@ -20,7 +20,7 @@
 // The headers sign prints are the file verify --headers reads:
 //
 //	hookkit sign --secret K body.json > headers.txt
-//	hookkit verify --secret K --headers headers.txt --body body.json
+//	hookkit verify --secret K --headers headers.txt body.json
 //
 // Schemes are standard (the default), docusign, github and stripe; secrets are given in the
 // text form each system shows its users (whsec_… for standard and stripe, the raw key string

@@ -154,8 +154,8 @@ func TestSignDefaultsIDToTheBodysID(t *testing.T) {
 	assert.Equal(t, "evt_upper", webhookID(t, r.stdout))
 }
 
-// The headers sign prints go to verify through a file (--headers FILE, the body with
-// --body or as FILE) and through stdin (--headers -), for every scheme; the same file
+// The headers sign prints go to verify through a file (--headers FILE, the body as
+// FILE or on stdin) and through stdin (--headers -), for every scheme; the same file
 // with a changed body is refused.
 func TestSignThenVerifyThroughHeadersFileAndStdin(t *testing.T) {
 	for _, scheme := range schemes {
@@ -172,7 +172,6 @@ func TestSignThenVerifyThroughHeadersFileAndStdin(t *testing.T) {
 
 			verify := []string{"verify", "--scheme", scheme, "--secret", key}
 			for name, args := range map[string][]string{
-				"file, --body":     {"--headers", headers, "--body", body},
 				"file, FILE":       {"--headers", headers, body},
 				"file, body stdin": {"--headers", headers},
 			} {
@@ -197,7 +196,7 @@ func TestSignThenVerifyThroughHeadersFileAndStdin(t *testing.T) {
 
 			tampered := filepath.Join(dir, "tampered.json")
 			require.NoError(t, os.WriteFile(tampered, []byte(sampleBody), 0o600), "the newline is signed too")
-			r = cli(t, "", append(verify, "--headers", headers, "--body", tampered)...)
+			r = cli(t, "", append(verify, "--headers", headers, tampered)...)
 			assert.Equal(t, 1, r.code)
 			requireOneLineError(t, r)
 			assert.Contains(t, r.stderr, "invalid signature")
@@ -215,7 +214,7 @@ func TestSignThenVerifyInAShell(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "body.json"), []byte(sampleBody+"\n"), 0o600))
 	for _, script := range []string{
-		`"$HK" sign --secret "$K" body.json > h.txt && "$HK" verify --secret "$K" --headers h.txt --body body.json`,
+		`"$HK" sign --secret "$K" body.json > h.txt && "$HK" verify --secret "$K" --headers h.txt body.json`,
 		`"$HK" sign --secret "$K" body.json | "$HK" verify --secret "$K" --headers - body.json`,
 	} {
 		cmd := exec.Command(sh, "-c", script)
@@ -228,7 +227,7 @@ func TestSignThenVerifyInAShell(t *testing.T) {
 }
 
 // verify's --headers: stdin cannot hold both the headers and the body, a malformed line is
-// a usage error that does not echo it, and --body excludes FILE.
+// a usage error that does not echo it, and there is one body at most.
 func TestVerifyHeadersUsageErrors(t *testing.T) {
 	body := writeFile(t, "body.json", sampleBody)
 	bad := writeFile(t, "bad.txt", "Webhook-Id: evt_1\n\nAuthorization Bearer "+leak+"\n")
@@ -239,10 +238,10 @@ func TestVerifyHeadersUsageErrors(t *testing.T) {
 		want  string
 	}{
 		{"headers and body both on stdin", "x", []string{"--headers", "-"}, "--headers - reads stdin"},
-		{"headers and body both on stdin, --body -", "x", []string{"--headers", "-", "--body", "-"}, "--headers - reads stdin"},
+		{"headers and body both on stdin, FILE -", "x", []string{"--headers", "-", "-"}, "--headers - reads stdin"},
 		{"malformed line", "", []string{"--headers", bad, body}, "line 3 is not"},
 		{"missing file", "", []string{"--headers", "/nonexistent/h.txt", body}, "reading --headers"},
-		{"--body and FILE", "", []string{"--body", body, body}, "not both"},
+		{"two FILEs", "", []string{"--headers", body, body, body}, "at most one FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -202,7 +202,7 @@ line each:
 
 func runSign(_ context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "sign",
-		"hookkit sign --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [--header-name NAME | --header-prefix PREFIX] [--body FILE | FILE]",
+		"hookkit sign --scheme S --secret K [--secret K2 …] [--id ID] [--timestamp UNIX] [--header-name NAME | --header-prefix PREFIX] [FILE]",
 		`Reads the body from FILE (or stdin) and prints the signature headers a sender would
 attach, one "Name: value" a line (webhook-id and webhook-timestamp included for the
 standard scheme). With several --secret values every key signs, as during a key rotation.
@@ -218,7 +218,6 @@ body without an id gets a new random one.`)
 	fs.Var(&secrets, "secret", "signing secret `K` in the scheme's text form (repeat for several keys)")
 	id := fs.String("id", "", "message `ID` for the standard scheme (default the body's \"id\", else a new random id)")
 	ts := fs.String("timestamp", "", "signing time in `UNIX` seconds (default now)")
-	bodyFile := fs.String("body", "", "read the body from `FILE` (- for stdin), like the FILE argument")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -241,7 +240,7 @@ body without an id gets a new random one.`)
 			return err
 		}
 	}
-	if msg.Body, err = readBody(e, *bodyFile, pos); err != nil {
+	if msg.Body, err = readInput(e, pos); err != nil {
 		return err
 	}
 	if scheme.Name() == "standard" {
@@ -355,7 +354,7 @@ func splitNumber(s string) (string, int) {
 func runVerify(_ context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify",
 		`hookkit verify --scheme S --secret K [--secret K2 …] (--headers FILE | -H 'Name: value' …) [--tolerance DUR] [--now UNIX]
-              [--header-name NAME | --header-prefix PREFIX] [--body FILE | FILE]`,
+              [--header-name NAME | --header-prefix PREFIX] [FILE]`,
 		`Checks signature headers against the body in FILE (or stdin). The headers come from
 --headers FILE, in the format hookkit sign prints ("Name: value" a line; - reads them
 from stdin, and the body must then come from a file), and from -H. Exits 0 if any key
@@ -363,7 +362,7 @@ verifies, 1 with the reason (no signature, malformed header, mismatch, timestamp
 tolerance) if none does.
 
   hookkit sign --secret K body.json > headers.txt
-  hookkit verify --secret K --headers headers.txt --body body.json
+  hookkit verify --secret K --headers headers.txt body.json
   hookkit sign --secret K body.json | hookkit verify --secret K --headers - body.json`)
 	var sf schemeFlags
 	sf.register(fs)
@@ -374,7 +373,6 @@ tolerance) if none does.
 	fs.Var(&headers, "H", "request `header` as 'Name: value' (repeat; a line of hookkit sign's output fits)")
 	tolerance := fs.Duration("tolerance", 0, "accepted age `DUR` of the signed timestamp (standard, stripe); 0: 5m, negative: no check")
 	now := fs.String("now", "", "verify as if the time were `UNIX` seconds (default now)")
-	bodyFile := fs.String("body", "", "read the body from `FILE` (- for stdin), like the FILE argument")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -385,8 +383,8 @@ tolerance) if none does.
 	}
 	var lines []string
 	if *headersFile != "" {
-		if *headersFile == "-" && bodyFromStdin(*bodyFile, pos) {
-			return usagef("--headers - reads stdin: give the body as FILE or --body FILE")
+		if *headersFile == "-" && bodyFromStdin(pos) {
+			return usagef("--headers - reads stdin: give the body as FILE")
 		}
 		if lines, err = readHeaderLines(e, *headersFile); err != nil {
 			return err
@@ -407,7 +405,7 @@ tolerance) if none does.
 		}
 		opts.Now = func() time.Time { return t }
 	}
-	body, err := readBody(e, *bodyFile, pos)
+	body, err := readInput(e, pos)
 	if err != nil {
 		return err
 	}
