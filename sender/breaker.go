@@ -85,8 +85,10 @@ func (s EndpointState) String() string {
 // EndpointStateChange reports that an endpoint moved from one state to another. A move
 // to EndpointActive is a recovery.
 type EndpointStateChange struct {
+	// EndpointID is the ID of the endpoint (of its Subscription) that changed.
 	EndpointID string
-	From, To   EndpointState
+	// From is the state before the change, To the state after it.
+	From, To EndpointState
 	// Failures is the number of consecutive failed attempts at the time of the change.
 	Failures int
 	// Until is, for EndpointPaused, when the probe may be sent.

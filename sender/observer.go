@@ -5,7 +5,9 @@ import "context"
 // AttemptInfo identifies an attempt for DeliveryObserver.AttemptStarted and
 // AttemptFinished.
 type AttemptInfo struct {
-	EventID   string
+	// EventID is the event's id, the same on every attempt of a delivery.
+	EventID string
+	// EventType is the event's type.
 	EventType string
 	// Endpoint is the endpoint's ID, or its URL's host when it has none.
 	Endpoint string

@@ -75,8 +75,9 @@ type Result struct {
 // ErrInvalidEndpoint, context.Canceled, ...) and the cause; errors.As gives
 // the fields.
 type DeliveryError struct {
-	// EventID and Endpoint are as in Result.
-	EventID  string
+	// EventID is the event's id, as in Result.
+	EventID string
+	// Endpoint is the endpoint's ID, or its URL's host when it has none, as in Result.
 	Endpoint string
 	// Kind is the sentinel that says why the delivery failed.
 	Kind error

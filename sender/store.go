@@ -102,7 +102,10 @@ type ListFilter struct {
 
 // Selector names dead letters to requeue: by ID, else by EndpointID, else (both empty) all.
 type Selector struct {
-	ID         string
+	// ID selects the one dead letter with this delivery ID. "": see EndpointID.
+	ID string
+	// EndpointID, when ID is "", selects every dead letter of this endpoint. "" (both
+	// empty): every dead letter.
 	EndpointID string
 }
 
