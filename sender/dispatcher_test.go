@@ -2,15 +2,19 @@ package sender_test
 
 import (
 	"context"
-	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -24,426 +28,623 @@ func hitIDs(hs []dspHit) []string {
 	return out
 }
 
-func TestDispatcherFanOutByFilter(t *testing.T) {
+// assertJittered checks that got is interval spread by the default RandomizationFactor
+// (±50 %), bounds included.
+func assertJittered(t *testing.T, interval, got time.Duration, what string) {
+	t.Helper()
+	assert.GreaterOrEqual(t, got, interval/2, "%s: at least half of %v", what, interval)
+	assert.LessOrEqual(t, got, interval*3/2, "%s: at most 1.5 × %v", what, interval)
+}
+
+// TestDispatcherDeliversOverLoopback: a published event reaches a real listener on
+// loopback through the Sender's own guarded transport (AllowPrivate admits 127.0.0.1) and
+// is acknowledged. The other dispatcher tests run in a synctest bubble over an in-process
+// transport; this one, like TestSoakDispatcher, keeps the real sockets. It waits on
+// events, not on time: the listener says when it got the request, and Shutdown returns
+// once the attempt in flight is recorded. The minute is a failure guard only.
+func TestDispatcherDeliversOverLoopback(t *testing.T) {
 	dspNoLeaks(t)
-	s := dspSender(t)
-	srv := map[string]*dspServer{}
-	d := newDispatcher(t, s, nil, sender.DispatcherConfig{})
-	for id, patterns := range map[string][]string{
-		"orders":   {"order-*"},
-		"created":  {"order-created"},
-		"invoices": {"invoice-*", "refund-issued"},
-		"all":      nil,
-	} {
-		srv[id] = newDspServer(t, nil)
-		require.NoError(t, d.Subscribe(dspSub(t, id, srv[id].URL, nil, patterns...)))
+	type request struct {
+		contentType string
+		ev          *event.Event
+		err         error
 	}
+	got := make(chan request, 1)
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		ev, err := event.Parse(body)
+		select {
+		case got <- request{contentType: r.Header.Get("Content-Type"), ev: ev, err: err}:
+		default: // a second request: counted, and the test fails on the count
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 	require.NoError(t, d.Start(bg))
-	e1, e2, e3 := newEvent(t, "order-created"), newEvent(t, "invoice-paid"), newEvent(t, "user-deleted")
-	n, err := d.Publish(bg, e1)
+	ev := newEvent(t, "order-created")
+	n, err := d.Publish(bg, ev)
 	require.NoError(t, err)
-	assert.Equal(t, 3, n, "orders, created, all")
-	n, err = d.Publish(bg, e2)
+	require.Equal(t, 1, n)
+	var r request
+	select {
+	case r = <-got:
+	case <-time.After(time.Minute):
+		t.Fatal("the listener got nothing in a minute")
+	}
+	require.NoError(t, r.err)
+	assert.Equal(t, ev.ID, r.ev.ID)
+	assert.Equal(t, "order-created", r.ev.Type)
+	assert.Equal(t, "application/json", r.contentType)
+	require.NoError(t, d.Shutdown(bg), "waits for the attempt in flight and records it")
+	pending, err := d.ListPending(bg, sender.ListFilter{})
 	require.NoError(t, err)
-	assert.Equal(t, 2, n, "invoices, all")
-	n, err = d.Publish(bg, e3)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n, "all")
-	eventually(t, "all delivered", func() bool { return srv["all"].Count() == 3 })
-	eventually(t, "orders", func() bool {
-		return srv["orders"].Count() == 1 && srv["created"].Count() == 1 && srv["invoices"].Count() == 1
-	})
-	assert.Equal(t, []string{e1.ID}, hitIDs(srv["orders"].Hits()))
-	assert.Equal(t, []string{e1.ID}, hitIDs(srv["created"].Hits()))
-	assert.Equal(t, []string{e2.ID}, hitIDs(srv["invoices"].Hits()))
-	assert.ElementsMatch(t, []string{e1.ID, e2.ID, e3.ID}, hitIDs(srv["all"].Hits()))
-	eventually(t, "store drained", func() bool { p, _ := d.ListPending(bg, sender.ListFilter{}); return len(p) == 0 })
-	require.NoError(t, d.Shutdown(bg))
+	assert.Empty(t, pending, "acknowledged")
 	dead, err := d.ListDead(bg, sender.ListFilter{})
 	require.NoError(t, err)
 	assert.Empty(t, dead)
+	assert.Equal(t, int32(1), requests.Load(), "one request")
 }
 
-func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
-	dspNoLeaks(t)
-	s := dspSender(t)
-	flaky := newDspServer(t, func(w http.ResponseWriter, _ dspHit, n int) {
-		if n <= 2 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+func TestDispatcherFanOutByFilter(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := map[string]*dspServer{}
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		for id, patterns := range map[string][]string{
+			"orders":   {"order-*"},
+			"created":  {"order-created"},
+			"invoices": {"invoice-*", "refund-issued"},
+			"all":      nil,
+		} {
+			srv[id] = nw.server(nil)
+			require.NoError(t, d.Subscribe(dspSub(t, id, srv[id].URL, nil, patterns...)))
 		}
-		w.WriteHeader(http.StatusOK)
+		require.NoError(t, d.Start(bg))
+		e1, e2, e3 := newEvent(t, "order-created"), newEvent(t, "invoice-paid"), newEvent(t, "user-deleted")
+		n, err := d.Publish(bg, e1)
+		require.NoError(t, err)
+		assert.Equal(t, 3, n, "orders, created, all")
+		n, err = d.Publish(bg, e2)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "invoices, all")
+		n, err = d.Publish(bg, e3)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "all")
+		synctest.Wait()
+		assert.Equal(t, []string{e1.ID}, hitIDs(srv["orders"].Hits()))
+		assert.Equal(t, []string{e1.ID}, hitIDs(srv["created"].Hits()))
+		assert.Equal(t, []string{e2.ID}, hitIDs(srv["invoices"].Hits()))
+		assert.ElementsMatch(t, []string{e1.ID, e2.ID, e3.ID}, hitIDs(srv["all"].Hits()))
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "store drained")
+		require.NoError(t, d.Shutdown(bg))
+		dead, err := d.ListDead(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, dead)
 	})
-	fast := newDspServer(t, nil)
-	// One worker: if it slept through the retry delay, fast would wait for it.
-	d := newDispatcher(t, s, nil, sender.DispatcherConfig{Workers: 1})
-	require.NoError(t, d.Subscribe(dspSub(t, "flaky", flaky.URL, dspRetry(5, 400*time.Millisecond), "order-*")))
-	require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "user-*")))
-	require.NoError(t, d.Start(bg))
-	ev := newEvent(t, "order-created")
-	_, err := d.Publish(bg, ev)
-	require.NoError(t, err)
-	var pending []sender.Delivery
-	eventually(t, "first failure recorded", func() bool {
-		pending, _ = d.ListPending(bg, sender.ListFilter{EndpointID: "flaky"})
-		return len(pending) == 1 && len(pending[0].Attempts) == 1 && pending[0].Lease == ""
-	})
-	a := pending[0].Attempts[0]
-	assert.Equal(t, 503, a.Status)
-	assert.Equal(t, sender.ClassRetryable, a.Class)
-	assert.True(t, pending[0].Due.After(a.Start.Add(150*time.Millisecond)), "due after the backoff delay")
+}
 
-	published := time.Now()
-	_, err = d.Publish(bg, newEvent(t, "user-created"))
-	require.NoError(t, err)
-	eventually(t, "the other endpoint is served while the retry waits", func() bool { return fast.Count() == 1 })
-	assert.Less(t, time.Since(published), 150*time.Millisecond)
-	assert.Equal(t, 1, flaky.Count(), "the retry is not due yet")
+// TestDispatcherRetryIsRescheduledNotSlept: a failed delivery is rescheduled in the store,
+// due after its backoff, and its worker is free meanwhile; each retry is sent exactly
+// when it is due (MemoryStore tells the dispatcher when, as a NextDuer).
+func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		flaky := nw.server(func(w http.ResponseWriter, _ dspHit, n int) {
+			if n <= 2 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		fast := nw.server(nil)
+		// One worker: if it slept through the retry delay, fast would wait for it.
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Workers: 1})
+		const interval = 400 * time.Millisecond
+		require.NoError(t, d.Subscribe(dspSub(t, "flaky", flaky.URL, dspRetry(5, interval), "order-*")))
+		require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "user-*")))
+		require.NoError(t, d.Start(bg))
+		t0 := time.Now()
+		ev := newEvent(t, "order-created")
+		_, err := d.Publish(bg, ev)
+		require.NoError(t, err)
+		synctest.Wait()
+		pending, err := d.ListPending(bg, sender.ListFilter{EndpointID: "flaky"})
+		require.NoError(t, err)
+		require.Len(t, pending, 1)
+		require.Len(t, pending[0].Attempts, 1, "first failure recorded")
+		assert.Empty(t, pending[0].Lease, "and the lease handed back")
+		a := pending[0].Attempts[0]
+		assert.Equal(t, 503, a.Status)
+		assert.Equal(t, sender.ClassRetryable, a.Class)
+		assert.Equal(t, t0, a.Start)
+		due := pending[0].Due
+		assertJittered(t, interval, due.Sub(t0), "due after the backoff delay")
 
-	eventually(t, "delivered on the third attempt", func() bool {
-		p, _ := d.ListPending(bg, sender.ListFilter{})
-		return flaky.Count() == 3 && len(p) == 0
+		_, err = d.Publish(bg, newEvent(t, "user-created"))
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, 1, fast.Count(), "the other endpoint is served while the retry waits")
+		assert.Equal(t, t0, fast.Hits()[0].At, "at once")
+		assert.Equal(t, 1, flaky.Count(), "the retry is not due yet")
+
+		time.Sleep(time.Until(due))
+		synctest.Wait()
+		hits := flaky.Hits()
+		require.Len(t, hits, 2)
+		assert.Equal(t, due, hits[1].At, "the second attempt exactly when due")
+		pending, err = d.ListPending(bg, sender.ListFilter{EndpointID: "flaky"})
+		require.NoError(t, err)
+		require.Len(t, pending, 1)
+		due = pending[0].Due
+		assertJittered(t, 2*interval, due.Sub(hits[1].At), "the interval doubles")
+
+		time.Sleep(time.Until(due))
+		synctest.Wait()
+		hits = flaky.Hits()
+		require.Len(t, hits, 3)
+		assert.Equal(t, due, hits[2].At, "the third attempt exactly when due")
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "delivered on the third attempt")
+		for i, h := range hits {
+			assert.Equal(t, ev.ID, h.ID, "same event id on every attempt")
+			assert.Equal(t, i, h.RetryCount, "retryCount counts earlier attempts")
+		}
 	})
-	hits := flaky.Hits()
-	for i, h := range hits {
-		assert.Equal(t, ev.ID, h.ID, "same event id on every attempt")
-		assert.Equal(t, i, h.RetryCount, "retryCount counts earlier attempts")
-	}
-	assert.GreaterOrEqual(t, hits[1].At.Sub(hits[0].At), 190*time.Millisecond, "backoff with jitter (≥ half of 400ms)")
 }
 
 func TestDispatcherHonoursRetryAfter(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, func(w http.ResponseWriter, _ dspHit, n int) {
-		if n == 1 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
-	require.NoError(t, d.Start(bg))
-	_, err := d.Publish(bg, newEvent(t, "order-created"))
-	require.NoError(t, err)
-	eventually(t, "delivered after Retry-After", func() bool { return srv.Count() == 2 })
-	h := srv.Hits()
-	assert.GreaterOrEqual(t, h[1].At.Sub(h[0].At), 900*time.Millisecond, "Retry-After: 1 beats the 10ms backoff")
-}
-
-func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, status(http.StatusInternalServerError))
-	states := &dspStates{}
-	var atChange []int
-	states.onEach = func(sender.EndpointStateChange) { atChange = append(atChange, srv.Count()) }
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{
-		Observer: states.hooks(),
-		Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: 300 * time.Millisecond},
-	})
-	sub := dspSub(t, "ep", srv.URL, dspRetry(1000, 20*time.Millisecond))
-	sub.MaxInFlight = 1
-	require.NoError(t, d.Subscribe(sub))
-	require.NoError(t, d.Start(bg))
-	for range 3 {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, n int) {
+			if n == 1 {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
+		require.NoError(t, d.Start(bg))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
-	}
-	want := []sender.EndpointState{sender.EndpointFailing, sender.EndpointPaused, sender.EndpointProbing, sender.EndpointPaused, sender.EndpointProbing}
-	eventually(t, "failing, paused, probing, paused, probing", func() bool { return len(states.States("ep")) >= len(want) })
-	assert.Equal(t, want, states.States("ep")[:len(want)])
-	st, ok := d.Endpoint("ep")
-	require.True(t, ok)
-	assert.GreaterOrEqual(t, st.Failures, 3)
-
-	states.mu.Lock()
-	counts := append([]int(nil), atChange...)
-	pausedAt := states.changes[1]
-	states.mu.Unlock()
-	assert.Equal(t, 3, counts[1], "paused after exactly Threshold failures")
-	assert.Equal(t, counts[1], counts[2], "nothing sent during the cool-down")
-	assert.Equal(t, counts[2]+1, counts[3], "exactly one probe")
-	assert.WithinDuration(t, pausedAt.Time.Add(300*time.Millisecond), pausedAt.Until, time.Millisecond)
-
-	// While paused, due deliveries wait: nothing is recorded that was not sent.
-	sent := srv.Count()
-	p, err := d.ListPending(bg, sender.ListFilter{})
-	require.NoError(t, err)
-	var recorded int
-	for _, del := range p {
-		for _, a := range del.Attempts {
-			recorded++
-			assert.NotErrorIs(t, a.Err, sender.ErrEndpointPaused, "no synthetic attempt while paused")
-			assert.Equal(t, http.StatusInternalServerError, a.Status, "every recorded attempt was sent")
-		}
-	}
-	assert.LessOrEqual(t, recorded, srv.Count(), "attempts recorded only for requests sent")
-	assert.GreaterOrEqual(t, recorded, sent-1, "all of them, but a probe in flight")
-
-	srv.setRespond(status(http.StatusOK))
-	eventually(t, "recovered", func() bool {
-		s := states.States("ep")
-		return s[len(s)-1] == sender.EndpointActive
+		synctest.Wait()
+		require.Equal(t, 1, srv.Count())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		h := srv.Hits()
+		require.Len(t, h, 2, "delivered after Retry-After")
+		assert.Equal(t, time.Second, h[1].At.Sub(h[0].At), "Retry-After: 1 beats the 10ms backoff, to the nanosecond")
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p)
 	})
-	eventually(t, "all delivered", func() bool { p, _ := d.ListPending(bg, sender.ListFilter{}); return len(p) == 0 })
-	st, _ = d.Endpoint("ep")
-	assert.Equal(t, sender.EndpointActive, st.State)
-	assert.Zero(t, st.Failures)
-	dead, _ := d.ListDead(bg, sender.ListFilter{})
-	assert.Empty(t, dead)
+}
+
+// TestDispatcherBreakerPausesProbesAndRecovers: Threshold failures in a row pause the
+// endpoint for exactly CoolDown; then exactly one probe goes; a failed probe pauses it
+// for another CoolDown, a successful one resumes it and everything waiting is sent.
+func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(status(http.StatusInternalServerError))
+		states := &dspStates{}
+		var atChange []int // requests received at each change
+		states.onEach = func(sender.EndpointStateChange) { atChange = append(atChange, srv.Count()) }
+		const coolDown = 300 * time.Millisecond
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{
+			Observer: states.hooks(),
+			Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: coolDown},
+		})
+		sub := dspSub(t, "ep", srv.URL, dspRetry(1000, 20*time.Millisecond))
+		sub.MaxInFlight = 1
+		require.NoError(t, d.Subscribe(sub))
+		require.NoError(t, d.Start(bg))
+		t0 := time.Now()
+		for range 3 {
+			_, err := d.Publish(bg, newEvent(t, "order-created"))
+			require.NoError(t, err)
+		}
+		// recordedIsSent checks that the attempts in the store are the requests sent.
+		recordedIsSent := func(what string) {
+			t.Helper()
+			p, err := d.ListPending(bg, sender.ListFilter{})
+			require.NoError(t, err)
+			recorded := 0
+			for _, del := range p {
+				assert.Empty(t, del.Lease, "%s: nothing in flight", what)
+				for _, a := range del.Attempts {
+					recorded++
+					assert.NotErrorIs(t, a.Err, sender.ErrEndpointPaused, "%s: no synthetic attempt while paused", what)
+					assert.Equal(t, http.StatusInternalServerError, a.Status, "%s: every recorded attempt was sent", what)
+				}
+			}
+			assert.Equal(t, srv.Count(), recorded, "%s: attempts recorded = requests sent", what)
+		}
+		synctest.Wait()
+		assert.Equal(t, []sender.EndpointState{sender.EndpointFailing, sender.EndpointPaused}, states.States("ep"))
+		assert.Equal(t, 3, srv.Count(), "paused after exactly Threshold failures")
+		st, ok := d.Endpoint("ep")
+		require.True(t, ok)
+		assert.Equal(t, 3, st.Failures)
+		assert.Equal(t, t0.Add(coolDown), st.PausedUntil)
+		recordedIsSent("paused")
+
+		time.Sleep(coolDown - time.Nanosecond)
+		synctest.Wait()
+		assert.Equal(t, 3, srv.Count(), "nothing sent during the cool-down")
+		assert.Len(t, states.States("ep"), 2)
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		assert.Equal(t, 4, srv.Count(), "one probe when the cool-down ends")
+		recordedIsSent("after the failed probe")
+
+		srv.setRespond(status(http.StatusOK))
+		time.Sleep(coolDown)
+		synctest.Wait()
+		assert.Equal(t, []sender.EndpointState{sender.EndpointFailing, sender.EndpointPaused, sender.EndpointProbing,
+			sender.EndpointPaused, sender.EndpointProbing, sender.EndpointActive}, states.States("ep"))
+		c := states.Changes("ep")
+		require.Len(t, c, 6)
+		for i, at := range []time.Duration{0, 0, coolDown, coolDown, 2 * coolDown, 2 * coolDown} {
+			assert.Equal(t, t0.Add(at), c[i].Time, "change %d (%v) at t0+%v", i, c[i].To, at)
+		}
+		assert.Equal(t, t0.Add(coolDown), c[1].Until, "paused for CoolDown")
+		assert.Equal(t, t0.Add(2*coolDown), c[3].Until, "paused again for CoolDown after the failed probe")
+		states.mu.Lock()
+		counts := append([]int(nil), atChange...)
+		states.mu.Unlock()
+		assert.Equal(t, []int{1, 3, 3, 4, 4, 5}, counts,
+			"failing at the first failure, paused at the third; nothing sent during a cool-down; exactly one probe each")
+
+		assert.Equal(t, 7, srv.Count(), "the two other deliveries sent when the probe succeeded")
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "all delivered")
+		st, _ = d.Endpoint("ep")
+		assert.Equal(t, sender.EndpointActive, st.State)
+		assert.Zero(t, st.Failures)
+		dead, _ := d.ListDead(bg, sender.ListFilter{})
+		assert.Empty(t, dead)
+	})
+}
+
+// TestDispatcherAttemptTimesOut: an endpoint that does not answer within its Timeout
+// costs the attempt exactly that long; the receiver sees the request abandoned, and the
+// attempt is recorded as a retryable timeout and retried after its backoff.
+func TestDispatcherAttemptTimesOut(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(func(w http.ResponseWriter, h dspHit, n int) {
+			if n == 1 {
+				<-h.ClientGone
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		sub := dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))
+		const timeout = 2 * time.Second
+		sub.Endpoint.Timeout = timeout
+		require.NoError(t, d.Subscribe(sub))
+		require.NoError(t, d.Start(bg))
+		t0 := time.Now()
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
+		require.NoError(t, err)
+		time.Sleep(timeout - time.Nanosecond)
+		synctest.Wait()
+		assert.Equal(t, int32(1), srv.inflight.Load(), "still waiting for an answer")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		assert.Equal(t, int32(0), srv.inflight.Load(), "the receiver saw the client give up")
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		require.Len(t, p, 1)
+		require.Len(t, p[0].Attempts, 1, "the timed-out attempt is recorded")
+		a := p[0].Attempts[0]
+		assert.Equal(t, sender.ClassRetryable, a.Class)
+		assert.ErrorIs(t, a.Err, context.DeadlineExceeded)
+		assert.EqualError(t, a.Err, "attempt timed out after 2s: context deadline exceeded")
+		assert.Equal(t, t0, a.Start)
+		assert.Equal(t, timeout, a.Duration, "exactly the endpoint's Timeout")
+		assertJittered(t, 10*time.Millisecond, p[0].Due.Sub(t0.Add(timeout)), "retried after the backoff")
+
+		time.Sleep(time.Until(p[0].Due))
+		synctest.Wait()
+		h := srv.Hits()
+		require.Len(t, h, 2)
+		assert.Equal(t, p[0].Due, h[1].At, "the retry, when due")
+		p, err = d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "acknowledged")
+	})
 }
 
 func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
-	dspNoLeaks(t)
-	gone := newDspServer(t, status(http.StatusGone))
-	other := newDspServer(t, nil)
-	states := &dspStates{}
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Observer: states.hooks()})
-	sub := dspSub(t, "gone", gone.URL, nil)
-	sub.MaxInFlight = 1
-	require.NoError(t, d.Subscribe(sub))
-	require.NoError(t, d.Subscribe(dspSub(t, "other", other.URL, nil)))
-	for range 5 {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		gone := nw.server(status(http.StatusGone))
+		other := nw.server(nil)
+		states := &dspStates{}
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Observer: states.hooks()})
+		sub := dspSub(t, "gone", gone.URL, nil)
+		sub.MaxInFlight = 1
+		require.NoError(t, d.Subscribe(sub))
+		require.NoError(t, d.Subscribe(dspSub(t, "other", other.URL, nil)))
+		for range 5 {
+			n, err := d.Publish(bg, newEvent(t, "order-created"))
+			require.NoError(t, err)
+			require.Equal(t, 2, n)
+		}
+		require.NoError(t, d.Start(bg))
+		synctest.Wait()
+		dead, err := d.ListDead(bg, sender.ListFilter{EndpointID: "gone"})
+		require.NoError(t, err)
+		require.Len(t, dead, 5, "all five deliveries to the gone endpoint are dead letters")
+		assert.Equal(t, 1, gone.Count(), "one 410 is enough")
+		attempts := 0
+		for _, del := range dead {
+			assert.Equal(t, sender.DeadReasonGone, del.DeadReason)
+			attempts += len(del.Attempts)
+			for _, a := range del.Attempts {
+				assert.Equal(t, http.StatusGone, a.Status)
+				assert.Equal(t, sender.ClassGone, a.Class)
+			}
+		}
+		assert.Equal(t, 1, attempts, "the 410 is in the history of the delivery that got it")
+		assert.Equal(t, []sender.EndpointState{sender.EndpointDisabled}, states.States("gone"))
+		st, _ := d.Endpoint("gone")
+		assert.Equal(t, sender.EndpointDisabled, st.State)
+		assert.Equal(t, 5, other.Count(), "other endpoint unaffected")
+
 		n, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
-		require.Equal(t, 2, n)
-	}
-	require.NoError(t, d.Start(bg))
-	var dead []sender.Delivery
-	eventually(t, "all five deliveries to the gone endpoint are dead letters", func() bool {
-		dead, _ = d.ListDead(bg, sender.ListFilter{EndpointID: "gone"})
-		return len(dead) == 5
+		assert.Equal(t, 1, n, "a disabled endpoint gets no new deliveries")
+
+		// Enable and requeue: delivered once the listener is back.
+		gone.setRespond(status(http.StatusOK))
+		require.NoError(t, d.EnableEndpoint("gone"))
+		k, err := d.Requeue(bg, sender.Selector{EndpointID: "gone"})
+		require.NoError(t, err)
+		assert.Equal(t, 5, k)
+		synctest.Wait()
+		assert.Equal(t, 6, gone.Count(), "requeued deliveries delivered")
+		assert.Equal(t, []sender.EndpointState{sender.EndpointDisabled, sender.EndpointActive}, states.States("gone"), "enabled again")
 	})
-	assert.Equal(t, 1, gone.Count(), "one 410 is enough")
-	attempts := 0
-	for _, del := range dead {
-		assert.Equal(t, sender.DeadReasonGone, del.DeadReason)
-		attempts += len(del.Attempts)
-		for _, a := range del.Attempts {
-			assert.Equal(t, http.StatusGone, a.Status)
-			assert.Equal(t, sender.ClassGone, a.Class)
-		}
-	}
-	assert.Equal(t, 1, attempts, "the 410 is in the history of the delivery that got it")
-	assert.Equal(t, []sender.EndpointState{sender.EndpointDisabled}, states.States("gone"))
-	st, _ := d.Endpoint("gone")
-	assert.Equal(t, sender.EndpointDisabled, st.State)
-	eventually(t, "other endpoint unaffected", func() bool { return other.Count() == 5 })
-
-	n, err := d.Publish(bg, newEvent(t, "order-created"))
-	require.NoError(t, err)
-	assert.Equal(t, 1, n, "a disabled endpoint gets no new deliveries")
-
-	// Enable and requeue: delivered once the listener is back.
-	gone.setRespond(status(http.StatusOK))
-	require.NoError(t, d.EnableEndpoint("gone"))
-	k, err := d.Requeue(bg, sender.Selector{EndpointID: "gone"})
-	require.NoError(t, err)
-	assert.Equal(t, 5, k)
-	eventually(t, "requeued deliveries delivered", func() bool { return gone.Count() == 6 })
-	assert.Equal(t, sender.EndpointActive, states.States("gone")[1], "enabled again")
 }
 
 func TestDispatcherPermanentRejectionAndRequeueOne(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, status(http.StatusBadRequest))
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
-	require.NoError(t, d.Start(bg))
-	_, err := d.Publish(bg, newEvent(t, "order-created"))
-	require.NoError(t, err)
-	var dead []sender.Delivery
-	eventually(t, "dead letter", func() bool { dead, _ = d.ListDead(bg, sender.ListFilter{}); return len(dead) == 1 })
-	assert.Equal(t, sender.DeadReasonRejected, dead[0].DeadReason)
-	require.Len(t, dead[0].Attempts, 1, "a permanent rejection is not retried")
-	assert.Equal(t, 400, dead[0].Attempts[0].Status)
-	st, _ := d.Endpoint("ep")
-	assert.Equal(t, sender.EndpointActive, st.State, "an answer is not a breaker failure")
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(status(http.StatusBadRequest))
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+		require.NoError(t, d.Start(bg))
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
+		require.NoError(t, err)
+		synctest.Wait()
+		dead, err := d.ListDead(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		require.Len(t, dead, 1, "dead letter")
+		assert.Equal(t, sender.DeadReasonRejected, dead[0].DeadReason)
+		require.Len(t, dead[0].Attempts, 1, "a permanent rejection is not retried")
+		assert.Equal(t, 400, dead[0].Attempts[0].Status)
+		st, _ := d.Endpoint("ep")
+		assert.Equal(t, sender.EndpointActive, st.State, "an answer is not a breaker failure")
 
-	srv.setRespond(status(http.StatusOK))
-	_, err = d.Requeue(bg, sender.Selector{ID: "nope"})
-	assert.ErrorIs(t, err, sender.ErrNotFound)
-	n, err := d.Requeue(bg, sender.Selector{ID: dead[0].ID})
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	eventually(t, "delivered after requeue", func() bool { return srv.Count() == 2 })
-	h := srv.Hits()
-	assert.Equal(t, 1, h[1].RetryCount, "retryCount continues after a requeue")
-	eventually(t, "acknowledged", func() bool { p, _ := d.ListPending(bg, sender.ListFilter{}); return len(p) == 0 })
+		srv.setRespond(status(http.StatusOK))
+		_, err = d.Requeue(bg, sender.Selector{ID: "nope"})
+		assert.ErrorIs(t, err, sender.ErrNotFound)
+		n, err := d.Requeue(bg, sender.Selector{ID: dead[0].ID})
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		synctest.Wait()
+		h := srv.Hits()
+		require.Len(t, h, 2, "delivered after requeue")
+		assert.Equal(t, 1, h[1].RetryCount, "retryCount continues after a requeue")
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "acknowledged")
+		dead, err = d.ListDead(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, dead)
+	})
 }
 
 func TestDispatcherRetriesExhausted(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, status(http.StatusBadGateway))
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Breaker: sender.BreakerConfig{Threshold: -1}})
-	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 5*time.Millisecond))))
-	require.NoError(t, d.Start(bg))
-	_, err := d.Publish(bg, newEvent(t, "order-created"))
-	require.NoError(t, err)
-	var dead []sender.Delivery
-	eventually(t, "dead letter", func() bool { dead, _ = d.ListDead(bg, sender.ListFilter{}); return len(dead) == 1 })
-	assert.Equal(t, sender.DeadReasonExhausted, dead[0].DeadReason)
-	require.Len(t, dead[0].Attempts, 3, "MaxAttempts attempts, all in the history")
-	for i, a := range dead[0].Attempts {
-		assert.Equal(t, i+1, a.Number)
-		assert.Equal(t, 502, a.Status)
-	}
-	assert.Equal(t, 3, srv.Count())
-	st, _ := d.Endpoint("ep")
-	assert.Equal(t, sender.EndpointFailing, st.State, "a negative threshold never pauses")
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(status(http.StatusBadGateway))
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Breaker: sender.BreakerConfig{Threshold: -1}})
+		const interval = 5 * time.Millisecond
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, interval))))
+		require.NoError(t, d.Start(bg))
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
+		require.NoError(t, err)
+		time.Sleep(time.Second) // far beyond the three attempts' backoff (at most 7.5 + 15 ms)
+		synctest.Wait()
+		dead, err := d.ListDead(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		require.Len(t, dead, 1, "dead letter")
+		assert.Equal(t, sender.DeadReasonExhausted, dead[0].DeadReason)
+		as := dead[0].Attempts
+		require.Len(t, as, 3, "MaxAttempts attempts, all in the history")
+		for i, a := range as {
+			assert.Equal(t, i+1, a.Number)
+			assert.Equal(t, 502, a.Status)
+		}
+		assertJittered(t, interval, as[1].Start.Sub(as[0].Start), "first retry")
+		assertJittered(t, 2*interval, as[2].Start.Sub(as[1].Start), "second retry")
+		assert.Equal(t, as[2].Start, dead[0].DeadAt, "dead-lettered when the last attempt failed")
+		assert.Equal(t, 3, srv.Count())
+		st, _ := d.Endpoint("ep")
+		assert.Equal(t, sender.EndpointFailing, st.State, "a negative threshold never pauses")
+	})
 }
 
 func TestDispatcherOrdering(t *testing.T) {
-	dspNoLeaks(t)
-	var failed bool
-	ordered := newDspServer(t, func(w http.ResponseWriter, h dspHit, n int) {
-		time.Sleep(2 * time.Millisecond)
-		if n == 3 && !failed { // the third event fails once: the next ones must wait for it
-			failed = true
-			w.WriteHeader(http.StatusInternalServerError)
-			return
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		var failed bool
+		ordered := nw.server(func(w http.ResponseWriter, h dspHit, n int) {
+			time.Sleep(2 * time.Millisecond)
+			if n == 3 && !failed { // the third event fails once: the next ones must wait for it
+				failed = true
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		unordered := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			time.Sleep(30 * time.Millisecond)
+			w.WriteHeader(http.StatusOK)
+		})
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		sub := dspSub(t, "ordered", ordered.URL, dspRetry(5, 20*time.Millisecond))
+		sub.Ordered = true
+		require.NoError(t, d.Subscribe(sub))
+		require.NoError(t, d.Subscribe(dspSub(t, "unordered", unordered.URL, nil)))
+		var want []string
+		for range 20 {
+			ev := newEvent(t, "order-created")
+			want = append(want, ev.ID)
+			_, err := d.Publish(bg, ev)
+			require.NoError(t, err)
 		}
-		w.WriteHeader(http.StatusOK)
-	})
-	unordered := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-		time.Sleep(30 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
-	})
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	sub := dspSub(t, "ordered", ordered.URL, dspRetry(5, 20*time.Millisecond))
-	sub.Ordered = true
-	require.NoError(t, d.Subscribe(sub))
-	require.NoError(t, d.Subscribe(dspSub(t, "unordered", unordered.URL, nil)))
-	var want []string
-	for range 20 {
-		ev := newEvent(t, "order-created")
-		want = append(want, ev.ID)
-		_, err := d.Publish(bg, ev)
-		require.NoError(t, err)
-	}
-	require.NoError(t, d.Start(bg))
-	eventually(t, "all delivered", func() bool { return ordered.Count() == 21 && unordered.Count() == 20 })
-	var got []string
-	for _, h := range ordered.Hits() {
-		if len(got) == 0 || got[len(got)-1] != h.ID {
-			got = append(got, h.ID)
+		require.NoError(t, d.Start(bg))
+		time.Sleep(time.Second) // ordered: 21 × 2 ms and a retry; unordered: 5 rounds of 30 ms
+		synctest.Wait()
+		require.Equal(t, 21, ordered.Count(), "all delivered, one twice")
+		require.Equal(t, 20, unordered.Count(), "all delivered")
+		var got []string
+		for _, h := range ordered.Hits() {
+			if len(got) == 0 || got[len(got)-1] != h.ID {
+				got = append(got, h.ID)
+			}
 		}
-	}
-	assert.Equal(t, want, got, "publish order, the failed one retried before the next")
-	assert.Equal(t, int32(1), ordered.maxIn.Load(), "one in flight")
-	assert.Greater(t, unordered.maxIn.Load(), int32(1), "ordering is off by default")
-	st, _ := d.Endpoint("ordered")
-	assert.True(t, st.Subscription.Ordered)
+		assert.Equal(t, want, got, "publish order, the failed one retried before the next")
+		assert.Equal(t, int32(1), ordered.maxIn.Load(), "one in flight")
+		assert.Equal(t, int32(sender.DefaultMaxInFlight), unordered.maxIn.Load(), "ordering is off by default: up to MaxInFlight at once")
+		st, _ := d.Endpoint("ordered")
+		assert.True(t, st.Subscription.Ordered)
+	})
 }
 
 func TestDispatcherSlowEndpointDoesNotStarveOthers(t *testing.T) {
-	dspNoLeaks(t)
-	release := make(chan struct{})
-	slow := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-		<-release
-		w.WriteHeader(http.StatusOK)
-	})
-	fast := newDspServer(t, nil)
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Workers: 4})
-	sub := dspSub(t, "slow", slow.URL, nil, "slow-*")
-	sub.MaxInFlight = 2
-	require.NoError(t, d.Subscribe(sub))
-	require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "fast-*")))
-	require.NoError(t, d.Start(bg))
-	for range 10 {
-		_, err := d.Publish(bg, newEvent(t, "slow-thing"))
-		require.NoError(t, err)
-	}
-	for range 10 {
-		_, err := d.Publish(bg, newEvent(t, "fast-thing"))
-		require.NoError(t, err)
-	}
-	eventually(t, "fast endpoint served while slow one hangs", func() bool { return fast.Count() == 10 })
-	// The second slow delivery may still be on its way when the fast ones are done: wait
-	// for the slow endpoint to reach its limit, then check it never went past it.
-	eventually(t, "slow endpoint at its limit", func() bool { return slow.inflight.Load() == 2 })
-	assert.Equal(t, int32(2), slow.maxIn.Load(), "slow endpoint holds its limit, no more")
-	st, _ := d.Endpoint("slow")
-	assert.Equal(t, 2, st.InFlight)
-	p, err := d.ListPending(bg, sender.ListFilter{EndpointID: "slow"})
-	require.NoError(t, err)
-	leased := 0
-	for _, del := range p {
-		if del.Lease != "" {
-			leased++
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		release := make(chan struct{})
+		slow := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			<-release
+			w.WriteHeader(http.StatusOK)
+		})
+		fast := nw.server(nil)
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Workers: 4})
+		sub := dspSub(t, "slow", slow.URL, nil, "slow-*")
+		sub.MaxInFlight = 2
+		require.NoError(t, d.Subscribe(sub))
+		require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "fast-*")))
+		require.NoError(t, d.Start(bg))
+		for range 10 {
+			_, err := d.Publish(bg, newEvent(t, "slow-thing"))
+			require.NoError(t, err)
 		}
-	}
-	assert.Equal(t, 2, leased, "only what can run is leased")
-	close(release)
-	eventually(t, "slow endpoint drained", func() bool { return slow.Count() == 10 })
-	assert.Equal(t, int32(2), slow.maxIn.Load())
+		for range 10 {
+			_, err := d.Publish(bg, newEvent(t, "fast-thing"))
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		assert.Equal(t, 10, fast.Count(), "fast endpoint served while slow one hangs")
+		assert.Equal(t, int32(2), slow.inflight.Load(), "slow endpoint at its limit")
+		assert.Equal(t, int32(2), slow.maxIn.Load(), "slow endpoint holds its limit, no more")
+		st, _ := d.Endpoint("slow")
+		assert.Equal(t, 2, st.InFlight)
+		p, err := d.ListPending(bg, sender.ListFilter{EndpointID: "slow"})
+		require.NoError(t, err)
+		leased := 0
+		for _, del := range p {
+			if del.Lease != "" {
+				leased++
+			}
+		}
+		assert.Equal(t, 2, leased, "only what can run is leased")
+		close(release)
+		synctest.Wait()
+		assert.Equal(t, 10, slow.Count(), "slow endpoint drained")
+		assert.Equal(t, int32(2), slow.maxIn.Load())
+	})
 }
 
 func TestDispatcherShutdownWaitsForInFlight(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-		time.Sleep(300 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const handling = 300 * time.Millisecond
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			time.Sleep(handling)
+			w.WriteHeader(http.StatusOK)
+		})
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+		require.NoError(t, d.Start(bg))
+		assert.ErrorIs(t, d.Start(bg), sender.ErrStarted)
+		start := time.Now()
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, int32(1), srv.inflight.Load(), "in flight")
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		defer cancel()
+		require.NoError(t, d.Shutdown(ctx))
+		assert.Equal(t, handling, time.Since(start), "returned when the attempt finished")
+		assert.Equal(t, int32(0), srv.inflight.Load())
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "the in-flight delivery was acknowledged")
+		_, err = d.Publish(bg, newEvent(t, "order-created"))
+		assert.ErrorIs(t, err, sender.ErrClosed)
+		assert.ErrorIs(t, d.Start(bg), sender.ErrClosed)
+		assert.NoError(t, d.Shutdown(bg), "idempotent")
 	})
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
-	require.NoError(t, d.Start(bg))
-	assert.ErrorIs(t, d.Start(bg), sender.ErrStarted)
-	_, err := d.Publish(bg, newEvent(t, "order-created"))
-	require.NoError(t, err)
-	eventually(t, "in flight", func() bool { return srv.inflight.Load() == 1 })
-	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
-	defer cancel()
-	require.NoError(t, d.Shutdown(ctx))
-	assert.Equal(t, int32(0), srv.inflight.Load(), "returned after the attempt finished")
-	p, err := d.ListPending(bg, sender.ListFilter{})
-	require.NoError(t, err)
-	assert.Empty(t, p, "the in-flight delivery was acknowledged")
-	_, err = d.Publish(bg, newEvent(t, "order-created"))
-	assert.ErrorIs(t, err, sender.ErrClosed)
-	assert.ErrorIs(t, d.Start(bg), sender.ErrClosed)
-	assert.NoError(t, d.Shutdown(bg), "idempotent")
 }
 
 func TestDispatcherShutdownDeadlineHandsLeasesBack(t *testing.T) {
-	dspNoLeaks(t)
-	block := make(chan struct{})
-	srv := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-		<-block
-		w.WriteHeader(http.StatusOK)
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		block := make(chan struct{})
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			<-block
+			w.WriteHeader(http.StatusOK)
+		})
+		defer close(block)
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+		require.NoError(t, d.Start(bg))
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, int32(1), srv.inflight.Load(), "in flight")
+		const grace = 100 * time.Millisecond
+		ctx, cancel := context.WithTimeout(bg, grace)
+		defer cancel()
+		start := time.Now()
+		err = d.Shutdown(ctx)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, grace, time.Since(start), "the attempt was cancelled at the deadline")
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		require.Len(t, p, 1, "nothing lost")
+		assert.Empty(t, p[0].Lease, "the lease was handed back")
+		assert.Empty(t, p[0].Attempts, "a cancelled attempt is not recorded")
 	})
-	defer close(block)
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
-	require.NoError(t, d.Start(bg))
-	_, err := d.Publish(bg, newEvent(t, "order-created"))
-	require.NoError(t, err)
-	eventually(t, "in flight", func() bool { return srv.inflight.Load() == 1 })
-	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err = d.Shutdown(ctx)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), time.Second, "the attempt was cancelled promptly")
-	p, err := d.ListPending(bg, sender.ListFilter{})
-	require.NoError(t, err)
-	require.Len(t, p, 1, "nothing lost")
-	assert.Empty(t, p[0].Lease, "the lease was handed back")
-	assert.Empty(t, p[0].Attempts, "a cancelled attempt is not recorded")
 }
 
 func TestDispatcherStartContextStops(t *testing.T) {
-	dspNoLeaks(t)
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
-	ctx, cancel := context.WithCancel(bg)
-	require.NoError(t, d.Start(ctx))
-	cancel()
-	eventually(t, "closed", func() bool {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		ctx, cancel := context.WithCancel(bg)
+		require.NoError(t, d.Start(ctx))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
-		return errors.Is(err, sender.ErrClosed)
+		require.NoError(t, err, "open while ctx lives")
+		cancel()
+		synctest.Wait()
+		_, err = d.Publish(bg, newEvent(t, "order-created"))
+		assert.ErrorIs(t, err, sender.ErrClosed, "closed once ctx ended")
+		require.NoError(t, d.Shutdown(bg))
 	})
-	require.NoError(t, d.Shutdown(bg))
 }
 
 func TestDispatcherPublishOnFullStore(t *testing.T) {
@@ -511,34 +712,122 @@ func TestDispatcherEndpointManagement(t *testing.T) {
 }
 
 func TestDispatchersShareOneStore(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-		time.Sleep(time.Millisecond)
-		w.WriteHeader(http.StatusOK)
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			time.Sleep(time.Millisecond)
+			w.WriteHeader(http.StatusOK)
+		})
+		store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
+		s := nw.sender(t)
+		var ds []*sender.Dispatcher
+		for range 3 {
+			d := newDispatcher(t, s, store, sender.DispatcherConfig{Workers: 4})
+			require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+			ds = append(ds, d)
+		}
+		const events = 200
+		for i := range events {
+			_, err := ds[i%3].Publish(bg, newEvent(t, "order-created"))
+			require.NoError(t, err)
+		}
+		for _, d := range ds {
+			require.NoError(t, d.Start(bg))
+		}
+		time.Sleep(time.Second) // 200 requests of 1 ms, 12 at a time
+		synctest.Wait()
+		pending, dead := store.Len()
+		require.Zero(t, pending, "all delivered")
+		require.Zero(t, dead)
+		seen := map[string]int{}
+		for _, h := range srv.Hits() {
+			seen[h.ID]++
+		}
+		assert.Len(t, seen, events)
+		for id, n := range seen {
+			assert.Equal(t, 1, n, "event %s delivered by exactly one dispatcher", id)
+		}
 	})
-	store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
-	s := dspSender(t)
-	var ds []*sender.Dispatcher
-	for range 3 {
-		d := newDispatcher(t, s, store, sender.DispatcherConfig{Workers: 4})
+}
+
+// TestDispatcherWakesWhenALeaseExpires: a delivery leased by a dispatcher that went away
+// (here: leased from the store directly, never acknowledged) is sent by another exactly
+// when the lease expires, not at its next poll: MemoryStore's NextDue includes lease
+// expiries.
+func TestDispatcherWakesWhenALeaseExpires(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(nil)
+		store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
+		d := newDispatcher(t, nw.sender(t), store, sender.DispatcherConfig{PollInterval: time.Hour})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
-		ds = append(ds, d)
-	}
-	const events = 200
-	for i := range events {
-		_, err := ds[i%3].Publish(bg, newEvent(t, "order-created"))
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
-	}
-	for _, d := range ds {
+		t0 := time.Now()
+		const leaseFor = time.Minute
+		gone, err := store.Lease(bg, sender.LeaseRequest{Now: t0, Max: 1, For: leaseFor})
+		require.NoError(t, err)
+		require.Len(t, gone, 1, "held by a dispatcher that went away")
 		require.NoError(t, d.Start(bg))
-	}
-	eventually(t, "all delivered", func() bool { p, _ := store.Len(); return p == 0 })
-	seen := map[string]int{}
-	for _, h := range srv.Hits() {
-		seen[h.ID]++
-	}
-	assert.Len(t, seen, events)
-	for id, n := range seen {
-		assert.Equal(t, 1, n, "event %s delivered by exactly one dispatcher", id)
-	}
+		time.Sleep(leaseFor - time.Nanosecond)
+		synctest.Wait()
+		assert.Zero(t, srv.Count(), "not while the lease lives")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		h := srv.Hits()
+		require.Len(t, h, 1, "sent when the lease expired")
+		assert.Equal(t, t0.Add(leaseFor), h[0].At)
+		p, err := d.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "acknowledged under the new lease")
+		assert.ErrorIs(t, store.Ack(bg, gone[0].ID, gone[0].Lease), sender.ErrLeaseLost, "the old lease is lost")
+	})
+}
+
+// storeOnly hides a store's optional extensions (NextDuer, DeadEvicter): a store that
+// cannot say when the next delivery is due.
+type storeOnly struct{ sender.Store }
+
+// TestDispatcherPollsEveryPollInterval: with a store that is not a NextDuer, a delivery
+// enqueued by another process (nothing wakes this dispatcher) and a retry both wait for
+// the next poll, PollInterval after the previous one.
+func TestDispatcherPollsEveryPollInterval(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, n int) {
+			if n == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
+		const poll = time.Second
+		d := newDispatcher(t, nw.sender(t), storeOnly{store}, sender.DispatcherConfig{PollInterval: poll})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
+		t0 := time.Now()
+		require.NoError(t, d.Start(bg)) // polls at t0 + k × poll while nothing wakes it
+
+		time.Sleep(poll / 2)
+		enc, err := newEvent(t, "order-created").Encode()
+		require.NoError(t, err)
+		now := time.Now()
+		require.NoError(t, store.Enqueue(bg, sender.Delivery{ID: "from-elsewhere", EndpointID: "ep", Event: enc, Created: now, Due: now}))
+		time.Sleep(poll/2 - time.Nanosecond)
+		synctest.Wait()
+		assert.Zero(t, srv.Count(), "not before the next poll")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		h := srv.Hits()
+		require.Len(t, h, 1, "picked up by the poll")
+		assert.Equal(t, t0.Add(poll), h[0].At)
+
+		// The 503's retry is due within 15 ms; the attempt's end wakes the dispatcher once,
+		// then nothing does until the next poll, PollInterval later.
+		time.Sleep(poll)
+		synctest.Wait()
+		h = srv.Hits()
+		require.Len(t, h, 2, "the retry, at the poll after it was due")
+		assert.Equal(t, t0.Add(2*poll), h[1].At)
+		p, err := store.ListPending(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p)
+	})
 }
