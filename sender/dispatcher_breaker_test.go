@@ -3,9 +3,9 @@ package sender_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -14,38 +14,19 @@ import (
 	"github.com/hookkit/hookkit/sender"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // watchedStore is a MemoryStore that counts what the dispatcher asks of it: deliveries
 // leased, writes (Ack, Reschedule, DeadLetter) and pump cycles (one NextDue per cycle,
-// after the cycle's leases), so that a test can wait for the dispatcher to have looked at
-// the store after a clock change instead of sleeping.
+// after the cycle's leases), so that a test can check that the dispatcher looked at the
+// store, and what it did there, while the clock moved.
 type watchedStore struct {
 	*sender.MemoryStore
 	leased atomic.Int64
 	writes atomic.Int64
 	cycles atomic.Int64
-	tick   chan struct{}
 }
 
-func newWatchedStore(now func() time.Time) *watchedStore {
-	return &watchedStore{MemoryStore: sender.NewMemoryStore(sender.MemoryStoreConfig{Now: now}), tick: make(chan struct{}, 1)}
+func newWatchedStore() *watchedStore {
+	return &watchedStore{MemoryStore: sender.NewMemoryStore(sender.MemoryStoreConfig{})}
 }
 
 func (s *watchedStore) Lease(ctx context.Context, req sender.LeaseRequest) ([]sender.Delivery, error) {
@@ -77,25 +58,7 @@ func (s *watchedStore) DeadLetterEvicting(ctx context.Context, id, lease, reason
 func (s *watchedStore) NextDue(ctx context.Context) (time.Time, bool) {
 	t, ok := s.MemoryStore.NextDue(ctx)
 	s.cycles.Add(1)
-	select {
-	case s.tick <- struct{}{}:
-	default:
-	}
 	return t, ok
-}
-
-// waitCycles returns after n more pump cycles: the last of them began after the call.
-func (s *watchedStore) waitCycles(t *testing.T, n int) {
-	t.Helper()
-	target := s.cycles.Load() + int64(n)
-	timeout := time.After(10 * time.Second)
-	for s.cycles.Load() < target {
-		select {
-		case <-s.tick:
-		case <-timeout:
-			t.Fatalf("the dispatcher did not look at the store %d times", n)
-		}
-	}
 }
 
 // attemptCounter counts the attempts actually made, through a Sender's observer.
@@ -109,145 +72,164 @@ func (o *attemptCounter) hooks() sender.DeliveryObserver {
 	}
 }
 
-// TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries drives an outage with a
-// fake clock: an endpoint fails until its breaker opens, stays down through one failed
-// probe, then recovers. While the endpoint is paused its deliveries are not leased, not
-// attempted and not written to; the only attempts recorded are the requests the endpoint
-// got; the hour spent paused does not count against the retry policy's MaxElapsedTime
-// (10 minutes) nor its MaxAttempts (4); and every event is delivered, none dead-lettered,
-// including those published during the outage.
+// TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries drives an outage on the
+// fake clock of a synctest bubble: an endpoint fails until its breaker opens, stays down
+// through one failed probe, then recovers. While the endpoint is paused its deliveries are
+// not leased, not attempted and not written to, though the dispatcher keeps polling the
+// store; the only attempts recorded are the requests the endpoint got; each probe goes
+// exactly when its cool-down ends; the hours spent paused do not count against the retry
+// policy's MaxElapsedTime (10 minutes) nor its MaxAttempts (4); and every event is
+// delivered, none dead-lettered, including those published during the outage.
 func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
-	dspNoLeaks(t)
-	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	clk := &fakeClock{t: t0}
-	var down atomic.Bool
-	down.Store(true)
-	srv := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	attempts := &attemptCounter{}
-	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true, Now: clk.Now, Observer: attempts.hooks()})
-	require.NoError(t, err)
-	t.Cleanup(s.CloseIdleConnections)
-	changes := make(chan sender.EndpointStateChange, 32)
-	states := &dspStates{onEach: func(c sender.EndpointStateChange) { changes <- c }}
-	store := newWatchedStore(clk.Now)
-	d := newDispatcher(t, s, store, sender.DispatcherConfig{
-		Now:      clk.Now,
-		Observer: states.hooks(),
-		Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: time.Hour},
-	})
-	retry := &sender.RetryPolicy{InitialInterval: time.Second, MaxInterval: 4 * time.Second, RandomizationFactor: -1,
-		MaxAttempts: 4, MaxElapsedTime: 10 * time.Minute}
-	sub := dspSub(t, "ep", srv.URL, retry)
-	sub.MaxInFlight = 1
-	require.NoError(t, d.Subscribe(sub))
-	expect := func(want ...sender.EndpointState) {
-		t.Helper()
-		for _, w := range want {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		t0 := time.Now()
+		var down atomic.Bool
+		down.Store(true)
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			if down.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		attempts := &attemptCounter{}
+		s := nw.newSender(t, sender.Config{Observer: attempts.hooks()})
+		changes := make(chan sender.EndpointStateChange, 32)
+		states := &dspStates{onEach: func(c sender.EndpointStateChange) { changes <- c }}
+		store := newWatchedStore()
+		// Polls every 7 minutes: the probes at whole hours are not polls, but the wake-up at
+		// the end of the cool-down.
+		const poll, coolDown = 7 * time.Minute, time.Hour
+		d := newDispatcher(t, s, store, sender.DispatcherConfig{
+			PollInterval: poll,
+			Observer:     states.hooks(),
+			Breaker:      sender.BreakerConfig{Threshold: 3, CoolDown: coolDown},
+		})
+		retry := &sender.RetryPolicy{InitialInterval: time.Second, MaxInterval: 4 * time.Second, RandomizationFactor: -1,
+			MaxAttempts: 4, MaxElapsedTime: 10 * time.Minute}
+		sub := dspSub(t, "ep", srv.URL, retry)
+		sub.MaxInFlight = 1
+		require.NoError(t, d.Subscribe(sub))
+		// expect checks the state changes made so far (synctest.Wait first), at time at.
+		expect := func(at time.Duration, want ...sender.EndpointState) {
+			t.Helper()
+			for _, w := range want {
+				select {
+				case c := <-changes:
+					require.Equal(t, w, c.To, "state change")
+					assert.Equal(t, t0.Add(at), c.Time, "change to %v at t0+%v", w, at)
+					if w == sender.EndpointPaused {
+						assert.Equal(t, t0.Add(at+coolDown), c.Until, "paused for CoolDown")
+					}
+				default:
+					t.Fatalf("no change to %v", w)
+				}
+			}
 			select {
 			case c := <-changes:
-				require.Equal(t, w, c.To, "state change")
-			case <-time.After(10 * time.Second):
-				t.Fatalf("no change to %v", w)
+				t.Fatalf("unexpected change to %v", c.To)
+			default:
 			}
 		}
-	}
-	// pendingAttempts checks that what the store recorded is what the endpoint got.
-	pendingAttempts := func(what string) map[string]int {
-		t.Helper()
-		p, err := d.ListPending(bg, sender.ListFilter{})
-		require.NoError(t, err)
-		per, total := map[string]int{}, 0
-		for _, del := range p {
-			assert.Empty(t, del.Lease, "%s: nothing leased", what)
-			for _, a := range del.Attempts {
-				assert.NotErrorIs(t, a.Err, sender.ErrEndpointPaused, "%s: no synthetic attempt", what)
-				assert.NotZero(t, a.Status, "%s: every recorded attempt got an answer", what)
+		// pendingAttempts checks that what the store recorded is what the endpoint got.
+		pendingAttempts := func(what string) map[string]int {
+			t.Helper()
+			p, err := d.ListPending(bg, sender.ListFilter{})
+			require.NoError(t, err)
+			per, total := map[string]int{}, 0
+			for _, del := range p {
+				assert.Empty(t, del.Lease, "%s: nothing leased", what)
+				for _, a := range del.Attempts {
+					assert.NotErrorIs(t, a.Err, sender.ErrEndpointPaused, "%s: no synthetic attempt", what)
+					assert.NotZero(t, a.Status, "%s: every recorded attempt got an answer", what)
+				}
+				per[del.Event.ID()] = len(del.Attempts)
+				total += len(del.Attempts)
 			}
-			per[del.Event.ID()] = len(del.Attempts)
-			total += len(del.Attempts)
+			assert.Equal(t, srv.Count(), total, "%s: attempts recorded = requests received", what)
+			return per
 		}
-		assert.Equal(t, srv.Count(), total, "%s: attempts recorded = requests received", what)
-		return per
-	}
-	noDead := func(what string) {
-		t.Helper()
-		dead, err := d.ListDead(bg, sender.ListFilter{})
-		require.NoError(t, err)
-		assert.Empty(t, dead, "%s: nothing dead-lettered", what)
-	}
+		noDead := func(what string) {
+			t.Helper()
+			dead, err := d.ListDead(bg, sender.ListFilter{})
+			require.NoError(t, err)
+			assert.Empty(t, dead, "%s: nothing dead-lettered", what)
+		}
 
-	var early, late []string // published before and during the outage
-	for range 3 {
-		ev := newEvent(t, "order-created")
-		_, err := d.Publish(bg, ev)
-		require.NoError(t, err)
-		early = append(early, ev.ID)
-	}
-	require.NoError(t, d.Start(bg))
-	expect(sender.EndpointFailing, sender.EndpointPaused)
-	store.waitCycles(t, 2)
-	require.Equal(t, 3, srv.Count(), "paused after Threshold failures")
-	leased, writes := store.leased.Load(), store.writes.Load()
+		var early, late []string // published before and during the outage
+		for range 3 {
+			ev := newEvent(t, "order-created")
+			_, err := d.Publish(bg, ev)
+			require.NoError(t, err)
+			early = append(early, ev.ID)
+		}
+		require.NoError(t, d.Start(bg))
+		synctest.Wait()
+		expect(0, sender.EndpointFailing, sender.EndpointPaused)
+		require.Equal(t, 3, srv.Count(), "paused after Threshold failures")
+		leased, writes, cycles := store.leased.Load(), store.writes.Load(), store.cycles.Load()
 
-	// Half an hour into the cool-down: every retry is due and MaxElapsedTime has passed.
-	clk.Set(t0.Add(30 * time.Minute))
-	for range 3 {
-		ev := newEvent(t, "order-created")
-		_, err := d.Publish(bg, ev)
-		require.NoError(t, err)
-		late = append(late, ev.ID)
-	}
-	store.waitCycles(t, 3)
-	assert.Equal(t, 3, srv.Count(), "nothing sent while paused")
-	assert.Equal(t, leased, store.leased.Load(), "nothing leased while paused")
-	assert.Equal(t, writes, store.writes.Load(), "no store writes while paused")
-	per := pendingAttempts("paused")
-	for _, id := range early {
-		assert.Equal(t, 1, per[id], "one real attempt each")
-	}
-	for _, id := range late {
-		assert.Zero(t, per[id], "published during the outage: never tried")
-	}
-	noDead("paused")
+		// Half an hour into the cool-down: every retry is due and MaxElapsedTime has passed.
+		time.Sleep(30 * time.Minute)
+		for range 3 {
+			ev := newEvent(t, "order-created")
+			_, err := d.Publish(bg, ev)
+			require.NoError(t, err)
+			late = append(late, ev.ID)
+		}
+		synctest.Wait()
+		expect(0)
+		assert.GreaterOrEqual(t, store.cycles.Load()-cycles, int64(30*time.Minute/poll), "the dispatcher looked at the store at least once a PollInterval")
+		assert.Equal(t, 3, srv.Count(), "nothing sent while paused")
+		assert.Equal(t, leased, store.leased.Load(), "nothing leased while paused")
+		assert.Equal(t, writes, store.writes.Load(), "no store writes while paused")
+		per := pendingAttempts("paused")
+		for _, id := range early {
+			assert.Equal(t, 1, per[id], "one real attempt each")
+		}
+		for _, id := range late {
+			assert.Zero(t, per[id], "published during the outage: never tried")
+		}
+		noDead("paused")
 
-	// The cool-down ends: one probe, the earliest due delivery (first attempted an hour
-	// ago), fails; the endpoint pauses again, the probe's delivery is rescheduled.
-	clk.Set(t0.Add(time.Hour))
-	expect(sender.EndpointProbing, sender.EndpointPaused)
-	store.waitCycles(t, 2)
-	assert.Equal(t, 4, srv.Count(), "exactly one probe")
-	per = pendingAttempts("after a failed probe")
-	assert.Equal(t, 2, per[early[0]], "the probe was the earliest due delivery")
-	noDead("after a failed probe: an hour since its first attempt, 10 minutes of MaxElapsedTime")
+		// The cool-down ends: one probe, the earliest due delivery (first attempted an hour
+		// ago), fails; the endpoint pauses again, the probe's delivery is rescheduled.
+		time.Sleep(coolDown - 30*time.Minute - time.Nanosecond)
+		synctest.Wait()
+		expect(0)
+		assert.Equal(t, 3, srv.Count(), "not a nanosecond early")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		expect(coolDown, sender.EndpointProbing, sender.EndpointPaused)
+		assert.Equal(t, 4, srv.Count(), "exactly one probe")
+		assert.Equal(t, t0.Add(coolDown), srv.Hits()[3].At, "sent when the cool-down ended")
+		per = pendingAttempts("after a failed probe")
+		assert.Equal(t, 2, per[early[0]], "the probe was the earliest due delivery")
+		noDead("after a failed probe: an hour since its first attempt, 10 minutes of MaxElapsedTime")
 
-	// The endpoint is back: the next probe succeeds and everything is delivered.
-	down.Store(false)
-	clk.Set(t0.Add(2 * time.Hour))
-	expect(sender.EndpointProbing, sender.EndpointActive)
-	eventually(t, "every delivery acknowledged", func() bool {
+		// The endpoint is back: the next probe succeeds and everything is delivered at once.
+		down.Store(false)
+		time.Sleep(coolDown)
+		synctest.Wait()
+		expect(2*coolDown, sender.EndpointProbing, sender.EndpointActive)
 		p, err := d.ListPending(bg, sender.ListFilter{})
-		return err == nil && len(p) == 0
+		require.NoError(t, err)
+		assert.Empty(t, p, "every delivery acknowledged")
+		noDead("recovered")
+		require.NoError(t, d.Shutdown(bg))
+		retries := map[string][]int{}
+		for _, h := range srv.Hits() {
+			retries[h.ID] = append(retries[h.ID], h.RetryCount)
+		}
+		assert.Equal(t, []int{0, 1, 2}, retries[early[0]], "retryCount counts real attempts only")
+		assert.Equal(t, []int{0, 1}, retries[early[1]])
+		assert.Equal(t, []int{0, 1}, retries[early[2]])
+		for _, id := range late {
+			assert.Equal(t, []int{0}, retries[id], "sent once, when the endpoint was back")
+		}
+		assert.Equal(t, 10, srv.Count())
+		assert.Equal(t, int64(srv.Count()), attempts.n.Load(), "every attempt the observer saw was a request")
+		st, _ := d.Endpoint("ep")
+		assert.Equal(t, sender.EndpointActive, st.State)
 	})
-	noDead("recovered")
-	require.NoError(t, d.Shutdown(bg))
-	retries := map[string][]int{}
-	for _, h := range srv.Hits() {
-		retries[h.ID] = append(retries[h.ID], h.RetryCount)
-	}
-	assert.Equal(t, []int{0, 1, 2}, retries[early[0]], "retryCount counts real attempts only")
-	assert.Equal(t, []int{0, 1}, retries[early[1]])
-	assert.Equal(t, []int{0, 1}, retries[early[2]])
-	for _, id := range late {
-		assert.Equal(t, []int{0}, retries[id], "sent once, when the endpoint was back")
-	}
-	assert.Equal(t, 10, srv.Count())
-	assert.Equal(t, int64(srv.Count()), attempts.n.Load(), "every attempt the observer saw was a request")
-	st, _ := d.Endpoint("ep")
-	assert.Equal(t, sender.EndpointActive, st.State)
 }

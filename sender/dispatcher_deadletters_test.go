@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -64,52 +65,52 @@ func (b *syncBuffer) String() string {
 // reported to DispatcherConfig.Observer's DeadLetterEvicted hook and to the logger,
 // without the endpoint's token.
 func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
-	dspNoLeaks(t)
-	const token = "tok-3f9a7c51e2d8"
-	srv := newDspServer(t, status(http.StatusBadRequest))
-	obs := &evictions{}
-	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
-	require.NoError(t, err)
-	t.Cleanup(s.CloseIdleConnections)
-	var logs syncBuffer
-	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 5})
-	d := newDispatcher(t, s, store, sender.DispatcherConfig{
-		Observer: obs.hooks(),
-		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	sub := dspSub(t, "crm", srv.URL, nil)
-	sub.Endpoint.Credentials = auth.Bearer(auth.NewPassword(token))
-	sub.MaxInFlight = 1 // one at a time: publish order
-	require.NoError(t, d.Subscribe(sub))
-	var published []string
-	for range 12 {
-		ev := newEvent(t, "order-created")
-		_, err := d.Publish(bg, ev)
-		require.NoError(t, err)
-		published = append(published, ev.ID)
-	}
-	require.NoError(t, d.Start(bg))
-	eventually(t, "all twelve rejected", func() bool { return srv.Count() == 12 && len(obs.events()) == 7 })
-	require.NoError(t, d.Shutdown(bg))
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const token = "tok-3f9a7c51e2d8"
+		srv := nw.server(status(http.StatusBadRequest))
+		obs := &evictions{}
+		s := nw.newSender(t, sender.Config{})
+		var logs syncBuffer
+		store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 5})
+		d := newDispatcher(t, s, store, sender.DispatcherConfig{
+			Observer: obs.hooks(),
+			Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
+		sub := dspSub(t, "crm", srv.URL, nil)
+		sub.Endpoint.Credentials = auth.Bearer(auth.NewPassword(token))
+		sub.MaxInFlight = 1 // one at a time: publish order
+		require.NoError(t, d.Subscribe(sub))
+		var published []string
+		for range 12 {
+			ev := newEvent(t, "order-created")
+			_, err := d.Publish(bg, ev)
+			require.NoError(t, err)
+			published = append(published, ev.ID)
+		}
+		require.NoError(t, d.Start(bg))
+		synctest.Wait()
+		require.Equal(t, 12, srv.Count(), "all twelve rejected")
+		require.NoError(t, d.Shutdown(bg))
 
-	assert.Equal(t, published[:7], obs.events(), "the oldest dead letters are evicted, in order")
-	dead, err := d.ListDead(bg, sender.ListFilter{})
-	require.NoError(t, err)
-	var kept []string
-	for _, del := range dead {
-		assert.Equal(t, sender.DeadReasonRejected, del.DeadReason)
-		kept = append(kept, del.Event.ID())
-	}
-	assert.Equal(t, published[7:], kept, "the newest five are kept")
-	out := logs.String()
-	assert.Equal(t, 7, bytes.Count([]byte(out), []byte("dead letter evicted")), "one warning per eviction")
-	for _, id := range obs.ids {
-		assert.Contains(t, out, "delivery="+id)
-	}
-	assert.Contains(t, out, "endpoint=crm")
-	assert.Contains(t, out, "event="+published[0])
-	assert.NotContains(t, out, token)
-	assert.NotContains(t, out, srv.URL, "no URL either")
+		assert.Equal(t, published[:7], obs.events(), "the oldest dead letters are evicted, in order")
+		dead, err := d.ListDead(bg, sender.ListFilter{})
+		require.NoError(t, err)
+		var kept []string
+		for _, del := range dead {
+			assert.Equal(t, sender.DeadReasonRejected, del.DeadReason)
+			kept = append(kept, del.Event.ID())
+		}
+		assert.Equal(t, published[7:], kept, "the newest five are kept")
+		out := logs.String()
+		assert.Equal(t, 7, bytes.Count([]byte(out), []byte("dead letter evicted")), "one warning per eviction")
+		for _, id := range obs.ids {
+			assert.Contains(t, out, "delivery="+id)
+		}
+		assert.Contains(t, out, "endpoint=crm")
+		assert.Contains(t, out, "event="+published[0])
+		assert.NotContains(t, out, token)
+		assert.NotContains(t, out, srv.URL, "no URL either")
+	})
 }
 
 // TestDispatcherUnsubscribeEvictsOldestDeadLetters unsubscribes an endpoint with 20,000
@@ -154,43 +155,42 @@ func TestDispatcherUnsubscribeEvictsOldestDeadLetters(t *testing.T) {
 // (one hook, one caller); the dispatcher's attempts go to the Sender's attempt hooks and
 // not to the dispatcher's.
 func TestDispatcherCallsItsOwnObserverNotTheSenders(t *testing.T) {
-	dspNoLeaks(t)
-	srv := newDspServer(t, status(http.StatusServiceUnavailable))
-	var senderStates, dispatcherStates dspStates
-	var senderEvicted, dispatcherEvicted evictions
-	var senderAttempts, dispatcherAttempts attemptCounter
-	both := func(st *dspStates, ev *evictions, at *attemptCounter) sender.DeliveryObserver {
-		o := at.hooks()
-		o.EndpointStateChanged = st.EndpointStateChanged
-		o.DeadLetterEvicted = ev.DeadLetterEvicted
-		return o
-	}
-	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true,
-		Observer: both(&senderStates, &senderEvicted, &senderAttempts)})
-	require.NoError(t, err)
-	t.Cleanup(s.CloseIdleConnections)
-	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 1})
-	d := newDispatcher(t, s, store, sender.DispatcherConfig{
-		Observer: both(&dispatcherStates, &dispatcherEvicted, &dispatcherAttempts),
-	})
-	sub := dspSub(t, "ep", srv.URL, dspRetry(1, time.Millisecond))
-	sub.MaxInFlight = 1
-	require.NoError(t, d.Subscribe(sub))
-	var published []string
-	for range 3 {
-		ev := newEvent(t, "order-created")
-		_, err := d.Publish(bg, ev)
-		require.NoError(t, err)
-		published = append(published, ev.ID)
-	}
-	require.NoError(t, d.Start(bg))
-	eventually(t, "three dead letters, two evicted", func() bool { return len(dispatcherEvicted.events()) == 2 })
-	require.NoError(t, d.Shutdown(bg))
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(status(http.StatusServiceUnavailable))
+		var senderStates, dispatcherStates dspStates
+		var senderEvicted, dispatcherEvicted evictions
+		var senderAttempts, dispatcherAttempts attemptCounter
+		both := func(st *dspStates, ev *evictions, at *attemptCounter) sender.DeliveryObserver {
+			o := at.hooks()
+			o.EndpointStateChanged = st.EndpointStateChanged
+			o.DeadLetterEvicted = ev.DeadLetterEvicted
+			return o
+		}
+		s := nw.newSender(t, sender.Config{Observer: both(&senderStates, &senderEvicted, &senderAttempts)})
+		store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: 1})
+		d := newDispatcher(t, s, store, sender.DispatcherConfig{
+			Observer: both(&dispatcherStates, &dispatcherEvicted, &dispatcherAttempts),
+		})
+		sub := dspSub(t, "ep", srv.URL, dspRetry(1, time.Millisecond))
+		sub.MaxInFlight = 1
+		require.NoError(t, d.Subscribe(sub))
+		var published []string
+		for range 3 {
+			ev := newEvent(t, "order-created")
+			_, err := d.Publish(bg, ev)
+			require.NoError(t, err)
+			published = append(published, ev.ID)
+		}
+		require.NoError(t, d.Start(bg))
+		synctest.Wait()
+		require.Equal(t, 3, srv.Count(), "three attempts, three dead letters")
+		require.NoError(t, d.Shutdown(bg))
 
-	assert.Equal(t, published[:2], dispatcherEvicted.events(), "the oldest two, in order")
-	assert.Contains(t, dispatcherStates.States("ep"), sender.EndpointFailing)
-	assert.Equal(t, int64(3), senderAttempts.n.Load(), "the Sender's attempt hooks see the dispatcher's attempts")
-	assert.Empty(t, senderEvicted.events(), "the Sender's eviction hook is not the dispatcher's")
-	assert.Empty(t, senderStates.States("ep"), "the Sender's state hook is not the dispatcher's")
-	assert.Zero(t, dispatcherAttempts.n.Load(), "the dispatcher calls no attempt hook of its own")
+		assert.Equal(t, published[:2], dispatcherEvicted.events(), "two evicted: the oldest two, in order")
+		assert.Contains(t, dispatcherStates.States("ep"), sender.EndpointFailing)
+		assert.Equal(t, int64(3), senderAttempts.n.Load(), "the Sender's attempt hooks see the dispatcher's attempts")
+		assert.Empty(t, senderEvicted.events(), "the Sender's eviction hook is not the dispatcher's")
+		assert.Empty(t, senderStates.States("ep"), "the Sender's state hook is not the dispatcher's")
+		assert.Zero(t, dispatcherAttempts.n.Load(), "the dispatcher calls no attempt hook of its own")
+	})
 }

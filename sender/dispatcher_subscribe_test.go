@@ -3,6 +3,7 @@ package sender_test
 import (
 	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -52,27 +53,29 @@ func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
 		"DispatcherConfig.MaxInFlight": {dispatcher: -1, sub: 0},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dspNoLeaks(t)
-			const workers = 6
-			release := make(chan struct{})
-			slow := newDspServer(t, func(w http.ResponseWriter, _ dspHit, _ int) {
-				<-release
-				w.WriteHeader(http.StatusNoContent)
+			dspBubble(t, func(t *testing.T, nw *dspNet) {
+				const workers = 6
+				release := make(chan struct{})
+				slow := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+					<-release
+					w.WriteHeader(http.StatusNoContent)
+				})
+				d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Workers: workers, MaxInFlight: tc.dispatcher})
+				t.Cleanup(func() { close(release) }) // before the dispatcher's shutdown
+				sub := dspSub(t, "slow", slow.URL, nil)
+				sub.MaxInFlight = tc.sub
+				require.NoError(t, d.Subscribe(sub))
+				st, _ := d.Endpoint("slow")
+				assert.Equal(t, workers, st.Subscription.MaxInFlight, "the bound in effect is the pool's")
+				for range 2 * workers {
+					_, err := d.Publish(bg, newEvent(t, "order-created"))
+					require.NoError(t, err)
+				}
+				require.NoError(t, d.Start(bg))
+				synctest.Wait()
+				assert.Equal(t, int32(workers), slow.inflight.Load(), "every worker on the one endpoint")
+				assert.Equal(t, int32(workers), slow.maxIn.Load())
 			})
-			d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{Workers: workers, MaxInFlight: tc.dispatcher})
-			t.Cleanup(func() { close(release) }) // before the dispatcher's shutdown
-			sub := dspSub(t, "slow", slow.URL, nil)
-			sub.MaxInFlight = tc.sub
-			require.NoError(t, d.Subscribe(sub))
-			st, _ := d.Endpoint("slow")
-			assert.Equal(t, workers, st.Subscription.MaxInFlight, "the bound in effect is the pool's")
-			for range 2 * workers {
-				_, err := d.Publish(bg, newEvent(t, "order-created"))
-				require.NoError(t, err)
-			}
-			require.NoError(t, d.Start(bg))
-			eventually(t, "every worker on the one endpoint", func() bool { return slow.inflight.Load() == workers })
-			assert.Equal(t, int32(workers), slow.maxIn.Load())
 		})
 	}
 }
