@@ -68,47 +68,48 @@ func ExampleDispatcher() {
 }
 
 // Deliveries the listener rejects for good become dead letters with their attempt
-// history; once the listener is fixed they can be requeued.
+// history; once the listener is fixed they can be requeued. Dead letters live in the
+// store: here a second dispatcher over the same store (as after a restart, with a durable
+// store) requeues and delivers them. Shutdown returns once the attempts in flight are
+// recorded, so what it leaves in the store can be read right after.
 func ExampleDispatcher_Requeue() {
 	status := make(chan int, 2)
 	status <- http.StatusBadRequest
 	status <- http.StatusOK
+	answered := make(chan struct{}, 2)
 	listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(<-status)
+		answered <- struct{}{}
 	}))
 	defer listener.Close()
 
 	ctx := context.Background()
-	d, _ := sender.NewDispatcher(exampleSender(), nil, sender.DispatcherConfig{PollInterval: 10 * time.Millisecond})
-	_ = d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "crm", URL: listener.URL}})
+	crm := sender.Subscription{Endpoint: sender.Endpoint{ID: "crm", URL: listener.URL}}
+	d, _ := sender.NewDispatcher(exampleSender(), nil, sender.DispatcherConfig{})
+	_ = d.Subscribe(crm)
 	_ = d.Start(ctx)
-	defer func() { _ = d.Shutdown(ctx) }()
-
 	ev, _ := event.New("contact-updated", map[string]string{"id": "7"})
 	_, _ = d.Publish(ctx, ev)
+	<-answered
+	_ = d.Shutdown(ctx)
 
-	var dead []sender.Delivery
-	for len(dead) == 0 {
-		time.Sleep(5 * time.Millisecond)
-		dead, _ = d.ListDead(ctx, sender.ListFilter{EndpointID: "crm"})
-	}
+	dead, _ := d.ListDead(ctx, sender.ListFilter{EndpointID: "crm"})
 	fmt.Println(dead[0].DeadReason, "after", len(dead[0].Attempts), "attempt with status", dead[0].Attempts[0].Status)
 
-	n, _ := d.Requeue(ctx, sender.Selector{EndpointID: "crm"})
+	d2, _ := sender.NewDispatcher(exampleSender(), d.Store(), sender.DispatcherConfig{})
+	_ = d2.Subscribe(crm)
+	n, _ := d2.Requeue(ctx, sender.Selector{EndpointID: "crm"})
 	fmt.Println("requeued:", n)
-	for {
-		pending, _ := d.ListPending(ctx, sender.ListFilter{})
-		dead, _ = d.ListDead(ctx, sender.ListFilter{})
-		if len(pending) == 0 && len(dead) == 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	fmt.Println("delivered")
+	_ = d2.Start(ctx)
+	<-answered
+	_ = d2.Shutdown(ctx)
+	pending, _ := d2.ListPending(ctx, sender.ListFilter{})
+	dead, _ = d2.ListDead(ctx, sender.ListFilter{})
+	fmt.Println("pending:", len(pending), "dead:", len(dead))
 	// Output:
 	// rejected permanently after 1 attempt with status 400
 	// requeued: 1
-	// delivered
+	// pending: 0 dead: 0
 }
 
 // Subscribe says what one endpoint gets (event types, order, concurrency) and checks the

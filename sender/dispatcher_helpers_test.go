@@ -349,11 +349,6 @@ func newDispatcher(t testing.TB, s *sender.Sender, store sender.Store, cfg sende
 	return d
 }
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	require.Eventually(t, cond, 10*time.Second, 5*time.Millisecond, what)
-}
-
 // dspNoLeaks checks, after every other cleanup of the test (servers closed, dispatcher
 // shut down), that no goroutine was left behind.
 func dspNoLeaks(t testing.TB) {
