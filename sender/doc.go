@@ -15,8 +15,8 @@
 //	case errors.Is(err, sender.ErrExhausted):       // retries used up
 //	}
 //
-// Send delivers every event it is given (event-type filters belong to a Dispatcher's
-// Subscription) and parses the endpoint's URL on each call: an Endpoint is a plain value,
+// Send delivers every event it is given (event-type filters belong to a
+// dispatch.Subscription) and parses the endpoint's URL on each call: an Endpoint is a plain value,
 // nothing about it is cached. CloseIdleConnections closes the transport's idle
 // connections, as http.Client's does; the Sender stays usable.
 //
@@ -67,4 +67,14 @@
 // net/http/httptrace.ClientTrace), is called on every attempt and outcome for metrics and
 // tracing; its AttemptStarted hook can return the context the request is made with, so a
 // span nests the transport's own.
+//
+// # Asynchronous delivery
+//
+// Send blocks its caller while retries last. Package dispatch (github.com/hookkit/hookkit/dispatch)
+// takes an event in microseconds and delivers it later, at least once, through a Sender:
+// fan-out to subscriptions, a queue store, workers, a circuit breaker per endpoint and
+// dead letters. It uses the Sender's seam for one attempt at a time: Prepare checks an
+// endpoint once and returns its Target, Attempt makes exactly one attempt to a Target,
+// and RetryPolicy (Next, LongestDelay, Sender.RetryPolicy) says when to try again. This
+// package never imports dispatch.
 package sender

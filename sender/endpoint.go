@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 
 // Endpoint is one destination of webhooks: where, how signed, how authenticated, and
 // optional overrides of the Sender's defaults. Which event types it gets, in which order
-// and how many at once are a Dispatcher's business: see Subscription. Endpoint is a plain
+// and how many at once are a dispatcher's business: see dispatch.Subscription. Endpoint is a plain
 // value; the Sender never modifies it.
 type Endpoint struct {
 	// ID names the endpoint in results, errors, logs and observer calls (never the URL,
@@ -31,7 +32,7 @@ type Endpoint struct {
 	Credentials auth.Credentials
 	// Timeout bounds one attempt: connecting, obtaining a token, sending, and reading the
 	// response. 0 means DefaultTimeout (30 s). A negative timeout has no meaning: Send
-	// fails with ErrInvalidEndpoint without sending and Subscribe refuses it.
+	// fails with ErrInvalidEndpoint without sending and Prepare refuses it.
 	Timeout time.Duration
 	// Retry overrides the Sender's retry policy for this endpoint (its zero fields take
 	// the defaults listed on RetryPolicy, not the Sender's values). nil: Config.Retry.
@@ -41,3 +42,7 @@ type Endpoint struct {
 	// Credentials) take precedence over them.
 	Headers http.Header
 }
+
+// ErrInvalidEndpoint is the Kind of Send's error for an endpoint that cannot be used, and
+// is wrapped by the errors of Prepare (and so of dispatch.Dispatcher.Subscribe).
+var ErrInvalidEndpoint = errors.New("hookkit/sender: invalid endpoint")

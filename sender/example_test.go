@@ -89,8 +89,8 @@ func ExampleSender_Send_refusedDestination() {
 }
 
 // A DeliveryObserver is a struct of optional hooks: set the ones you need, e.g. to count
-// attempts and outcomes for metrics. The same value can go to DispatcherConfig.Observer,
-// which calls the endpoint-state and eviction hooks.
+// attempts and outcomes for metrics. It sees the attempts a dispatch.Dispatcher makes
+// through the Sender too; the dispatcher's own events go to dispatch.Observer.
 func ExampleDeliveryObserver() {
 	var calls atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -15,22 +15,17 @@ type AttemptInfo struct {
 	Number int
 }
 
-// DeliveryObserver is told about attempts, outcomes, endpoint state changes and evicted
-// dead letters, for metrics and tracing (OpenTelemetry, Prometheus, ...) without the
-// library depending on them. Like net/http/httptrace.ClientTrace, it is a struct of
-// optional hooks: a nil field is skipped, so the zero value observes nothing and a hook
-// added in a later version breaks no one. It is passed by value in Config.Observer and
-// DispatcherConfig.Observer; which component calls which hook is said there:
+// DeliveryObserver is told about attempts and outcomes, for metrics and tracing
+// (OpenTelemetry, Prometheus, ...) without the library depending on them. Like
+// net/http/httptrace.ClientTrace, it is a struct of optional hooks: a nil field is
+// skipped, so the zero value observes nothing and a hook added in a later version breaks
+// no one. It is passed by value in Config.Observer. The Sender calls AttemptStarted and
+// AttemptFinished around every attempt it makes, for Send and for Attempt alike (so a
+// dispatch.Dispatcher's attempts are seen here), and Delivered or Failed once at the end
+// of each Send. A dispatcher's own events (endpoint state changes, evicted dead letters)
+// go to its own hooks, dispatch.Observer.
 //
-//   - a Sender (Config.Observer) calls AttemptStarted and AttemptFinished around every
-//     attempt it makes, for Send and for a Dispatcher alike, and Delivered or Failed once
-//     at the end of each Send;
-//   - a Dispatcher (DispatcherConfig.Observer) calls EndpointStateChanged and
-//     DeadLetterEvicted. Its attempts are made by its Sender, whose Config.Observer sees
-//     them.
-//
-// A hook is never called by the other component, so one value can be given to both
-// configs. Hooks are called synchronously on the delivering goroutine, possibly from many
+// Hooks are called synchronously on the delivering goroutine, possibly from many
 // goroutines at once: they must be quick and safe for concurrent use.
 type DeliveryObserver struct {
 	// AttemptStarted is called before an attempt. The context it returns is the one the
@@ -45,13 +40,4 @@ type DeliveryObserver struct {
 	Delivered func(ctx context.Context, r *Result)
 	// Failed is called when Send gave up, with the error it returns.
 	Failed func(ctx context.Context, r *Result, err error)
-	// EndpointStateChanged is called by a Dispatcher when an endpoint becomes failing,
-	// paused, probing, active again (recovered) or disabled. Calls are made one at a time
-	// per dispatcher, in the order of the changes.
-	EndpointStateChanged func(ctx context.Context, c EndpointStateChange)
-	// DeadLetterEvicted is called by a Dispatcher once for each dead letter its store
-	// evicted because its bound on dead letters was reached (see DeadEvicter,
-	// MemoryStoreConfig.MaxDead), with the delivery as it was (ID, endpoint, event,
-	// reason, attempts).
-	DeadLetterEvicted func(ctx context.Context, d Delivery)
 }

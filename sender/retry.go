@@ -31,7 +31,7 @@ const (
 // default policy with three attempts. DefaultRetryPolicy returns the defaults filled in.
 // A negative value means "none" where the field says so (RandomizationFactor,
 // MaxAttempts, MaxElapsedTime, MaxRetryAfter); elsewhere it has no meaning and Validate
-// reports it, so New, Send and Dispatcher.Subscribe refuse the policy (ErrInvalidPolicy).
+// reports it, so New, Send and Prepare refuse the policy (ErrInvalidPolicy).
 // The delay before retry n (n = 1 after the first attempt) is
 //
 //	min(InitialInterval × Multiplier^(n-1), MaxInterval) × (1 ± RandomizationFactor)
@@ -69,7 +69,7 @@ type RetryPolicy struct {
 // DefaultRetryPolicy returns the policy a zero RetryPolicy stands for, every field set:
 // InitialInterval 1 s, MaxInterval 1 minute, Multiplier 2, RandomizationFactor 0.5,
 // MaxAttempts 8, MaxElapsedTime 15 minutes, MaxRetryAfter 5 minutes.
-func DefaultRetryPolicy() RetryPolicy { return RetryPolicy{}.withDefaults() }
+func DefaultRetryPolicy() RetryPolicy { return RetryPolicy{}.WithDefaults() }
 
 // ErrInvalidPolicy is wrapped by the errors of RetryPolicy.Validate.
 var ErrInvalidPolicy = errors.New("hookkit/sender: invalid retry policy")
@@ -91,10 +91,13 @@ func (p RetryPolicy) Validate() error {
 	return nil
 }
 
-// withDefaults fills the zero fields and makes the others safe to compute with. Every
-// entry point validates the policy first (New, Send, Subscribe); the clamping below is a
-// second line only, so that arithmetic on a policy is never undefined.
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults returns p with every zero field set to its default, and the fields that
+// Validate would refuse made safe to compute with (a multiplier below 1 taken as 1, a
+// randomization factor above 1 as 1, no bound at all as the default MaxElapsedTime), so
+// that arithmetic on the result is never undefined. Every entry point validates a policy
+// first (New, Send, Prepare); the clamping is a second line only. It is idempotent; Next
+// and LongestDelay apply it themselves.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.InitialInterval <= 0 {
 		p.InitialInterval = DefaultInitialInterval
 	}
@@ -131,18 +134,31 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// retryPolicy returns the policy, defaults filled in, that applies to ep.
+// RetryPolicy returns the policy that applies to ep, its defaults filled in
+// (WithDefaults): ep.Retry when set, else Config.Retry.
+func (s *Sender) RetryPolicy(ep Endpoint) RetryPolicy { return s.retryPolicy(&ep) }
+
+// retryPolicy is RetryPolicy without the copy of its argument.
 func (s *Sender) retryPolicy(ep *Endpoint) RetryPolicy {
 	if ep.Retry != nil {
-		return ep.Retry.withDefaults()
+		return ep.Retry.WithDefaults()
 	}
 	return s.retry
 }
 
-// next returns the wait before the next attempt, after made attempts (made >= 1) of which
-// the first started elapsed ago and the last asked for retryAfter (0: no request); false
-// when the policy says stop. p must have its defaults filled in.
-func (p RetryPolicy) next(made int, elapsed, retryAfter time.Duration) (time.Duration, bool) {
+// Next returns the wait before the next attempt, after made attempts (made >= 1) of one
+// round, of which the first started elapsed ago and the last asked for retryAfter (the
+// Retry-After of a 429 or 503, 0 for none); false when the policy says stop: made has
+// reached MaxAttempts, or the next attempt would start more than MaxElapsedTime after
+// the first. The wait is the Retry-After capped by MaxRetryAfter, else the backoff with
+// jitter (see RetryPolicy). The zero fields of p take their defaults. Send follows it;
+// so does a dispatch.Dispatcher, from the attempts kept in its store.
+//
+// Every sum saturates: an elapsed time near the largest Duration (say, measured from a
+// zero time.Time that a store lost) is beyond any MaxElapsedTime and stops the retries,
+// never wraps around to retry for ever.
+func (p RetryPolicy) Next(made int, elapsed, retryAfter time.Duration) (time.Duration, bool) {
+	p = p.WithDefaults()
 	if p.MaxAttempts > 0 && made >= p.MaxAttempts {
 		return 0, false
 	}
@@ -152,10 +168,43 @@ func (p RetryPolicy) next(made int, elapsed, retryAfter time.Duration) (time.Dur
 	} else {
 		delay = p.backoff(made)
 	}
-	if p.MaxElapsedTime > 0 && elapsed+delay > p.MaxElapsedTime {
+	if p.MaxElapsedTime > 0 && satAdd(max(elapsed, 0), delay) > p.MaxElapsedTime {
 		return 0, false
 	}
 	return delay, true
+}
+
+// LongestDelay is the longest wait Next can give before retry n (n >= 1, the retry after
+// the n-th attempt) after an attempt that asked for retryAfter (0: none): the capped
+// Retry-After, else the backoff interval with its full jitter, saturated at the largest
+// Duration. The zero fields of p take their defaults. A dispatcher uses it to count, of
+// the time between two attempts, only what the policy could have asked for.
+func (p RetryPolicy) LongestDelay(n int, retryAfter time.Duration) time.Duration {
+	p = p.WithDefaults()
+	if retryAfter > 0 && p.MaxRetryAfter > 0 {
+		return min(retryAfter, p.MaxRetryAfter)
+	}
+	interval := float64(p.MaxInterval)
+	if cur := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(n-1)); cur < interval {
+		interval = cur
+	}
+	longest := interval * (1 + max(p.RandomizationFactor, 0))
+	if longest >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(longest)
+}
+
+// satAdd returns a+b, clamped to the range of Duration instead of wrapping around.
+func satAdd(a, b time.Duration) time.Duration {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // backoff is the randomized exponential wait before retry n (n >= 1).
@@ -164,13 +213,13 @@ func (p RetryPolicy) next(made int, elapsed, retryAfter time.Duration) (time.Dur
 // here in closed form, and backoff.ExponentialBackOff supplies only the jitter, on
 // purpose: ExponentialBackOff is a stateful iterator (each NextBackOff advances an
 // unexported current interval, and its MaxElapsedTime runs on its own clock from Reset),
-// whereas the Dispatcher must compute the n-th delay of a delivery statelessly, from the
+// whereas a dispatcher must compute the n-th delay of a delivery statelessly, from the
 // attempt count and times kept in its Store, in whatever process leases it next, and
 // must not count the time a paused endpoint's deliveries waited (retryElapsed). Replaying
 // the iterator n-1 times per retry would give the same numbers at O(n) cost and n random
-// draws, and Send and the Dispatcher would then differ from the documented formula only by
+// draws, and Send and a dispatcher would then differ from the documented formula only by
 // where the state lives. Send uses this same function so that both follow one schedule;
-// longestDelay (dispatcher_sender.go) is its upper bound.
+// LongestDelay is its upper bound.
 func (p RetryPolicy) backoff(n int) time.Duration {
 	cur := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(n-1))
 	interval := p.MaxInterval

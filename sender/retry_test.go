@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -21,9 +22,9 @@ func TestDefaultRetryPolicy(t *testing.T) {
 		MaxRetryAfter:       5 * time.Minute,
 	}, p)
 	assert.NoError(t, p.Validate())
-	assert.Equal(t, p, RetryPolicy{}.withDefaults(), "a zero policy is the default")
+	assert.Equal(t, p, RetryPolicy{}.WithDefaults(), "a zero policy is the default")
 	// Only zero fields take defaults.
-	q := RetryPolicy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond}.withDefaults()
+	q := RetryPolicy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond}.WithDefaults()
 	assert.Equal(t, 3, q.MaxAttempts)
 	assert.Equal(t, 10*time.Millisecond, q.InitialInterval)
 	assert.Equal(t, time.Minute, q.MaxInterval)
@@ -46,22 +47,22 @@ func TestRetryPolicyValidate(t *testing.T) {
 
 func TestNextWithoutJitter(t *testing.T) {
 	p := RetryPolicy{InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, Multiplier: 3,
-		RandomizationFactor: -1, MaxAttempts: 8, MaxElapsedTime: time.Hour}.withDefaults()
+		RandomizationFactor: -1, MaxAttempts: 8, MaxElapsedTime: time.Hour}.WithDefaults()
 	want := []time.Duration{100, 300, 900, 1000, 1000, 1000, 1000}
 	for i, w := range want {
-		d, ok := p.next(i+1, 0, 0)
+		d, ok := p.Next(i+1, 0, 0)
 		require.True(t, ok, "after attempt %d", i+1)
 		assert.Equal(t, w*time.Millisecond, d, "after attempt %d", i+1)
 	}
-	_, ok := p.next(8, 0, 0)
+	_, ok := p.Next(8, 0, 0)
 	assert.False(t, ok, "MaxAttempts reached")
 }
 
 func TestNextJitterBounds(t *testing.T) {
-	p := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: 0.5}.withDefaults()
+	p := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: 0.5}.WithDefaults()
 	seen := map[time.Duration]bool{}
 	for range 1000 {
-		d, ok := p.next(2, 0, 0) // 2 s ± 50 %
+		d, ok := p.Next(2, 0, 0) // 2 s ± 50 %
 		require.True(t, ok)
 		assert.GreaterOrEqual(t, d, time.Second)
 		assert.LessOrEqual(t, d, 3*time.Second+1)
@@ -71,28 +72,101 @@ func TestNextJitterBounds(t *testing.T) {
 }
 
 func TestNextMaxElapsedTime(t *testing.T) {
-	p := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: -1, MaxAttempts: -1, MaxElapsedTime: 10 * time.Second}.withDefaults()
-	d, ok := p.next(1, 8*time.Second, 0)
+	p := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: -1, MaxAttempts: -1, MaxElapsedTime: 10 * time.Second}.WithDefaults()
+	d, ok := p.Next(1, 8*time.Second, 0)
 	assert.True(t, ok)
 	assert.Equal(t, time.Second, d)
-	_, ok = p.next(1, 9500*time.Millisecond, 0)
+	_, ok = p.Next(1, 9500*time.Millisecond, 0)
 	assert.False(t, ok, "the next attempt would start after MaxElapsedTime")
 	// Unlimited attempts: only time stops it.
 	p.MaxElapsedTime = time.Hour
-	_, ok = p.next(1000, 0, 0)
+	_, ok = p.Next(1000, 0, 0)
 	assert.True(t, ok)
 }
 
+// TestNextSaturates: an elapsed time near the largest Duration (measured from a zero
+// time.Time a store lost, say) stops the retries; elapsed+delay must not wrap around to a
+// negative sum that is "within" MaxElapsedTime and retry for ever.
+func TestNextSaturates(t *testing.T) {
+	start := time.Time{} // a lost attempt Start
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	huge := now.Sub(start)
+	require.Equal(t, time.Duration(math.MaxInt64), huge, "time.Sub saturates")
+	for _, p := range []RetryPolicy{
+		{MaxAttempts: -1},
+		{MaxAttempts: -1, MaxElapsedTime: time.Hour, RandomizationFactor: -1},
+		{MaxAttempts: -1, InitialInterval: time.Hour, MaxInterval: 100 * time.Hour},
+	} {
+		for _, elapsed := range []time.Duration{huge, math.MaxInt64 - time.Millisecond, math.MaxInt64 / 2 * 2} {
+			_, ok := p.Next(3, elapsed, 0)
+			assert.False(t, ok, "%+v, elapsed %v: far beyond MaxElapsedTime", p, elapsed)
+			_, ok = p.Next(3, elapsed, 30*time.Second)
+			assert.False(t, ok, "%+v, elapsed %v, with a Retry-After", p, elapsed)
+		}
+	}
+	_, ok := RetryPolicy{MaxAttempts: -1, MaxRetryAfter: math.MaxInt64, MaxElapsedTime: math.MaxInt64 - 1}.Next(1, time.Hour, math.MaxInt64)
+	assert.False(t, ok, "elapsed plus a huge Retry-After saturates past the bound")
+	d, ok := RetryPolicy{MaxAttempts: -1}.Next(1, -time.Hour, 0)
+	assert.True(t, ok, "a negative elapsed (clock going backwards) counts as none")
+	assert.Positive(t, d)
+}
+
+// TestSatAdd pins the saturating sum at both ends of the range.
+func TestSatAdd(t *testing.T) {
+	assert.Equal(t, time.Duration(math.MaxInt64), satAdd(math.MaxInt64, 1))
+	assert.Equal(t, time.Duration(math.MaxInt64), satAdd(math.MaxInt64-5, 10))
+	assert.Equal(t, time.Duration(math.MinInt64), satAdd(math.MinInt64, -1))
+	assert.Equal(t, 3*time.Second, satAdd(time.Second, 2*time.Second))
+	assert.Equal(t, time.Duration(-1), satAdd(math.MaxInt64, math.MinInt64))
+}
+
+// TestNextAndLongestDelayFillDefaults: a policy with zero fields behaves as its defaults,
+// whether or not WithDefaults was called first.
+func TestNextAndLongestDelayFillDefaults(t *testing.T) {
+	raw := RetryPolicy{RandomizationFactor: -1}
+	full := raw.WithDefaults()
+	assert.Equal(t, full, full.WithDefaults(), "idempotent")
+	for n := 1; n < DefaultMaxAttempts+1; n++ {
+		d1, ok1 := raw.Next(n, 0, 0)
+		d2, ok2 := full.Next(n, 0, 0)
+		assert.Equal(t, ok2, ok1, "n=%d", n)
+		assert.Equal(t, d2, d1, "n=%d", n)
+		assert.Equal(t, full.LongestDelay(n, 0), raw.LongestDelay(n, 0), "n=%d", n)
+	}
+	_, ok := raw.Next(DefaultMaxAttempts, 0, 0)
+	assert.False(t, ok, "DefaultMaxAttempts applies to a zero MaxAttempts")
+}
+
+// TestLongestDelay pins the upper bound of the wait before retry n.
+func TestLongestDelay(t *testing.T) {
+	p := RetryPolicy{InitialInterval: time.Second, MaxInterval: 4 * time.Second, RandomizationFactor: 0.5}
+	assert.Equal(t, 1500*time.Millisecond, p.LongestDelay(1, 0))
+	assert.Equal(t, 3*time.Second, p.LongestDelay(2, 0))
+	assert.Equal(t, 6*time.Second, p.LongestDelay(3, 0), "capped by MaxInterval, then the jitter")
+	assert.Equal(t, 6*time.Second, p.LongestDelay(50, 0))
+	assert.Equal(t, 30*time.Second, p.LongestDelay(2, 30*time.Second), "a Retry-After honoured")
+	assert.Equal(t, DefaultMaxRetryAfter, p.LongestDelay(2, time.Hour), "capped by MaxRetryAfter")
+	assert.Equal(t, 4*time.Second, RetryPolicy{InitialInterval: time.Second, MaxInterval: 4 * time.Second, RandomizationFactor: -1}.LongestDelay(9, 0))
+	assert.Equal(t, time.Duration(math.MaxInt64), RetryPolicy{InitialInterval: math.MaxInt64}.LongestDelay(1, 0), "saturated")
+	for n := 1; n < DefaultMaxAttempts; n++ {
+		for range 50 {
+			d, ok := p.Next(n, 0, 0)
+			require.True(t, ok)
+			assert.LessOrEqual(t, d, p.LongestDelay(n, 0)+1, "n=%d", n)
+		}
+	}
+}
+
 func TestNextRetryAfter(t *testing.T) {
-	p := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: -1, MaxRetryAfter: time.Minute}.withDefaults()
-	d, _ := p.next(1, 0, 7*time.Second)
+	p := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: -1, MaxRetryAfter: time.Minute}.WithDefaults()
+	d, _ := p.Next(1, 0, 7*time.Second)
 	assert.Equal(t, 7*time.Second, d, "Retry-After replaces the backoff")
-	d, _ = p.next(1, 0, time.Hour)
+	d, _ = p.Next(1, 0, time.Hour)
 	assert.Equal(t, time.Minute, d, "capped by MaxRetryAfter")
-	_, ok := RetryPolicy{MaxElapsedTime: 30 * time.Second, MaxRetryAfter: time.Hour}.withDefaults().next(1, 0, time.Minute)
+	_, ok := RetryPolicy{MaxElapsedTime: 30 * time.Second, MaxRetryAfter: time.Hour}.WithDefaults().Next(1, 0, time.Minute)
 	assert.False(t, ok, "a Retry-After past MaxElapsedTime ends the retries")
-	ignore := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: -1, MaxRetryAfter: -1}.withDefaults()
-	d, _ = ignore.next(1, 0, time.Hour)
+	ignore := RetryPolicy{InitialInterval: time.Second, RandomizationFactor: -1, MaxRetryAfter: -1}.WithDefaults()
+	d, _ = ignore.Next(1, 0, time.Hour)
 	assert.Equal(t, time.Second, d, "negative MaxRetryAfter ignores Retry-After")
 }
 

@@ -1,38 +1,5 @@
 package sender
 
-// Internal contract with the Dispatcher (dispatcher*.go), kept accurate here:
-//
-//   - s.checkEndpoint(ep) (Subscribe calls it once per subscription) returns the *target of
-//     ep, its URL parsed and checked, or an error wrapping ErrInvalidEndpoint (bad URL,
-//     plain http:// not allowed, negative timeout, invalid retry policy). The target is
-//     never modified afterwards and may be shared by concurrent attempts.
-//   - s.attempt(ctx, t, enc, retryCount) makes exactly ONE attempt to t.ep and returns it:
-//     the body for retryCount (enc.AppendBody), a fresh timestamp signed with every key of
-//     ep.Keys active now, ep.Credentials applied, one POST through the guarded client
-//     (redirects never followed), the response classified, its body read up to 64 KiB and
-//     closed. Attempt.Number = retryCount+1. It bounds itself by t.timeout (ep.Timeout,
-//     DefaultTimeout when 0) and returns early, with ClassRetryable and ctx's error, when
-//     ctx ends. It calls the observer's AttemptStarted/AttemptFinished hooks (never
-//     Delivered/Failed) and logs at debug level. It never panics: a key set without an
-//     active key or a scheme that cannot sign give ClassPermanent (Err wraps
-//     ErrInvalidEndpoint); Basic over http or an address the guard refuses give
-//     ClassRefused. Filters are the Dispatcher's business (Publish), not the Sender's.
-//   - A 401 with credentials implementing auth.Invalidator: the token is invalidated and
-//     the attempt is ClassRetryable, so the next attempt fetches a fresh token. (Send
-//     retries at once, once; a second 401 in a row is ClassCredentials there. attempt()
-//     cannot know about the previous attempt, so for the Dispatcher it stays retryable.)
-//   - ClassCredentials from attempt() is a token that could not be obtained.
-//   - Attempt.RetryAfter is the wait asked by a 429/503 Retry-After, uncapped.
-//   - s.retryPolicy(ep) is ep.Retry or Config.Retry with defaults filled in; its
-//     next(made, elapsed, retryAfter) gives the wait before the next attempt after `made`
-//     attempts (>= 1) of a round whose first attempt started `elapsed` ago, the last one
-//     having asked for retryAfter (Retry-After capped by MaxRetryAfter, else backoff with
-//     jitter), and false when MaxAttempts or MaxElapsedTime says stop.
-//   - s.observer is a DeliveryObserver value: every hook may be nil and is nil-checked
-//     before each call. DefaultTimeout is exported.
-//   - ErrInvalidEndpoint (dispatcher.go) is also the Kind of Send's errors for an endpoint
-//     that cannot be used.
-
 import (
 	"bytes"
 	"context"
@@ -60,9 +27,9 @@ import (
 // Endpoint.Timeout, an invalid Endpoint.Retry: nothing is sent), or ctx's error when ctx
 // ended (Send returns promptly, during a request or a wait). The Result is never nil.
 //
-// Send sends every event it is given: event-type filters belong to a Dispatcher's
-// Subscription. The endpoint's URL is parsed on every call (it costs about as much as one
-// signature header; a Dispatcher parses it once, in Subscribe).
+// Send sends every event it is given: event-type filters belong to a
+// dispatch.Subscription. The endpoint's URL is parsed on every call (it costs about as
+// much as one signature header); Prepare parses it once for many attempts.
 func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Result, error) {
 	start := s.now()
 	t := s.check(&ep)
@@ -136,7 +103,7 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, ev *event.Event) (*Resul
 		} else {
 			var ok bool
 			policy := s.retryPolicy(&ep)
-			delay, ok = policy.next(len(res.Attempts), s.now().Sub(res.Attempts[0].Start), a.RetryAfter)
+			delay, ok = policy.Next(len(res.Attempts), s.now().Sub(res.Attempts[0].Start), a.RetryAfter)
 			if !ok {
 				return res, s.fail(ctx, res, start, kindOf(a.Class), nil)
 			}
@@ -209,16 +176,36 @@ func (s *Sender) fail(ctx context.Context, res *Result, start time.Time, kind, c
 	return derr
 }
 
-// attempt makes one attempt to deliver enc to t: see the contract at the top of this
-// file. It is what the Dispatcher calls.
-func (s *Sender) attempt(ctx context.Context, t *target, enc *event.Encoded, retryCount int) Attempt {
+// Attempt makes exactly one attempt to deliver enc to t, with the same rules as each
+// attempt of Send, and returns its record; the retries are the caller's (a
+// dispatch.Dispatcher reschedules them with RetryPolicy.Next). The attempt:
+//
+//   - sends the body for retryCount (event.Encoded.View), Number = retryCount+1, over a
+//     fresh timestamp signed with every key of the endpoint's key set active now, with
+//     its Credentials applied, as one POST through the guarded client (redirects are
+//     never followed); the response is classified and its body read up to 64 KiB;
+//   - is bounded by t.Timeout() and returns early when ctx ends, with ClassRetryable and
+//     an error saying why;
+//   - calls Config.Observer's AttemptStarted and AttemptFinished hooks (never Delivered
+//     or Failed: there is no Send) and logs at debug level;
+//   - never panics: a key set without an active key, or a scheme that cannot sign, give
+//     ClassPermanent with an Err wrapping ErrInvalidEndpoint; Basic credentials over
+//     plain http or an address the guard refuses give ClassRefused;
+//   - after a 401 with credentials implementing auth.Invalidator, invalidates the token
+//     and is ClassRetryable, so that the next attempt fetches a fresh one (Send retries at
+//     once, once, and calls a second 401 in a row ClassCredentials; one attempt cannot
+//     know about the one before). ClassCredentials is a token that could not be obtained;
+//   - records in RetryAfter the wait a 429 or 503 asked for, uncapped.
+//
+// Event-type filters are not the Sender's business: every event given is sent.
+func (s *Sender) Attempt(ctx context.Context, t *Target, enc *event.Encoded, retryCount int) Attempt {
 	return s.do(ctx, t, enc, retryCount, false, s.now())
 }
 
 // do makes one attempt to t, started at start, with the observer's and the logger's
 // calls around it. afterRefresh says the previous attempt got a 401 and had its token
 // invalidated.
-func (s *Sender) do(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool, start time.Time) Attempt {
+func (s *Sender) do(ctx context.Context, t *Target, enc *event.Encoded, retryCount int, afterRefresh bool, start time.Time) Attempt {
 	info := AttemptInfo{EventID: enc.ID(), EventType: enc.Type(), Endpoint: t.name, Number: retryCount + 1}
 	a := Attempt{Number: retryCount + 1, Start: start}
 	actx := ctx
@@ -258,7 +245,7 @@ const (
 )
 
 // post fills a with the outcome of one POST.
-func (s *Sender) post(ctx context.Context, t *target, enc *event.Encoded, retryCount int, afterRefresh bool, a *Attempt) {
+func (s *Sender) post(ctx context.Context, t *Target, enc *event.Encoded, retryCount int, afterRefresh bool, a *Attempt) {
 	if t.dest.err != nil {
 		a.Class, a.Err = t.dest.class, t.dest.err
 		return

@@ -98,10 +98,9 @@ type Config struct {
 	// secrets or tokens.
 	Logger *slog.Logger
 	// Observer is told about attempts and outcomes: the Sender calls its AttemptStarted
-	// and AttemptFinished hooks around every attempt (those a Dispatcher makes through it
-	// included) and its Delivered or Failed hook at the end of each Send. It never calls
-	// EndpointStateChanged or DeadLetterEvicted (DispatcherConfig.Observer's are). The zero
-	// value observes nothing; nil hooks are skipped.
+	// and AttemptFinished hooks around every attempt (those of Attempt, which a
+	// dispatch.Dispatcher makes through it, included) and its Delivered or Failed hook at
+	// the end of each Send. The zero value observes nothing; nil hooks are skipped.
 	Observer DeliveryObserver
 	// Now is the clock for signature timestamps, attempt times and Retry-After dates.
 	// nil: time.Now.
@@ -147,7 +146,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	s := &Sender{
 		client:             client,
-		retry:              cfg.Retry.withDefaults(),
+		retry:              cfg.Retry.WithDefaults(),
 		ua:                 cfg.UserAgent,
 		log:                cfg.Logger,
 		observer:           cfg.Observer,

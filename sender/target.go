@@ -10,10 +10,13 @@ import (
 	"github.com/hookkit/hookkit/signature"
 )
 
-// target is an endpoint checked once for the attempts made to it: by Send for the
-// attempts of one call, by Subscribe for every attempt of the subscription. It is not
-// modified once built, so the Dispatcher shares one between concurrent attempts.
-type target struct {
+// Target is an endpoint prepared for attempts: its settings checked, its URL parsed and
+// checked once, its signature scheme and timeout resolved. Send makes one per call;
+// Prepare makes one for a caller that makes many attempts to the same endpoint (a
+// dispatch.Dispatcher makes one per subscription). A Target is never modified once
+// built, so concurrent attempts may share it. Its zero value is not usable: get one from
+// Prepare.
+type Target struct {
 	ep      Endpoint // a copy: a pointer to the caller's would move it to the heap
 	dest    destination
 	name    string // for results, errors, logs
@@ -31,8 +34,8 @@ type destination struct {
 	err   error // why the URL cannot be used
 }
 
-// parseDestination parses and checks an endpoint URL. Send does it on every call, a
-// Dispatcher once per Subscribe: there is no cache to bound or to invalidate. Per Send it
+// parseDestination parses and checks an endpoint URL. Send does it on every call, Prepare
+// once for many attempts: there is no cache to bound or to invalidate. Per Send it
 // costs about 0.15-0.3 µs and one allocation (BenchmarkSendOverhead, against the cache
 // that was here), under 1 % of a loopback delivery (BenchmarkDeliverPaired), so callers
 // need no parsed-endpoint type to keep.
@@ -61,8 +64,8 @@ var errPlainHTTPRemedy = fmt.Errorf("%w: set Config.AllowHTTP to allow it", ErrP
 
 // check returns the target of ep, its URL parsed and checked. A target whose dest.err is
 // set fails every attempt without sending.
-func (s *Sender) check(ep *Endpoint) target {
-	t := target{ep: *ep, scheme: ep.Scheme, timeout: ep.Timeout, name: ep.ID}
+func (s *Sender) check(ep *Endpoint) Target {
+	t := Target{ep: *ep, scheme: ep.Scheme, timeout: ep.Timeout, name: ep.ID}
 	if t.scheme == nil {
 		t.scheme = signature.Standard()
 	}
@@ -95,9 +98,30 @@ func (ep *Endpoint) validate() error {
 	return nil
 }
 
-// checkEndpoint is check for Subscribe: an endpoint that cannot be used is an error
-// (wrapping ErrInvalidEndpoint), not a target whose attempts fail.
-func (s *Sender) checkEndpoint(ep *Endpoint) (*target, error) {
+// Prepare checks ep once and returns it prepared for attempts (see Attempt). An endpoint
+// that no attempt could use is an error wrapping ErrInvalidEndpoint, where Send would
+// instead fail at its first attempt: a URL that is unparsable, not https:// or http://,
+// without a host or with user information (ErrInvalidEndpoint), or plain http:// without
+// Config.AllowHTTP (that error also matches ErrPlainHTTP); a negative Timeout; an invalid
+// Retry policy (that error also matches ErrInvalidPolicy). The endpoint is copied: later
+// changes to ep do not reach the Target (its KeySet and Credentials are shared, so
+// rotating keys takes effect).
+//
+// Prepare does not require an ID; a caller that names endpoints by it (a dispatcher)
+// checks that itself.
+func (s *Sender) Prepare(ep Endpoint) (*Target, error) {
+	return s.prepare(&ep)
+}
+
+// Endpoint returns the endpoint the target was prepared from (a copy).
+func (t *Target) Endpoint() Endpoint { return t.ep }
+
+// Timeout returns the bound on one attempt to the target: Endpoint.Timeout, or
+// DefaultTimeout when it is 0.
+func (t *Target) Timeout() time.Duration { return t.timeout }
+
+// prepare is Prepare without the copy of its argument.
+func (s *Sender) prepare(ep *Endpoint) (*Target, error) {
 	if err := ep.validate(); err != nil {
 		return nil, err
 	}

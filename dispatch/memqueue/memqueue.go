@@ -1,4 +1,4 @@
-package sender
+package memqueue
 
 import (
 	"cmp"
@@ -8,37 +8,39 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
 )
 
-// DefaultMaxPending is the bound on pending deliveries of a MemoryStore when
-// MemoryStoreConfig.MaxPending is zero.
+// DefaultMaxPending is the bound on pending deliveries of a Store when
+// Config.MaxPending is zero.
 const DefaultMaxPending = 100_000
 
-// DefaultMaxDead is the bound on dead letters of a MemoryStore when
-// MemoryStoreConfig.MaxDead is zero.
+// DefaultMaxDead is the bound on dead letters of a Store when
+// Config.MaxDead is zero.
 const DefaultMaxDead = 10_000
 
-// MemoryStoreConfig configures a MemoryStore. The zero value is ready to use.
-type MemoryStoreConfig struct {
+// Config configures a Store. The zero value is ready to use.
+type Config struct {
 	// MaxPending bounds the pending (including leased) deliveries; Enqueue and Requeue
-	// return ErrQueueFull beyond it. 0 means DefaultMaxPending; negative means no bound.
+	// return queue.ErrQueueFull beyond it. 0 means DefaultMaxPending; negative means no bound.
 	MaxPending int
 	// MaxDead bounds the dead letters: when a new one would exceed it, the oldest (earliest
 	// DeadAt, then lowest Seq) is evicted — deleted and forgotten — to make room, and
-	// reported through DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
+	// reported through queue.DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
 	MaxDead int
 	// Now stamps DeadAt on dead letters. nil: time.Now.
 	Now func() time.Time
 }
 
-// MemoryStore is the in-memory Store: the Dispatcher's default. Deliveries live only as
-// long as the process; use a durable Store to survive restarts. Lease, Ack, Reschedule and
+// Store is the in-memory queue.Store: the dispatch.Dispatcher's default. Deliveries live only as
+// long as the process; use a durable queue.Store to survive restarts. Lease, Ack, Reschedule and
 // DeadLetter take O(log n) time: each endpoint keeps a heap of its deliveries by due time
 // and the store keeps a heap of endpoints by their earliest due delivery, so leasing skips
-// endpoints that cannot run (LeaseRequest.Endpoints) without scanning their deliveries.
+// endpoints that cannot run (queue.LeaseRequest.Endpoints) without scanning their deliveries.
 // Dead letters do not count against MaxPending; they are kept until requeued or, beyond
-// MaxDead, evicted oldest first (DeadEvicter reports which).
-type MemoryStore struct {
+// MaxDead, evicted oldest first (queue.DeadEvicter reports which).
+type Store struct {
 	mu       sync.Mutex
 	max      int
 	maxDead  int
@@ -56,9 +58,9 @@ type MemoryStore struct {
 }
 
 var (
-	_ Store       = (*MemoryStore)(nil)
-	_ NextDuer    = (*MemoryStore)(nil)
-	_ DeadEvicter = (*MemoryStore)(nil)
+	_ queue.Store       = (*Store)(nil)
+	_ queue.NextDuer    = (*Store)(nil)
+	_ queue.DeadEvicter = (*Store)(nil)
 )
 
 type queueKey struct {
@@ -67,7 +69,7 @@ type queueKey struct {
 }
 
 type memItem struct {
-	d    Delivery
+	d    queue.Delivery
 	q    *memQueue
 	qidx int // index in q.items, -1 when not there (leased or dead)
 	lidx int // index in the lease heap, -1 when not leased
@@ -83,8 +85,8 @@ type memQueue struct {
 	hidx   int // index in the ready heap, -1 when not there
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
+// New returns an empty Store.
+func New(cfg Config) *Store {
 	max := cfg.MaxPending
 	if max == 0 {
 		max = DefaultMaxPending
@@ -97,7 +99,7 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{
+	return &Store{
 		max:     max,
 		maxDead: maxDead,
 		now:     now,
@@ -108,14 +110,14 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 }
 
 // Len returns the number of pending (including leased) deliveries and of dead letters.
-func (m *MemoryStore) Len() (pending, dead int) {
+func (m *Store) Len() (pending, dead int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.items), len(m.dead)
 }
 
-// NextDue implements NextDuer.
-func (m *MemoryStore) NextDue(context.Context) (time.Time, bool) {
+// NextDue implements queue.NextDuer.
+func (m *Store) NextDue(context.Context) (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var t time.Time
@@ -128,8 +130,8 @@ func (m *MemoryStore) NextDue(context.Context) (time.Time, bool) {
 	return t, !t.IsZero()
 }
 
-// Enqueue implements Store.
-func (m *MemoryStore) Enqueue(ctx context.Context, ds ...Delivery) error {
+// Enqueue implements queue.Store.
+func (m *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -139,7 +141,7 @@ func (m *MemoryStore) Enqueue(ctx context.Context, ds ...Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.max > 0 && len(m.items)+len(ds) > m.max {
-		return ErrQueueFull
+		return queue.ErrQueueFull
 	}
 	var batch map[string]struct{} // duplicate check within large batches
 	if len(ds) > 16 {
@@ -148,21 +150,21 @@ func (m *MemoryStore) Enqueue(ctx context.Context, ds ...Delivery) error {
 	for i := range ds {
 		d := &ds[i]
 		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
-			return ErrInvalidDelivery
+			return queue.ErrInvalidDelivery
 		}
 		if m.items[d.ID] != nil || m.dead[d.ID] != nil {
-			return ErrDuplicateDelivery
+			return queue.ErrDuplicateDelivery
 		}
 		if batch != nil {
 			if _, dup := batch[d.ID]; dup {
-				return ErrDuplicateDelivery
+				return queue.ErrDuplicateDelivery
 			}
 			batch[d.ID] = struct{}{}
 			continue
 		}
 		for j := range i {
 			if ds[j].ID == d.ID {
-				return ErrDuplicateDelivery
+				return queue.ErrDuplicateDelivery
 			}
 		}
 	}
@@ -179,8 +181,8 @@ func (m *MemoryStore) Enqueue(ctx context.Context, ds ...Delivery) error {
 	return nil
 }
 
-// Lease implements Store.
-func (m *MemoryStore) Lease(ctx context.Context, req LeaseRequest) ([]Delivery, error) {
+// Lease implements queue.Store.
+func (m *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -197,7 +199,7 @@ func (m *MemoryStore) Lease(ctx context.Context, req LeaseRequest) ([]Delivery, 
 		it.q.leased--
 		m.push(it)
 	}
-	var out []Delivery
+	var out []queue.Delivery
 	clear(m.taken)
 	m.skipped = m.skipped[:0]
 	for len(out) < req.Max && len(m.ready) > 0 {
@@ -226,9 +228,9 @@ func (m *MemoryStore) Lease(ctx context.Context, req LeaseRequest) ([]Delivery, 
 		heap.Push(&m.leases, it)
 		m.fixQueue(q)
 		if out == nil {
-			out = make([]Delivery, 0, min(req.Max, 64))
+			out = make([]queue.Delivery, 0, min(req.Max, 64))
 		}
-		out = append(out, it.d.clone())
+		out = append(out, clone(it.d))
 	}
 	for _, q := range m.skipped {
 		m.fixQueue(q)
@@ -238,11 +240,11 @@ func (m *MemoryStore) Lease(ctx context.Context, req LeaseRequest) ([]Delivery, 
 	return out, nil
 }
 
-// leased returns the item held under lease, or ErrLeaseLost.
-func (m *MemoryStore) leased(id, lease string) (*memItem, error) {
+// leased returns the item held under lease, or queue.ErrLeaseLost.
+func (m *Store) leased(id, lease string) (*memItem, error) {
 	it := m.items[id]
 	if it == nil || lease == "" || it.d.Lease != lease {
-		return nil, ErrLeaseLost
+		return nil, queue.ErrLeaseLost
 	}
 	heap.Remove(&m.leases, it.lidx)
 	it.q.leased--
@@ -250,8 +252,8 @@ func (m *MemoryStore) leased(id, lease string) (*memItem, error) {
 	return it, nil
 }
 
-// Ack implements Store.
-func (m *MemoryStore) Ack(_ context.Context, id, lease string) error {
+// Ack implements queue.Store.
+func (m *Store) Ack(_ context.Context, id, lease string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, err := m.leased(id, lease)
@@ -263,8 +265,8 @@ func (m *MemoryStore) Ack(_ context.Context, id, lease string) error {
 	return nil
 }
 
-// Reschedule implements Store.
-func (m *MemoryStore) Reschedule(_ context.Context, id, lease string, due time.Time, attempts ...Attempt) error {
+// Reschedule implements queue.Store.
+func (m *Store) Reschedule(_ context.Context, id, lease string, due time.Time, attempts ...queue.Attempt) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, err := m.leased(id, lease)
@@ -277,19 +279,19 @@ func (m *MemoryStore) Reschedule(_ context.Context, id, lease string, due time.T
 	return nil
 }
 
-// DeadLetter implements Store.
-func (m *MemoryStore) DeadLetter(_ context.Context, id, lease, reason string, attempts ...Attempt) error {
+// DeadLetter implements queue.Store.
+func (m *Store) DeadLetter(_ context.Context, id, lease, reason string, attempts ...queue.Attempt) error {
 	return m.deadLetter(id, lease, reason, attempts, nil)
 }
 
-// DeadLetterEvicting implements DeadEvicter.
-func (m *MemoryStore) DeadLetterEvicting(_ context.Context, id, lease, reason string, attempts ...Attempt) ([]Delivery, error) {
-	var evicted []Delivery
+// DeadLetterEvicting implements queue.DeadEvicter.
+func (m *Store) DeadLetterEvicting(_ context.Context, id, lease, reason string, attempts ...queue.Attempt) ([]queue.Delivery, error) {
+	var evicted []queue.Delivery
 	err := m.deadLetter(id, lease, reason, attempts, &evicted)
 	return evicted, err
 }
 
-func (m *MemoryStore) deadLetter(id, lease, reason string, attempts []Attempt, evicted *[]Delivery) error {
+func (m *Store) deadLetter(id, lease, reason string, attempts []queue.Attempt, evicted *[]queue.Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, err := m.leased(id, lease)
@@ -304,19 +306,19 @@ func (m *MemoryStore) deadLetter(id, lease, reason string, attempts []Attempt, e
 	return nil
 }
 
-// DeadLetterEndpoint implements Store.
-func (m *MemoryStore) DeadLetterEndpoint(_ context.Context, endpointID, reason string) (int, error) {
+// DeadLetterEndpoint implements queue.Store.
+func (m *Store) DeadLetterEndpoint(_ context.Context, endpointID, reason string) (int, error) {
 	return m.deadLetterEndpoint(endpointID, reason, nil)
 }
 
-// DeadLetterEndpointEvicting implements DeadEvicter.
-func (m *MemoryStore) DeadLetterEndpointEvicting(_ context.Context, endpointID, reason string) (int, []Delivery, error) {
-	var evicted []Delivery
+// DeadLetterEndpointEvicting implements queue.DeadEvicter.
+func (m *Store) DeadLetterEndpointEvicting(_ context.Context, endpointID, reason string) (int, []queue.Delivery, error) {
+	var evicted []queue.Delivery
 	n, err := m.deadLetterEndpoint(endpointID, reason, &evicted)
 	return n, evicted, err
 }
 
-func (m *MemoryStore) deadLetterEndpoint(endpointID, reason string, evicted *[]Delivery) (int, error) {
+func (m *Store) deadLetterEndpoint(endpointID, reason string, evicted *[]queue.Delivery) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var buried []*memItem
@@ -345,7 +347,7 @@ func (m *MemoryStore) deadLetterEndpoint(endpointID, reason string, evicted *[]D
 }
 
 // bury makes a pending item, already out of its queue, a dead letter.
-func (m *MemoryStore) bury(it *memItem, reason string, now time.Time) {
+func (m *Store) bury(it *memItem, reason string, now time.Time) {
 	delete(m.items, it.d.ID)
 	it.d.DeadReason = reason
 	it.d.DeadAt = now
@@ -356,7 +358,7 @@ func (m *MemoryStore) bury(it *memItem, reason string, now time.Time) {
 
 // evict deletes the oldest dead letters beyond the bound, appending them to evicted when
 // it is not nil.
-func (m *MemoryStore) evict(evicted *[]Delivery) {
+func (m *Store) evict(evicted *[]queue.Delivery) {
 	if m.maxDead < 0 {
 		return
 	}
@@ -369,12 +371,12 @@ func (m *MemoryStore) evict(evicted *[]Delivery) {
 	}
 }
 
-// ListPending implements Store.
-func (m *MemoryStore) ListPending(_ context.Context, f ListFilter) ([]Delivery, error) {
+// ListPending implements queue.Store.
+func (m *Store) ListPending(_ context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
 	m.mu.Lock()
 	out := collect(m.items, f)
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Delivery) int {
+	slices.SortFunc(out, func(a, b queue.Delivery) int {
 		if c := a.Due.Compare(b.Due); c != 0 {
 			return c
 		}
@@ -383,12 +385,12 @@ func (m *MemoryStore) ListPending(_ context.Context, f ListFilter) ([]Delivery, 
 	return limit(out, f.Limit), nil
 }
 
-// ListDead implements Store.
-func (m *MemoryStore) ListDead(_ context.Context, f ListFilter) ([]Delivery, error) {
+// ListDead implements queue.Store.
+func (m *Store) ListDead(_ context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
 	m.mu.Lock()
 	out := collect(m.dead, f)
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Delivery) int {
+	slices.SortFunc(out, func(a, b queue.Delivery) int {
 		if c := a.DeadAt.Compare(b.DeadAt); c != 0 {
 			return c
 		}
@@ -397,18 +399,18 @@ func (m *MemoryStore) ListDead(_ context.Context, f ListFilter) ([]Delivery, err
 	return limit(out, f.Limit), nil
 }
 
-func collect(items map[string]*memItem, f ListFilter) []Delivery {
-	var out []Delivery
+func collect(items map[string]*memItem, f queue.ListFilter) []queue.Delivery {
+	var out []queue.Delivery
 	for _, it := range items {
 		if (f.EndpointID == "" || it.d.EndpointID == f.EndpointID) &&
 			(f.EventID == "" || it.d.Event.ID() == f.EventID) {
-			out = append(out, it.d.clone())
+			out = append(out, clone(it.d))
 		}
 	}
 	return out
 }
 
-func limit(ds []Delivery, n int) []Delivery {
+func limit(ds []queue.Delivery, n int) []queue.Delivery {
 	if n > 0 && len(ds) > n {
 		clear(ds[n:])
 		return ds[:n]
@@ -416,8 +418,8 @@ func limit(ds []Delivery, n int) []Delivery {
 	return ds
 }
 
-// Requeue implements Store.
-func (m *MemoryStore) Requeue(_ context.Context, sel Selector, due time.Time) (int, error) {
+// Requeue implements queue.Store.
+func (m *Store) Requeue(_ context.Context, sel queue.Selector, due time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var picked []*memItem
@@ -425,7 +427,7 @@ func (m *MemoryStore) Requeue(_ context.Context, sel Selector, due time.Time) (i
 	case sel.ID != "":
 		it := m.dead[sel.ID]
 		if it == nil {
-			return 0, ErrNotFound
+			return 0, queue.ErrNotFound
 		}
 		picked = append(picked, it)
 	default:
@@ -436,7 +438,7 @@ func (m *MemoryStore) Requeue(_ context.Context, sel Selector, due time.Time) (i
 		}
 	}
 	if m.max > 0 && len(m.items)+len(picked) > m.max {
-		return 0, ErrQueueFull
+		return 0, queue.ErrQueueFull
 	}
 	// Keep publish order among the requeued deliveries.
 	slices.SortFunc(picked, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
@@ -453,7 +455,7 @@ func (m *MemoryStore) Requeue(_ context.Context, sel Selector, due time.Time) (i
 }
 
 // push puts a pending, not leased item into its queue.
-func (m *MemoryStore) push(it *memItem) {
+func (m *Store) push(it *memItem) {
 	key := queueKey{it.d.EndpointID, it.d.Ordered}
 	q := m.queues[key]
 	if q == nil {
@@ -467,7 +469,7 @@ func (m *MemoryStore) push(it *memItem) {
 
 // fixQueue puts q in the ready heap, moves it, or takes it out, after its head or lease
 // count changed; empty idle queues are forgotten.
-func (m *MemoryStore) fixQueue(q *memQueue) {
+func (m *Store) fixQueue(q *memQueue) {
 	readyNow := len(q.items) > 0 && !(q.key.ordered && q.leased > 0)
 	switch {
 	case readyNow && q.hidx < 0:
@@ -482,7 +484,8 @@ func (m *MemoryStore) fixQueue(q *memQueue) {
 	}
 }
 
-func (d Delivery) clone() Delivery {
+// clone copies d with its own Attempts slice.
+func clone(d queue.Delivery) queue.Delivery {
 	d.Attempts = slices.Clone(d.Attempts)
 	return d
 }

@@ -1,4 +1,4 @@
-package sender_test
+package dispatch_test
 
 import (
 	"context"
@@ -14,6 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/sender"
 )
@@ -62,7 +65,7 @@ func TestDispatcherDeliversOverLoopback(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(srv.Close)
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{})
+	d := newDispatcher(t, dspSender(t), nil, dispatch.Config{})
 	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 	require.NoError(t, d.Start(bg))
 	ev := newEvent(t, "order-created")
@@ -80,10 +83,10 @@ func TestDispatcherDeliversOverLoopback(t *testing.T) {
 	assert.Equal(t, "order-created", r.ev.Type)
 	assert.Equal(t, "application/json", r.contentType)
 	require.NoError(t, d.Shutdown(bg), "waits for the attempt in flight and records it")
-	pending, err := d.ListPending(bg, sender.ListFilter{})
+	pending, err := d.ListPending(bg, queue.ListFilter{})
 	require.NoError(t, err)
 	assert.Empty(t, pending, "acknowledged")
-	dead, err := d.ListDead(bg, sender.ListFilter{})
+	dead, err := d.ListDead(bg, queue.ListFilter{})
 	require.NoError(t, err)
 	assert.Empty(t, dead)
 	assert.Equal(t, int32(1), requests.Load(), "one request")
@@ -92,7 +95,7 @@ func TestDispatcherDeliversOverLoopback(t *testing.T) {
 func TestDispatcherFanOutByFilter(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		srv := map[string]*dspServer{}
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		for id, patterns := range map[string][]string{
 			"orders":   {"order-*"},
 			"created":  {"order-created"},
@@ -118,11 +121,11 @@ func TestDispatcherFanOutByFilter(t *testing.T) {
 		assert.Equal(t, []string{e1.ID}, hitIDs(srv["created"].Hits()))
 		assert.Equal(t, []string{e2.ID}, hitIDs(srv["invoices"].Hits()))
 		assert.ElementsMatch(t, []string{e1.ID, e2.ID, e3.ID}, hitIDs(srv["all"].Hits()))
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "store drained")
 		require.NoError(t, d.Shutdown(bg))
-		dead, err := d.ListDead(bg, sender.ListFilter{})
+		dead, err := d.ListDead(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, dead)
 	})
@@ -130,7 +133,7 @@ func TestDispatcherFanOutByFilter(t *testing.T) {
 
 // TestDispatcherRetryIsRescheduledNotSlept: a failed delivery is rescheduled in the store,
 // due after its backoff, and its worker is free meanwhile; each retry is sent exactly
-// when it is due (MemoryStore tells the dispatcher when, as a NextDuer).
+// when it is due (memqueue.Store tells the dispatcher when, as a NextDuer).
 func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		flaky := nw.server(func(w http.ResponseWriter, _ dspHit, n int) {
@@ -142,7 +145,7 @@ func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 		})
 		fast := nw.server(nil)
 		// One worker: if it slept through the retry delay, fast would wait for it.
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Workers: 1})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{Workers: 1})
 		const interval = 400 * time.Millisecond
 		require.NoError(t, d.Subscribe(dspSub(t, "flaky", flaky.URL, dspRetry(5, interval), "order-*")))
 		require.NoError(t, d.Subscribe(dspSub(t, "fast", fast.URL, nil, "user-*")))
@@ -152,14 +155,14 @@ func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 		_, err := d.Publish(bg, ev)
 		require.NoError(t, err)
 		synctest.Wait()
-		pending, err := d.ListPending(bg, sender.ListFilter{EndpointID: "flaky"})
+		pending, err := d.ListPending(bg, queue.ListFilter{EndpointID: "flaky"})
 		require.NoError(t, err)
 		require.Len(t, pending, 1)
 		require.Len(t, pending[0].Attempts, 1, "first failure recorded")
 		assert.Empty(t, pending[0].Lease, "and the lease handed back")
 		a := pending[0].Attempts[0]
 		assert.Equal(t, 503, a.Status)
-		assert.Equal(t, sender.ClassRetryable, a.Class)
+		assert.Equal(t, queue.ClassRetryable, a.Class)
 		assert.Equal(t, t0, a.Start)
 		due := pending[0].Due
 		assertJittered(t, interval, due.Sub(t0), "due after the backoff delay")
@@ -176,7 +179,7 @@ func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 		hits := flaky.Hits()
 		require.Len(t, hits, 2)
 		assert.Equal(t, due, hits[1].At, "the second attempt exactly when due")
-		pending, err = d.ListPending(bg, sender.ListFilter{EndpointID: "flaky"})
+		pending, err = d.ListPending(bg, queue.ListFilter{EndpointID: "flaky"})
 		require.NoError(t, err)
 		require.Len(t, pending, 1)
 		due = pending[0].Due
@@ -187,7 +190,7 @@ func TestDispatcherRetryIsRescheduledNotSlept(t *testing.T) {
 		hits = flaky.Hits()
 		require.Len(t, hits, 3)
 		assert.Equal(t, due, hits[2].At, "the third attempt exactly when due")
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "delivered on the third attempt")
 		for i, h := range hits {
@@ -207,7 +210,7 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 			}
 			w.WriteHeader(http.StatusOK)
 		})
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
 		require.NoError(t, d.Start(bg))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
@@ -219,7 +222,7 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 		h := srv.Hits()
 		require.Len(t, h, 2, "delivered after Retry-After")
 		assert.Equal(t, time.Second, h[1].At.Sub(h[0].At), "Retry-After: 1 beats the 10ms backoff, to the nanosecond")
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p)
 	})
@@ -233,11 +236,11 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 		srv := nw.server(status(http.StatusInternalServerError))
 		states := &dspStates{}
 		var atChange []int // requests received at each change
-		states.onEach = func(sender.EndpointStateChange) { atChange = append(atChange, srv.Count()) }
+		states.onEach = func(dispatch.EndpointStateChange) { atChange = append(atChange, srv.Count()) }
 		const coolDown = 300 * time.Millisecond
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{
 			Observer: states.hooks(),
-			Breaker:  sender.BreakerConfig{Threshold: 3, CoolDown: coolDown},
+			Breaker:  dispatch.BreakerConfig{Threshold: 3, CoolDown: coolDown},
 		})
 		sub := dspSub(t, "ep", srv.URL, dspRetry(1000, 20*time.Millisecond))
 		sub.MaxInFlight = 1
@@ -251,21 +254,21 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 		// recordedIsSent checks that the attempts in the store are the requests sent.
 		recordedIsSent := func(what string) {
 			t.Helper()
-			p, err := d.ListPending(bg, sender.ListFilter{})
+			p, err := d.ListPending(bg, queue.ListFilter{})
 			require.NoError(t, err)
 			recorded := 0
 			for _, del := range p {
 				assert.Empty(t, del.Lease, "%s: nothing in flight", what)
 				for _, a := range del.Attempts {
 					recorded++
-					assert.NotErrorIs(t, a.Err, sender.ErrEndpointPaused, "%s: no synthetic attempt while paused", what)
+					assert.NotEqual(t, dispatch.ErrEndpointPaused.Error(), a.Error, "%s: no synthetic attempt while paused", what)
 					assert.Equal(t, http.StatusInternalServerError, a.Status, "%s: every recorded attempt was sent", what)
 				}
 			}
 			assert.Equal(t, srv.Count(), recorded, "%s: attempts recorded = requests sent", what)
 		}
 		synctest.Wait()
-		assert.Equal(t, []sender.EndpointState{sender.EndpointFailing, sender.EndpointPaused}, states.States("ep"))
+		assert.Equal(t, []dispatch.EndpointState{dispatch.EndpointFailing, dispatch.EndpointPaused}, states.States("ep"))
 		assert.Equal(t, 3, srv.Count(), "paused after exactly Threshold failures")
 		st, ok := d.Endpoint("ep")
 		require.True(t, ok)
@@ -285,8 +288,8 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 		srv.setRespond(status(http.StatusOK))
 		time.Sleep(coolDown)
 		synctest.Wait()
-		assert.Equal(t, []sender.EndpointState{sender.EndpointFailing, sender.EndpointPaused, sender.EndpointProbing,
-			sender.EndpointPaused, sender.EndpointProbing, sender.EndpointActive}, states.States("ep"))
+		assert.Equal(t, []dispatch.EndpointState{dispatch.EndpointFailing, dispatch.EndpointPaused, dispatch.EndpointProbing,
+			dispatch.EndpointPaused, dispatch.EndpointProbing, dispatch.EndpointActive}, states.States("ep"))
 		c := states.Changes("ep")
 		require.Len(t, c, 6)
 		for i, at := range []time.Duration{0, 0, coolDown, coolDown, 2 * coolDown, 2 * coolDown} {
@@ -301,13 +304,13 @@ func TestDispatcherBreakerPausesProbesAndRecovers(t *testing.T) {
 			"failing at the first failure, paused at the third; nothing sent during a cool-down; exactly one probe each")
 
 		assert.Equal(t, 7, srv.Count(), "the two other deliveries sent when the probe succeeded")
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "all delivered")
 		st, _ = d.Endpoint("ep")
-		assert.Equal(t, sender.EndpointActive, st.State)
+		assert.Equal(t, dispatch.EndpointActive, st.State)
 		assert.Zero(t, st.Failures)
-		dead, _ := d.ListDead(bg, sender.ListFilter{})
+		dead, _ := d.ListDead(bg, queue.ListFilter{})
 		assert.Empty(t, dead)
 	})
 }
@@ -323,7 +326,7 @@ func TestDispatcherAttemptTimesOut(t *testing.T) {
 			}
 			w.WriteHeader(http.StatusNoContent)
 		})
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		sub := dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))
 		const timeout = 2 * time.Second
 		sub.Endpoint.Timeout = timeout
@@ -338,14 +341,13 @@ func TestDispatcherAttemptTimesOut(t *testing.T) {
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
 		assert.Equal(t, int32(0), srv.inflight.Load(), "the receiver saw the client give up")
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		require.Len(t, p, 1)
 		require.Len(t, p[0].Attempts, 1, "the timed-out attempt is recorded")
 		a := p[0].Attempts[0]
-		assert.Equal(t, sender.ClassRetryable, a.Class)
-		assert.ErrorIs(t, a.Err, context.DeadlineExceeded)
-		assert.EqualError(t, a.Err, "attempt timed out after 2s: context deadline exceeded")
+		assert.Equal(t, queue.ClassRetryable, a.Class)
+		assert.Equal(t, "attempt timed out after 2s: context deadline exceeded", a.Error, "the error's text, kept by the store")
 		assert.Equal(t, t0, a.Start)
 		assert.Equal(t, timeout, a.Duration, "exactly the endpoint's Timeout")
 		assertJittered(t, 10*time.Millisecond, p[0].Due.Sub(t0.Add(timeout)), "retried after the backoff")
@@ -355,7 +357,7 @@ func TestDispatcherAttemptTimesOut(t *testing.T) {
 		h := srv.Hits()
 		require.Len(t, h, 2)
 		assert.Equal(t, p[0].Due, h[1].At, "the retry, when due")
-		p, err = d.ListPending(bg, sender.ListFilter{})
+		p, err = d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "acknowledged")
 	})
@@ -366,7 +368,7 @@ func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
 		gone := nw.server(status(http.StatusGone))
 		other := nw.server(nil)
 		states := &dspStates{}
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Observer: states.hooks()})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{Observer: states.hooks()})
 		sub := dspSub(t, "gone", gone.URL, nil)
 		sub.MaxInFlight = 1
 		require.NoError(t, d.Subscribe(sub))
@@ -378,23 +380,23 @@ func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
 		}
 		require.NoError(t, d.Start(bg))
 		synctest.Wait()
-		dead, err := d.ListDead(bg, sender.ListFilter{EndpointID: "gone"})
+		dead, err := d.ListDead(bg, queue.ListFilter{EndpointID: "gone"})
 		require.NoError(t, err)
 		require.Len(t, dead, 5, "all five deliveries to the gone endpoint are dead letters")
 		assert.Equal(t, 1, gone.Count(), "one 410 is enough")
 		attempts := 0
 		for _, del := range dead {
-			assert.Equal(t, sender.DeadReasonGone, del.DeadReason)
+			assert.Equal(t, queue.DeadReasonGone, del.DeadReason)
 			attempts += len(del.Attempts)
 			for _, a := range del.Attempts {
 				assert.Equal(t, http.StatusGone, a.Status)
-				assert.Equal(t, sender.ClassGone, a.Class)
+				assert.Equal(t, queue.ClassGone, a.Class)
 			}
 		}
 		assert.Equal(t, 1, attempts, "the 410 is in the history of the delivery that got it")
-		assert.Equal(t, []sender.EndpointState{sender.EndpointDisabled}, states.States("gone"))
+		assert.Equal(t, []dispatch.EndpointState{dispatch.EndpointDisabled}, states.States("gone"))
 		st, _ := d.Endpoint("gone")
-		assert.Equal(t, sender.EndpointDisabled, st.State)
+		assert.Equal(t, dispatch.EndpointDisabled, st.State)
 		assert.Equal(t, 5, other.Count(), "other endpoint unaffected")
 
 		n, err := d.Publish(bg, newEvent(t, "order-created"))
@@ -404,47 +406,47 @@ func TestDispatcherGoneDisablesEndpoint(t *testing.T) {
 		// Enable and requeue: delivered once the listener is back.
 		gone.setRespond(status(http.StatusOK))
 		require.NoError(t, d.EnableEndpoint("gone"))
-		k, err := d.Requeue(bg, sender.Selector{EndpointID: "gone"})
+		k, err := d.Requeue(bg, queue.Selector{EndpointID: "gone"})
 		require.NoError(t, err)
 		assert.Equal(t, 5, k)
 		synctest.Wait()
 		assert.Equal(t, 6, gone.Count(), "requeued deliveries delivered")
-		assert.Equal(t, []sender.EndpointState{sender.EndpointDisabled, sender.EndpointActive}, states.States("gone"), "enabled again")
+		assert.Equal(t, []dispatch.EndpointState{dispatch.EndpointDisabled, dispatch.EndpointActive}, states.States("gone"), "enabled again")
 	})
 }
 
 func TestDispatcherPermanentRejectionAndRequeueOne(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		srv := nw.server(status(http.StatusBadRequest))
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 		require.NoError(t, d.Start(bg))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
 		synctest.Wait()
-		dead, err := d.ListDead(bg, sender.ListFilter{})
+		dead, err := d.ListDead(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		require.Len(t, dead, 1, "dead letter")
-		assert.Equal(t, sender.DeadReasonRejected, dead[0].DeadReason)
+		assert.Equal(t, queue.DeadReasonRejected, dead[0].DeadReason)
 		require.Len(t, dead[0].Attempts, 1, "a permanent rejection is not retried")
 		assert.Equal(t, 400, dead[0].Attempts[0].Status)
 		st, _ := d.Endpoint("ep")
-		assert.Equal(t, sender.EndpointActive, st.State, "an answer is not a breaker failure")
+		assert.Equal(t, dispatch.EndpointActive, st.State, "an answer is not a breaker failure")
 
 		srv.setRespond(status(http.StatusOK))
-		_, err = d.Requeue(bg, sender.Selector{ID: "nope"})
-		assert.ErrorIs(t, err, sender.ErrNotFound)
-		n, err := d.Requeue(bg, sender.Selector{ID: dead[0].ID})
+		_, err = d.Requeue(bg, queue.Selector{ID: "nope"})
+		assert.ErrorIs(t, err, queue.ErrNotFound)
+		n, err := d.Requeue(bg, queue.Selector{ID: dead[0].ID})
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
 		synctest.Wait()
 		h := srv.Hits()
 		require.Len(t, h, 2, "delivered after requeue")
 		assert.Equal(t, 1, h[1].RetryCount, "retryCount continues after a requeue")
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "acknowledged")
-		dead, err = d.ListDead(bg, sender.ListFilter{})
+		dead, err = d.ListDead(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, dead)
 	})
@@ -453,7 +455,7 @@ func TestDispatcherPermanentRejectionAndRequeueOne(t *testing.T) {
 func TestDispatcherRetriesExhausted(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		srv := nw.server(status(http.StatusBadGateway))
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Breaker: sender.BreakerConfig{Threshold: -1}})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{Breaker: dispatch.BreakerConfig{Threshold: -1}})
 		const interval = 5 * time.Millisecond
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, interval))))
 		require.NoError(t, d.Start(bg))
@@ -461,10 +463,10 @@ func TestDispatcherRetriesExhausted(t *testing.T) {
 		require.NoError(t, err)
 		time.Sleep(time.Second) // far beyond the three attempts' backoff (at most 7.5 + 15 ms)
 		synctest.Wait()
-		dead, err := d.ListDead(bg, sender.ListFilter{})
+		dead, err := d.ListDead(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		require.Len(t, dead, 1, "dead letter")
-		assert.Equal(t, sender.DeadReasonExhausted, dead[0].DeadReason)
+		assert.Equal(t, queue.DeadReasonExhausted, dead[0].DeadReason)
 		as := dead[0].Attempts
 		require.Len(t, as, 3, "MaxAttempts attempts, all in the history")
 		for i, a := range as {
@@ -476,7 +478,7 @@ func TestDispatcherRetriesExhausted(t *testing.T) {
 		assert.Equal(t, as[2].Start, dead[0].DeadAt, "dead-lettered when the last attempt failed")
 		assert.Equal(t, 3, srv.Count())
 		st, _ := d.Endpoint("ep")
-		assert.Equal(t, sender.EndpointFailing, st.State, "a negative threshold never pauses")
+		assert.Equal(t, dispatch.EndpointFailing, st.State, "a negative threshold never pauses")
 	})
 }
 
@@ -496,7 +498,7 @@ func TestDispatcherOrdering(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 			w.WriteHeader(http.StatusOK)
 		})
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		sub := dspSub(t, "ordered", ordered.URL, dspRetry(5, 20*time.Millisecond))
 		sub.Ordered = true
 		require.NoError(t, d.Subscribe(sub))
@@ -521,7 +523,7 @@ func TestDispatcherOrdering(t *testing.T) {
 		}
 		assert.Equal(t, want, got, "publish order, the failed one retried before the next")
 		assert.Equal(t, int32(1), ordered.maxIn.Load(), "one in flight")
-		assert.Equal(t, int32(sender.DefaultMaxInFlight), unordered.maxIn.Load(), "ordering is off by default: up to MaxInFlight at once")
+		assert.Equal(t, int32(dispatch.DefaultMaxInFlight), unordered.maxIn.Load(), "ordering is off by default: up to MaxInFlight at once")
 		st, _ := d.Endpoint("ordered")
 		assert.True(t, st.Subscription.Ordered)
 	})
@@ -535,7 +537,7 @@ func TestDispatcherSlowEndpointDoesNotStarveOthers(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 		})
 		fast := nw.server(nil)
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Workers: 4})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{Workers: 4})
 		sub := dspSub(t, "slow", slow.URL, nil, "slow-*")
 		sub.MaxInFlight = 2
 		require.NoError(t, d.Subscribe(sub))
@@ -555,7 +557,7 @@ func TestDispatcherSlowEndpointDoesNotStarveOthers(t *testing.T) {
 		assert.Equal(t, int32(2), slow.maxIn.Load(), "slow endpoint holds its limit, no more")
 		st, _ := d.Endpoint("slow")
 		assert.Equal(t, 2, st.InFlight)
-		p, err := d.ListPending(bg, sender.ListFilter{EndpointID: "slow"})
+		p, err := d.ListPending(bg, queue.ListFilter{EndpointID: "slow"})
 		require.NoError(t, err)
 		leased := 0
 		for _, del := range p {
@@ -578,10 +580,10 @@ func TestDispatcherShutdownWaitsForInFlight(t *testing.T) {
 			time.Sleep(handling)
 			w.WriteHeader(http.StatusOK)
 		})
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 		require.NoError(t, d.Start(bg))
-		assert.ErrorIs(t, d.Start(bg), sender.ErrStarted)
+		assert.ErrorIs(t, d.Start(bg), dispatch.ErrStarted)
 		start := time.Now()
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
@@ -592,12 +594,12 @@ func TestDispatcherShutdownWaitsForInFlight(t *testing.T) {
 		require.NoError(t, d.Shutdown(ctx))
 		assert.Equal(t, handling, time.Since(start), "returned when the attempt finished")
 		assert.Equal(t, int32(0), srv.inflight.Load())
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "the in-flight delivery was acknowledged")
 		_, err = d.Publish(bg, newEvent(t, "order-created"))
-		assert.ErrorIs(t, err, sender.ErrClosed)
-		assert.ErrorIs(t, d.Start(bg), sender.ErrClosed)
+		assert.ErrorIs(t, err, dispatch.ErrClosed)
+		assert.ErrorIs(t, d.Start(bg), dispatch.ErrClosed)
 		assert.NoError(t, d.Shutdown(bg), "idempotent")
 	})
 }
@@ -610,7 +612,7 @@ func TestDispatcherShutdownDeadlineHandsLeasesBack(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 		})
 		defer close(block)
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 		require.NoError(t, d.Start(bg))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
@@ -624,7 +626,7 @@ func TestDispatcherShutdownDeadlineHandsLeasesBack(t *testing.T) {
 		err = d.Shutdown(ctx)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, grace, time.Since(start), "the attempt was cancelled at the deadline")
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		require.Len(t, p, 1, "nothing lost")
 		assert.Empty(t, p[0].Lease, "the lease was handed back")
@@ -634,7 +636,7 @@ func TestDispatcherShutdownDeadlineHandsLeasesBack(t *testing.T) {
 
 func TestDispatcherStartContextStops(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
-		d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{})
+		d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{})
 		ctx, cancel := context.WithCancel(bg)
 		require.NoError(t, d.Start(ctx))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
@@ -642,22 +644,22 @@ func TestDispatcherStartContextStops(t *testing.T) {
 		cancel()
 		synctest.Wait()
 		_, err = d.Publish(bg, newEvent(t, "order-created"))
-		assert.ErrorIs(t, err, sender.ErrClosed, "closed once ctx ended")
+		assert.ErrorIs(t, err, dispatch.ErrClosed, "closed once ctx ended")
 		require.NoError(t, d.Shutdown(bg))
 	})
 }
 
 func TestDispatcherPublishOnFullStore(t *testing.T) {
 	dspNoLeaks(t)
-	store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: 3})
-	d := newDispatcher(t, dspSender(t), store, sender.DispatcherConfig{})
+	store := memqueue.New(memqueue.Config{MaxPending: 3})
+	d := newDispatcher(t, dspSender(t), store, dispatch.Config{})
 	require.NoError(t, d.Subscribe(dspSub(t, "a", "http://127.0.0.1:1/", nil)))
 	require.NoError(t, d.Subscribe(dspSub(t, "b", "http://127.0.0.1:1/", nil)))
 	n, err := d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	n, err = d.Publish(bg, newEvent(t, "order-created"))
-	assert.ErrorIs(t, err, sender.ErrQueueFull, "one place left, two deliveries: refused")
+	assert.ErrorIs(t, err, queue.ErrQueueFull, "one place left, two deliveries: refused")
 	assert.Zero(t, n)
 	pending, _ := store.Len()
 	assert.Equal(t, 2, pending, "all or nothing")
@@ -667,9 +669,9 @@ func TestDispatcherPublishOnFullStore(t *testing.T) {
 
 func TestDispatcherEndpointManagement(t *testing.T) {
 	dspNoLeaks(t)
-	d := newDispatcher(t, dspSender(t), nil, sender.DispatcherConfig{LeaseFor: time.Minute})
-	assert.ErrorIs(t, d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{URL: "http://127.0.0.1:1/"}}), sender.ErrInvalidEndpoint, "no id")
-	assert.ErrorIs(t, d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "x"}}), sender.ErrInvalidEndpoint, "no url")
+	d := newDispatcher(t, dspSender(t), nil, dispatch.Config{LeaseFor: time.Minute})
+	assert.ErrorIs(t, d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{URL: "http://127.0.0.1:1/"}}), sender.ErrInvalidEndpoint, "no id")
+	assert.ErrorIs(t, d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "x"}}), sender.ErrInvalidEndpoint, "no url")
 	long := dspSub(t, "x", "http://127.0.0.1:1/", nil)
 	long.Endpoint.Timeout = 2 * time.Minute
 	assert.ErrorIs(t, d.Subscribe(long), sender.ErrInvalidEndpoint, "timeout beyond the lease")
@@ -679,7 +681,7 @@ func TestDispatcherEndpointManagement(t *testing.T) {
 	st, ok := d.Endpoint("a")
 	require.True(t, ok)
 	assert.Equal(t, "a", st.Subscription.Endpoint.ID)
-	assert.Equal(t, sender.DefaultMaxInFlight, st.Subscription.MaxInFlight)
+	assert.Equal(t, dispatch.DefaultMaxInFlight, st.Subscription.MaxInFlight)
 	_, ok = d.Endpoint("zzz")
 	assert.False(t, ok)
 
@@ -700,15 +702,15 @@ func TestDispatcherEndpointManagement(t *testing.T) {
 	assert.Equal(t, []string{"a", "b"}, ids)
 
 	require.NoError(t, d.Unsubscribe(bg, "b"))
-	assert.ErrorIs(t, d.Unsubscribe(bg, "b"), sender.ErrNotFound)
-	dead, err := d.ListDead(bg, sender.ListFilter{})
+	assert.ErrorIs(t, d.Unsubscribe(bg, "b"), queue.ErrNotFound)
+	dead, err := d.ListDead(bg, queue.ListFilter{})
 	require.NoError(t, err)
 	require.Len(t, dead, 1, "pending deliveries of an unsubscribed endpoint are kept as dead letters")
-	assert.Equal(t, sender.DeadReasonUnsubscribed, dead[0].DeadReason)
+	assert.Equal(t, queue.DeadReasonUnsubscribed, dead[0].DeadReason)
 	n, err = d.Publish(bg, newEvent(t, "order-created"))
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	assert.ErrorIs(t, d.EnableEndpoint("b"), sender.ErrNotFound)
+	assert.ErrorIs(t, d.EnableEndpoint("b"), queue.ErrNotFound)
 }
 
 func TestDispatchersShareOneStore(t *testing.T) {
@@ -717,11 +719,11 @@ func TestDispatchersShareOneStore(t *testing.T) {
 			time.Sleep(time.Millisecond)
 			w.WriteHeader(http.StatusOK)
 		})
-		store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
+		store := memqueue.New(memqueue.Config{})
 		s := nw.sender(t)
-		var ds []*sender.Dispatcher
+		var ds []*dispatch.Dispatcher
 		for range 3 {
-			d := newDispatcher(t, s, store, sender.DispatcherConfig{Workers: 4})
+			d := newDispatcher(t, s, store, dispatch.Config{Workers: 4})
 			require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 			ds = append(ds, d)
 		}
@@ -751,19 +753,19 @@ func TestDispatchersShareOneStore(t *testing.T) {
 
 // TestDispatcherWakesWhenALeaseExpires: a delivery leased by a dispatcher that went away
 // (here: leased from the store directly, never acknowledged) is sent by another exactly
-// when the lease expires, not at its next poll: MemoryStore's NextDue includes lease
+// when the lease expires, not at its next poll: memqueue.Store's NextDue includes lease
 // expiries.
 func TestDispatcherWakesWhenALeaseExpires(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		srv := nw.server(nil)
-		store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
-		d := newDispatcher(t, nw.sender(t), store, sender.DispatcherConfig{PollInterval: time.Hour})
+		store := memqueue.New(memqueue.Config{})
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{PollInterval: time.Hour})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
 		t0 := time.Now()
 		const leaseFor = time.Minute
-		gone, err := store.Lease(bg, sender.LeaseRequest{Now: t0, Max: 1, For: leaseFor})
+		gone, err := store.Lease(bg, queue.LeaseRequest{Now: t0, Max: 1, For: leaseFor})
 		require.NoError(t, err)
 		require.Len(t, gone, 1, "held by a dispatcher that went away")
 		require.NoError(t, d.Start(bg))
@@ -775,16 +777,16 @@ func TestDispatcherWakesWhenALeaseExpires(t *testing.T) {
 		h := srv.Hits()
 		require.Len(t, h, 1, "sent when the lease expired")
 		assert.Equal(t, t0.Add(leaseFor), h[0].At)
-		p, err := d.ListPending(bg, sender.ListFilter{})
+		p, err := d.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "acknowledged under the new lease")
-		assert.ErrorIs(t, store.Ack(bg, gone[0].ID, gone[0].Lease), sender.ErrLeaseLost, "the old lease is lost")
+		assert.ErrorIs(t, store.Ack(bg, gone[0].ID, gone[0].Lease), queue.ErrLeaseLost, "the old lease is lost")
 	})
 }
 
 // storeOnly hides a store's optional extensions (NextDuer, DeadEvicter): a store that
 // cannot say when the next delivery is due.
-type storeOnly struct{ sender.Store }
+type storeOnly struct{ queue.Store }
 
 // TestDispatcherPollsEveryPollInterval: with a store that is not a NextDuer, a delivery
 // enqueued by another process (nothing wakes this dispatcher) and a retry both wait for
@@ -798,9 +800,9 @@ func TestDispatcherPollsEveryPollInterval(t *testing.T) {
 			}
 			w.WriteHeader(http.StatusNoContent)
 		})
-		store := sender.NewMemoryStore(sender.MemoryStoreConfig{})
+		store := memqueue.New(memqueue.Config{})
 		const poll = time.Second
-		d := newDispatcher(t, nw.sender(t), storeOnly{store}, sender.DispatcherConfig{PollInterval: poll})
+		d := newDispatcher(t, nw.sender(t), storeOnly{store}, dispatch.Config{PollInterval: poll})
 		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, dspRetry(3, 10*time.Millisecond))))
 		t0 := time.Now()
 		require.NoError(t, d.Start(bg)) // polls at t0 + k × poll while nothing wakes it
@@ -809,7 +811,7 @@ func TestDispatcherPollsEveryPollInterval(t *testing.T) {
 		enc, err := newEvent(t, "order-created").Encode()
 		require.NoError(t, err)
 		now := time.Now()
-		require.NoError(t, store.Enqueue(bg, sender.Delivery{ID: "from-elsewhere", EndpointID: "ep", Event: enc, Created: now, Due: now}))
+		require.NoError(t, store.Enqueue(bg, queue.Delivery{ID: "from-elsewhere", EndpointID: "ep", Event: enc, Created: now, Due: now}))
 		time.Sleep(poll/2 - time.Nanosecond)
 		synctest.Wait()
 		assert.Zero(t, srv.Count(), "not before the next poll")
@@ -826,7 +828,7 @@ func TestDispatcherPollsEveryPollInterval(t *testing.T) {
 		h = srv.Hits()
 		require.Len(t, h, 2, "the retry, at the poll after it was due")
 		assert.Equal(t, t0.Add(2*poll), h[1].At)
-		p, err := store.ListPending(bg, sender.ListFilter{})
+		p, err := store.ListPending(bg, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p)
 	})

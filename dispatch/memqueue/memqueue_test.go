@@ -1,4 +1,4 @@
-package sender_test
+package memqueue_test
 
 import (
 	"context"
@@ -12,18 +12,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/event"
-	"github.com/hookkit/hookkit/sender"
-	"github.com/hookkit/hookkit/sender/storetest"
 )
 
 func TestMemoryStoreConformance(t *testing.T) {
-	storetest.Run(t, func() sender.Store { return sender.NewMemoryStore(sender.MemoryStoreConfig{}) })
-	storetest.RunBounded(t, func(max int) sender.Store {
-		return sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: max})
+	queuetest.Run(t, func(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) })
+	queuetest.RunBounded(t, func(_ *testing.T, max int) queue.Store {
+		return memqueue.New(memqueue.Config{MaxPending: max})
 	})
-	storetest.RunDeadBounded(t, func(maxDead int) sender.Store {
-		return sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead})
+	queuetest.RunDeadBounded(t, func(_ *testing.T, maxDead int) queue.Store {
+		return memqueue.New(memqueue.Config{MaxDead: maxDead})
 	})
 }
 
@@ -34,14 +35,14 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 	const total, maxDead, batch = 20_000, 1000, 1000
 	ctx := context.Background()
 	var mu sync.Mutex
-	clock := storetest.T0
+	clock := queuetest.T0
 	now := func() time.Time { // every dead letter gets its own DeadAt
 		mu.Lock()
 		defer mu.Unlock()
 		clock = clock.Add(time.Millisecond)
 		return clock
 	}
-	m := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: maxDead, Now: now})
+	m := memqueue.New(memqueue.Config{MaxDead: maxDead, Now: now})
 	pad := strings.Repeat("x", 1024) // each dead letter holds at least 1 KiB of its own
 	heapNow := func() uint64 {
 		runtime.GC()
@@ -53,22 +54,22 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 
 	evicted, next, outOfOrder := 0, 0, 0
 	for b := 0; b < total/batch; b++ {
-		ds := make([]sender.Delivery, batch)
+		ds := make([]queue.Delivery, batch)
 		for i := range ds {
 			n := b*batch + i
 			ev, err := event.New("order-created", map[string]any{"n": n, "pad": pad})
 			require.NoError(t, err)
 			enc, err := ev.Encode()
 			require.NoError(t, err)
-			ds[i] = sender.Delivery{ID: fmt.Sprint("d", n), EndpointID: "ep", Event: enc, Due: storetest.T0}
+			ds[i] = queue.Delivery{ID: fmt.Sprint("d", n), EndpointID: "ep", Event: enc, Due: queuetest.T0}
 		}
 		require.NoError(t, m.Enqueue(ctx, ds...))
-		leased, err := m.Lease(ctx, sender.LeaseRequest{Now: storetest.T0, Max: batch, For: time.Minute})
+		leased, err := m.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: batch, For: time.Minute})
 		require.NoError(t, err)
 		require.Len(t, leased, batch)
 		for _, d := range leased {
-			out, err := m.DeadLetterEvicting(ctx, d.ID, d.Lease, sender.DeadReasonRejected,
-				sender.Attempt{Number: 1, Status: 400, Class: sender.ClassPermanent})
+			out, err := m.DeadLetterEvicting(ctx, d.ID, d.Lease, queue.DeadReasonRejected,
+				queue.Attempt{Number: 1, Status: 400, Class: queue.ClassPermanent})
 			require.NoError(t, err)
 			for _, e := range out {
 				if e.ID != fmt.Sprint("d", next) {
@@ -90,7 +91,7 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 	assert.Equal(t, maxDead, deadN, "the bound holds")
 	assert.Equal(t, total-maxDead, evicted, "every eviction is reported")
 	assert.Zero(t, outOfOrder, "oldest first")
-	kept, err := m.ListDead(ctx, sender.ListFilter{})
+	kept, err := m.ListDead(ctx, queue.ListFilter{})
 	require.NoError(t, err)
 	require.Equal(t, maxDead, len(kept), "dead letters kept")
 	for i, d := range kept {
@@ -105,23 +106,23 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 // zero keeps DefaultMaxDead dead letters, negative keeps them all.
 func TestMemoryStoreMaxDeadDefaultAndUnbounded(t *testing.T) {
 	ctx := context.Background()
-	ev := storetest.Event(t)
+	ev := queuetest.Event(t)
 	for _, tc := range []struct {
 		name    string
 		maxDead int
 		want    int
 	}{
-		{"zero is the default", 0, sender.DefaultMaxDead},
-		{"negative is no bound", -1, sender.DefaultMaxDead + 1},
+		{"zero is the default", 0, memqueue.DefaultMaxDead},
+		{"negative is no bound", -1, memqueue.DefaultMaxDead + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxDead: tc.maxDead})
-			ds := make([]sender.Delivery, sender.DefaultMaxDead+1)
+			m := memqueue.New(memqueue.Config{MaxDead: tc.maxDead})
+			ds := make([]queue.Delivery, memqueue.DefaultMaxDead+1)
 			for i := range ds {
-				ds[i] = sender.Delivery{ID: fmt.Sprint("d", i), EndpointID: "ep", Event: ev, Due: storetest.T0}
+				ds[i] = queue.Delivery{ID: fmt.Sprint("d", i), EndpointID: "ep", Event: ev, Due: queuetest.T0}
 			}
 			require.NoError(t, m.Enqueue(ctx, ds...))
-			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, "ep", sender.DeadReasonUnsubscribed)
+			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, "ep", queue.DeadReasonUnsubscribed)
 			require.NoError(t, err)
 			assert.Equal(t, len(ds), n)
 			_, deadN := m.Len()
@@ -136,15 +137,15 @@ func TestMemoryStoreMaxDeadDefaultAndUnbounded(t *testing.T) {
 
 func TestMemoryStoreNextDueAndLen(t *testing.T) {
 	ctx := context.Background()
-	m := sender.NewMemoryStore(sender.MemoryStoreConfig{})
+	m := memqueue.New(memqueue.Config{})
 	_, ok := m.NextDue(ctx)
 	assert.False(t, ok, "empty store")
-	t0 := storetest.T0
-	require.NoError(t, m.Enqueue(ctx, storetest.Delivery(t, "a", "ep", t0.Add(time.Minute)), storetest.Delivery(t, "b", "ep", t0.Add(time.Hour))))
+	t0 := queuetest.T0
+	require.NoError(t, m.Enqueue(ctx, queuetest.Delivery(t, "a", "ep", t0.Add(time.Minute)), queuetest.Delivery(t, "b", "ep", t0.Add(time.Hour))))
 	next, ok := m.NextDue(ctx)
 	require.True(t, ok)
 	assert.Equal(t, t0.Add(time.Minute), next)
-	ds, err := m.Lease(ctx, sender.LeaseRequest{Now: t0.Add(time.Minute), Max: 1, For: time.Second})
+	ds, err := m.Lease(ctx, queue.LeaseRequest{Now: t0.Add(time.Minute), Max: 1, For: time.Second})
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	next, _ = m.NextDue(ctx)
@@ -154,8 +155,8 @@ func TestMemoryStoreNextDueAndLen(t *testing.T) {
 	assert.Zero(t, d)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	assert.ErrorIs(t, m.Enqueue(cctx, storetest.Delivery(t, "c", "ep", t0)), context.Canceled)
-	_, err = m.Lease(cctx, sender.LeaseRequest{Now: t0, Max: 1, For: time.Second})
+	assert.ErrorIs(t, m.Enqueue(cctx, queuetest.Delivery(t, "c", "ep", t0)), context.Canceled)
+	_, err = m.Lease(cctx, queue.LeaseRequest{Now: t0, Max: 1, For: time.Second})
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
@@ -164,19 +165,19 @@ func TestMemoryStoreNextDueAndLen(t *testing.T) {
 // single delivery of another endpoint stays cheap behind 100,000 blocked ones.
 func TestMemoryStoreLeaseSkipsBlockedEndpoints(t *testing.T) {
 	ctx := context.Background()
-	m := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: -1})
-	t0 := storetest.T0
-	ev := storetest.Event(t)
-	batch := make([]sender.Delivery, 100_000)
+	m := memqueue.New(memqueue.Config{MaxPending: -1})
+	t0 := queuetest.T0
+	ev := queuetest.Event(t)
+	batch := make([]queue.Delivery, 100_000)
 	for i := range batch {
-		batch[i] = sender.Delivery{ID: fmt.Sprint("blocked", i), EndpointID: "blocked", Event: ev, Due: t0}
+		batch[i] = queue.Delivery{ID: fmt.Sprint("blocked", i), EndpointID: "blocked", Event: ev, Due: t0}
 	}
 	require.NoError(t, m.Enqueue(ctx, batch...))
 	allocs := testing.AllocsPerRun(100, func() {
-		d := storetest.Delivery(t, "live", "live", t0.Add(time.Second))
+		d := queuetest.Delivery(t, "live", "live", t0.Add(time.Second))
 		d.Event = ev
 		require.NoError(t, m.Enqueue(ctx, d))
-		ds, err := m.Lease(ctx, sender.LeaseRequest{Now: t0.Add(time.Second), Max: 10, For: time.Minute, Endpoints: map[string]int{"live": 1}})
+		ds, err := m.Lease(ctx, queue.LeaseRequest{Now: t0.Add(time.Second), Max: 10, For: time.Minute, Endpoints: map[string]int{"live": 1}})
 		require.NoError(t, err)
 		require.Len(t, ds, 1)
 		require.Equal(t, "live", ds[0].ID)

@@ -1,4 +1,4 @@
-package sender
+package dispatch
 
 import "time"
 
@@ -30,12 +30,12 @@ type BreakerConfig struct {
 	// the endpoint is never paused (410 Gone still disables it).
 	Threshold int
 	// CoolDown is how long a paused endpoint waits before the probe.
-	// 0 means DefaultBreakerCoolDown (30 s); negative has no meaning: NewDispatcher
+	// 0 means DefaultBreakerCoolDown (30 s); negative has no meaning: New
 	// returns an error (ErrInvalidConfig).
 	CoolDown time.Duration
 }
 
-// withDefaults fills the zero fields; NewDispatcher has refused a negative CoolDown.
+// withDefaults fills the zero fields; New has refused a negative CoolDown.
 func (c BreakerConfig) withDefaults() BreakerConfig {
 	if c.Threshold == 0 {
 		c.Threshold = DefaultBreakerThreshold

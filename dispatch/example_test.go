@@ -1,4 +1,4 @@
-package sender_test
+package dispatch_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/sender"
 )
@@ -38,12 +40,12 @@ func ExampleDispatcher() {
 	defer listener.Close()
 
 	ctx := context.Background()
-	d, err := sender.NewDispatcher(exampleSender(), nil, sender.DispatcherConfig{})
+	d, err := dispatch.New(exampleSender(), nil, dispatch.Config{})
 	if err != nil {
 		panic(err)
 	}
 	orders, _ := event.NewFilter("order-*")
-	if err := d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "shop", URL: listener.URL}, Filter: orders}); err != nil {
+	if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "shop", URL: listener.URL}, Filter: orders}); err != nil {
 		panic(err)
 	}
 	if err := d.Start(ctx); err != nil {
@@ -64,7 +66,7 @@ func ExampleDispatcher() {
 	// stored deliveries: 1 <nil>
 	// listener got: order-created
 	// shutdown: <nil>
-	// publish after shutdown: hookkit/sender: dispatcher is closed
+	// publish after shutdown: hookkit/dispatch: dispatcher is closed
 }
 
 // Deliveries the listener rejects for good become dead letters with their attempt
@@ -84,8 +86,8 @@ func ExampleDispatcher_Requeue() {
 	defer listener.Close()
 
 	ctx := context.Background()
-	crm := sender.Subscription{Endpoint: sender.Endpoint{ID: "crm", URL: listener.URL}}
-	d, _ := sender.NewDispatcher(exampleSender(), nil, sender.DispatcherConfig{})
+	crm := dispatch.Subscription{Endpoint: sender.Endpoint{ID: "crm", URL: listener.URL}}
+	d, _ := dispatch.New(exampleSender(), nil, dispatch.Config{})
 	_ = d.Subscribe(crm)
 	_ = d.Start(ctx)
 	ev, _ := event.New("contact-updated", map[string]string{"id": "7"})
@@ -93,18 +95,18 @@ func ExampleDispatcher_Requeue() {
 	<-answered
 	_ = d.Shutdown(ctx)
 
-	dead, _ := d.ListDead(ctx, sender.ListFilter{EndpointID: "crm"})
+	dead, _ := d.ListDead(ctx, queue.ListFilter{EndpointID: "crm"})
 	fmt.Println(dead[0].DeadReason, "after", len(dead[0].Attempts), "attempt with status", dead[0].Attempts[0].Status)
 
-	d2, _ := sender.NewDispatcher(exampleSender(), d.Store(), sender.DispatcherConfig{})
+	d2, _ := dispatch.New(exampleSender(), d.Store(), dispatch.Config{})
 	_ = d2.Subscribe(crm)
-	n, _ := d2.Requeue(ctx, sender.Selector{EndpointID: "crm"})
+	n, _ := d2.Requeue(ctx, queue.Selector{EndpointID: "crm"})
 	fmt.Println("requeued:", n)
 	_ = d2.Start(ctx)
 	<-answered
 	_ = d2.Shutdown(ctx)
-	pending, _ := d2.ListPending(ctx, sender.ListFilter{})
-	dead, _ = d2.ListDead(ctx, sender.ListFilter{})
+	pending, _ := d2.ListPending(ctx, queue.ListFilter{})
+	dead, _ = d2.ListDead(ctx, queue.ListFilter{})
 	fmt.Println("pending:", len(pending), "dead:", len(dead))
 	// Output:
 	// rejected permanently after 1 attempt with status 400
@@ -117,17 +119,17 @@ func ExampleDispatcher_Requeue() {
 func ExampleDispatcher_Subscribe() {
 	ctx := context.Background()
 	s, _ := sender.New(sender.Config{}) // public https:// endpoints only
-	d, _ := sender.NewDispatcher(s, nil, sender.DispatcherConfig{})
+	d, _ := dispatch.New(s, nil, dispatch.Config{})
 	defer func() { _ = d.Shutdown(ctx) }()
 
 	invoices, _ := event.NewFilter("invoice-*")
-	err := d.Subscribe(sender.Subscription{
+	err := d.Subscribe(dispatch.Subscription{
 		Endpoint: sender.Endpoint{ID: "billing", URL: "https://billing.example.com/hooks"},
 		Filter:   invoices,
 		Ordered:  true, // one at a time, in publish order
 	})
 	fmt.Println("billing:", err)
-	err = d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "legacy", URL: "http://legacy.example.com/hooks"}})
+	err = d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "legacy", URL: "http://legacy.example.com/hooks"}})
 	fmt.Println("legacy:", errors.Is(err, sender.ErrInvalidEndpoint), errors.Is(err, sender.ErrPlainHTTP))
 
 	st, _ := d.Endpoint("billing")

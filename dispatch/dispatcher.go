@@ -1,4 +1,4 @@
-package sender
+package dispatch
 
 import (
 	"context"
@@ -12,41 +12,42 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/sender"
 )
 
-// Defaults of DispatcherConfig.
+// Defaults of Config.
 const (
-	DefaultWorkers      = 16              // DispatcherConfig.Workers
-	DefaultMaxInFlight  = 4               // DispatcherConfig.MaxInFlight
-	DefaultLeaseFor     = 2 * time.Minute // DispatcherConfig.LeaseFor
-	DefaultPollInterval = time.Second     // DispatcherConfig.PollInterval
+	DefaultWorkers      = 16              // Config.Workers
+	DefaultMaxInFlight  = 4               // Config.MaxInFlight
+	DefaultLeaseFor     = 2 * time.Minute // Config.LeaseFor
+	DefaultPollInterval = time.Second     // Config.PollInterval
 )
 
 var (
 	// ErrClosed is returned by Publish, Start and Subscribe after Shutdown.
-	ErrClosed = errors.New("hookkit/sender: dispatcher is closed")
+	ErrClosed = errors.New("hookkit/dispatch: dispatcher is closed")
 	// ErrStarted is returned by a second call to Start.
-	ErrStarted = errors.New("hookkit/sender: dispatcher already started")
+	ErrStarted = errors.New("hookkit/dispatch: dispatcher already started")
 	// ErrEndpointPaused says that an endpoint is paused by its circuit breaker (see
 	// BreakerConfig). The Dispatcher no longer records it as the error of a synthetic
 	// attempt: a paused endpoint's deliveries wait, unleased and untried. It remains for
-	// code that matched it in histories written by earlier versions.
-	ErrEndpointPaused = errors.New("hookkit/sender: endpoint paused by its circuit breaker")
-	// ErrInvalidConfig is wrapped by the errors of NewDispatcher for a configuration that
-	// cannot work, such as a negative number where the field gives it no meaning.
-	ErrInvalidConfig = errors.New("hookkit/sender: invalid configuration")
-	// ErrInvalidEndpoint is returned by Subscribe for a subscription it cannot serve, and is
-	// the Kind of Send's error for an endpoint that cannot be used (see Endpoint).
-	ErrInvalidEndpoint = errors.New("hookkit/sender: invalid endpoint")
+	// code that compares its text with queue.Attempt.Error in histories written by
+	// earlier versions.
+	ErrEndpointPaused = errors.New("hookkit/dispatch: endpoint paused by its circuit breaker")
+	// ErrInvalidConfig is wrapped by the errors of New for a configuration that cannot
+	// work, such as a negative number where the field gives it no meaning.
+	ErrInvalidConfig = errors.New("hookkit/dispatch: invalid configuration")
 )
 
-// DispatcherConfig configures a Dispatcher. The zero value is ready to use.
+// Config configures a Dispatcher. The zero value is ready to use.
 //
 // Numbers follow one rule: 0 means the documented default; a negative value means "none"
 // where the field says so (MaxInFlight, Breaker.Threshold), and elsewhere has no meaning:
-// NewDispatcher returns an error wrapping ErrInvalidConfig.
-type DispatcherConfig struct {
+// New returns an error wrapping ErrInvalidConfig.
+type Config struct {
 	// Workers bounds the attempts in flight at once, over all endpoints.
 	// 0 means DefaultWorkers (16); negative is an error.
 	Workers int
@@ -62,18 +63,18 @@ type DispatcherConfig struct {
 	LeaseFor time.Duration
 	// PollInterval is how often the store is asked for due deliveries when nothing wakes
 	// the dispatcher (a Publish or a finished attempt of this dispatcher does, and, with a
-	// store implementing NextDuer such as MemoryStore, the next due time). It bounds how
-	// late another process's delivery or an expired lease is picked up.
+	// store implementing queue.NextDuer such as memqueue.Store, the next due time). It
+	// bounds how late another process's delivery or an expired lease is picked up.
 	// 0 means DefaultPollInterval (1 s); negative is an error.
 	PollInterval time.Duration
 	// Breaker configures the per-endpoint circuit breaker.
 	Breaker BreakerConfig
 	// Observer is told about endpoint state changes (its EndpointStateChanged hook) and
 	// about every dead letter the store evicts because its bound on dead letters was
-	// reached (DeadLetterEvicted; see DeadEvicter). The Dispatcher calls no other hook:
-	// its attempts are made by its Sender and go to the Sender's Config.Observer. The zero
+	// reached (DeadLetterEvicted; see queue.DeadEvicter). Its attempts are made by its
+	// Sender and go to the Sender's Config.Observer (sender.DeliveryObserver). The zero
 	// value observes nothing; nil hooks are skipped.
-	Observer DeliveryObserver
+	Observer Observer
 	// Logger logs store errors, lost leases and evicted dead letters (one warning each,
 	// with the delivery, endpoint and event IDs and the reason). nil: no logging.
 	Logger *slog.Logger
@@ -83,12 +84,12 @@ type DispatcherConfig struct {
 
 // Subscription is what a Dispatcher delivers to one endpoint: the endpoint, the event
 // types it takes, in which order, and how many at once. The zero values of Filter,
-// Ordered and MaxInFlight are: every event type, no ordering, DispatcherConfig.MaxInFlight.
+// Ordered and MaxInFlight are: every event type, no ordering, Config.MaxInFlight.
 type Subscription struct {
 	// Endpoint is where and how the events are delivered (URL, signing, credentials,
 	// timeout, retry policy, headers). Its ID names the subscription: required, and
 	// unique within the dispatcher. Subscribe parses and checks its URL once.
-	Endpoint Endpoint
+	Endpoint sender.Endpoint
 	// Filter selects the event types published to the endpoint (like DocuSign Connect's
 	// "events" list). The zero value matches every type.
 	Filter event.Filter
@@ -97,7 +98,7 @@ type Subscription struct {
 	// retries included). false: deliveries run concurrently, up to MaxInFlight.
 	Ordered bool
 	// MaxInFlight bounds the attempts in flight at once to the endpoint. 0 means
-	// DispatcherConfig.MaxInFlight; negative means no bound of its own (Workers still
+	// Config.MaxInFlight; negative means no bound of its own (Workers still
 	// bounds every attempt of the dispatcher).
 	MaxInFlight int
 }
@@ -105,7 +106,7 @@ type Subscription struct {
 // EndpointStatus is the state of one subscribed endpoint in a Dispatcher.
 type EndpointStatus struct {
 	// Subscription is the one given to Subscribe, except that MaxInFlight is the bound in
-	// effect: DispatcherConfig.MaxInFlight filled in for 0, DispatcherConfig.Workers when
+	// effect: Config.MaxInFlight filled in for 0, Config.Workers when
 	// there is no bound of its own.
 	Subscription Subscription
 	// State is the endpoint's circuit-breaker state.
@@ -118,10 +119,17 @@ type EndpointStatus struct {
 	InFlight int
 }
 
+// target is a subscription's endpoint as Subscribe prepared it. It is never modified, so
+// the attempts of one subscription share it.
+type target struct {
+	t     *sender.Target
+	retry sender.RetryPolicy // the endpoint's policy in effect, defaults filled in
+}
+
 // subscription is one endpoint served by the dispatcher. Guarded by Dispatcher.mu.
 type subscription struct {
 	sub         Subscription // MaxInFlight as given
-	t           *target      // sub.Endpoint checked once, by Subscribe; never modified
+	t           *target      // sub.Endpoint prepared once, by Subscribe; never modified
 	maxInFlight int          // the bound in effect
 	inflight    int
 	br          breaker
@@ -137,17 +145,17 @@ type route struct {
 // Dispatcher delivers events asynchronously: Publish stores one delivery per matching
 // endpoint and returns; workers deliver them through the Sender (same signing,
 // credentials, classification and safety rules as Send), rescheduling retries in the
-// Store instead of sleeping, with a circuit breaker per endpoint and dead letters for what
+// queue.Store instead of sleeping, with a circuit breaker per endpoint and dead letters for what
 // cannot be delivered. See the package documentation for the full picture.
 //
-// A Dispatcher is safe for concurrent use. Create it with NewDispatcher, add endpoints,
+// A Dispatcher is safe for concurrent use. Create it with New, add endpoints,
 // Start it, Publish, and Shutdown when done.
 type Dispatcher struct {
-	s      *Sender
-	store  Store
-	cfg    DispatcherConfig
-	obs    DeliveryObserver
-	evict  DeadEvicter // the store, when it reports evicted dead letters
+	s      *sender.Sender
+	store  queue.Store
+	cfg    Config
+	obs    Observer
+	evict  queue.DeadEvicter // the store, when it reports evicted dead letters
 	log    *slog.Logger
 	now    func() time.Time
 	prefix string
@@ -175,19 +183,19 @@ type Dispatcher struct {
 }
 
 type job struct {
-	d    Delivery
+	d    queue.Delivery
 	mode mode
 	sub  *subscription
 	t    *target // the endpoint as it was when the delivery was leased
 }
 
-// NewDispatcher returns a Dispatcher that delivers through s and keeps deliveries in
-// store (nil: a new MemoryStore with default bounds). It does nothing until Start. A
-// configuration that cannot work (see DispatcherConfig) is an error wrapping
+// New returns a Dispatcher that delivers through s and keeps deliveries in
+// store (nil: a new memqueue.Store with default bounds). It does nothing until Start. A
+// configuration that cannot work (see Config) is an error wrapping
 // ErrInvalidConfig.
-func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, error) {
+func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 	if s == nil {
-		return nil, errors.New("hookkit/sender: NewDispatcher needs a Sender")
+		return nil, errors.New("hookkit/dispatch: New needs a Sender")
 	}
 	switch {
 	case cfg.Workers < 0:
@@ -200,7 +208,7 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 		return nil, fmt.Errorf("%w: negative Breaker.CoolDown", ErrInvalidConfig)
 	}
 	if store == nil {
-		store = NewMemoryStore(MemoryStoreConfig{})
+		store = memqueue.New(memqueue.Config{})
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = DefaultWorkers
@@ -228,7 +236,7 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 		jobs:  make(chan job),
 		done:  make(chan struct{}),
 	}
-	d.evict, _ = store.(DeadEvicter)
+	d.evict, _ = store.(queue.DeadEvicter)
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -241,7 +249,7 @@ func NewDispatcher(s *Sender, store Store, cfg DispatcherConfig) (*Dispatcher, e
 }
 
 // Store returns the dispatcher's store.
-func (d *Dispatcher) Store() Store { return d.store }
+func (d *Dispatcher) Store() queue.Store { return d.store }
 
 // Subscribe adds a subscription: from now on Publish stores a delivery for its endpoint
 // for every event its Filter matches. A subscription with the ID of one already there
@@ -249,28 +257,30 @@ func (d *Dispatcher) Store() Store { return d.store }
 // already leased finish with the endpoint as it was). The endpoint's URL is parsed and
 // checked here, once, not at every attempt.
 //
-// It returns an error wrapping ErrInvalidEndpoint for a subscription it cannot serve: an
-// empty Endpoint.ID or URL; a URL that is unparsable, not https:// or http://, without a
-// host, with user information, or plain http:// without Config.AllowHTTP (that error also
-// matches ErrPlainHTTP); a negative Endpoint.Timeout or one not shorter than
-// DispatcherConfig.LeaseFor; an invalid Endpoint.Retry (ErrInvalidPolicy). It returns
+// It returns an error wrapping sender.ErrInvalidEndpoint for a subscription it cannot
+// serve: an empty Endpoint.ID or URL; an endpoint that sender.Sender.Prepare refuses (a
+// URL that is unparsable, not https:// or http://, without a host, with user information,
+// or plain http:// without the Sender's Config.AllowHTTP, that error also matching
+// sender.ErrPlainHTTP; a negative Endpoint.Timeout; an invalid Endpoint.Retry,
+// sender.ErrInvalidPolicy); a Timeout not shorter than Config.LeaseFor. It returns
 // ErrClosed after Shutdown.
 func (d *Dispatcher) Subscribe(sub Subscription) error {
 	ep := &sub.Endpoint
 	if ep.ID == "" {
-		return fmt.Errorf("%w: empty id", ErrInvalidEndpoint)
+		return fmt.Errorf("%w: empty id", sender.ErrInvalidEndpoint)
 	}
 	if ep.URL == "" {
-		return fmt.Errorf("%w: empty url", ErrInvalidEndpoint)
+		return fmt.Errorf("%w: empty url", sender.ErrInvalidEndpoint)
 	}
-	t, err := d.s.checkEndpoint(ep)
+	tg, err := d.s.Prepare(*ep)
 	if err != nil {
 		return err
 	}
-	if t.timeout >= d.cfg.LeaseFor {
+	if tg.Timeout() >= d.cfg.LeaseFor {
 		return fmt.Errorf("%w: timeout %v is not shorter than the dispatcher's lease (%v)",
-			ErrInvalidEndpoint, t.timeout, d.cfg.LeaseFor)
+			sender.ErrInvalidEndpoint, tg.Timeout(), d.cfg.LeaseFor)
 	}
+	t := &target{t: tg, retry: d.s.RetryPolicy(*ep)}
 	if d.closed.Load() {
 		return ErrClosed
 	}
@@ -297,18 +307,18 @@ func (d *Dispatcher) Subscribe(sub Subscription) error {
 
 // Unsubscribe removes the subscription of the endpoint with the given ID: nothing more is
 // published to it, and its pending deliveries become dead letters (reason
-// DeadReasonUnsubscribed), so nothing is lost; deliveries in flight finish. It returns
-// ErrNotFound for an unknown ID.
+// queue.DeadReasonUnsubscribed), so nothing is lost; deliveries in flight finish. It returns
+// queue.ErrNotFound for an unknown ID.
 func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
 	d.mu.Lock()
 	if d.subs[id] == nil {
 		d.mu.Unlock()
-		return ErrNotFound
+		return queue.ErrNotFound
 	}
 	delete(d.subs, id)
 	d.rebuildRoutes()
 	d.mu.Unlock()
-	_, err := d.deadLetterEndpoint(ctx, id, DeadReasonUnsubscribed)
+	_, err := d.deadLetterEndpoint(ctx, id, queue.DeadReasonUnsubscribed)
 	return err
 }
 
@@ -351,7 +361,7 @@ func (d *Dispatcher) EnableEndpoint(id string) error {
 	sub := d.subs[id]
 	if sub == nil {
 		d.mu.Unlock()
-		return ErrNotFound
+		return queue.ErrNotFound
 	}
 	sub.br.failures = 0
 	if c := sub.br.change(id, EndpointActive, d.now(), nil); c != nil {
@@ -377,7 +387,7 @@ func (d *Dispatcher) rebuildRoutes() {
 
 // Publish encodes ev once and stores one delivery for every subscription whose Filter
 // matches its type (disabled endpoints excluded), then returns how many it stored. It
-// does no network I/O. All the deliveries are stored or none: it returns ErrQueueFull
+// does no network I/O. All the deliveries are stored or none: it returns queue.ErrQueueFull
 // when the store is full and ErrClosed after Shutdown. Publishing before Start is allowed;
 // the deliveries wait in the store.
 func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) {
@@ -385,9 +395,9 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 		return 0, ErrClosed
 	}
 	if ev == nil {
-		return 0, errors.New("hookkit/sender: Publish of a nil event")
+		return 0, errors.New("hookkit/dispatch: Publish of a nil event")
 	}
-	var ds []Delivery
+	var ds []queue.Delivery
 	rs := *d.routes.Load()
 	var enc *event.Encoded
 	var now time.Time
@@ -402,9 +412,9 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 				return 0, err
 			}
 			now = d.now()
-			ds = make([]Delivery, 0, len(rs)-i)
+			ds = make([]queue.Delivery, 0, len(rs)-i)
 		}
-		ds = append(ds, Delivery{ID: d.newID(), EndpointID: r.id, Event: enc, Ordered: r.ordered, Created: now, Due: now})
+		ds = append(ds, queue.Delivery{ID: d.newID(), EndpointID: r.id, Event: enc, Ordered: r.ordered, Created: now, Due: now})
 	}
 	if len(ds) == 0 {
 		return 0, nil
@@ -425,21 +435,21 @@ func (d *Dispatcher) newID() string {
 }
 
 // ListDead lists the dead letters f selects (oldest first), each with its full attempt
-// history: its Store's ListDead.
-func (d *Dispatcher) ListDead(ctx context.Context, f ListFilter) ([]Delivery, error) {
+// history: its queue.Store's ListDead.
+func (d *Dispatcher) ListDead(ctx context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
 	return d.store.ListDead(ctx, f)
 }
 
 // ListPending lists the deliveries f selects that are waiting or in flight (earliest due
-// first): its Store's ListPending.
-func (d *Dispatcher) ListPending(ctx context.Context, f ListFilter) ([]Delivery, error) {
+// first): its queue.Store's ListPending.
+func (d *Dispatcher) ListPending(ctx context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
 	return d.store.ListPending(ctx, f)
 }
 
-// Requeue makes dead letters pending again, due now: one (Selector.ID), those of an
-// endpoint (Selector.EndpointID) or all (zero Selector). Their history is kept and their
+// Requeue makes dead letters pending again, due now: one (queue.Selector.ID), those of an
+// endpoint (queue.Selector.EndpointID) or all (zero queue.Selector). Their history is kept and their
 // retry policy starts a new round. It returns how many were requeued.
-func (d *Dispatcher) Requeue(ctx context.Context, sel Selector) (int, error) {
+func (d *Dispatcher) Requeue(ctx context.Context, sel queue.Selector) (int, error) {
 	n, err := d.store.Requeue(ctx, sel, d.now())
 	if n > 0 {
 		d.signal()
@@ -529,7 +539,7 @@ func (d *Dispatcher) pump() {
 	}()
 	t := time.NewTimer(d.cfg.PollInterval)
 	defer t.Stop()
-	nd, _ := d.store.(NextDuer)
+	nd, _ := d.store.(queue.NextDuer)
 	for {
 		d.fill()
 		wait := d.cfg.PollInterval
@@ -598,7 +608,7 @@ func (d *Dispatcher) fill() {
 		}
 		// Only this goroutine starts deliveries, so the limits can shrink meanwhile only by
 		// a worker's failure pausing an endpoint: admit hands those deliveries back.
-		ds, err := d.store.Lease(d.hardCtx, LeaseRequest{Now: now, Max: free, For: d.cfg.LeaseFor, Endpoints: d.limits})
+		ds, err := d.store.Lease(d.hardCtx, queue.LeaseRequest{Now: now, Max: free, For: d.cfg.LeaseFor, Endpoints: d.limits})
 		if err != nil {
 			if d.log != nil && d.hardCtx.Err() == nil {
 				d.log.Error("hookkit: lease from store failed", "err", err)
@@ -655,7 +665,7 @@ func (d *Dispatcher) handle(j job) {
 	defer cancel()
 	del := &j.d
 	o, probe := outcomeNone, j.mode == modeProbe
-	var a Attempt
+	var sa sender.Attempt // the attempt made, if any
 	var err error
 	var rescheduled bool // handed back pending (not acknowledged, not dead)
 	d.mu.Lock()
@@ -663,9 +673,9 @@ func (d *Dispatcher) handle(j job) {
 	d.mu.Unlock()
 	switch j.mode {
 	case modeUnsubscribed:
-		err = d.deadLetter(ctx, del, DeadReasonUnsubscribed)
+		err = d.deadLetter(ctx, del, queue.DeadReasonUnsubscribed)
 	case modeDisabled:
-		err = d.deadLetter(ctx, del, DeadReasonGone)
+		err = d.deadLetter(ctx, del, queue.DeadReasonGone)
 	case modeRelease:
 		rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
 	default:
@@ -673,27 +683,28 @@ func (d *Dispatcher) handle(j job) {
 			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
 			break
 		}
-		a = d.s.attempt(d.hardCtx, j.t, del.Event, len(del.Attempts))
+		sa = d.s.Attempt(d.hardCtx, j.t.t, del.Event, len(del.Attempts))
 		now := d.now()
-		if d.hardCtx.Err() != nil && a.Class != ClassAcknowledged {
+		if d.hardCtx.Err() != nil && sa.Class != sender.ClassAcknowledged {
 			// Cancelled by a hard stop: the attempt did not finish; hand the lease back.
 			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
 			break
 		}
 		var reason string
-		o, reason = judge(a)
+		o, reason = judge(sa.Class)
+		a := record(sa)
 		switch {
-		case a.Class == ClassAcknowledged:
+		case sa.Class == sender.ClassAcknowledged:
 			err = d.store.Ack(ctx, del.ID, del.Lease)
 		case reason != "":
 			err = d.deadLetter(ctx, del, reason, a)
 		default:
-			rescheduled, err = d.retryOrBury(ctx, &j.t.ep, del, a, now)
+			rescheduled, err = d.retryOrBury(ctx, j.t.retry, del, a, now)
 		}
 	}
 	if err != nil && d.log != nil {
 		lvl := slog.LevelError
-		if errors.Is(err, ErrLeaseLost) {
+		if errors.Is(err, queue.ErrLeaseLost) {
 			lvl = slog.LevelWarn
 		}
 		d.log.Log(ctx, lvl, "hookkit: store update failed", "delivery", del.ID, "endpoint", del.EndpointID, "err", err)
@@ -704,7 +715,7 @@ func (d *Dispatcher) handle(j job) {
 	if j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled {
 		j.sub.inflight--
 		if cur == j.sub {
-			if c := j.sub.br.record(del.EndpointID, o, probe, d.now(), a.Err); c != nil {
+			if c := j.sub.br.record(del.EndpointID, o, probe, d.now(), sa.Err); c != nil {
 				d.changes = append(d.changes, *c)
 				if c.To == EndpointDisabled {
 					d.rebuildRoutes()
@@ -718,9 +729,9 @@ func (d *Dispatcher) handle(j job) {
 	sweep := ""
 	switch {
 	case cur == nil && (rescheduled || j.mode == modeUnsubscribed):
-		sweep = DeadReasonUnsubscribed
+		sweep = queue.DeadReasonUnsubscribed
 	case cur != nil && cur.br.state == EndpointDisabled && (rescheduled || o == outcomeGone):
-		sweep = DeadReasonGone
+		sweep = queue.DeadReasonGone
 	}
 	d.mu.Unlock()
 	d.flushChanges()
@@ -734,17 +745,17 @@ func (d *Dispatcher) handle(j job) {
 
 // retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead
 // letter when its retry policy is exhausted; it reports whether it rescheduled.
-func (d *Dispatcher) retryOrBury(ctx context.Context, ep *Endpoint, del *Delivery, a Attempt, now time.Time) (bool, error) {
-	delay, ok := d.nextDelay(ep, del, a, now)
+func (d *Dispatcher) retryOrBury(ctx context.Context, p sender.RetryPolicy, del *queue.Delivery, a queue.Attempt, now time.Time) (bool, error) {
+	delay, ok := nextDelay(p, del, a, now)
 	if !ok {
-		return false, d.deadLetter(ctx, del, DeadReasonExhausted, a)
+		return false, d.deadLetter(ctx, del, queue.DeadReasonExhausted, a)
 	}
 	return true, d.store.Reschedule(ctx, del.ID, del.Lease, now.Add(delay), a)
 }
 
 // deadLetter makes the leased delivery del a dead letter and reports the dead letters the
 // store evicted to make room for it.
-func (d *Dispatcher) deadLetter(ctx context.Context, del *Delivery, reason string, attempts ...Attempt) error {
+func (d *Dispatcher) deadLetter(ctx context.Context, del *queue.Delivery, reason string, attempts ...queue.Attempt) error {
 	if d.evict == nil {
 		return d.store.DeadLetter(ctx, del.ID, del.Lease, reason, attempts...)
 	}
@@ -766,7 +777,7 @@ func (d *Dispatcher) deadLetterEndpoint(ctx context.Context, endpointID, reason 
 
 // reportEvicted tells the observer's DeadLetterEvicted hook and the logger about each
 // evicted dead letter.
-func (d *Dispatcher) reportEvicted(ctx context.Context, evicted []Delivery) {
+func (d *Dispatcher) reportEvicted(ctx context.Context, evicted []queue.Delivery) {
 	for i := range evicted {
 		e := &evicted[i]
 		if d.obs.DeadLetterEvicted != nil {

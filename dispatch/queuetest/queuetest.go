@@ -1,21 +1,4 @@
-// Package storetest is the conformance suite for sender.Store implementations. A store
-// that passes Run (and RunBounded, if it has a bound) keeps the contract documented on
-// sender.Store, which is what the Dispatcher relies on:
-//
-//	func TestMyStore(t *testing.T) {
-//		storetest.Run(t, func() sender.Store { return mystore.New(testDB(t)) })
-//		storetest.RunBounded(t, func(max int) sender.Store { return mystore.New(testDB(t), max) })
-//	}
-//
-// A store that bounds its dead letters implements sender.DeadEvicter and is checked with
-// RunDeadBounded too:
-//
-//	storetest.RunDeadBounded(t, func(maxDead int) sender.Store { return mystore.New(testDB(t), mystore.MaxDead(maxDead)) })
-//
-// Each subtest calls the factory for a fresh, empty store. The suite uses its own clock
-// (the times it passes in LeaseRequest.Now and as due times), starting at an arbitrary
-// fixed instant, so stores must not compare those times with the wall clock.
-package storetest
+package queuetest
 
 import (
 	"context"
@@ -24,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+	"github.com/hookkit/hookkit/dispatch/queuetest/internal/assert"
+	"github.com/hookkit/hookkit/dispatch/queuetest/internal/require"
 
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
-	"github.com/hookkit/hookkit/sender"
 )
 
 // T0 is the suite's "now" at the start of every subtest.
@@ -38,11 +21,11 @@ const leaseFor = time.Minute
 
 // Run runs every clause of the Store contract against stores made by newStore, which must
 // return a new empty store each time, with a bound of at least 1,000 pending deliveries.
-func Run(t *testing.T, newStore func() sender.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s sender.Store)
+		fn   func(t *testing.T, s queue.Store)
 	}{
 		{"EnqueueAndList", testEnqueueAndList},
 		{"EnqueueInvalidStoresNothing", testEnqueueInvalid},
@@ -64,27 +47,28 @@ func Run(t *testing.T, newStore func() sender.Store) {
 		{"CopyOnReturn", testCopyOnReturn},
 		{"ConcurrentDispatchersNoDoubleLease", testConcurrentLease},
 		{"ConcurrentExpiryAtLeastOnce", testConcurrentExpiry},
+		{"AttemptsRoundTrip", reportErr(CheckAttemptsRoundTrip)},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore()) })
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
 	}
 }
 
 // RunBounded checks the bound on pending deliveries with stores made by newStore(max).
-func RunBounded(t *testing.T, newStore func(max int) sender.Store) {
+func RunBounded(t *testing.T, newStore func(t *testing.T, max int) queue.Store) {
 	t.Helper()
-	t.Run("QueueFull", func(t *testing.T) { testQueueFull(t, newStore(3)) })
-	t.Run("RequeueWhenFull", func(t *testing.T) { testRequeueFull(t, newStore(2)) })
+	t.Run("QueueFull", func(t *testing.T) { testQueueFull(t, newStore(t, 3)) })
+	t.Run("RequeueWhenFull", func(t *testing.T) { testRequeueFull(t, newStore(t, 2)) })
 }
 
 // RunDeadBounded checks the bound on dead letters with stores made by newStore(maxDead),
-// which must implement sender.DeadEvicter: beyond the bound the oldest dead letters (in
+// which must implement queue.DeadEvicter: beyond the bound the oldest dead letters (in
 // ListDead's order) are evicted, returned by the DeadEvicter methods, and forgotten.
-func RunDeadBounded(t *testing.T, newStore func(maxDead int) sender.Store) {
+func RunDeadBounded(t *testing.T, newStore func(t *testing.T, maxDead int) queue.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s sender.Store, de sender.DeadEvicter)
+		fn   func(t *testing.T, s queue.Store, de queue.DeadEvicter)
 	}{
 		{"DeadLetterEvictsOldest", testDeadEvictsOldest},
 		{"DeadLetterEndpointEvictsOldest", testDeadEndpointEvicts},
@@ -94,9 +78,9 @@ func RunDeadBounded(t *testing.T, newStore func(maxDead int) sender.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(3)
-			de, ok := s.(sender.DeadEvicter)
-			require.True(t, ok, "a store with a bound on dead letters implements sender.DeadEvicter")
+			s := newStore(t, 3)
+			de, ok := s.(queue.DeadEvicter)
+			require.True(t, ok, "a store with a bound on dead letters implements queue.DeadEvicter")
 			tc.fn(t, s, de)
 		})
 	}
@@ -104,14 +88,14 @@ func RunDeadBounded(t *testing.T, newStore func(maxDead int) sender.Store) {
 
 // bury leases the pending deliveries ids (in that order) and dead-letters each through
 // de, returning the IDs evicted, in the order reported.
-func bury(t *testing.T, s sender.Store, de sender.DeadEvicter, ids ...string) []string {
+func bury(t *testing.T, s queue.Store, de queue.DeadEvicter, ids ...string) []string {
 	t.Helper()
 	var evicted []string
 	for _, id := range ids {
-		got, err := s.Lease(ctxBack, sender.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
+		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
 		require.NoError(t, err)
 		require.Len(t, got, 1, "lease %s", id)
-		ev, err := de.DeadLetterEvicting(ctxBack, id, got[0].Lease, "retries exhausted", sender.Attempt{Number: 1, Status: 500})
+		ev, err := de.DeadLetterEvicting(ctxBack, id, got[0].Lease, "retries exhausted", queue.Attempt{Number: 1, Status: 500})
 		require.NoError(t, err)
 		for _, e := range ev {
 			assert.NotEmpty(t, e.DeadReason, "an evicted dead letter is reported as it was")
@@ -124,14 +108,14 @@ func bury(t *testing.T, s sender.Store, de sender.DeadEvicter, ids ...string) []
 
 // own enqueues deliveries, each to an endpoint of its own ("ep-"+id), so that bury can
 // lease exactly the one it names.
-func own(t *testing.T, s sender.Store, ids ...string) {
+func own(t *testing.T, s queue.Store, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		enqueue(t, s, Delivery(t, id, "ep-"+id, T0))
 	}
 }
 
-func testDeadEvictsOldest(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+func testDeadEvictsOldest(t *testing.T, s queue.Store, de queue.DeadEvicter) {
 	own(t, s, "a", "b", "c", "d", "e")
 	assert.Empty(t, bury(t, s, de, "a", "b", "c"), "up to the bound nothing is evicted")
 	assert.Equal(t, []string{"a", "b", "c"}, ids(dead(t, s)))
@@ -140,20 +124,20 @@ func testDeadEvictsOldest(t *testing.T, s sender.Store, de sender.DeadEvicter) {
 	assert.Equal(t, []string{"c", "d", "e"}, ids(dead(t, s)), "the newest are kept")
 }
 
-func testDeadEndpointEvicts(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+func testDeadEndpointEvicts(t *testing.T, s queue.Store, de queue.DeadEvicter) {
 	own(t, s, "old")
 	require.Empty(t, bury(t, s, de, "old"))
 	for i := range 4 {
 		enqueue(t, s, Delivery(t, fmt.Sprint("x", i), "x", T0.Add(time.Duration(i)*time.Second)))
 	}
-	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, "x", sender.DeadReasonUnsubscribed)
+	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, "x", queue.DeadReasonUnsubscribed)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
 	require.Len(t, evicted, 2, "five dead letters, three kept")
 	assert.Equal(t, "old", evicted[0].ID, "the oldest dead letter goes first")
 	kept := dead(t, s)
 	require.Len(t, kept, 3)
-	older := func(a, b sender.Delivery) bool {
+	older := func(a, b queue.Delivery) bool {
 		return a.DeadAt.Before(b.DeadAt) || (a.DeadAt.Equal(b.DeadAt) && a.Seq < b.Seq)
 	}
 	for _, e := range evicted {
@@ -164,7 +148,7 @@ func testDeadEndpointEvicts(t *testing.T, s sender.Store, de sender.DeadEvicter)
 	assert.Empty(t, list(t, s))
 }
 
-func testPlainDeadLetterEvicts(t *testing.T, s sender.Store, _ sender.DeadEvicter) {
+func testPlainDeadLetterEvicts(t *testing.T, s queue.Store, _ queue.DeadEvicter) {
 	for _, id := range []string{"a", "b", "c", "d"} {
 		enqueue(t, s, Delivery(t, id, "ep", T0))
 		got := lease(t, s, T0, 1)
@@ -173,7 +157,7 @@ func testPlainDeadLetterEvicts(t *testing.T, s sender.Store, _ sender.DeadEvicte
 	}
 	assert.Equal(t, []string{"b", "c", "d"}, ids(dead(t, s)), "Store.DeadLetter keeps the bound too")
 	enqueue(t, s, Delivery(t, "e", "ep", T0), Delivery(t, "f", "ep", T0))
-	n, err := s.DeadLetterEndpoint(ctxBack, "ep", sender.DeadReasonUnsubscribed)
+	n, err := s.DeadLetterEndpoint(ctxBack, "ep", queue.DeadReasonUnsubscribed)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	got := dead(t, s)
@@ -181,22 +165,22 @@ func testPlainDeadLetterEvicts(t *testing.T, s sender.Store, _ sender.DeadEvicte
 	assert.Equal(t, "d", got[0].ID)
 }
 
-func testEvictedForgotten(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+func testEvictedForgotten(t *testing.T, s queue.Store, de queue.DeadEvicter) {
 	own(t, s, "a", "b", "c", "d")
 	require.Equal(t, []string{"a"}, bury(t, s, de, "a", "b", "c", "d"))
-	_, err := s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0)
-	assert.ErrorIs(t, err, sender.ErrNotFound, "an evicted dead letter cannot be requeued")
-	n, err := s.Requeue(ctxBack, sender.Selector{EndpointID: "ep-a"}, T0)
+	_, err := s.Requeue(ctxBack, queue.Selector{ID: "a"}, T0)
+	assert.ErrorIs(t, err, queue.ErrNotFound, "an evicted dead letter cannot be requeued")
+	n, err := s.Requeue(ctxBack, queue.Selector{EndpointID: "ep-a"}, T0)
 	require.NoError(t, err)
 	assert.Zero(t, n)
 	require.NoError(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep-a", T0)), "its id is free again")
 	assert.Equal(t, []string{"a"}, ids(list(t, s)))
 }
 
-func testRequeueMakesRoom(t *testing.T, s sender.Store, de sender.DeadEvicter) {
+func testRequeueMakesRoom(t *testing.T, s queue.Store, de queue.DeadEvicter) {
 	own(t, s, "a", "b", "c")
 	require.Empty(t, bury(t, s, de, "a", "b", "c"))
-	n, err := s.Requeue(ctxBack, sender.Selector{ID: "b"}, T0)
+	n, err := s.Requeue(ctxBack, queue.Selector{ID: "b"}, T0)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	own(t, s, "d")
@@ -214,36 +198,43 @@ var (
 // Event returns a new encoded test event.
 func Event(t testing.TB) *event.Encoded {
 	t.Helper()
+	enc, err := newEvent()
+	require.NoError(t, err)
+	return enc
+}
+
+// newEvent returns a new encoded test event, each with its own data.
+func newEvent() (*event.Encoded, error) {
 	encMu.Lock()
 	encSeq++
 	n := encSeq
 	encMu.Unlock()
 	ev, err := event.New("order-created", map[string]int{"n": n})
-	require.NoError(t, err)
-	enc, err := ev.Encode()
-	require.NoError(t, err)
-	return enc
+	if err != nil {
+		return nil, err
+	}
+	return ev.Encode()
 }
 
 // Delivery returns a pending delivery for endpoint, due at due.
-func Delivery(t testing.TB, id, endpoint string, due time.Time) sender.Delivery {
+func Delivery(t testing.TB, id, endpoint string, due time.Time) queue.Delivery {
 	t.Helper()
-	return sender.Delivery{ID: id, EndpointID: endpoint, Event: Event(t), Created: T0, Due: due}
+	return queue.Delivery{ID: id, EndpointID: endpoint, Event: Event(t), Created: T0, Due: due}
 }
 
-func enqueue(t *testing.T, s sender.Store, ds ...sender.Delivery) {
+func enqueue(t *testing.T, s queue.Store, ds ...queue.Delivery) {
 	t.Helper()
 	require.NoError(t, s.Enqueue(ctxBack, ds...))
 }
 
-func lease(t *testing.T, s sender.Store, now time.Time, max int) []sender.Delivery {
+func lease(t *testing.T, s queue.Store, now time.Time, max int) []queue.Delivery {
 	t.Helper()
-	ds, err := s.Lease(ctxBack, sender.LeaseRequest{Now: now, Max: max, For: leaseFor})
+	ds, err := s.Lease(ctxBack, queue.LeaseRequest{Now: now, Max: max, For: leaseFor})
 	require.NoError(t, err)
 	return ds
 }
 
-func ids(ds []sender.Delivery) []string {
+func ids(ds []queue.Delivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.ID
@@ -251,27 +242,27 @@ func ids(ds []sender.Delivery) []string {
 	return out
 }
 
-func list(t *testing.T, s sender.Store) []sender.Delivery {
+func list(t *testing.T, s queue.Store) []queue.Delivery {
 	t.Helper()
-	ds, err := s.ListPending(ctxBack, sender.ListFilter{})
+	ds, err := s.ListPending(ctxBack, queue.ListFilter{})
 	require.NoError(t, err)
 	return ds
 }
 
-func dead(t *testing.T, s sender.Store) []sender.Delivery {
+func dead(t *testing.T, s queue.Store) []queue.Delivery {
 	t.Helper()
-	ds, err := s.ListDead(ctxBack, sender.ListFilter{})
+	ds, err := s.ListDead(ctxBack, queue.ListFilter{})
 	require.NoError(t, err)
 	return ds
 }
 
-func testEnqueueAndList(t *testing.T, s sender.Store) {
+func testEnqueueAndList(t *testing.T, s queue.Store) {
 	a, b, c := Delivery(t, "a", "ep1", T0.Add(2*time.Second)), Delivery(t, "b", "ep1", T0), Delivery(t, "c", "ep2", T0.Add(time.Second))
 	enqueue(t, s, a, b)
 	enqueue(t, s, c)
 	got := list(t, s)
 	require.Equal(t, []string{"b", "c", "a"}, ids(got), "ListPending is earliest due first")
-	byID := map[string]sender.Delivery{}
+	byID := map[string]queue.Delivery{}
 	for _, d := range got {
 		byID[d.ID] = d
 		assert.Empty(t, d.Lease)
@@ -288,38 +279,38 @@ func testEnqueueAndList(t *testing.T, s sender.Store) {
 	assert.Len(t, list(t, s), 3)
 }
 
-func testEnqueueInvalid(t *testing.T, s sender.Store) {
+func testEnqueueInvalid(t *testing.T, s queue.Store) {
 	good := Delivery(t, "ok", "ep", T0)
 	noID := Delivery(t, "", "ep", T0)
 	noEP := Delivery(t, "x", "", T0)
 	noEv := Delivery(t, "y", "ep", T0)
 	noEv.Event = nil
-	for _, bad := range []sender.Delivery{noID, noEP, noEv} {
+	for _, bad := range []queue.Delivery{noID, noEP, noEv} {
 		err := s.Enqueue(ctxBack, good, bad)
-		assert.ErrorIs(t, err, sender.ErrInvalidDelivery)
+		assert.ErrorIs(t, err, queue.ErrInvalidDelivery)
 	}
 	assert.Empty(t, list(t, s), "a batch with an invalid delivery stores nothing")
 }
 
-func testEnqueueDuplicate(t *testing.T, s sender.Store) {
+func testEnqueueDuplicate(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0))
-	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "b", "ep", T0), Delivery(t, "a", "ep", T0)), sender.ErrDuplicateDelivery)
-	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "c", "ep", T0), Delivery(t, "c", "ep", T0)), sender.ErrDuplicateDelivery)
-	big := make([]sender.Delivery, 0, 40)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "b", "ep", T0), Delivery(t, "a", "ep", T0)), queue.ErrDuplicateDelivery)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "c", "ep", T0), Delivery(t, "c", "ep", T0)), queue.ErrDuplicateDelivery)
+	big := make([]queue.Delivery, 0, 40)
 	for i := range 39 {
 		big = append(big, Delivery(t, fmt.Sprint("big", i), "ep", T0))
 	}
 	big = append(big, Delivery(t, "big7", "ep", T0))
-	assert.ErrorIs(t, s.Enqueue(ctxBack, big...), sender.ErrDuplicateDelivery, "duplicate inside a large batch")
+	assert.ErrorIs(t, s.Enqueue(ctxBack, big...), queue.ErrDuplicateDelivery, "duplicate inside a large batch")
 	assert.Equal(t, []string{"a"}, ids(list(t, s)), "nothing of a refused batch is stored")
 	// A dead letter's id is still taken.
 	got := lease(t, s, T0, 1)
 	require.Len(t, got, 1)
 	require.NoError(t, s.DeadLetter(ctxBack, "a", got[0].Lease, "test"))
-	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep", T0)), sender.ErrDuplicateDelivery)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep", T0)), queue.ErrDuplicateDelivery)
 }
 
-func testLeaseOnlyDue(t *testing.T, s sender.Store) {
+func testLeaseOnlyDue(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "now", "ep", T0), Delivery(t, "later", "ep", T0.Add(time.Minute)))
 	got := lease(t, s, T0, 10)
 	require.Equal(t, []string{"now"}, ids(got))
@@ -331,7 +322,7 @@ func testLeaseOnlyDue(t *testing.T, s sender.Store) {
 	assert.Equal(t, []string{"later"}, ids(got), "due exactly at Due")
 }
 
-func testLeaseOrderAndMax(t *testing.T, s sender.Store) {
+func testLeaseOrderAndMax(t *testing.T, s queue.Store) {
 	for i := range 5 {
 		enqueue(t, s, Delivery(t, fmt.Sprint("d", i), fmt.Sprint("ep", i%2), T0.Add(time.Duration(5-i)*time.Second)))
 	}
@@ -348,7 +339,7 @@ func testLeaseOrderAndMax(t *testing.T, s sender.Store) {
 	assert.Empty(t, lease(t, s, now, 10))
 }
 
-func testLeasedNotLeasedAgain(t *testing.T, s sender.Store) {
+func testLeasedNotLeasedAgain(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0))
 	require.Len(t, lease(t, s, T0, 1), 1)
 	assert.Empty(t, lease(t, s, T0.Add(leaseFor-time.Nanosecond), 1), "a live lease hides the delivery")
@@ -357,7 +348,7 @@ func testLeasedNotLeasedAgain(t *testing.T, s sender.Store) {
 	assert.NotEmpty(t, all[0].Lease)
 }
 
-func testExpiredLeaseReappears(t *testing.T, s sender.Store) {
+func testExpiredLeaseReappears(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0))
 	first := lease(t, s, T0, 1)
 	require.Len(t, first, 1)
@@ -369,47 +360,47 @@ func testExpiredLeaseReappears(t *testing.T, s sender.Store) {
 	assert.Empty(t, list(t, s))
 }
 
-func testAck(t *testing.T, s sender.Store) {
+func testAck(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	got := lease(t, s, T0, 2)
 	require.Len(t, got, 2)
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", "not-a-lease"), sender.ErrLeaseLost, "wrong token")
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", ""), sender.ErrLeaseLost, "empty token")
-	assert.ErrorIs(t, s.Ack(ctxBack, "zzz", got[0].Lease), sender.ErrLeaseLost, "unknown id")
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", "not-a-lease"), queue.ErrLeaseLost, "wrong token")
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", ""), queue.ErrLeaseLost, "empty token")
+	assert.ErrorIs(t, s.Ack(ctxBack, "zzz", got[0].Lease), queue.ErrLeaseLost, "unknown id")
 	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
-	assert.ErrorIs(t, s.Ack(ctxBack, got[0].ID, got[0].Lease), sender.ErrLeaseLost, "acknowledged twice")
+	assert.ErrorIs(t, s.Ack(ctxBack, got[0].ID, got[0].Lease), queue.ErrLeaseLost, "acknowledged twice")
 	assert.Equal(t, []string{got[1].ID}, ids(list(t, s)))
 	assert.Equal(t, []string{got[1].ID}, ids(lease(t, s, T0.Add(2*leaseFor), 2)),
 		"an acknowledged delivery never comes back; the other one's lease expired")
 	assert.Empty(t, dead(t, s))
 }
 
-func testStaleHolder(t *testing.T, s sender.Store) {
+func testStaleHolder(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0))
 	stale := lease(t, s, T0, 1)[0]
 	fresh := lease(t, s, T0.Add(leaseFor+time.Second), 1)
 	require.Len(t, fresh, 1)
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", stale.Lease), sender.ErrLeaseLost)
-	assert.ErrorIs(t, s.Reschedule(ctxBack, "a", stale.Lease, T0), sender.ErrLeaseLost)
-	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", stale.Lease, "x"), sender.ErrLeaseLost)
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", stale.Lease), queue.ErrLeaseLost)
+	assert.ErrorIs(t, s.Reschedule(ctxBack, "a", stale.Lease, T0), queue.ErrLeaseLost)
+	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", stale.Lease, "x"), queue.ErrLeaseLost)
 	all := list(t, s)
 	require.Len(t, all, 1, "the stale holder changed nothing")
 	assert.Equal(t, fresh[0].Lease, all[0].Lease)
 	assert.Empty(t, dead(t, s))
 	require.NoError(t, s.Reschedule(ctxBack, "a", fresh[0].Lease, T0))
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", fresh[0].Lease), sender.ErrLeaseLost, "a rescheduled delivery is no longer leased")
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", fresh[0].Lease), queue.ErrLeaseLost, "a rescheduled delivery is no longer leased")
 }
 
-func testReschedule(t *testing.T, s sender.Store) {
+func testReschedule(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0))
 	d := lease(t, s, T0, 1)[0]
-	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(time.Minute), sender.Attempt{Number: 1, Status: 503}))
+	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(time.Minute), queue.Attempt{Number: 1, Status: 503}))
 	assert.Empty(t, lease(t, s, T0.Add(59*time.Second), 1), "not before the new due time")
 	d = lease(t, s, T0.Add(time.Minute), 1)[0]
 	require.Len(t, d.Attempts, 1)
 	assert.Equal(t, 503, d.Attempts[0].Status)
 	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(2*time.Minute),
-		sender.Attempt{Number: 2, Status: 500}, sender.Attempt{Number: 3, Status: 502}))
+		queue.Attempt{Number: 2, Status: 500}, queue.Attempt{Number: 3, Status: 502}))
 	all := list(t, s)
 	require.Len(t, all, 1)
 	assert.Empty(t, all[0].Lease)
@@ -423,13 +414,13 @@ func testReschedule(t *testing.T, s sender.Store) {
 	assert.Len(t, d.Attempts, 3)
 }
 
-func testDeadLetter(t *testing.T, s sender.Store) {
+func testDeadLetter(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	got := lease(t, s, T0, 2)
 	require.Len(t, got, 2)
-	require.NoError(t, s.Reschedule(ctxBack, "a", got[0].Lease, T0, sender.Attempt{Number: 1, Status: 500}))
+	require.NoError(t, s.Reschedule(ctxBack, "a", got[0].Lease, T0, queue.Attempt{Number: 1, Status: 500}))
 	d := lease(t, s, T0, 1)[0]
-	require.NoError(t, s.DeadLetter(ctxBack, "a", d.Lease, "retries exhausted", sender.Attempt{Number: 2, Status: 500}))
+	require.NoError(t, s.DeadLetter(ctxBack, "a", d.Lease, "retries exhausted", queue.Attempt{Number: 2, Status: 500}))
 	require.NoError(t, s.DeadLetter(ctxBack, "b", got[1].Lease, "endpoint gone"))
 	ds := dead(t, s)
 	require.Equal(t, []string{"a", "b"}, ids(ds), "oldest dead letter first")
@@ -441,17 +432,17 @@ func testDeadLetter(t *testing.T, s sender.Store) {
 	assert.Equal(t, 2, ds[0].Attempts[1].Number)
 	assert.Empty(t, list(t, s), "dead letters are not pending")
 	assert.Empty(t, lease(t, s, T0.Add(time.Hour), 10), "dead letters are never leased")
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", d.Lease), sender.ErrLeaseLost)
-	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", d.Lease, "again"), sender.ErrLeaseLost)
+	assert.ErrorIs(t, s.Ack(ctxBack, "a", d.Lease), queue.ErrLeaseLost)
+	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", d.Lease, "again"), queue.ErrLeaseLost)
 }
 
-func testDeadLetterEndpoint(t *testing.T, s sender.Store) {
+func testDeadLetterEndpoint(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a1", "a", T0), Delivery(t, "a2", "a", T0.Add(time.Hour)),
 		Delivery(t, "a3", "a", T0), Delivery(t, "b1", "b", T0))
 	o := Delivery(t, "a4", "a", T0)
 	o.Ordered = true
 	enqueue(t, s, o)
-	held, err := s.Lease(ctxBack, sender.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"a": 1}})
+	held, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"a": 1}})
 	require.NoError(t, err)
 	require.Len(t, held, 1)
 	n, err := s.DeadLetterEndpoint(ctxBack, "a", "endpoint gone")
@@ -472,16 +463,16 @@ func testDeadLetterEndpoint(t *testing.T, s sender.Store) {
 	assert.Zero(t, n)
 }
 
-func testLeaseEndpointLimits(t *testing.T, s sender.Store) {
+func testLeaseEndpointLimits(t *testing.T, s queue.Store) {
 	for i := range 4 {
 		enqueue(t, s, Delivery(t, fmt.Sprint("a", i), "a", T0), Delivery(t, fmt.Sprint("b", i), "b", T0),
 			Delivery(t, fmt.Sprint("c", i), "c", T0))
 	}
-	req := sender.LeaseRequest{Now: T0, Max: 100, For: leaseFor, Endpoints: map[string]int{"a": 2, "b": 0, "x": 5}}
+	req := queue.LeaseRequest{Now: T0, Max: 100, For: leaseFor, Endpoints: map[string]int{"a": 2, "b": 0, "x": 5}}
 	got, err := s.Lease(ctxBack, req)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"a0", "a1"}, ids(got), "only listed endpoints, at most their limit; 0 skips")
-	got, err = s.Lease(ctxBack, sender.LeaseRequest{Now: T0, Max: 3, For: leaseFor, Endpoints: map[string]int{"b": 10, "c": 10}})
+	got, err = s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 3, For: leaseFor, Endpoints: map[string]int{"b": 10, "c": 10}})
 	require.NoError(t, err)
 	assert.Len(t, got, 3, "Max bounds the total")
 	for _, d := range got {
@@ -491,8 +482,8 @@ func testLeaseEndpointLimits(t *testing.T, s sender.Store) {
 	assert.Len(t, got, 12-2-3, "a nil map leases every endpoint")
 }
 
-func testOrdered(t *testing.T, s sender.Store) {
-	mk := func(id string, due time.Time) sender.Delivery {
+func testOrdered(t *testing.T, s queue.Store) {
+	mk := func(id string, due time.Time) queue.Delivery {
 		d := Delivery(t, id, "ep", due)
 		d.Ordered = true
 		return d
@@ -508,7 +499,7 @@ func testOrdered(t *testing.T, s sender.Store) {
 	got = lease(t, s, T0.Add(time.Second), 10)
 	require.Equal(t, []string{"o1"}, ids(got), "one ordered delivery at a time")
 	assert.Empty(t, lease(t, s, T0.Add(time.Second), 10), "nothing else while o1 is leased")
-	require.NoError(t, s.Reschedule(ctxBack, "o1", got[0].Lease, T0.Add(time.Minute), sender.Attempt{Number: 1, Status: 500}))
+	require.NoError(t, s.Reschedule(ctxBack, "o1", got[0].Lease, T0.Add(time.Minute), queue.Attempt{Number: 1, Status: 500}))
 	assert.Empty(t, lease(t, s, T0.Add(30*time.Second), 10), "a rescheduled head still blocks its successors")
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	require.Equal(t, []string{"o1"}, ids(got))
@@ -525,15 +516,15 @@ func testOrdered(t *testing.T, s sender.Store) {
 	assert.Equal(t, []string{"o3"}, ids(got), "expired head comes back before o4")
 }
 
-func testRequeueOne(t *testing.T, s sender.Store) {
+func testRequeueOne(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	for _, d := range lease(t, s, T0, 2) {
 		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "retries exhausted",
-			sender.Attempt{Number: 1, Status: 500}, sender.Attempt{Number: 2, Status: 500}))
+			queue.Attempt{Number: 1, Status: 500}, queue.Attempt{Number: 2, Status: 500}))
 	}
-	_, err := s.Requeue(ctxBack, sender.Selector{ID: "nope"}, T0)
-	assert.ErrorIs(t, err, sender.ErrNotFound)
-	n, err := s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0.Add(time.Minute))
+	_, err := s.Requeue(ctxBack, queue.Selector{ID: "nope"}, T0)
+	assert.ErrorIs(t, err, queue.ErrNotFound)
+	n, err := s.Requeue(ctxBack, queue.Selector{ID: "a"}, T0.Add(time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []string{"b"}, ids(dead(t, s)))
@@ -548,25 +539,25 @@ func testRequeueOne(t *testing.T, s sender.Store) {
 	got := lease(t, s, T0.Add(time.Minute), 5)
 	require.Equal(t, []string{"a"}, ids(got))
 	require.NoError(t, s.Ack(ctxBack, "a", got[0].Lease))
-	_, err = s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0)
-	assert.ErrorIs(t, err, sender.ErrNotFound, "only dead letters are requeued")
+	_, err = s.Requeue(ctxBack, queue.Selector{ID: "a"}, T0)
+	assert.ErrorIs(t, err, queue.ErrNotFound, "only dead letters are requeued")
 }
 
-func testRequeueByEndpointAndAll(t *testing.T, s sender.Store) {
+func testRequeueByEndpointAndAll(t *testing.T, s queue.Store) {
 	for _, ep := range []string{"x", "y", "z"} {
 		enqueue(t, s, Delivery(t, ep+"1", ep, T0), Delivery(t, ep+"2", ep, T0))
 	}
 	for _, d := range lease(t, s, T0, 10) {
 		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "retries exhausted"))
 	}
-	n, err := s.Requeue(ctxBack, sender.Selector{EndpointID: "y"}, T0)
+	n, err := s.Requeue(ctxBack, queue.Selector{EndpointID: "y"}, T0)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	assert.ElementsMatch(t, []string{"y1", "y2"}, ids(list(t, s)))
-	n, err = s.Requeue(ctxBack, sender.Selector{EndpointID: "nobody"}, T0)
+	n, err = s.Requeue(ctxBack, queue.Selector{EndpointID: "nobody"}, T0)
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	n, err = s.Requeue(ctxBack, sender.Selector{}, T0)
+	n, err = s.Requeue(ctxBack, queue.Selector{}, T0)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
 	assert.Len(t, list(t, s), 6)
@@ -574,35 +565,35 @@ func testRequeueByEndpointAndAll(t *testing.T, s sender.Store) {
 	assert.Len(t, lease(t, s, T0, 10), 6)
 }
 
-func testListFilters(t *testing.T, s sender.Store) {
+func testListFilters(t *testing.T, s queue.Store) {
 	a := Delivery(t, "a", "ep1", T0)
 	b := Delivery(t, "b", "ep2", T0.Add(time.Second))
 	c := Delivery(t, "c", "ep1", T0.Add(2*time.Second))
 	c.Event = a.Event // the same event to two... deliveries
 	enqueue(t, s, a, b, c)
-	got, err := s.ListPending(ctxBack, sender.ListFilter{EndpointID: "ep1"})
+	got, err := s.ListPending(ctxBack, queue.ListFilter{EndpointID: "ep1"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "c"}, ids(got))
-	got, err = s.ListPending(ctxBack, sender.ListFilter{EventID: a.Event.ID()})
+	got, err = s.ListPending(ctxBack, queue.ListFilter{EventID: a.Event.ID()})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "c"}, ids(got))
-	got, err = s.ListPending(ctxBack, sender.ListFilter{Limit: 2})
+	got, err = s.ListPending(ctxBack, queue.ListFilter{Limit: 2})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, ids(got))
 	for _, d := range lease(t, s, T0.Add(time.Minute), 10) {
 		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "r"))
 	}
-	got, err = s.ListDead(ctxBack, sender.ListFilter{EndpointID: "ep2"})
+	got, err = s.ListDead(ctxBack, queue.ListFilter{EndpointID: "ep2"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"b"}, ids(got))
-	got, err = s.ListDead(ctxBack, sender.ListFilter{EventID: a.Event.ID(), Limit: 1})
+	got, err = s.ListDead(ctxBack, queue.ListFilter{EventID: a.Event.ID(), Limit: 1})
 	require.NoError(t, err)
 	assert.Len(t, got, 1)
 }
 
-func testCopyOnReturn(t *testing.T, s sender.Store) {
+func testCopyOnReturn(t *testing.T, s queue.Store) {
 	in := Delivery(t, "a", "ep", T0)
-	in.Attempts = []sender.Attempt{{Number: 1, Status: 500}}
+	in.Attempts = []queue.Attempt{{Number: 1, Status: 500}}
 	enqueue(t, s, in)
 	in.Attempts[0].Status = 999 // the caller's slice is not the stored one
 	got := lease(t, s, T0, 1)[0]
@@ -626,9 +617,9 @@ func testCopyOnReturn(t *testing.T, s sender.Store) {
 
 // testConcurrentLease runs several "dispatchers" leasing and acknowledging the same
 // store at once: every delivery must be leased exactly once (no lease expires).
-func testConcurrentLease(t *testing.T, s sender.Store) {
+func testConcurrentLease(t *testing.T, s queue.Store) {
 	const n, workers = 600, 8
-	batch := make([]sender.Delivery, 0, n)
+	batch := make([]queue.Delivery, 0, n)
 	for i := range n {
 		batch = append(batch, Delivery(t, fmt.Sprint("d", i), fmt.Sprint("ep", i%5), T0.Add(time.Duration(i%7)*time.Millisecond)))
 	}
@@ -642,7 +633,7 @@ func testConcurrentLease(t *testing.T, s sender.Store) {
 			defer wg.Done()
 			empty := 0
 			for empty < 3 {
-				ds, err := s.Lease(ctxBack, sender.LeaseRequest{Now: T0.Add(time.Second), Max: 1 + w%4, For: time.Hour})
+				ds, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0.Add(time.Second), Max: 1 + w%4, For: time.Hour})
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -669,7 +660,7 @@ func testConcurrentLease(t *testing.T, s sender.Store) {
 
 // testConcurrentExpiry lets half the holders "crash" (never acknowledge): their
 // deliveries must come back after the lease and be acknowledged by others.
-func testConcurrentExpiry(t *testing.T, s sender.Store) {
+func testConcurrentExpiry(t *testing.T, s queue.Store) {
 	const n = 200
 	for i := range n {
 		enqueue(t, s, Delivery(t, fmt.Sprint("d", i), "ep", T0))
@@ -683,7 +674,7 @@ func testConcurrentExpiry(t *testing.T, s sender.Store) {
 			defer wg.Done()
 			now := T0
 			for round := 0; round < 50; round++ {
-				ds, err := s.Lease(ctxBack, sender.LeaseRequest{Now: now, Max: 7, For: leaseFor})
+				ds, err := s.Lease(ctxBack, queue.LeaseRequest{Now: now, Max: 7, For: leaseFor})
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -696,7 +687,7 @@ func testConcurrentExpiry(t *testing.T, s sender.Store) {
 						acked[d.ID] = true
 						mu.Unlock()
 					} else {
-						assert.ErrorIs(t, err, sender.ErrLeaseLost)
+						assert.ErrorIs(t, err, queue.ErrLeaseLost)
 					}
 				}
 				now = now.Add(leaseFor) // later calls see earlier leases expired
@@ -719,33 +710,160 @@ func testConcurrentExpiry(t *testing.T, s sender.Store) {
 	assert.Len(t, acked, n, "at-least-once: every delivery is acknowledged in the end")
 }
 
-func testQueueFull(t *testing.T, s sender.Store) {
+func testQueueFull(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
-	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "c", "ep", T0), Delivery(t, "d", "ep", T0)), sender.ErrQueueFull)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "c", "ep", T0), Delivery(t, "d", "ep", T0)), queue.ErrQueueFull)
 	assert.Len(t, list(t, s), 2, "all or nothing")
 	enqueue(t, s, Delivery(t, "c", "ep", T0))
-	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), sender.ErrQueueFull)
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), queue.ErrQueueFull)
 	got := lease(t, s, T0, 2)
 	require.Len(t, got, 2)
-	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), sender.ErrQueueFull, "leased deliveries are pending")
+	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), queue.ErrQueueFull, "leased deliveries are pending")
 	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
 	require.NoError(t, s.DeadLetter(ctxBack, got[1].ID, got[1].Lease, "r"))
 	enqueue(t, s, Delivery(t, "d", "ep", T0), Delivery(t, "e", "ep", T0))
 	assert.Len(t, list(t, s), 3, "acknowledged deliveries and dead letters free their place")
 }
 
-func testRequeueFull(t *testing.T, s sender.Store) {
+func testRequeueFull(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	for _, d := range lease(t, s, T0, 2) {
 		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "r"))
 	}
 	enqueue(t, s, Delivery(t, "c", "ep", T0))
-	_, err := s.Requeue(ctxBack, sender.Selector{}, T0)
-	assert.ErrorIs(t, err, sender.ErrQueueFull)
+	_, err := s.Requeue(ctxBack, queue.Selector{}, T0)
+	assert.ErrorIs(t, err, queue.ErrQueueFull)
 	assert.Len(t, dead(t, s), 2, "all or nothing")
-	n, err := s.Requeue(ctxBack, sender.Selector{ID: "a"}, T0)
+	n, err := s.Requeue(ctxBack, queue.Selector{ID: "a"}, T0)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	_, err = s.Requeue(ctxBack, sender.Selector{ID: "b"}, T0)
-	assert.ErrorIs(t, err, sender.ErrQueueFull)
+	_, err = s.Requeue(ctxBack, queue.Selector{ID: "b"}, T0)
+	assert.ErrorIs(t, err, queue.ErrQueueFull)
+}
+
+// reportErr turns a check that returns an error into a subtest that fails with it.
+func reportErr(check func(ctx context.Context, s queue.Store) error) func(t *testing.T, s queue.Store) {
+	return func(t *testing.T, s queue.Store) {
+		t.Helper()
+		if err := check(t.Context(), s); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// zone is a location other than UTC and Local, with a fractional offset, for the times
+// of the attempts CheckAttemptsRoundTrip stores.
+var zone = time.FixedZone("UTC+05:30", 5*3600+30*60)
+
+// RoundTripAttempts are the attempts CheckAttemptsRoundTrip stores: every field set to a
+// value of its own (none zero), their Start times in a zone that is not UTC, to the
+// nanosecond.
+func RoundTripAttempts() [3]queue.Attempt {
+	return [3]queue.Attempt{
+		{Number: 1, Start: time.Date(2030, 1, 2, 8, 34, 5, 123456789, zone), Duration: 1500*time.Millisecond + 7,
+			Status: 503, Class: queue.ClassRetryable, Error: "status 503 Service Unavailable", RetryAfter: 42 * time.Second},
+		{Number: 2, Start: time.Date(2030, 1, 2, 8, 35, 6, 987654321, zone), Duration: 30*time.Second + 11,
+			Status: 429, Class: queue.ClassRetryable, Error: "status 429 Too Many Requests", RetryAfter: 3 * time.Minute},
+		{Number: 3, Start: time.Date(2030, 1, 2, 8, 40, 7, 1, zone), Duration: 25*time.Millisecond + 3,
+			Status: 400, Class: queue.ClassPermanent, Error: "status 400 Bad Request", RetryAfter: time.Nanosecond},
+	}
+}
+
+// CheckAttemptsRoundTrip checks that a store gives back every field of every attempt it
+// was given, unchanged: through Enqueue, Reschedule (then ListPending and Lease) and
+// DeadLetter (then ListDead). Start must be the same instant (time.Time.Equal; the
+// location may differ); Number, Duration, Status, Class, Error and RetryAfter must be
+// equal. The dispatcher's retry policy reads them back, so a store that keeps only some
+// (say the number and the status) fails. It returns the first difference found, or nil.
+// Run calls it (subtest AttemptsRoundTrip) on a fresh store; it needs an empty one.
+func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
+	as := RoundTripAttempts()
+	enc, err := newEvent()
+	if err != nil {
+		return err
+	}
+	// Enqueue with a history (what a migration from another store does).
+	pre := queue.Delivery{ID: "rt-pre", EndpointID: "ep-rt-pre", Event: enc, Created: T0, Due: T0.Add(time.Hour),
+		Attempts: []queue.Attempt{as[0]}}
+	d := queue.Delivery{ID: "rt", EndpointID: "ep-rt", Event: enc, Created: T0, Due: T0}
+	if err := s.Enqueue(ctx, pre, d); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	got, err := s.ListPending(ctx, queue.ListFilter{EndpointID: "ep-rt-pre"})
+	if err != nil {
+		return fmt.Errorf("list pending: %w", err)
+	}
+	if err := sameAttempts("Enqueue then ListPending", as[:1], got); err != nil {
+		return err
+	}
+	leased, err := s.Lease(ctx, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-rt": 1}})
+	if err != nil || len(leased) != 1 {
+		return fmt.Errorf("lease: %d deliveries, %v", len(leased), err)
+	}
+	if err := s.Reschedule(ctx, "rt", leased[0].Lease, T0, as[0], as[1]); err != nil {
+		return fmt.Errorf("reschedule: %w", err)
+	}
+	got, err = s.ListPending(ctx, queue.ListFilter{EndpointID: "ep-rt"})
+	if err != nil {
+		return fmt.Errorf("list pending: %w", err)
+	}
+	if err := sameAttempts("Reschedule then ListPending", as[:2], got); err != nil {
+		return err
+	}
+	leased, err = s.Lease(ctx, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-rt": 1}})
+	if err != nil || len(leased) != 1 {
+		return fmt.Errorf("lease again: %d deliveries, %v", len(leased), err)
+	}
+	if err := sameAttempts("Reschedule then Lease", as[:2], leased); err != nil {
+		return err
+	}
+	if err := s.DeadLetter(ctx, "rt", leased[0].Lease, queue.DeadReasonRejected, as[2]); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	got, err = s.ListDead(ctx, queue.ListFilter{EndpointID: "ep-rt"})
+	if err != nil {
+		return fmt.Errorf("list dead: %w", err)
+	}
+	return sameAttempts("DeadLetter then ListDead", as[:], got)
+}
+
+// sameAttempts reports the first difference between want and the attempts of the one
+// delivery in got.
+func sameAttempts(step string, want []queue.Attempt, got []queue.Delivery) error {
+	if len(got) != 1 {
+		return fmt.Errorf("%s: %d deliveries listed, want 1", step, len(got))
+	}
+	have := got[0].Attempts
+	if len(have) != len(want) {
+		return fmt.Errorf("%s: %d attempts kept, want %d", step, len(have), len(want))
+	}
+	for i, w := range want {
+		h := have[i]
+		var diff []string
+		if h.Number != w.Number {
+			diff = append(diff, fmt.Sprintf("Number %d, want %d", h.Number, w.Number))
+		}
+		if !h.Start.Equal(w.Start) {
+			diff = append(diff, fmt.Sprintf("Start %v, want %v", h.Start, w.Start))
+		}
+		if h.Duration != w.Duration {
+			diff = append(diff, fmt.Sprintf("Duration %v, want %v", h.Duration, w.Duration))
+		}
+		if h.Status != w.Status {
+			diff = append(diff, fmt.Sprintf("Status %d, want %d", h.Status, w.Status))
+		}
+		if h.Class != w.Class {
+			diff = append(diff, fmt.Sprintf("Class %q, want %q", h.Class, w.Class))
+		}
+		if h.Error != w.Error {
+			diff = append(diff, fmt.Sprintf("Error %q, want %q", h.Error, w.Error))
+		}
+		if h.RetryAfter != w.RetryAfter {
+			diff = append(diff, fmt.Sprintf("RetryAfter %v, want %v", h.RetryAfter, w.RetryAfter))
+		}
+		if len(diff) > 0 {
+			return fmt.Errorf("%s: attempt %d not kept as given: %v", step, i+1, diff)
+		}
+	}
+	return nil
 }

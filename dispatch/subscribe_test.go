@@ -1,4 +1,4 @@
-package sender_test
+package dispatch_test
 
 import (
 	"net/http"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -19,7 +20,7 @@ func TestSubscribeRejectsUnusableEndpoints(t *testing.T) {
 	dspNoLeaks(t)
 	strict, err := sender.New(sender.Config{AllowPrivate: true}) // https:// only
 	require.NoError(t, err)
-	d := newDispatcher(t, strict, nil, sender.DispatcherConfig{})
+	d := newDispatcher(t, strict, nil, dispatch.Config{})
 	for name, tc := range map[string]struct {
 		ep   sender.Endpoint
 		also error
@@ -34,7 +35,7 @@ func TestSubscribeRejectsUnusableEndpoints(t *testing.T) {
 			also: sender.ErrInvalidPolicy},
 	} {
 		tc.ep.ID = "x"
-		err := d.Subscribe(sender.Subscription{Endpoint: tc.ep})
+		err := d.Subscribe(dispatch.Subscription{Endpoint: tc.ep})
 		require.ErrorIs(t, err, sender.ErrInvalidEndpoint, name)
 		if tc.also != nil {
 			assert.ErrorIs(t, err, tc.also, name)
@@ -42,7 +43,7 @@ func TestSubscribeRejectsUnusableEndpoints(t *testing.T) {
 		assert.NotContains(t, err.Error(), "pass", name)
 	}
 	assert.Empty(t, d.Endpoints(), "nothing was subscribed")
-	require.NoError(t, d.Subscribe(sender.Subscription{Endpoint: sender.Endpoint{ID: "ok", URL: "https://hooks.example.com/x"}}))
+	require.NoError(t, d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ok", URL: "https://hooks.example.com/x"}}))
 }
 
 // TestNegativeMaxInFlightMeansNoBoundPerSubscription: a negative MaxInFlight, on the
@@ -60,7 +61,7 @@ func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
 					<-release
 					w.WriteHeader(http.StatusNoContent)
 				})
-				d := newDispatcher(t, nw.sender(t), nil, sender.DispatcherConfig{Workers: workers, MaxInFlight: tc.dispatcher})
+				d := newDispatcher(t, nw.sender(t), nil, dispatch.Config{Workers: workers, MaxInFlight: tc.dispatcher})
 				t.Cleanup(func() { close(release) }) // before the dispatcher's shutdown
 				sub := dspSub(t, "slow", slow.URL, nil)
 				sub.MaxInFlight = tc.sub
@@ -85,22 +86,22 @@ func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
 // taking the default; the negatives that mean "none" are accepted.
 func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
 	s := dspSender(t)
-	for name, cfg := range map[string]sender.DispatcherConfig{
+	for name, cfg := range map[string]dispatch.Config{
 		"Workers":          {Workers: -1},
 		"LeaseFor":         {LeaseFor: -time.Second},
 		"PollInterval":     {PollInterval: -time.Second},
-		"Breaker.CoolDown": {Breaker: sender.BreakerConfig{CoolDown: -time.Second}},
+		"Breaker.CoolDown": {Breaker: dispatch.BreakerConfig{CoolDown: -time.Second}},
 	} {
-		d, err := sender.NewDispatcher(s, nil, cfg)
-		assert.ErrorIs(t, err, sender.ErrInvalidConfig, name)
+		d, err := dispatch.New(s, nil, cfg)
+		assert.ErrorIs(t, err, dispatch.ErrInvalidConfig, name)
 		assert.ErrorContains(t, err, name, "the error names the field")
 		assert.Nil(t, d, name)
 	}
-	for name, cfg := range map[string]sender.DispatcherConfig{
+	for name, cfg := range map[string]dispatch.Config{
 		"MaxInFlight: no bound per subscription": {MaxInFlight: -1},
-		"Breaker.Threshold: never pause":         {Breaker: sender.BreakerConfig{Threshold: -1}},
+		"Breaker.Threshold: never pause":         {Breaker: dispatch.BreakerConfig{Threshold: -1}},
 	} {
-		_, err := sender.NewDispatcher(s, nil, cfg)
+		_, err := dispatch.New(s, nil, cfg)
 		assert.NoError(t, err, name)
 	}
 }

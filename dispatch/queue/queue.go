@@ -1,4 +1,4 @@
-package sender
+package queue
 
 import (
 	"context"
@@ -8,26 +8,26 @@ import (
 	"github.com/hookkit/hookkit/event"
 )
 
-// Errors returned by Store implementations and the Dispatcher.
+// Errors returned by Store implementations (and passed on by the dispatch.Dispatcher).
 var (
-	// ErrQueueFull is returned by Store.Enqueue, Store.Requeue and Dispatcher.Publish when
+	// ErrQueueFull is returned by Store.Enqueue, Store.Requeue and dispatch.Dispatcher.Publish when
 	// the store's bound on pending deliveries would be exceeded. Nothing was stored.
-	ErrQueueFull = errors.New("hookkit/sender: delivery queue is full")
+	ErrQueueFull = errors.New("hookkit/queue: delivery queue is full")
 	// ErrLeaseLost is returned by Ack, Reschedule and DeadLetter when the caller no longer
 	// holds the lease it names: the lease expired and the delivery was leased again, or the
 	// delivery was already acknowledged or dead-lettered.
-	ErrLeaseLost = errors.New("hookkit/sender: delivery lease lost")
+	ErrLeaseLost = errors.New("hookkit/queue: delivery lease lost")
 	// ErrNotFound is returned when a named delivery or endpoint does not exist.
-	ErrNotFound = errors.New("hookkit/sender: not found")
+	ErrNotFound = errors.New("hookkit/queue: not found")
 	// ErrDuplicateDelivery is returned by Store.Enqueue when a delivery with the same ID is
 	// already stored (pending or dead). Nothing was stored.
-	ErrDuplicateDelivery = errors.New("hookkit/sender: duplicate delivery id")
+	ErrDuplicateDelivery = errors.New("hookkit/queue: duplicate delivery id")
 	// ErrInvalidDelivery is returned by Store.Enqueue for a delivery without an ID, an
 	// endpoint ID or an event. Nothing was stored.
-	ErrInvalidDelivery = errors.New("hookkit/sender: invalid delivery")
+	ErrInvalidDelivery = errors.New("hookkit/queue: invalid delivery")
 )
 
-// Reasons recorded in Delivery.DeadReason by the Dispatcher.
+// Reasons recorded in Delivery.DeadReason by the dispatch.Dispatcher.
 const (
 	DeadReasonGone         = "endpoint gone"         // the endpoint answered 410 Gone
 	DeadReasonExhausted    = "retries exhausted"     // the retry policy gave up
@@ -73,6 +73,45 @@ type Delivery struct {
 	DeadAt time.Time
 }
 
+// Attempt is the record of one attempt, as a Store keeps it: plain data, so that a
+// store can persist every field as it is (a number, a time, durations, an int and two
+// strings) and give it back unchanged. The dispatcher makes it from the sender's attempt;
+// the retry policy reads Number, Start, Duration and RetryAfter back from it, so a store
+// must keep all of them (queuetest checks that every field round-trips).
+type Attempt struct {
+	// Number is 1 for the first attempt of a delivery; the body's retryCount is Number-1.
+	Number int
+	// Start is when the attempt began. A store must give back the same instant
+	// (time.Time.Equal); the location may change.
+	Start time.Time
+	// Duration lasts from Start until the response was read, or the attempt failed.
+	Duration time.Duration
+	// Status is the response status; 0 when no response was received.
+	Status int
+	// Class is what the outcome meant, by its stable name: one of ClassAcknowledged,
+	// ClassRetryable, ClassPermanent, ClassGone, ClassRefused, ClassCredentials,
+	// ClassRedirect (the String of the sender's Class). "" for none.
+	Class string
+	// Error is the text of what went wrong; "" when acknowledged. It never contains the
+	// URL, credentials or tokens.
+	Error string
+	// RetryAfter is the wait a 429 or 503 asked for in its Retry-After header, as sent
+	// (before the retry policy's MaxRetryAfter caps it); 0 when none.
+	RetryAfter time.Duration
+}
+
+// The stable names of Attempt.Class, the same as the sender's Class.String. They are
+// part of the stored format: they never change.
+const (
+	ClassAcknowledged = "acknowledged" // a 2xx answer
+	ClassRetryable    = "retryable"    // a network error, timeout, 408, 425, 429, most 5xx
+	ClassPermanent    = "permanent"    // another 4xx, 501, 505, or a request that could not be made
+	ClassGone         = "gone"         // 410 Gone
+	ClassRefused      = "refused"      // the destination was refused before sending
+	ClassCredentials  = "credentials"  // credentials could not be obtained, or were rejected again
+	ClassRedirect     = "redirect"     // a 3xx, never followed
+)
+
 // LeaseRequest asks a Store for due deliveries.
 type LeaseRequest struct {
 	// Now is the current time: deliveries with Due <= Now are due, leases with
@@ -89,7 +128,7 @@ type LeaseRequest struct {
 }
 
 // ListFilter selects deliveries for ListPending and ListDead, of a Store and of a
-// Dispatcher (whose methods call its Store's). The zero value selects everything.
+// dispatch.Dispatcher (whose methods call its Store's). The zero value selects everything.
 type ListFilter struct {
 	// EndpointID selects the deliveries of this endpoint only. "": every endpoint.
 	EndpointID string
@@ -109,10 +148,10 @@ type Selector struct {
 	EndpointID string
 }
 
-// Store keeps pending deliveries and dead letters for a Dispatcher. Implementations must
-// be safe for concurrent use, including by several dispatcher processes sharing one
-// durable store. The package storetest checks every clause below; run it against any
-// implementation (storetest.Run).
+// Store keeps pending deliveries and dead letters for a dispatch.Dispatcher.
+// Implementations must be safe for concurrent use, including by several dispatcher
+// processes sharing one durable store. The package queuetest checks every clause below;
+// run it against any implementation (queuetest.Run).
 //
 // A delivery is pending (waiting for its Due time), leased (held by one dispatcher until
 // the lease expires), or dead (a dead letter). Delivery is at-least-once: a lease that
@@ -155,13 +194,14 @@ type Store interface {
 }
 
 // DeadEvicter is an optional Store extension for a store that bounds its dead letters
-// (MemoryStore with MemoryStoreConfig.MaxDead). When a new dead letter would exceed the
+// (memqueue.Store with memqueue.Config.MaxDead). When a new dead letter would exceed the
 // bound, such a store deletes the oldest dead letters (earliest DeadAt, then lowest Seq:
 // the order of ListDead) until it fits, and forgets them: their IDs may be enqueued again
 // and Requeue no longer finds them. Its DeadLetter and DeadLetterEndpoint evict the same
 // way; the methods below do what those do and also return the evicted dead letters,
-// oldest first. The Dispatcher calls them when its store has them, and reports every
-// eviction to its observer (DeliveryObserver.DeadLetterEvicted) and its logger. storetest.RunDeadBounded checks them.
+// oldest first. The dispatch.Dispatcher calls them when its store has them, and reports
+// every eviction to its observer (dispatch.Observer.DeadLetterEvicted) and its logger.
+// queuetest.RunDeadBounded checks them.
 type DeadEvicter interface {
 	// DeadLetterEvicting is DeadLetter, returning the dead letters evicted to make room.
 	DeadLetterEvicting(ctx context.Context, id, lease, reason string, attempts ...Attempt) (evicted []Delivery, err error)
@@ -171,7 +211,7 @@ type DeadEvicter interface {
 }
 
 // NextDuer is an optional Store extension: NextDue returns the earliest time at which a
-// delivery becomes due or a lease expires (false when there is none). The Dispatcher
+// delivery becomes due or a lease expires (false when there is none). The dispatcher
 // uses it to wake up exactly when a retry is due instead of at the next poll.
 type NextDuer interface {
 	NextDue(ctx context.Context) (time.Time, bool)

@@ -1,4 +1,4 @@
-package sender_test
+package dispatch_test
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
-	"github.com/hookkit/hookkit/sender"
 )
 
 // BenchmarkPublish measures Publish alone (encode once, one delivery per matching
@@ -24,8 +26,8 @@ func BenchmarkPublish(b *testing.B) {
 		b.Run(fmt.Sprintf("endpoints=%d", eps), func(b *testing.B) {
 			s := dspSender(b)
 			ev := newEvent(b, "order-created")
-			newD := func() *sender.Dispatcher {
-				d, err := sender.NewDispatcher(s, sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: -1}), sender.DispatcherConfig{})
+			newD := func() *dispatch.Dispatcher {
+				d, err := dispatch.New(s, memqueue.New(memqueue.Config{MaxPending: -1}), dispatch.Config{})
 				require.NoError(b, err)
 				for i := range eps {
 					require.NoError(b, d.Subscribe(dspSub(b, fmt.Sprint("ep", i), "http://127.0.0.1:1/", nil)))
@@ -58,7 +60,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 		b.Run(fmt.Sprintf("endpoints=%d", eps), func(b *testing.B) {
 			var acked atomic.Int64
 			s := dspSender(b)
-			d, err := sender.NewDispatcher(s, nil, sender.DispatcherConfig{Workers: 32, MaxInFlight: 32, PollInterval: 10 * time.Millisecond})
+			d, err := dispatch.New(s, nil, dispatch.Config{Workers: 32, MaxInFlight: 32, PollInterval: 10 * time.Millisecond})
 			require.NoError(b, err)
 			for i := range eps {
 				srv := newDspServer(b, func(w http.ResponseWriter, _ dspHit, _ int) {
@@ -80,7 +82,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 			for i := range b.N {
 				for {
 					_, err := d.Publish(ctx, evs[i%len(evs)])
-					if !errors.Is(err, sender.ErrQueueFull) {
+					if !errors.Is(err, queue.ErrQueueFull) {
 						require.NoError(b, err)
 						break
 					}
@@ -113,8 +115,8 @@ func BenchmarkDispatchPendingMemory(b *testing.B) {
 		for i := range evs {
 			evs[i] = newEvent(b, "order-created")
 		}
-		store := sender.NewMemoryStore(sender.MemoryStoreConfig{MaxPending: -1})
-		d, err := sender.NewDispatcher(s, store, sender.DispatcherConfig{})
+		store := memqueue.New(memqueue.Config{MaxPending: -1})
+		d, err := dispatch.New(s, store, dispatch.Config{})
 		require.NoError(b, err)
 		require.NoError(b, d.Subscribe(dspSub(b, "ep", "http://127.0.0.1:1/", nil)))
 		var before, after runtime.MemStats

@@ -1,4 +1,4 @@
-package sender_test
+package dispatch_test
 
 // Helpers of the dispatcher tests: a Sender that may reach loopback test servers, an
 // in-process network for tests in a synctest bubble, short retry policies, and test
@@ -30,6 +30,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/sender"
 )
@@ -50,11 +52,11 @@ func dspRetry(attempts int, initial time.Duration) *sender.RetryPolicy {
 
 // dspSub returns a subscription of an endpoint at url to the event types matched by
 // patterns (all when none).
-func dspSub(t testing.TB, id, url string, retry *sender.RetryPolicy, patterns ...string) sender.Subscription {
+func dspSub(t testing.TB, id, url string, retry *sender.RetryPolicy, patterns ...string) dispatch.Subscription {
 	t.Helper()
 	f, err := event.NewFilter(patterns...)
 	require.NoError(t, err)
-	return sender.Subscription{Endpoint: sender.Endpoint{ID: id, URL: url, Timeout: 2 * time.Second, Retry: retry}, Filter: f}
+	return dispatch.Subscription{Endpoint: sender.Endpoint{ID: id, URL: url, Timeout: 2 * time.Second, Retry: retry}, Filter: f}
 }
 
 // dspHit is one request a test receiver got.
@@ -283,11 +285,11 @@ func (b *pipeBody) Close() error {
 // dspStates records endpoint state changes.
 type dspStates struct {
 	mu      sync.Mutex
-	changes []sender.EndpointStateChange
-	onEach  func(c sender.EndpointStateChange)
+	changes []dispatch.EndpointStateChange
+	onEach  func(c dispatch.EndpointStateChange)
 }
 
-func (r *dspStates) EndpointStateChanged(_ context.Context, c sender.EndpointStateChange) {
+func (r *dspStates) EndpointStateChanged(_ context.Context, c dispatch.EndpointStateChange) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.changes = append(r.changes, c)
@@ -296,15 +298,15 @@ func (r *dspStates) EndpointStateChanged(_ context.Context, c sender.EndpointSta
 	}
 }
 
-// hooks returns a DeliveryObserver whose EndpointStateChanged records into r.
-func (r *dspStates) hooks() sender.DeliveryObserver {
-	return sender.DeliveryObserver{EndpointStateChanged: r.EndpointStateChanged}
+// hooks returns an Observer whose EndpointStateChanged records into r.
+func (r *dspStates) hooks() dispatch.Observer {
+	return dispatch.Observer{EndpointStateChanged: r.EndpointStateChanged}
 }
 
-func (r *dspStates) States(id string) []sender.EndpointState {
+func (r *dspStates) States(id string) []dispatch.EndpointState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []sender.EndpointState
+	var out []dispatch.EndpointState
 	for _, c := range r.changes {
 		if c.EndpointID == id {
 			out = append(out, c.To)
@@ -314,10 +316,10 @@ func (r *dspStates) States(id string) []sender.EndpointState {
 }
 
 // Changes returns the recorded changes of the endpoint id.
-func (r *dspStates) Changes(id string) []sender.EndpointStateChange {
+func (r *dspStates) Changes(id string) []dispatch.EndpointStateChange {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []sender.EndpointStateChange
+	var out []dispatch.EndpointStateChange
 	for _, c := range r.changes {
 		if c.EndpointID == id {
 			out = append(out, c)
@@ -334,12 +336,12 @@ func newEvent(t testing.TB, typ string) *event.Event {
 }
 
 // newDispatcher builds a dispatcher and shuts it down at the end of the test.
-func newDispatcher(t testing.TB, s *sender.Sender, store sender.Store, cfg sender.DispatcherConfig) *sender.Dispatcher {
+func newDispatcher(t testing.TB, s *sender.Sender, store queue.Store, cfg dispatch.Config) *dispatch.Dispatcher {
 	t.Helper()
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 10 * time.Millisecond
 	}
-	d, err := sender.NewDispatcher(s, store, cfg)
+	d, err := dispatch.New(s, store, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,0 +1,72 @@
+// Package dispatch delivers webhooks asynchronously, at least once. sender.Sender.Send
+// blocks its caller while retries last; a Dispatcher takes the event in microseconds and
+// delivers it later through a Sender:
+//
+//	s, err := sender.New(sender.Config{})
+//	d, err := dispatch.New(s, nil, dispatch.Config{}) // nil: a memqueue.Store
+//	envelopes, _ := event.NewFilter("envelope-*")
+//	err = d.Subscribe(dispatch.Subscription{Endpoint: ep, Filter: envelopes}) // like Connect's "events"
+//	err = d.Start(ctx)
+//	n, err := d.Publish(ctx, ev)                  // encoded once, one delivery per matching subscription
+//	err = d.Shutdown(ctx)                         // finish in-flight attempts, or hand them back
+//
+// A Subscription says what one endpoint gets: the sender.Endpoint (URL, keys,
+// credentials, timeout, retry policy), the event types (Filter, all by default), whether
+// they go in publish order (Ordered) and how many at once (MaxInFlight). Subscribe
+// prepares the endpoint once (sender.Sender.Prepare) and refuses one that no attempt could
+// use (sender.ErrInvalidEndpoint); Unsubscribe removes it.
+//
+// Publish does no network I/O: it stores the deliveries and returns (queue.ErrQueueFull
+// when the store's bound is reached, ErrClosed after Shutdown). A bounded pool of workers
+// (Config.Workers) leases due deliveries from the queue.Store and makes one attempt each
+// through the Sender (sender.Sender.Attempt), with the same signing, credentials,
+// classification and safety rules as Send. A retryable failure is rescheduled in the store
+// for the time the endpoint's retry policy (sender.RetryPolicy.Next, and Retry-After)
+// gives; no worker ever sleeps. Each subscription has a limit on attempts in flight
+// (Config.MaxInFlight, overridden by Subscription.MaxInFlight) and the dispatcher leases
+// only what can run now, so a slow or dead endpoint cannot starve the others.
+// Subscription.Ordered delivers an endpoint's events one at a time in publish order.
+//
+// Circuit breaker (BreakerConfig): after Threshold consecutive failures (default 5) an
+// endpoint is paused for CoolDown (default 30 s). Its deliveries are not leased meanwhile:
+// they wait in the store, untried, with no attempt recorded and no store write, and the
+// wait spends none of their retry policy (MaxAttempts counts real attempts; MaxElapsedTime
+// counts only the waits the policy asked for). Then exactly one probe, the earliest due
+// delivery, is sent: success resumes the endpoint, failure pauses it again. An outage
+// dead-letters nothing that was not tried; the deliveries of an endpoint that never comes
+// back stay pending (within the store's bound) until Unsubscribe. 410 Gone disables
+// the endpoint and turns its pending deliveries into dead letters ("endpoint gone"). State
+// changes (failing, paused, probing, recovered, disabled) go to
+// Config.Observer.EndpointStateChanged.
+//
+// Dead letters (retries exhausted, permanent rejection, gone, refused destination,
+// unsubscribed endpoint) keep every attempt, as plain data (queue.Attempt: the class by
+// its stable name, the error as text). List them with ListDead (and what is still on its
+// way with ListPending; a queue.ListFilter selects by endpoint, event and number) and
+// send them again with Requeue: one (queue.Selector.ID), by endpoint or all. They are
+// bounded too: beyond memqueue.Config.MaxDead (memqueue.DefaultMaxDead, 10,000) the oldest
+// is evicted, and each eviction goes to Config.Observer.DeadLetterEvicted and the
+// dispatcher's Logger (see queue.DeadEvicter). The attempts themselves go to the Sender's
+// Config.Observer.
+//
+// Every number in Config, BreakerConfig, memqueue.Config, sender.RetryPolicy,
+// Subscription and sender.Endpoint follows one rule: 0 means the documented default; a
+// negative value means "none" (no bound, no jitter, never) only where the field's
+// documentation says so, and is refused otherwise (ErrInvalidConfig from New,
+// sender.ErrInvalidPolicy, sender.ErrInvalidEndpoint), never silently taken as the
+// default.
+//
+// # Packages
+//
+// The store is behind a contract that imports nothing of the sender:
+//
+//	dispatch/queue      the Store contract, Delivery, Attempt, errors    → event
+//	dispatch/memqueue   the in-memory Store (the default)                → queue, event
+//	dispatch/queuetest  the conformance suite for any Store              → queue, event
+//	dispatch            this package                                     → sender, queue, memqueue, event
+//
+// The queue.Store interface documents what a durable implementation must do (leases that
+// expire make deliveries visible again; stale holders get queue.ErrLeaseLost; several
+// dispatcher processes may share one store); queuetest checks it. The sender never
+// imports this package.
+package dispatch

@@ -1,0 +1,31 @@
+package dispatch
+
+import (
+	"context"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// Observer is told about a Dispatcher's own events: endpoint state changes and dead
+// letters evicted by its store. Like sender.DeliveryObserver (and
+// net/http/httptrace.ClientTrace), it is a struct of optional hooks: a nil field is
+// skipped, so the zero value observes nothing and a hook added in a later version breaks
+// no one. It is passed by value in Config.Observer.
+//
+// The attempts themselves are not here: the Dispatcher makes them through its Sender,
+// whose Config.Observer (a sender.DeliveryObserver) sees each one (AttemptStarted,
+// AttemptFinished). The split follows the packages: the sender knows attempts, the
+// dispatcher knows endpoints and stores.
+//
+// Hooks are called synchronously, possibly from many goroutines at once (each hook's
+// documentation says when): they must be quick and safe for concurrent use.
+type Observer struct {
+	// EndpointStateChanged is called when an endpoint becomes failing, paused, probing,
+	// active again (recovered) or disabled. Calls are made one at a time per dispatcher,
+	// in the order of the changes.
+	EndpointStateChanged func(ctx context.Context, c EndpointStateChange)
+	// DeadLetterEvicted is called once for each dead letter the store evicted because its
+	// bound on dead letters was reached (see queue.DeadEvicter, memqueue.Config.MaxDead),
+	// with the delivery as it was (ID, endpoint, event, reason, attempts).
+	DeadLetterEvicted func(ctx context.Context, d queue.Delivery)
+}
