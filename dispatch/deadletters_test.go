@@ -65,7 +65,7 @@ func (b *syncBuffer) String() string {
 
 // TestDispatcherReportsEvictedDeadLetters: an endpoint that rejects everything fills a
 // store that keeps 5 dead letters; each of the 7 older ones is evicted, oldest first, and
-// reported to DispatcherConfig.Observer's DeadLetterEvicted hook and to the logger,
+// reported to Config.Observer's DeadLetterEvicted hook and to the logger,
 // without the endpoint's token.
 func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
@@ -118,7 +118,7 @@ func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 
 // TestDispatcherUnsubscribeEvictsOldestDeadLetters unsubscribes an endpoint with 20,000
 // pending deliveries into a store that keeps 1,000 dead letters: the 1,000 newest are kept
-// and the 19,000 others are reported to DispatcherConfig.Observer.DeadLetterEvicted.
+// and the 19,000 others are reported to Config.Observer.DeadLetterEvicted.
 func TestDispatcherUnsubscribeEvictsOldestDeadLetters(t *testing.T) {
 	dspNoLeaks(t)
 	const total, maxDead = 20_000, 1000

@@ -47,11 +47,11 @@ func TestSubscribeRejectsUnusableEndpoints(t *testing.T) {
 }
 
 // TestNegativeMaxInFlightMeansNoBoundPerSubscription: a negative MaxInFlight, on the
-// subscription or as DispatcherConfig's default, lets one endpoint use every worker.
+// subscription or as Config's default, lets one endpoint use every worker.
 func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
 	for name, tc := range map[string]struct{ dispatcher, sub int }{
 		"Subscription.MaxInFlight":     {dispatcher: 0, sub: -1},
-		"DispatcherConfig.MaxInFlight": {dispatcher: -1, sub: 0},
+		"Config.MaxInFlight": {dispatcher: -1, sub: 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dspBubble(t, func(t *testing.T, nw *dspNet) {
@@ -82,7 +82,7 @@ func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
 }
 
 // TestDispatcherRefusesMeaninglessNegativeNumbers: a negative Workers, LeaseFor,
-// PollInterval or Breaker.CoolDown has no meaning and NewDispatcher says so, instead of
+// PollInterval or Breaker.CoolDown has no meaning and New says so, instead of
 // taking the default; the negatives that mean "none" are accepted.
 func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
 	s := dspSender(t)

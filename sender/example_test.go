@@ -155,3 +155,43 @@ func ExampleConfig_wrapTransport() {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Prepare checks an endpoint once; Attempt makes exactly one attempt to it, and the retry
+// policy says when the next one is due. This is the seam a dispatcher is built on.
+func ExampleSender_Attempt() {
+	var calls atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+
+	s, _ := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true}) // a loopback test receiver
+	ep := sender.Endpoint{ID: "acme", URL: receiver.URL, Retry: &sender.RetryPolicy{RandomizationFactor: -1}}
+	target, err := s.Prepare(ep)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ev, _ := event.New("order-created", map[string]string{"orderId": "o-1"})
+	enc, _ := ev.Encode()
+	policy := s.RetryPolicy(ep)
+
+	a := s.Attempt(context.Background(), target, enc, 0)
+	fmt.Println(a.Number, a.Status, a.Class)
+	wait, ok := policy.Next(1, a.Duration, a.RetryAfter)
+	fmt.Println("retry:", ok, "in", wait)
+	a = s.Attempt(context.Background(), target, enc, 1)
+	fmt.Println(a.Number, a.Status, a.Class)
+
+	_, err = s.Prepare(sender.Endpoint{URL: "ftp://hooks.example.com/"}) // no attempt could use it
+	fmt.Println(errors.Is(err, sender.ErrInvalidEndpoint), err)
+	// Output:
+	// 1 503 retryable
+	// retry: true in 1s
+	// 2 204 acknowledged
+	// true hookkit/sender: invalid endpoint: url scheme must be https or http
+}
