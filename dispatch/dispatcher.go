@@ -191,11 +191,11 @@ type job struct {
 
 // New returns a Dispatcher that delivers through s and keeps deliveries in
 // store (nil: a new memqueue.Store with default bounds). It does nothing until Start. A
-// configuration that cannot work (see Config) is an error wrapping
+// configuration that cannot work (see Config), or a nil s, is an error wrapping
 // ErrInvalidConfig.
 func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 	if s == nil {
-		return nil, errors.New("hookkit/dispatch: New needs a Sender")
+		return nil, fmt.Errorf("%w: nil Sender", ErrInvalidConfig)
 	}
 	switch {
 	case cfg.Workers < 0:

@@ -50,8 +50,8 @@ func TestSubscribeRejectsUnusableEndpoints(t *testing.T) {
 // subscription or as Config's default, lets one endpoint use every worker.
 func TestNegativeMaxInFlightMeansNoBoundPerSubscription(t *testing.T) {
 	for name, tc := range map[string]struct{ dispatcher, sub int }{
-		"Subscription.MaxInFlight":     {dispatcher: 0, sub: -1},
-		"Config.MaxInFlight": {dispatcher: -1, sub: 0},
+		"Subscription.MaxInFlight": {dispatcher: 0, sub: -1},
+		"Config.MaxInFlight":       {dispatcher: -1, sub: 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dspBubble(t, func(t *testing.T, nw *dspNet) {
@@ -97,6 +97,9 @@ func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
 		assert.ErrorContains(t, err, name, "the error names the field")
 		assert.Nil(t, d, name)
 	}
+	d, err := dispatch.New(nil, nil, dispatch.Config{})
+	assert.ErrorIs(t, err, dispatch.ErrInvalidConfig, "a nil Sender")
+	assert.Nil(t, d)
 	for name, cfg := range map[string]dispatch.Config{
 		"MaxInFlight: no bound per subscription": {MaxInFlight: -1},
 		"Breaker.Threshold: never pause":         {Breaker: dispatch.BreakerConfig{Threshold: -1}},

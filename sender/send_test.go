@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -245,50 +246,64 @@ func TestSendFreshTimestampPerAttempt(t *testing.T) {
 	}
 }
 
+// TestSendRetryAfter runs in a synctest bubble, over an in-process transport (a bubble
+// cannot use real sockets), so that the wait between the two attempts is measured on the
+// fake clock exactly, whatever the load of the machine: the Retry-After asked for (or its
+// cap, or the backoff when it cannot be used), to the nanosecond.
 func TestSendRetryAfter(t *testing.T) {
-	t.Parallel()
 	cases := []struct {
 		name       string
 		code       int
 		header     func() string
-		minWait    time.Duration
-		maxWait    time.Duration
+		wait       time.Duration
 		maxAfter   time.Duration
 		recordedGE time.Duration
 	}{
-		{"seconds on 429", 429, func() string { return "1" }, 950 * time.Millisecond, 3 * time.Second, 0, time.Second},
-		{"http-date on 503", 503, func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }, 900 * time.Millisecond, 4 * time.Second, 0, 900 * time.Millisecond},
-		{"capped by MaxRetryAfter", 429, func() string { return "3600" }, 50 * time.Millisecond, 2 * time.Second, 50 * time.Millisecond, time.Hour},
-		{"past http-date: backoff", 503, func() string { return "Mon, 02 Jan 2006 15:04:05 GMT" }, 20 * time.Millisecond, 2 * time.Second, 0, 0},
-		{"garbage: backoff", 429, func() string { return "soon" }, 20 * time.Millisecond, 2 * time.Second, 0, 0},
+		{"seconds on 429", 429, func() string { return "1" }, time.Second, 0, time.Second},
+		// The bubble's clock starts on a whole second, so the HTTP-date loses nothing.
+		{"http-date on 503", 503, func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }, 2 * time.Second, 0, 2 * time.Second},
+		{"capped by MaxRetryAfter", 429, func() string { return "3600" }, 50 * time.Millisecond, 50 * time.Millisecond, time.Hour},
+		{"past http-date: backoff", 503, func() string { return time.Now().Add(-time.Minute).UTC().Format(http.TimeFormat) }, 20 * time.Millisecond, 0, 0},
+		{"garbage: backoff", 429, func() string { return "soon" }, 20 * time.Millisecond, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rc := newSndReceiver(t, nil, func(n int, w http.ResponseWriter, _ *http.Request) {
-				if n == 1 {
-					w.Header().Set("Retry-After", tc.header())
-					w.WriteHeader(tc.code)
-					return
-				}
-				w.WriteHeader(http.StatusOK)
+			synctest.Test(t, func(t *testing.T) {
+				var hits []time.Time
+				rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					hits = append(hits, time.Now())
+					w := httptest.NewRecorder()
+					if len(hits) == 1 {
+						w.Header().Set("Retry-After", tc.header())
+						w.WriteHeader(tc.code)
+					} else {
+						w.WriteHeader(http.StatusOK)
+					}
+					return w.Result(), nil
+				})
+				p := fastRetry(3)
+				p.MaxRetryAfter = tc.maxAfter
+				s, err := sender.New(sender.Config{HTTPClient: &http.Client{Transport: rt}, GuardedTransport: true,
+					AllowHTTP: true, Retry: *p})
+				require.NoError(t, err)
+				res, err := s.Send(context.Background(), sender.Endpoint{URL: "http://receiver.test/hook", Retry: p}, sndEvent(t, "envelope-sent"))
+				require.NoError(t, err)
+				require.Len(t, res.Attempts, 2)
+				assert.Equal(t, tc.code, res.Attempts[0].Status)
+				assert.Equal(t, sender.ClassRetryable, res.Attempts[0].Class)
+				assert.GreaterOrEqual(t, res.Attempts[0].RetryAfter, tc.recordedGE)
+				require.Len(t, hits, 2)
+				assert.Equal(t, tc.wait, hits[1].Sub(hits[0]), "the wait, to the nanosecond")
 			})
-			s := loopbackSender(t, sender.Config{})
-			p := fastRetry(3)
-			p.MaxRetryAfter = tc.maxAfter
-			res, err := s.Send(context.Background(), sender.Endpoint{URL: rc.URL, Retry: p}, sndEvent(t, "envelope-sent"))
-			require.NoError(t, err)
-			require.Len(t, res.Attempts, 2)
-			assert.Equal(t, tc.code, res.Attempts[0].Status)
-			assert.Equal(t, sender.ClassRetryable, res.Attempts[0].Class)
-			assert.GreaterOrEqual(t, res.Attempts[0].RetryAfter, tc.recordedGE)
-			hits := rc.Hits()
-			gap := hits[1].At.Sub(hits[0].At)
-			assert.GreaterOrEqual(t, gap, tc.minWait)
-			assert.Less(t, gap, tc.maxWait)
 		})
 	}
 }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip implements http.RoundTripper.
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestSendClassification(t *testing.T) {
 	t.Parallel()
