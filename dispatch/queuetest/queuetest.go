@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookkit/hookkit/dispatch/queuetest/internal/assert"
-	"github.com/hookkit/hookkit/dispatch/queuetest/internal/require"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
