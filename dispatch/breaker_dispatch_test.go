@@ -48,14 +48,14 @@ func (s *watchedStore) Reschedule(ctx context.Context, id, lease string, due tim
 	return s.Store.Reschedule(ctx, id, lease, due, as...)
 }
 
-func (s *watchedStore) DeadLetter(ctx context.Context, id, lease, reason string, as ...queue.Attempt) error {
+func (s *watchedStore) DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, as ...queue.Attempt) error {
 	s.writes.Add(1)
-	return s.Store.DeadLetter(ctx, id, lease, reason, as...)
+	return s.Store.DeadLetter(ctx, now, id, lease, reason, as...)
 }
 
-func (s *watchedStore) DeadLetterEvicting(ctx context.Context, id, lease, reason string, as ...queue.Attempt) ([]queue.Delivery, error) {
+func (s *watchedStore) DeadLetterEvicting(ctx context.Context, now time.Time, id, lease, reason string, as ...queue.Attempt) ([]queue.Delivery, error) {
 	s.writes.Add(1)
-	return s.Store.DeadLetterEvicting(ctx, id, lease, reason, as...)
+	return s.Store.DeadLetterEvicting(ctx, now, id, lease, reason, as...)
 }
 
 func (s *watchedStore) NextDue(ctx context.Context) (time.Time, bool) {

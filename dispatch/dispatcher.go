@@ -757,9 +757,9 @@ func (d *Dispatcher) retryOrBury(ctx context.Context, p sender.RetryPolicy, del 
 // store evicted to make room for it.
 func (d *Dispatcher) deadLetter(ctx context.Context, del *queue.Delivery, reason string, attempts ...queue.Attempt) error {
 	if d.evict == nil {
-		return d.store.DeadLetter(ctx, del.ID, del.Lease, reason, attempts...)
+		return d.store.DeadLetter(ctx, d.now(), del.ID, del.Lease, reason, attempts...)
 	}
-	evicted, err := d.evict.DeadLetterEvicting(ctx, del.ID, del.Lease, reason, attempts...)
+	evicted, err := d.evict.DeadLetterEvicting(ctx, d.now(), del.ID, del.Lease, reason, attempts...)
 	d.reportEvicted(ctx, evicted)
 	return err
 }
@@ -768,9 +768,9 @@ func (d *Dispatcher) deadLetter(ctx context.Context, del *queue.Delivery, reason
 // the dead letters the store evicted to make room for them.
 func (d *Dispatcher) deadLetterEndpoint(ctx context.Context, endpointID, reason string) (int, error) {
 	if d.evict == nil {
-		return d.store.DeadLetterEndpoint(ctx, endpointID, reason)
+		return d.store.DeadLetterEndpoint(ctx, d.now(), endpointID, reason)
 	}
-	n, evicted, err := d.evict.DeadLetterEndpointEvicting(ctx, endpointID, reason)
+	n, evicted, err := d.evict.DeadLetterEndpointEvicting(ctx, d.now(), endpointID, reason)
 	d.reportEvicted(ctx, evicted)
 	return n, err
 }

@@ -15,7 +15,7 @@ import (
 func ExampleNew() {
 	ctx := context.Background()
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	store := memqueue.New(memqueue.Config{MaxPending: 1000, Now: func() time.Time { return now }})
+	store := memqueue.New(memqueue.Config{MaxPending: 1000})
 
 	ev, _ := event.New("order-created", map[string]string{"orderId": "o-1"})
 	enc, _ := ev.Encode()
@@ -30,7 +30,7 @@ func ExampleNew() {
 
 	ds, _ = store.Lease(ctx, queue.LeaseRequest{Now: now.Add(time.Second), Max: 10, For: time.Minute})
 	fmt.Println(len(ds[0].Attempts), ds[0].Attempts[0].Class)
-	_ = store.DeadLetter(ctx, ds[0].ID, ds[0].Lease, queue.DeadReasonRejected,
+	_ = store.DeadLetter(ctx, now.Add(time.Second), ds[0].ID, ds[0].Lease, queue.DeadReasonRejected,
 		queue.Attempt{Number: 2, Start: now.Add(time.Second), Status: 400, Class: queue.ClassPermanent})
 	pending, dead := store.Len()
 	fmt.Println(pending, dead)

@@ -29,8 +29,6 @@ type Config struct {
 	// DeadAt, then lowest Seq) is evicted — deleted and forgotten — to make room, and
 	// reported through queue.DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
 	MaxDead int
-	// Now stamps DeadAt on dead letters. nil: time.Now.
-	Now func() time.Time
 }
 
 // Store is the in-memory queue.Store: the dispatch.Dispatcher's default. Deliveries live only as
@@ -44,7 +42,6 @@ type Store struct {
 	mu       sync.Mutex
 	max      int
 	maxDead  int
-	now      func() time.Time
 	items    map[string]*memItem // pending and leased
 	dead     map[string]*memItem
 	deadQ    deadHeap // dead letters, oldest first
@@ -95,14 +92,9 @@ func New(cfg Config) *Store {
 	if maxDead == 0 {
 		maxDead = DefaultMaxDead
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
 	return &Store{
 		max:     max,
 		maxDead: maxDead,
-		now:     now,
 		items:   make(map[string]*memItem),
 		dead:    make(map[string]*memItem),
 		queues:  make(map[queueKey]*memQueue),
@@ -280,18 +272,18 @@ func (m *Store) Reschedule(_ context.Context, id, lease string, due time.Time, a
 }
 
 // DeadLetter implements queue.Store.
-func (m *Store) DeadLetter(_ context.Context, id, lease, reason string, attempts ...queue.Attempt) error {
-	return m.deadLetter(id, lease, reason, attempts, nil)
+func (m *Store) DeadLetter(_ context.Context, now time.Time, id, lease, reason string, attempts ...queue.Attempt) error {
+	return m.deadLetter(now, id, lease, reason, attempts, nil)
 }
 
 // DeadLetterEvicting implements queue.DeadEvicter.
-func (m *Store) DeadLetterEvicting(_ context.Context, id, lease, reason string, attempts ...queue.Attempt) ([]queue.Delivery, error) {
+func (m *Store) DeadLetterEvicting(_ context.Context, now time.Time, id, lease, reason string, attempts ...queue.Attempt) ([]queue.Delivery, error) {
 	var evicted []queue.Delivery
-	err := m.deadLetter(id, lease, reason, attempts, &evicted)
+	err := m.deadLetter(now, id, lease, reason, attempts, &evicted)
 	return evicted, err
 }
 
-func (m *Store) deadLetter(id, lease, reason string, attempts []queue.Attempt, evicted *[]queue.Delivery) error {
+func (m *Store) deadLetter(now time.Time, id, lease, reason string, attempts []queue.Attempt, evicted *[]queue.Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, err := m.leased(id, lease)
@@ -300,25 +292,25 @@ func (m *Store) deadLetter(id, lease, reason string, attempts []queue.Attempt, e
 	}
 	it.d.Attempts = append(it.d.Attempts, attempts...)
 	q := it.q
-	m.bury(it, reason, m.now())
+	m.bury(it, reason, now)
 	m.fixQueue(q)
 	m.evict(evicted)
 	return nil
 }
 
 // DeadLetterEndpoint implements queue.Store.
-func (m *Store) DeadLetterEndpoint(_ context.Context, endpointID, reason string) (int, error) {
-	return m.deadLetterEndpoint(endpointID, reason, nil)
+func (m *Store) DeadLetterEndpoint(_ context.Context, now time.Time, endpointID, reason string) (int, error) {
+	return m.deadLetterEndpoint(now, endpointID, reason, nil)
 }
 
 // DeadLetterEndpointEvicting implements queue.DeadEvicter.
-func (m *Store) DeadLetterEndpointEvicting(_ context.Context, endpointID, reason string) (int, []queue.Delivery, error) {
+func (m *Store) DeadLetterEndpointEvicting(_ context.Context, now time.Time, endpointID, reason string) (int, []queue.Delivery, error) {
 	var evicted []queue.Delivery
-	n, err := m.deadLetterEndpoint(endpointID, reason, &evicted)
+	n, err := m.deadLetterEndpoint(now, endpointID, reason, &evicted)
 	return n, evicted, err
 }
 
-func (m *Store) deadLetterEndpoint(endpointID, reason string, evicted *[]queue.Delivery) (int, error) {
+func (m *Store) deadLetterEndpoint(now time.Time, endpointID, reason string, evicted *[]queue.Delivery) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var buried []*memItem
@@ -338,7 +330,6 @@ func (m *Store) deadLetterEndpoint(endpointID, reason string, evicted *[]queue.D
 	// One DeadAt for all, in Seq order: the oldest of them (as ListDead orders them) is
 	// the first enqueued, and is evicted first.
 	slices.SortFunc(buried, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
-	now := m.now()
 	for _, it := range buried {
 		m.bury(it, reason, now)
 	}

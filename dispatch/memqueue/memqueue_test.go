@@ -42,7 +42,7 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 		clock = clock.Add(time.Millisecond)
 		return clock
 	}
-	m := memqueue.New(memqueue.Config{MaxDead: maxDead, Now: now})
+	m := memqueue.New(memqueue.Config{MaxDead: maxDead})
 	pad := strings.Repeat("x", 1024) // each dead letter holds at least 1 KiB of its own
 	heapNow := func() uint64 {
 		runtime.GC()
@@ -68,7 +68,7 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, leased, batch)
 		for _, d := range leased {
-			out, err := m.DeadLetterEvicting(ctx, d.ID, d.Lease, queue.DeadReasonRejected,
+			out, err := m.DeadLetterEvicting(ctx, now(), d.ID, d.Lease, queue.DeadReasonRejected,
 				queue.Attempt{Number: 1, Status: 400, Class: queue.ClassPermanent})
 			require.NoError(t, err)
 			for _, e := range out {
@@ -122,7 +122,7 @@ func TestMemoryStoreMaxDeadDefaultAndUnbounded(t *testing.T) {
 				ds[i] = queue.Delivery{ID: fmt.Sprint("d", i), EndpointID: "ep", Event: ev, Due: queuetest.T0}
 			}
 			require.NoError(t, m.Enqueue(ctx, ds...))
-			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, "ep", queue.DeadReasonUnsubscribed)
+			n, evicted, err := m.DeadLetterEndpointEvicting(ctx, queuetest.T0, "ep", queue.DeadReasonUnsubscribed)
 			require.NoError(t, err)
 			assert.Equal(t, len(ds), n)
 			_, deadN := m.Len()

@@ -69,7 +69,8 @@ type Delivery struct {
 	LeaseExpires time.Time
 	// DeadReason says why the delivery is a dead letter (empty while pending).
 	DeadReason string
-	// DeadAt is when the delivery became a dead letter.
+	// DeadAt is when the delivery became a dead letter: the now given to DeadLetter or
+	// DeadLetterEndpoint.
 	DeadAt time.Time
 }
 
@@ -149,6 +150,14 @@ type Selector struct {
 }
 
 // Store keeps pending deliveries and dead letters for a dispatch.Dispatcher.
+//
+// One clock: every method that depends on time takes it from its caller — a now argument
+// (DeadLetter, DeadLetterEndpoint), a Now field (LeaseRequest.Now) or a due time
+// (Reschedule, Requeue). A store never reads a clock of its own (neither time.Now nor a
+// database's now()), so that every dispatcher sharing a store, and every test, decides
+// what time it is. ListPending and ListDead do not depend on time: they report what is
+// stored (a Lease whose LeaseExpires has passed may still be shown until the next Lease).
+//
 // Implementations must be safe for concurrent use, including by several dispatcher
 // processes sharing one durable store. The package queuetest checks every clause below;
 // run it against any implementation (queuetest.Run).
@@ -168,11 +177,11 @@ type Selector struct {
 //     Two concurrent Lease calls never return the same delivery with live leases.
 //   - Ack removes a leased delivery. Reschedule sets a new Due, appends attempts to the
 //     history and ends the lease (the delivery is pending again). DeadLetter appends attempts,
-//     records reason and the store's current time (DeadAt) and makes it a dead letter. All three take the ID and the Lease token
+//     records reason and DeadAt = the caller's now, and makes it a dead letter. All three take the ID and the Lease token
 //     and fail with ErrLeaseLost when the delivery is unknown, is no longer leased under
 //     that token (once another Lease has returned it, always), or is dead.
 //   - DeadLetterEndpoint makes every pending, not leased delivery of an endpoint a dead
-//     letter with the reason and returns how many. Leased ones stay with their holders.
+//     letter with the reason and DeadAt = now, and returns how many. Leased ones stay with their holders.
 //   - ListPending returns pending and leased deliveries (earliest Due first, then Seq); ListDead
 //     returns dead letters (oldest DeadAt first, then Seq).
 //   - Requeue makes the selected dead letters pending again, due at the given time, keeping
@@ -186,8 +195,8 @@ type Store interface {
 	Lease(ctx context.Context, req LeaseRequest) ([]Delivery, error)
 	Ack(ctx context.Context, id, lease string) error
 	Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...Attempt) error
-	DeadLetter(ctx context.Context, id, lease, reason string, attempts ...Attempt) error
-	DeadLetterEndpoint(ctx context.Context, endpointID, reason string) (int, error)
+	DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, attempts ...Attempt) error
+	DeadLetterEndpoint(ctx context.Context, now time.Time, endpointID, reason string) (int, error)
 	ListPending(ctx context.Context, f ListFilter) ([]Delivery, error)
 	ListDead(ctx context.Context, f ListFilter) ([]Delivery, error)
 	Requeue(ctx context.Context, sel Selector, due time.Time) (int, error)
@@ -204,10 +213,10 @@ type Store interface {
 // queuetest.RunDeadBounded checks them.
 type DeadEvicter interface {
 	// DeadLetterEvicting is DeadLetter, returning the dead letters evicted to make room.
-	DeadLetterEvicting(ctx context.Context, id, lease, reason string, attempts ...Attempt) (evicted []Delivery, err error)
+	DeadLetterEvicting(ctx context.Context, now time.Time, id, lease, reason string, attempts ...Attempt) (evicted []Delivery, err error)
 	// DeadLetterEndpointEvicting is DeadLetterEndpoint, returning the dead letters
 	// evicted to make room.
-	DeadLetterEndpointEvicting(ctx context.Context, endpointID, reason string) (n int, evicted []Delivery, err error)
+	DeadLetterEndpointEvicting(ctx context.Context, now time.Time, endpointID, reason string) (n int, evicted []Delivery, err error)
 }
 
 // NextDuer is an optional Store extension: NextDue returns the earliest time at which a

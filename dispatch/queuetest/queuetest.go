@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"ConcurrentDispatchersNoDoubleLease", testConcurrentLease},
 		{"ConcurrentExpiryAtLeastOnce", testConcurrentExpiry},
 		{"AttemptsRoundTrip", reportErr(CheckAttemptsRoundTrip)},
+		{"OneClockTheCallers", testOneClock},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -95,7 +96,7 @@ func bury(t *testing.T, s queue.Store, de queue.DeadEvicter, ids ...string) []st
 		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
 		require.NoError(t, err)
 		require.Len(t, got, 1, "lease %s", id)
-		ev, err := de.DeadLetterEvicting(ctxBack, id, got[0].Lease, "retries exhausted", queue.Attempt{Number: 1, Status: 500})
+		ev, err := de.DeadLetterEvicting(ctxBack, T0, id, got[0].Lease, "retries exhausted", queue.Attempt{Number: 1, Status: 500})
 		require.NoError(t, err)
 		for _, e := range ev {
 			assert.NotEmpty(t, e.DeadReason, "an evicted dead letter is reported as it was")
@@ -130,7 +131,7 @@ func testDeadEndpointEvicts(t *testing.T, s queue.Store, de queue.DeadEvicter) {
 	for i := range 4 {
 		enqueue(t, s, Delivery(t, fmt.Sprint("x", i), "x", T0.Add(time.Duration(i)*time.Second)))
 	}
-	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, "x", queue.DeadReasonUnsubscribed)
+	n, evicted, err := de.DeadLetterEndpointEvicting(ctxBack, T0, "x", queue.DeadReasonUnsubscribed)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
 	require.Len(t, evicted, 2, "five dead letters, three kept")
@@ -153,11 +154,11 @@ func testPlainDeadLetterEvicts(t *testing.T, s queue.Store, _ queue.DeadEvicter)
 		enqueue(t, s, Delivery(t, id, "ep", T0))
 		got := lease(t, s, T0, 1)
 		require.Len(t, got, 1)
-		require.NoError(t, s.DeadLetter(ctxBack, id, got[0].Lease, "rejected permanently"))
+		require.NoError(t, s.DeadLetter(ctxBack, T0, id, got[0].Lease, "rejected permanently"))
 	}
 	assert.Equal(t, []string{"b", "c", "d"}, ids(dead(t, s)), "Store.DeadLetter keeps the bound too")
 	enqueue(t, s, Delivery(t, "e", "ep", T0), Delivery(t, "f", "ep", T0))
-	n, err := s.DeadLetterEndpoint(ctxBack, "ep", queue.DeadReasonUnsubscribed)
+	n, err := s.DeadLetterEndpoint(ctxBack, T0, "ep", queue.DeadReasonUnsubscribed)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	got := dead(t, s)
@@ -306,7 +307,7 @@ func testEnqueueDuplicate(t *testing.T, s queue.Store) {
 	// A dead letter's id is still taken.
 	got := lease(t, s, T0, 1)
 	require.Len(t, got, 1)
-	require.NoError(t, s.DeadLetter(ctxBack, "a", got[0].Lease, "test"))
+	require.NoError(t, s.DeadLetter(ctxBack, T0, "a", got[0].Lease, "test"))
 	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep", T0)), queue.ErrDuplicateDelivery)
 }
 
@@ -382,7 +383,7 @@ func testStaleHolder(t *testing.T, s queue.Store) {
 	require.Len(t, fresh, 1)
 	assert.ErrorIs(t, s.Ack(ctxBack, "a", stale.Lease), queue.ErrLeaseLost)
 	assert.ErrorIs(t, s.Reschedule(ctxBack, "a", stale.Lease, T0), queue.ErrLeaseLost)
-	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", stale.Lease, "x"), queue.ErrLeaseLost)
+	assert.ErrorIs(t, s.DeadLetter(ctxBack, T0, "a", stale.Lease, "x"), queue.ErrLeaseLost)
 	all := list(t, s)
 	require.Len(t, all, 1, "the stale holder changed nothing")
 	assert.Equal(t, fresh[0].Lease, all[0].Lease)
@@ -420,8 +421,8 @@ func testDeadLetter(t *testing.T, s queue.Store) {
 	require.Len(t, got, 2)
 	require.NoError(t, s.Reschedule(ctxBack, "a", got[0].Lease, T0, queue.Attempt{Number: 1, Status: 500}))
 	d := lease(t, s, T0, 1)[0]
-	require.NoError(t, s.DeadLetter(ctxBack, "a", d.Lease, "retries exhausted", queue.Attempt{Number: 2, Status: 500}))
-	require.NoError(t, s.DeadLetter(ctxBack, "b", got[1].Lease, "endpoint gone"))
+	require.NoError(t, s.DeadLetter(ctxBack, T0, "a", d.Lease, "retries exhausted", queue.Attempt{Number: 2, Status: 500}))
+	require.NoError(t, s.DeadLetter(ctxBack, T0, "b", got[1].Lease, "endpoint gone"))
 	ds := dead(t, s)
 	require.Equal(t, []string{"a", "b"}, ids(ds), "oldest dead letter first")
 	assert.Equal(t, "retries exhausted", ds[0].DeadReason)
@@ -433,7 +434,7 @@ func testDeadLetter(t *testing.T, s queue.Store) {
 	assert.Empty(t, list(t, s), "dead letters are not pending")
 	assert.Empty(t, lease(t, s, T0.Add(time.Hour), 10), "dead letters are never leased")
 	assert.ErrorIs(t, s.Ack(ctxBack, "a", d.Lease), queue.ErrLeaseLost)
-	assert.ErrorIs(t, s.DeadLetter(ctxBack, "a", d.Lease, "again"), queue.ErrLeaseLost)
+	assert.ErrorIs(t, s.DeadLetter(ctxBack, T0, "a", d.Lease, "again"), queue.ErrLeaseLost)
 }
 
 func testDeadLetterEndpoint(t *testing.T, s queue.Store) {
@@ -445,7 +446,7 @@ func testDeadLetterEndpoint(t *testing.T, s queue.Store) {
 	held, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"a": 1}})
 	require.NoError(t, err)
 	require.Len(t, held, 1)
-	n, err := s.DeadLetterEndpoint(ctxBack, "a", "endpoint gone")
+	n, err := s.DeadLetterEndpoint(ctxBack, T0, "a", "endpoint gone")
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "every pending, not leased delivery of the endpoint")
 	ds := dead(t, s)
@@ -458,9 +459,32 @@ func testDeadLetterEndpoint(t *testing.T, s queue.Store) {
 	pending := list(t, s)
 	assert.ElementsMatch(t, []string{held[0].ID, "b1"}, ids(pending), "leased ones and other endpoints stay")
 	require.NoError(t, s.Ack(ctxBack, held[0].ID, held[0].Lease), "the holder keeps its lease")
-	n, err = s.DeadLetterEndpoint(ctxBack, "nobody", "x")
+	n, err = s.DeadLetterEndpoint(ctxBack, T0, "nobody", "x")
 	require.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+// testOneClock checks that the store keeps the caller's time and reads no clock of its
+// own: DeadAt is exactly the now given to DeadLetter and DeadLetterEndpoint (times far
+// from the wall clock, both in the past and in the future, in a zone other than UTC), and
+// leasing at a caller time before Due returns nothing, at Due the delivery.
+func testOneClock(t *testing.T, s queue.Store) {
+	past := time.Date(1999, 12, 31, 23, 59, 59, 123456789, zone)
+	future := time.Date(2099, 6, 1, 12, 0, 0, 987654321, zone)
+	enqueue(t, s, Delivery(t, "a", "ep-a", past), Delivery(t, "b", "ep-b", future))
+	assert.Empty(t, lease(t, s, past.Add(-time.Nanosecond), 10), "before Due at the caller's time: nothing, whatever the wall clock says")
+	got := lease(t, s, past, 10)
+	require.Equal(t, []string{"a"}, ids(got), "at Due at the caller's time: leased; a later delivery is not due")
+	assert.True(t, got[0].LeaseExpires.Equal(past.Add(leaseFor)), "LeaseExpires = the caller's Now + For")
+	require.NoError(t, s.DeadLetter(ctxBack, past.Add(time.Second), "a", got[0].Lease, queue.DeadReasonRejected))
+	assert.Empty(t, lease(t, s, future.Add(-time.Nanosecond), 10), "b is not due a nanosecond before its Due")
+	n, err := s.DeadLetterEndpoint(ctxBack, future.Add(time.Hour), "ep-b", queue.DeadReasonUnsubscribed)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	ds := dead(t, s)
+	require.Equal(t, []string{"a", "b"}, ids(ds))
+	assert.True(t, ds[0].DeadAt.Equal(past.Add(time.Second)), "DeadLetter: DeadAt %v is the caller's now", ds[0].DeadAt)
+	assert.True(t, ds[1].DeadAt.Equal(future.Add(time.Hour)), "DeadLetterEndpoint: DeadAt %v is the caller's now", ds[1].DeadAt)
 }
 
 func testLeaseEndpointLimits(t *testing.T, s queue.Store) {
@@ -506,7 +530,7 @@ func testOrdered(t *testing.T, s queue.Store) {
 	require.NoError(t, s.Ack(ctxBack, "o1", got[0].Lease))
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	require.Equal(t, []string{"o2"}, ids(got), "then the next in Seq order")
-	require.NoError(t, s.DeadLetter(ctxBack, "o2", got[0].Lease, "rejected permanently"))
+	require.NoError(t, s.DeadLetter(ctxBack, T0, "o2", got[0].Lease, "rejected permanently"))
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	require.Equal(t, []string{"o3"}, ids(got), "a dead letter leaves the group")
 	// An expired lease on the head gives it back, still first.
@@ -519,7 +543,7 @@ func testOrdered(t *testing.T, s queue.Store) {
 func testRequeueOne(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	for _, d := range lease(t, s, T0, 2) {
-		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "retries exhausted",
+		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "retries exhausted",
 			queue.Attempt{Number: 1, Status: 500}, queue.Attempt{Number: 2, Status: 500}))
 	}
 	_, err := s.Requeue(ctxBack, queue.Selector{ID: "nope"}, T0)
@@ -548,7 +572,7 @@ func testRequeueByEndpointAndAll(t *testing.T, s queue.Store) {
 		enqueue(t, s, Delivery(t, ep+"1", ep, T0), Delivery(t, ep+"2", ep, T0))
 	}
 	for _, d := range lease(t, s, T0, 10) {
-		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "retries exhausted"))
+		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "retries exhausted"))
 	}
 	n, err := s.Requeue(ctxBack, queue.Selector{EndpointID: "y"}, T0)
 	require.NoError(t, err)
@@ -581,7 +605,7 @@ func testListFilters(t *testing.T, s queue.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, ids(got))
 	for _, d := range lease(t, s, T0.Add(time.Minute), 10) {
-		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "r"))
+		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "r"))
 	}
 	got, err = s.ListDead(ctxBack, queue.ListFilter{EndpointID: "ep2"})
 	require.NoError(t, err)
@@ -607,7 +631,7 @@ func testCopyOnReturn(t *testing.T, s queue.Store) {
 	assert.Equal(t, 500, l[0].Attempts[0].Status, "returned values are copies")
 	assert.Equal(t, "ep", l[0].EndpointID)
 	l[0].Attempts[0].Status = 1
-	require.NoError(t, s.DeadLetter(ctxBack, "a", got.Lease, "r"))
+	require.NoError(t, s.DeadLetter(ctxBack, T0, "a", got.Lease, "r"))
 	d := dead(t, s)
 	require.Len(t, d, 1)
 	assert.Equal(t, 500, d[0].Attempts[0].Status)
@@ -720,7 +744,7 @@ func testQueueFull(t *testing.T, s queue.Store) {
 	require.Len(t, got, 2)
 	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), queue.ErrQueueFull, "leased deliveries are pending")
 	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
-	require.NoError(t, s.DeadLetter(ctxBack, got[1].ID, got[1].Lease, "r"))
+	require.NoError(t, s.DeadLetter(ctxBack, T0, got[1].ID, got[1].Lease, "r"))
 	enqueue(t, s, Delivery(t, "d", "ep", T0), Delivery(t, "e", "ep", T0))
 	assert.Len(t, list(t, s), 3, "acknowledged deliveries and dead letters free their place")
 }
@@ -728,7 +752,7 @@ func testQueueFull(t *testing.T, s queue.Store) {
 func testRequeueFull(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	for _, d := range lease(t, s, T0, 2) {
-		require.NoError(t, s.DeadLetter(ctxBack, d.ID, d.Lease, "r"))
+		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "r"))
 	}
 	enqueue(t, s, Delivery(t, "c", "ep", T0))
 	_, err := s.Requeue(ctxBack, queue.Selector{}, T0)
@@ -817,7 +841,7 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 	if err := sameAttempts("Reschedule then Lease", as[:2], leased); err != nil {
 		return err
 	}
-	if err := s.DeadLetter(ctx, "rt", leased[0].Lease, queue.DeadReasonRejected, as[2]); err != nil {
+	if err := s.DeadLetter(ctx, T0, "rt", leased[0].Lease, queue.DeadReasonRejected, as[2]); err != nil {
 		return fmt.Errorf("dead letter: %w", err)
 	}
 	got, err = s.ListDead(ctx, queue.ListFilter{EndpointID: "ep-rt"})

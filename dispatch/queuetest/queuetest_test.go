@@ -40,8 +40,8 @@ func (l lossy) Reschedule(ctx context.Context, id, lease string, due time.Time, 
 	return l.Store.Reschedule(ctx, id, lease, due, l.strip(as)...)
 }
 
-func (l lossy) DeadLetter(ctx context.Context, id, lease, reason string, as ...queue.Attempt) error {
-	return l.Store.DeadLetter(ctx, id, lease, reason, l.strip(as)...)
+func (l lossy) DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, as ...queue.Attempt) error {
+	return l.Store.DeadLetter(ctx, now, id, lease, reason, l.strip(as)...)
 }
 
 func newMem(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) }
