@@ -137,7 +137,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 		// pendingAttempts checks that what the store recorded is what the endpoint got.
 		pendingAttempts := func(what string) map[string]int {
 			t.Helper()
-			p, err := d.ListPending(bg, queue.ListFilter{})
+			p, err := listPending(d, queue.ListFilter{})
 			require.NoError(t, err)
 			per, total := map[string]int{}, 0
 			for _, del := range p {
@@ -154,7 +154,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 		}
 		noDead := func(what string) {
 			t.Helper()
-			dead, err := d.ListDead(bg, queue.ListFilter{})
+			dead, err := listDead(d, queue.ListFilter{})
 			require.NoError(t, err)
 			assert.Empty(t, dead, "%s: nothing dead-lettered", what)
 		}
@@ -215,7 +215,7 @@ func TestDispatcherBreakerDoesNotSpendRetriesOfUnsentDeliveries(t *testing.T) {
 		time.Sleep(coolDown)
 		synctest.Wait()
 		expect(2*coolDown, dispatch.EndpointProbing, dispatch.EndpointActive)
-		p, err := d.ListPending(bg, queue.ListFilter{})
+		p, err := listPending(d, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "every delivery acknowledged")
 		noDead("recovered")

@@ -96,7 +96,7 @@ func TestDispatcherReportsEvictedDeadLetters(t *testing.T) {
 		require.NoError(t, d.Shutdown(bg))
 
 		assert.Equal(t, published[:7], obs.events(), "the oldest dead letters are evicted, in order")
-		dead, err := d.ListDead(bg, queue.ListFilter{})
+		dead, err := listDead(d, queue.ListFilter{})
 		require.NoError(t, err)
 		var kept []string
 		for _, del := range dead {
@@ -142,7 +142,7 @@ func TestDispatcherUnsubscribeEvictsOldestDeadLetters(t *testing.T) {
 	require.Equal(t, total-maxDead, len(got), "every eviction reported")
 	assert.Equal(t, published[0], got[0], "oldest first")
 	assert.Equal(t, published[total-maxDead-1], got[len(got)-1])
-	ds, err := d.ListDead(bg, queue.ListFilter{})
+	ds, err := listDead(d, queue.ListFilter{})
 	require.NoError(t, err)
 	require.Equal(t, maxDead, len(ds))
 	for i, del := range ds {

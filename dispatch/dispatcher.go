@@ -434,15 +434,17 @@ func (d *Dispatcher) newID() string {
 	return string(strconv.AppendUint(b, d.seq.Add(1), 36))
 }
 
-// ListDead lists the dead letters f selects (oldest first), each with its full attempt
-// history: its queue.Store's ListDead.
-func (d *Dispatcher) ListDead(ctx context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
+// ListDead lists one page of the dead letters f selects (oldest first), each with its
+// full attempt history: its queue.Store's ListDead. Pass Page.Next as f.After for the next
+// page.
+func (d *Dispatcher) ListDead(ctx context.Context, f queue.ListFilter) (queue.Page, error) {
 	return d.store.ListDead(ctx, f)
 }
 
-// ListPending lists the deliveries f selects that are waiting or in flight (earliest due
-// first): its queue.Store's ListPending.
-func (d *Dispatcher) ListPending(ctx context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
+// ListPending lists one page of the deliveries f selects that are waiting or in flight
+// (earliest due first): its queue.Store's ListPending. Pass Page.Next as f.After for the
+// next page.
+func (d *Dispatcher) ListPending(ctx context.Context, f queue.ListFilter) (queue.Page, error) {
 	return d.store.ListPending(ctx, f)
 }
 

@@ -42,7 +42,8 @@
 // Dead letters (retries exhausted, permanent rejection, gone, refused destination,
 // unsubscribed endpoint) keep every attempt, as plain data (queue.Attempt: the class by
 // its stable name, the error as text). List them with ListDead (and what is still on its
-// way with ListPending; a queue.ListFilter selects by endpoint, event and number) and
+// way with ListPending; a queue.ListFilter selects by endpoint, event and number, and pages
+// on from a queue.Page.Next cursor) and
 // send them again with Requeue: one (queue.Selector.ID), by endpoint or all. They are
 // bounded too: beyond memqueue.Config.MaxDead (memqueue.DefaultMaxDead, 10,000) the oldest
 // is evicted, and each eviction goes to Config.Observer.DeadLetterEvicted and the

@@ -95,7 +95,8 @@ func ExampleDispatcher_Requeue() {
 	<-answered
 	_ = d.Shutdown(ctx)
 
-	dead, _ := d.ListDead(ctx, queue.ListFilter{EndpointID: "crm"})
+	page, _ := d.ListDead(ctx, queue.ListFilter{EndpointID: "crm"})
+	dead := page.Deliveries
 	fmt.Println(dead[0].DeadReason, "after", len(dead[0].Attempts), "attempt with status", dead[0].Attempts[0].Status)
 
 	d2, _ := dispatch.New(exampleSender(), d.Store(), dispatch.Config{})
@@ -106,8 +107,8 @@ func ExampleDispatcher_Requeue() {
 	<-answered
 	_ = d2.Shutdown(ctx)
 	pending, _ := d2.ListPending(ctx, queue.ListFilter{})
-	dead, _ = d2.ListDead(ctx, queue.ListFilter{})
-	fmt.Println("pending:", len(pending), "dead:", len(dead))
+	page, _ = d2.ListDead(ctx, queue.ListFilter{})
+	fmt.Println("pending:", len(pending.Deliveries), "dead:", len(page.Deliveries))
 	// Output:
 	// rejected permanently after 1 attempt with status 400
 	// requeued: 1

@@ -357,3 +357,16 @@ func dspNoLeaks(t testing.TB) {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
+
+// listPending returns the one page of d's ListPending for f (which sets no Limit, or
+// does not need the rest).
+func listPending(d *dispatch.Dispatcher, f queue.ListFilter) ([]queue.Delivery, error) {
+	p, err := d.ListPending(bg, f)
+	return p.Deliveries, err
+}
+
+// listDead returns the one page of d's ListDead for f.
+func listDead(d *dispatch.Dispatcher, f queue.ListFilter) ([]queue.Delivery, error) {
+	p, err := d.ListDead(bg, f)
+	return p.Deliveries, err
+}

@@ -169,7 +169,7 @@ func TestSoakDispatcher(t *testing.T) {
 		t.Fatalf("%d of %d deliveries to the live endpoints acknowledged in two minutes", store.acked.Load(), store.want)
 	}
 	for id := range recv {
-		p, err := d.ListPending(bg, queue.ListFilter{EndpointID: id, Limit: 1})
+		p, err := listPending(d, queue.ListFilter{EndpointID: id, Limit: 1})
 		require.NoError(t, err)
 		require.Empty(t, p, "%s: every delivery acknowledged", id)
 	}
@@ -199,7 +199,7 @@ func TestSoakDispatcher(t *testing.T) {
 		}
 	}
 
-	dead, err := d.ListDead(bg, queue.ListFilter{})
+	dead, err := listDead(d, queue.ListFilter{})
 	require.NoError(t, err)
 	deadIDs := map[string]bool{}
 	attempts := 0 // made to the dead endpoint
@@ -210,7 +210,7 @@ func TestSoakDispatcher(t *testing.T) {
 		attempts += realAttempts(t, del)
 		deadIDs[del.Event.ID()] = true
 	}
-	waiting, err := d.ListPending(bg, queue.ListFilter{})
+	waiting, err := listPending(d, queue.ListFilter{})
 	require.NoError(t, err)
 	waitIDs := map[string]bool{}
 	for _, del := range waiting {

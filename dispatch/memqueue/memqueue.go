@@ -363,50 +363,66 @@ func (m *Store) evict(evicted *[]queue.Delivery) {
 }
 
 // ListPending implements queue.Store.
-func (m *Store) ListPending(_ context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
-	m.mu.Lock()
-	out := collect(m.items, f)
-	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b queue.Delivery) int {
-		if c := a.Due.Compare(b.Due); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Seq, b.Seq)
-	})
-	return limit(out, f.Limit), nil
+func (m *Store) ListPending(_ context.Context, f queue.ListFilter) (queue.Page, error) {
+	return m.list(m.items, f, func(d *queue.Delivery) time.Time { return d.Due })
 }
 
 // ListDead implements queue.Store.
-func (m *Store) ListDead(_ context.Context, f queue.ListFilter) ([]queue.Delivery, error) {
+func (m *Store) ListDead(_ context.Context, f queue.ListFilter) (queue.Page, error) {
+	return m.list(m.dead, f, func(d *queue.Delivery) time.Time { return d.DeadAt })
+}
+
+// list returns the page of items that f selects, ordered by (at, Seq).
+func (m *Store) list(items map[string]*memItem, f queue.ListFilter, at func(*queue.Delivery) time.Time) (queue.Page, error) {
+	var afterAt time.Time
+	var afterSeq uint64
+	if f.After != "" {
+		var err error
+		if afterAt, afterSeq, err = queue.ParseCursor(f.After); err != nil {
+			return queue.Page{}, err
+		}
+	}
 	m.mu.Lock()
-	out := collect(m.dead, f)
-	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b queue.Delivery) int {
-		if c := a.DeadAt.Compare(b.DeadAt); c != 0 {
+	var sel []*memItem
+	for _, it := range items {
+		d := &it.d
+		if (f.EndpointID == "" || d.EndpointID == f.EndpointID) &&
+			(f.EventID == "" || d.Event.ID() == f.EventID) &&
+			(f.After == "" || after(at(d), d.Seq, afterAt, afterSeq)) {
+			sel = append(sel, it)
+		}
+	}
+	slices.SortFunc(sel, func(a, b *memItem) int {
+		if c := at(&a.d).Compare(at(&b.d)); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Seq, b.Seq)
+		return cmp.Compare(a.d.Seq, b.d.Seq)
 	})
-	return limit(out, f.Limit), nil
-}
-
-func collect(items map[string]*memItem, f queue.ListFilter) []queue.Delivery {
-	var out []queue.Delivery
-	for _, it := range items {
-		if (f.EndpointID == "" || it.d.EndpointID == f.EndpointID) &&
-			(f.EventID == "" || it.d.Event.ID() == f.EventID) {
-			out = append(out, clone(it.d))
+	more := f.Limit > 0 && len(sel) > f.Limit
+	if more {
+		sel = sel[:f.Limit]
+	}
+	var p queue.Page
+	if len(sel) > 0 {
+		p.Deliveries = make([]queue.Delivery, len(sel))
+		for i, it := range sel {
+			p.Deliveries[i] = clone(it.d)
 		}
 	}
-	return out
+	m.mu.Unlock()
+	if more {
+		last := &p.Deliveries[len(p.Deliveries)-1]
+		p.Next = queue.Cursor(at(last), last.Seq)
+	}
+	return p, nil
 }
 
-func limit(ds []queue.Delivery, n int) []queue.Delivery {
-	if n > 0 && len(ds) > n {
-		clear(ds[n:])
-		return ds[:n]
+// after reports whether (t, seq) comes after (at, atSeq) in a listing's order.
+func after(t time.Time, seq uint64, at time.Time, atSeq uint64) bool {
+	if c := t.Compare(at); c != 0 {
+		return c > 0
 	}
-	return ds
+	return seq > atSeq
 }
 
 // Requeue implements queue.Store.

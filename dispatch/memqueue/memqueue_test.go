@@ -91,7 +91,8 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 	assert.Equal(t, maxDead, deadN, "the bound holds")
 	assert.Equal(t, total-maxDead, evicted, "every eviction is reported")
 	assert.Zero(t, outOfOrder, "oldest first")
-	kept, err := m.ListDead(ctx, queue.ListFilter{})
+	page, err := m.ListDead(ctx, queue.ListFilter{})
+	kept := page.Deliveries
 	require.NoError(t, err)
 	require.Equal(t, maxDead, len(kept), "dead letters kept")
 	for i, d := range kept {

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookkit/hookkit/event"
@@ -25,6 +27,9 @@ var (
 	// ErrInvalidDelivery is returned by Store.Enqueue for a delivery without an ID, an
 	// endpoint ID or an event. Nothing was stored.
 	ErrInvalidDelivery = errors.New("hookkit/queue: invalid delivery")
+	// ErrInvalidCursor is returned by ListPending and ListDead when ListFilter.After is not
+	// a cursor that a listing returned (Page.Next).
+	ErrInvalidCursor = errors.New("hookkit/queue: invalid list cursor")
 )
 
 // Reasons recorded in Delivery.DeadReason by the dispatch.Dispatcher.
@@ -135,9 +140,46 @@ type ListFilter struct {
 	EndpointID string
 	// EventID selects the deliveries of this event only. "": every event.
 	EventID string
-	// Limit returns at most this many, the first in the listing's order. 0 means no
-	// limit; negative means no limit too.
+	// Limit returns at most this many, the first in the listing's order after After. 0
+	// means no limit; negative means no limit too.
 	Limit int
+	// After continues a listing: the Page.Next of the previous page. "": from the start.
+	// The cursor is a position in the listing's order (a keyset: the time and Seq of the
+	// last delivery returned), not an offset, so deliveries added or removed between
+	// pages neither repeat nor skip the others.
+	After string
+}
+
+// Page is one page of a listing (ListPending, ListDead).
+type Page struct {
+	// Deliveries are the deliveries listed, in the listing's order.
+	Deliveries []Delivery
+	// Next is the cursor for the next page (ListFilter.After): "" when no delivery
+	// selected by the filter followed the last one returned at the time of the call.
+	Next string
+}
+
+// Cursor returns the cursor (Page.Next) of a listing position: after the delivery with
+// this sort time (Due for ListPending, DeadAt for ListDead) and Seq. A store may use its own
+// format; this one is what memqueue uses, and what a SQL store can use as a keyset:
+// WHERE (due, seq) > (at, seq) ORDER BY due, seq.
+func Cursor(at time.Time, seq uint64) string {
+	return strconv.FormatInt(at.Unix(), 10) + "." + strconv.Itoa(at.Nanosecond()) + "." + strconv.FormatUint(seq, 10)
+}
+
+// ParseCursor reads a cursor made by Cursor; ErrInvalidCursor if it is not one.
+func ParseCursor(c string) (at time.Time, seq uint64, err error) {
+	parts := strings.Split(c, ".")
+	if len(parts) != 3 {
+		return time.Time{}, 0, ErrInvalidCursor
+	}
+	sec, err1 := strconv.ParseInt(parts[0], 10, 64)
+	nsec, err2 := strconv.ParseInt(parts[1], 10, 64)
+	seq, err3 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || nsec < 0 || nsec >= 1e9 {
+		return time.Time{}, 0, ErrInvalidCursor
+	}
+	return time.Unix(sec, nsec).UTC(), seq, nil
 }
 
 // Selector names dead letters to requeue: by ID, else by EndpointID, else (both empty) all.
@@ -183,7 +225,12 @@ type Selector struct {
 //   - DeadLetterEndpoint makes every pending, not leased delivery of an endpoint a dead
 //     letter with the reason and DeadAt = now, and returns how many. Leased ones stay with their holders.
 //   - ListPending returns pending and leased deliveries (earliest Due first, then Seq); ListDead
-//     returns dead letters (oldest DeadAt first, then Seq).
+//     returns dead letters (oldest DeadAt first, then Seq). Both return one Page: at most
+//     ListFilter.Limit deliveries strictly after the position ListFilter.After names, and
+//     the cursor of the last one (Page.Next, "" when none follows). Paging through a listing
+//     returns each delivery that stays in place exactly once, in order, whatever is added or
+//     removed between pages (a delivery whose Due changes may move). A cursor that no
+//     listing returned: ErrInvalidCursor.
 //   - Requeue makes the selected dead letters pending again, due at the given time, keeping
 //     their attempt history and setting RoundStart = len(Attempts). It is all-or-nothing:
 //     ErrQueueFull when they do not fit, ErrNotFound when Selector.ID names no dead letter.
@@ -197,8 +244,8 @@ type Store interface {
 	Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...Attempt) error
 	DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, attempts ...Attempt) error
 	DeadLetterEndpoint(ctx context.Context, now time.Time, endpointID, reason string) (int, error)
-	ListPending(ctx context.Context, f ListFilter) ([]Delivery, error)
-	ListDead(ctx context.Context, f ListFilter) ([]Delivery, error)
+	ListPending(ctx context.Context, f ListFilter) (Page, error)
+	ListDead(ctx context.Context, f ListFilter) (Page, error)
 	Requeue(ctx context.Context, sel Selector, due time.Time) (int, error)
 }
 

@@ -3,6 +3,7 @@ package queuetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"ConcurrentExpiryAtLeastOnce", testConcurrentExpiry},
 		{"AttemptsRoundTrip", reportErr(CheckAttemptsRoundTrip)},
 		{"OneClockTheCallers", testOneClock},
+		{"PagePendingEachOnceInOrder", testPagePending},
+		{"PageDeadEachOnceInOrder", testPageDead},
+		{"PageKeysetSurvivesChanges", testPageChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -245,16 +249,18 @@ func ids(ds []queue.Delivery) []string {
 
 func list(t *testing.T, s queue.Store) []queue.Delivery {
 	t.Helper()
-	ds, err := s.ListPending(ctxBack, queue.ListFilter{})
+	p, err := s.ListPending(ctxBack, queue.ListFilter{})
 	require.NoError(t, err)
-	return ds
+	require.Empty(t, p.Next, "a listing without a limit is one page")
+	return p.Deliveries
 }
 
 func dead(t *testing.T, s queue.Store) []queue.Delivery {
 	t.Helper()
-	ds, err := s.ListDead(ctxBack, queue.ListFilter{})
+	p, err := s.ListDead(ctxBack, queue.ListFilter{})
 	require.NoError(t, err)
-	return ds
+	require.Empty(t, p.Next, "a listing without a limit is one page")
+	return p.Deliveries
 }
 
 func testEnqueueAndList(t *testing.T, s queue.Store) {
@@ -597,22 +603,136 @@ func testListFilters(t *testing.T, s queue.Store) {
 	enqueue(t, s, a, b, c)
 	got, err := s.ListPending(ctxBack, queue.ListFilter{EndpointID: "ep1"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"a", "c"}, ids(got))
+	assert.Equal(t, []string{"a", "c"}, ids(got.Deliveries))
 	got, err = s.ListPending(ctxBack, queue.ListFilter{EventID: a.Event.ID()})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"a", "c"}, ids(got))
+	assert.Equal(t, []string{"a", "c"}, ids(got.Deliveries))
 	got, err = s.ListPending(ctxBack, queue.ListFilter{Limit: 2})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"a", "b"}, ids(got))
+	assert.Equal(t, []string{"a", "b"}, ids(got.Deliveries))
+	assert.NotEmpty(t, got.Next, "a page that leaves deliveries out has a cursor")
 	for _, d := range lease(t, s, T0.Add(time.Minute), 10) {
 		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "r"))
 	}
 	got, err = s.ListDead(ctxBack, queue.ListFilter{EndpointID: "ep2"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"b"}, ids(got))
+	assert.Equal(t, []string{"b"}, ids(got.Deliveries))
 	got, err = s.ListDead(ctxBack, queue.ListFilter{EventID: a.Event.ID(), Limit: 1})
 	require.NoError(t, err)
-	assert.Len(t, got, 1)
+	assert.Len(t, got.Deliveries, 1)
+}
+
+// pages lists everything the listing selects, limit at a time, and returns the IDs of
+// each page; before each page but the first it calls between.
+func pages(t *testing.T, listing func(context.Context, queue.ListFilter) (queue.Page, error), f queue.ListFilter, between func(page int)) [][]string {
+	t.Helper()
+	var out [][]string
+	for n := 0; ; n++ {
+		require.Less(t, n, 100, "a listing that never ends")
+		if n > 0 && between != nil {
+			between(n)
+		}
+		p, err := listing(ctxBack, f)
+		require.NoError(t, err)
+		if f.Limit > 0 {
+			require.LessOrEqual(t, len(p.Deliveries), f.Limit, "at most Limit")
+		}
+		out = append(out, ids(p.Deliveries))
+		if p.Next == "" {
+			return out
+		}
+		require.NotEqual(t, f.After, p.Next, "a cursor moves on")
+		f.After = p.Next
+	}
+}
+
+// pagingSet enqueues 25 deliveries, each to an endpoint of its own ("ep-"+id), with Due
+// times that repeat (so that Seq breaks ties), and returns their IDs in ListPending's order.
+func pagingSet(t *testing.T, s queue.Store) []string {
+	t.Helper()
+	var ds []queue.Delivery
+	var want []string
+	for i := range 25 {
+		// Due cycles through 5 times, in reverse: the listing's order is not enqueue order.
+		due := T0.Add(time.Duration(4-i%5) * time.Second)
+		ds = append(ds, Delivery(t, fmt.Sprintf("p%02d", i), fmt.Sprintf("ep-p%02d", i), due))
+	}
+	enqueue(t, s, ds...)
+	for k := range 5 {
+		for i := 4 - k; i < 25; i += 5 {
+			want = append(want, fmt.Sprintf("p%02d", i))
+		}
+	}
+	return want
+}
+
+func testPagePending(t *testing.T, s queue.Store) {
+	want := pagingSet(t, s)
+	got := pages(t, s.ListPending, queue.ListFilter{Limit: 10}, nil)
+	require.Len(t, got, 3, "25 deliveries, 10 a page")
+	assert.Len(t, got[0], 10)
+	assert.Len(t, got[1], 10)
+	assert.Equal(t, want, slices.Concat(got...), "each exactly once, earliest Due then Seq")
+	_, err := s.ListPending(ctxBack, queue.ListFilter{After: "not a cursor"})
+	assert.ErrorIs(t, err, queue.ErrInvalidCursor)
+}
+
+func testPageDead(t *testing.T, s queue.Store) {
+	want := pagingSet(t, s)
+	// Dead-letter them in the listing's reverse order, two of each DeadAt, so that
+	// ListDead's order (DeadAt, then Seq) is neither enqueue nor burial order.
+	rev := slices.Clone(want)
+	slices.Reverse(rev)
+	for i, id := range rev {
+		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0.Add(time.Hour), Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.NoError(t, s.DeadLetter(ctxBack, T0.Add(time.Duration(i/2)*time.Second), id, got[0].Lease, queue.DeadReasonRejected))
+	}
+	// Each pair shares a DeadAt: the lower Seq (enqueue order, the order of the IDs) first.
+	var wantDead []string
+	for k := 0; k < len(rev); k += 2 {
+		pair := slices.Clone(rev[k:min(k+2, len(rev))])
+		slices.Sort(pair)
+		wantDead = append(wantDead, pair...)
+	}
+	assert.Equal(t, wantDead, ids(dead(t, s)), "ListDead is oldest DeadAt first, then Seq")
+	got := pages(t, s.ListDead, queue.ListFilter{Limit: 10}, nil)
+	require.Len(t, got, 3)
+	assert.Equal(t, wantDead, slices.Concat(got...), "each exactly once, in order")
+	_, err := s.ListDead(ctxBack, queue.ListFilter{After: "1.2"})
+	assert.ErrorIs(t, err, queue.ErrInvalidCursor)
+}
+
+// testPageChanges adds and removes deliveries between pages: a keyset cursor neither
+// repeats nor skips the others (an offset would).
+func testPageChanges(t *testing.T, s queue.Store) {
+	want := pagingSet(t, s)
+	remove := func(id string) {
+		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0.Add(time.Hour), Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
+		require.NoError(t, err)
+		require.Len(t, got, 1, "lease %s", id)
+		require.NoError(t, s.Ack(ctxBack, id, got[0].Lease))
+	}
+	got := pages(t, s.ListPending, queue.ListFilter{Limit: 10}, func(page int) {
+		if page != 1 {
+			return
+		}
+		// Before the cursor: an earlier delivery (an offset would repeat one) and the
+		// removal of two already listed, the cursor's own delivery among them (an offset
+		// would skip two).
+		enqueue(t, s, Delivery(t, "early", "ep-early", T0.Add(-time.Hour)))
+		remove(want[9])
+		remove(want[0])
+		// After it: a removal and an addition, which the next pages reflect.
+		remove(want[15])
+		enqueue(t, s, Delivery(t, "late", "ep-late", T0.Add(time.Hour)))
+	})
+	require.NotEmpty(t, got)
+	assert.Equal(t, want[:10], got[0])
+	rest := slices.Concat(got[1:]...)
+	wantRest := append(slices.Concat(want[10:15], want[16:]), "late")
+	assert.Equal(t, wantRest, rest, "the others exactly once, in order; the added one after the cursor too")
 }
 
 func testCopyOnReturn(t *testing.T, s queue.Store) {
@@ -817,7 +937,7 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 	if err != nil {
 		return fmt.Errorf("list pending: %w", err)
 	}
-	if err := sameAttempts("Enqueue then ListPending", as[:1], got); err != nil {
+	if err := sameAttempts("Enqueue then ListPending", as[:1], got.Deliveries); err != nil {
 		return err
 	}
 	leased, err := s.Lease(ctx, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-rt": 1}})
@@ -831,7 +951,7 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 	if err != nil {
 		return fmt.Errorf("list pending: %w", err)
 	}
-	if err := sameAttempts("Reschedule then ListPending", as[:2], got); err != nil {
+	if err := sameAttempts("Reschedule then ListPending", as[:2], got.Deliveries); err != nil {
 		return err
 	}
 	leased, err = s.Lease(ctx, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-rt": 1}})
@@ -848,7 +968,7 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 	if err != nil {
 		return fmt.Errorf("list dead: %w", err)
 	}
-	return sameAttempts("DeadLetter then ListDead", as[:], got)
+	return sameAttempts("DeadLetter then ListDead", as[:], got.Deliveries)
 }
 
 // sameAttempts reports the first difference between want and the attempts of the one
