@@ -38,24 +38,14 @@ func (s *watchedStore) Lease(ctx context.Context, req queue.LeaseRequest) ([]que
 	return ds, err
 }
 
-func (s *watchedStore) Ack(ctx context.Context, id, lease string) error {
-	s.writes.Add(1)
-	return s.Store.Ack(ctx, id, lease)
+func (s *watchedStore) Complete(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, error) {
+	s.writes.Add(int64(len(os)))
+	return s.Store.Complete(ctx, now, os...)
 }
 
-func (s *watchedStore) Reschedule(ctx context.Context, id, lease string, due time.Time, as ...queue.Attempt) error {
-	s.writes.Add(1)
-	return s.Store.Reschedule(ctx, id, lease, due, as...)
-}
-
-func (s *watchedStore) DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, as ...queue.Attempt) error {
-	s.writes.Add(1)
-	return s.Store.DeadLetter(ctx, now, id, lease, reason, as...)
-}
-
-func (s *watchedStore) DeadLetterEvicting(ctx context.Context, now time.Time, id, lease, reason string, as ...queue.Attempt) ([]queue.Delivery, error) {
-	s.writes.Add(1)
-	return s.Store.DeadLetterEvicting(ctx, now, id, lease, reason, as...)
+func (s *watchedStore) CompleteEvicting(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, []queue.Delivery, error) {
+	s.writes.Add(int64(len(os)))
+	return s.Store.CompleteEvicting(ctx, now, os...)
 }
 
 func (s *watchedStore) NextDue(ctx context.Context) (time.Time, bool) {

@@ -24,6 +24,8 @@ const (
 	DefaultMaxInFlight  = 4               // Config.MaxInFlight
 	DefaultLeaseFor     = 2 * time.Minute // Config.LeaseFor
 	DefaultPollInterval = time.Second     // Config.PollInterval
+	// DefaultCompleteBatch is Config.CompleteBatch's default.
+	DefaultCompleteBatch = 64
 )
 
 var (
@@ -41,6 +43,9 @@ var (
 	// work, such as a negative number where the field gives it no meaning.
 	ErrInvalidConfig = errors.New("hookkit/dispatch: invalid configuration")
 )
+
+// errStoreResults is logged when a store's Complete breaks its contract.
+var errStoreResults = errors.New("hookkit/dispatch: store returned the wrong number of results")
 
 // Config configures a Dispatcher. The zero value is ready to use.
 //
@@ -78,8 +83,23 @@ type Config struct {
 	// Logger logs store errors, lost leases and evicted dead letters (one warning each,
 	// with the delivery, endpoint and event IDs and the reason). nil: no logging.
 	Logger *slog.Logger
-	// Now is the clock for due times and cool-downs. nil: time.Now.
+	// Now is the clock for due times, cool-downs and dead letters' DeadAt: the dispatcher
+	// passes its time to the store (queue.Store's one clock). nil: time.Now.
 	Now func() time.Time
+	// CompleteBatch bounds how many outcomes of finished attempts (acknowledged,
+	// rescheduled, dead-lettered) go to the store in one queue.Store.Complete call.
+	// 0 means DefaultCompleteBatch (64); negative is an error.
+	CompleteBatch int
+	// CompleteWindow is how long a batch of outcomes waits for more after its first one
+	// before it is sent (sooner when CompleteBatch outcomes are waiting, or at Shutdown).
+	// The worker of each outcome waits for its batch. A crash loses nothing: an outcome
+	// never sent leaves its lease to expire, and the delivery is attempted again. Keep it
+	// far below LeaseFor: a lease that expires while its outcome waits is lost.
+	// 0 means no wait: a batch takes the outcomes already waiting (those that finished
+	// while the previous batch was being sent), so that batching costs no latency when the
+	// dispatcher is idle and grows with load; a few milliseconds batch more. Negative is an
+	// error.
+	CompleteWindow time.Duration
 }
 
 // Subscription is what a Dispatcher delivers to one endpoint: the endpoint, the event
@@ -176,6 +196,8 @@ type Dispatcher struct {
 	stop       chan struct{}
 	jobs       chan job
 	done       chan struct{}
+	outcomes   chan completion // to the completer
+	completed  chan struct{}   // closed when the completer has sent everything
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 	stopAfter  func() bool
@@ -206,7 +228,15 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("%w: negative PollInterval", ErrInvalidConfig)
 	case cfg.Breaker.CoolDown < 0:
 		return nil, fmt.Errorf("%w: negative Breaker.CoolDown", ErrInvalidConfig)
+	case cfg.CompleteBatch < 0:
+		return nil, fmt.Errorf("%w: negative CompleteBatch", ErrInvalidConfig)
+	case cfg.CompleteWindow < 0:
+		return nil, fmt.Errorf("%w: negative CompleteWindow", ErrInvalidConfig)
 	}
+	if cfg.CompleteBatch == 0 {
+		cfg.CompleteBatch = DefaultCompleteBatch
+	}
+
 	if store == nil {
 		store = memqueue.New(memqueue.Config{})
 	}
@@ -235,6 +265,9 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		stop:  make(chan struct{}),
 		jobs:  make(chan job),
 		done:  make(chan struct{}),
+
+		outcomes:  make(chan completion, cfg.CompleteBatch),
+		completed: make(chan struct{}),
 	}
 	d.evict, _ = store.(queue.DeadEvicter)
 	if d.now == nil {
@@ -476,6 +509,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	for range d.cfg.Workers {
 		go d.worker()
 	}
+	go d.completer()
 	go d.pump()
 	d.stopAfter = context.AfterFunc(ctx, func() {
 		d.beginShutdown()
@@ -536,6 +570,8 @@ func (d *Dispatcher) pump() {
 	defer func() {
 		close(d.jobs)
 		d.workers.Wait()
+		close(d.outcomes)
+		<-d.completed
 		d.hardCancel()
 		close(d.done)
 	}()
@@ -675,21 +711,21 @@ func (d *Dispatcher) handle(j job) {
 	d.mu.Unlock()
 	switch j.mode {
 	case modeUnsubscribed:
-		err = d.deadLetter(ctx, del, queue.DeadReasonUnsubscribed)
+		err = d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonUnsubscribed))
 	case modeDisabled:
-		err = d.deadLetter(ctx, del, queue.DeadReasonGone)
+		err = d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonGone))
 	case modeRelease:
-		rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
+		rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
 	default:
 		if stopping {
-			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
+			rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
 			break
 		}
 		sa = d.s.Attempt(d.hardCtx, j.t.t, del.Event, len(del.Attempts))
 		now := d.now()
 		if d.hardCtx.Err() != nil && sa.Class != sender.ClassAcknowledged {
 			// Cancelled by a hard stop: the attempt did not finish; hand the lease back.
-			rescheduled, err = true, d.store.Reschedule(ctx, del.ID, del.Lease, del.Due)
+			rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
 			break
 		}
 		var reason string
@@ -697,11 +733,11 @@ func (d *Dispatcher) handle(j job) {
 		a := record(sa)
 		switch {
 		case sa.Class == sender.ClassAcknowledged:
-			err = d.store.Ack(ctx, del.ID, del.Lease)
+			err = d.complete(queue.Ack(del.ID, del.Lease))
 		case reason != "":
-			err = d.deadLetter(ctx, del, reason, a)
+			err = d.complete(queue.DeadLetter(del.ID, del.Lease, reason, a))
 		default:
-			rescheduled, err = d.retryOrBury(ctx, j.t.retry, del, a, now)
+			rescheduled, err = d.retryOrBury(j.t.retry, del, a, now)
 		}
 	}
 	if err != nil && d.log != nil {
@@ -747,23 +783,104 @@ func (d *Dispatcher) handle(j job) {
 
 // retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead
 // letter when its retry policy is exhausted; it reports whether it rescheduled.
-func (d *Dispatcher) retryOrBury(ctx context.Context, p sender.RetryPolicy, del *queue.Delivery, a queue.Attempt, now time.Time) (bool, error) {
+func (d *Dispatcher) retryOrBury(p sender.RetryPolicy, del *queue.Delivery, a queue.Attempt, now time.Time) (bool, error) {
 	delay, ok := nextDelay(p, del, a, now)
 	if !ok {
-		return false, d.deadLetter(ctx, del, queue.DeadReasonExhausted, a)
+		return false, d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonExhausted, a))
 	}
-	return true, d.store.Reschedule(ctx, del.ID, del.Lease, now.Add(delay), a)
+	return true, d.complete(queue.Reschedule(del.ID, del.Lease, now.Add(delay), a))
 }
 
-// deadLetter makes the leased delivery del a dead letter and reports the dead letters the
-// store evicted to make room for it.
-func (d *Dispatcher) deadLetter(ctx context.Context, del *queue.Delivery, reason string, attempts ...queue.Attempt) error {
-	if d.evict == nil {
-		return d.store.DeadLetter(ctx, d.now(), del.ID, del.Lease, reason, attempts...)
+// completion is one outcome on its way to the completer, and where its result goes.
+type completion struct {
+	o   queue.Outcome
+	res chan error // buffered: the completer never blocks on it
+}
+
+// complete sends the outcome of a leased delivery to the store in the next batch and
+// returns its result.
+func (d *Dispatcher) complete(o queue.Outcome) error {
+	c := completion{o: o, res: make(chan error, 1)}
+	d.outcomes <- c
+	return <-c.res
+}
+
+// completer collects the outcomes of finished attempts into batches (up to
+// Config.CompleteBatch, for up to Config.CompleteWindow, not waiting once the dispatcher
+// stops) and sends each to the store in one Complete call. It returns when outcomes is
+// closed and drained.
+func (d *Dispatcher) completer() {
+	defer close(d.completed)
+	batch := make([]completion, 0, d.cfg.CompleteBatch)
+	for c := range d.outcomes {
+		batch = append(batch[:0], c)
+		var timeout <-chan time.Time
+		var timer *time.Timer
+		if d.cfg.CompleteWindow > 0 {
+			timer = time.NewTimer(d.cfg.CompleteWindow)
+			timeout = timer.C
+		}
+	collect:
+		for len(batch) < d.cfg.CompleteBatch {
+			if timeout == nil {
+				select {
+				case c, ok := <-d.outcomes:
+					if !ok {
+						break collect
+					}
+					batch = append(batch, c)
+				default:
+					break collect
+				}
+				continue
+			}
+			select {
+			case c, ok := <-d.outcomes:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, c)
+			case <-timeout:
+				break collect
+			case <-d.stop:
+				timeout = nil // stopping: send what is there now
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		d.flush(batch)
+		clear(batch)
 	}
-	evicted, err := d.evict.DeadLetterEvicting(ctx, d.now(), del.ID, del.Lease, reason, attempts...)
-	d.reportEvicted(ctx, evicted)
-	return err
+}
+
+// flush sends one batch of outcomes to the store and hands each its result.
+func (d *Dispatcher) flush(batch []completion) {
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	os := make([]queue.Outcome, len(batch))
+	for i, c := range batch {
+		os[i] = c.o
+	}
+	var errs []error
+	var err error
+	if d.evict != nil {
+		var evicted []queue.Delivery
+		errs, evicted, err = d.evict.CompleteEvicting(ctx, d.now(), os...)
+		d.reportEvicted(ctx, evicted)
+	} else {
+		errs, err = d.store.Complete(ctx, d.now(), os...)
+	}
+	if err == nil && len(errs) != len(os) {
+		err = fmt.Errorf("%w: %d results for %d outcomes", errStoreResults, len(errs), len(os))
+	}
+	for i, c := range batch {
+		if err != nil {
+			c.res <- err
+		} else {
+			c.res <- errs[i]
+		}
+	}
 }
 
 // deadLetterEndpoint makes the pending deliveries of an endpoint dead letters and reports

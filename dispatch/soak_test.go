@@ -36,12 +36,19 @@ type ackCounter struct {
 	all   chan struct{}
 }
 
-func (s *ackCounter) Ack(ctx context.Context, id, lease string) error {
-	err := s.Store.Ack(ctx, id, lease)
-	if err == nil && s.acked.Add(1) == s.want {
-		close(s.all)
+func (s *ackCounter) Complete(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, error) {
+	errs, _, err := s.CompleteEvicting(ctx, now, os...)
+	return errs, err
+}
+
+func (s *ackCounter) CompleteEvicting(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, []queue.Delivery, error) {
+	errs, evicted, err := s.Store.CompleteEvicting(ctx, now, os...)
+	for i, e := range errs {
+		if e == nil && os[i].Kind == queue.OutcomeAck && s.acked.Add(1) == s.want {
+			close(s.all)
+		}
 	}
-	return err
+	return errs, evicted, err
 }
 
 func newSoakReceiver() *soakReceiver {

@@ -91,6 +91,8 @@ func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
 		"LeaseFor":         {LeaseFor: -time.Second},
 		"PollInterval":     {PollInterval: -time.Second},
 		"Breaker.CoolDown": {Breaker: dispatch.BreakerConfig{CoolDown: -time.Second}},
+		"CompleteBatch":    {CompleteBatch: -1},
+		"CompleteWindow":   {CompleteWindow: -time.Millisecond},
 	} {
 		d, err := dispatch.New(s, nil, cfg)
 		assert.ErrorIs(t, err, dispatch.ErrInvalidConfig, name)

@@ -244,58 +244,84 @@ func (m *Store) leased(id, lease string) (*memItem, error) {
 	return it, nil
 }
 
-// Ack implements queue.Store.
-func (m *Store) Ack(_ context.Context, id, lease string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	it, err := m.leased(id, lease)
-	if err != nil {
-		return err
-	}
-	delete(m.items, id)
-	m.fixQueue(it.q)
-	return nil
+// Complete implements queue.Store. The outcomes are applied in order, under one lock.
+func (m *Store) Complete(ctx context.Context, now time.Time, outcomes ...queue.Outcome) ([]error, error) {
+	errs, _, err := m.complete(ctx, now, outcomes, nil)
+	return errs, err
 }
 
-// Reschedule implements queue.Store.
-func (m *Store) Reschedule(_ context.Context, id, lease string, due time.Time, attempts ...queue.Attempt) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	it, err := m.leased(id, lease)
-	if err != nil {
-		return err
-	}
-	it.d.Due = due
-	it.d.Attempts = append(it.d.Attempts, attempts...)
-	m.push(it)
-	return nil
-}
-
-// DeadLetter implements queue.Store.
-func (m *Store) DeadLetter(_ context.Context, now time.Time, id, lease, reason string, attempts ...queue.Attempt) error {
-	return m.deadLetter(now, id, lease, reason, attempts, nil)
-}
-
-// DeadLetterEvicting implements queue.DeadEvicter.
-func (m *Store) DeadLetterEvicting(_ context.Context, now time.Time, id, lease, reason string, attempts ...queue.Attempt) ([]queue.Delivery, error) {
+// CompleteEvicting implements queue.DeadEvicter.
+func (m *Store) CompleteEvicting(ctx context.Context, now time.Time, outcomes ...queue.Outcome) ([]error, []queue.Delivery, error) {
 	var evicted []queue.Delivery
-	err := m.deadLetter(now, id, lease, reason, attempts, &evicted)
-	return evicted, err
+	return m.complete(ctx, now, outcomes, &evicted)
 }
 
-func (m *Store) deadLetter(now time.Time, id, lease, reason string, attempts []queue.Attempt, evicted *[]queue.Delivery) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	it, err := m.leased(id, lease)
+// Ack is Complete with one queue.Ack outcome.
+func (m *Store) Ack(ctx context.Context, id, lease string) error {
+	return m.one(ctx, time.Time{}, queue.Ack(id, lease))
+}
+
+// Reschedule is Complete with one queue.Reschedule outcome.
+func (m *Store) Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...queue.Attempt) error {
+	return m.one(ctx, time.Time{}, queue.Reschedule(id, lease, due, attempts...))
+}
+
+// DeadLetter is Complete with one queue.DeadLetter outcome.
+func (m *Store) DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, attempts ...queue.Attempt) error {
+	return m.one(ctx, now, queue.DeadLetter(id, lease, reason, attempts...))
+}
+
+func (m *Store) one(ctx context.Context, now time.Time, o queue.Outcome) error {
+	errs, _, err := m.complete(ctx, now, []queue.Outcome{o}, nil)
 	if err != nil {
 		return err
 	}
-	it.d.Attempts = append(it.d.Attempts, attempts...)
-	q := it.q
-	m.bury(it, reason, now)
-	m.fixQueue(q)
+	return errs[0]
+}
+
+func (m *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Outcome, evicted *[]queue.Delivery) ([]error, []queue.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(outcomes) == 0 {
+		return nil, nil, nil
+	}
+	errs := make([]error, len(outcomes))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range outcomes {
+		o := &outcomes[i]
+		switch o.Kind {
+		case queue.OutcomeAck, queue.OutcomeReschedule, queue.OutcomeDeadLetter:
+		default:
+			errs[i] = queue.ErrInvalidOutcome
+			continue
+		}
+		it, err := m.leased(o.ID, o.Lease)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		switch o.Kind {
+		case queue.OutcomeAck:
+			delete(m.items, o.ID)
+			m.fixQueue(it.q)
+		case queue.OutcomeReschedule:
+			it.d.Due = o.Due
+			it.d.Attempts = append(it.d.Attempts, o.Attempts...)
+			m.push(it)
+		case queue.OutcomeDeadLetter:
+			it.d.Attempts = append(it.d.Attempts, o.Attempts...)
+			q := it.q
+			m.bury(it, o.Reason, now)
+			m.fixQueue(q)
+		}
+	}
 	m.evict(evicted)
-	return nil
+	if evicted != nil {
+		return errs, *evicted, nil
+	}
+	return errs, nil, nil
 }
 
 // DeadLetterEndpoint implements queue.Store.

@@ -68,9 +68,10 @@ func TestMemoryStoreDeadLettersBoundedOldestEvicted(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, leased, batch)
 		for _, d := range leased {
-			out, err := m.DeadLetterEvicting(ctx, now(), d.ID, d.Lease, queue.DeadReasonRejected,
-				queue.Attempt{Number: 1, Status: 400, Class: queue.ClassPermanent})
+			errs, out, err := m.CompleteEvicting(ctx, now(), queue.DeadLetter(d.ID, d.Lease, queue.DeadReasonRejected,
+				queue.Attempt{Number: 1, Status: 400, Class: queue.ClassPermanent}))
 			require.NoError(t, err)
+			require.NoError(t, errs[0])
 			for _, e := range out {
 				if e.ID != fmt.Sprint("d", next) {
 					outOfOrder++

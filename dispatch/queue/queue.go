@@ -15,9 +15,9 @@ var (
 	// ErrQueueFull is returned by Store.Enqueue, Store.Requeue and dispatch.Dispatcher.Publish when
 	// the store's bound on pending deliveries would be exceeded. Nothing was stored.
 	ErrQueueFull = errors.New("hookkit/queue: delivery queue is full")
-	// ErrLeaseLost is returned by Ack, Reschedule and DeadLetter when the caller no longer
-	// holds the lease it names: the lease expired and the delivery was leased again, or the
-	// delivery was already acknowledged or dead-lettered.
+	// ErrLeaseLost is reported by Store.Complete, for one outcome, when the caller no
+	// longer holds the lease it names: the lease expired and the delivery was leased again,
+	// or the delivery was already acknowledged or dead-lettered.
 	ErrLeaseLost = errors.New("hookkit/queue: delivery lease lost")
 	// ErrNotFound is returned when a named delivery or endpoint does not exist.
 	ErrNotFound = errors.New("hookkit/queue: not found")
@@ -30,7 +30,57 @@ var (
 	// ErrInvalidCursor is returned by ListPending and ListDead when ListFilter.After is not
 	// a cursor that a listing returned (Page.Next).
 	ErrInvalidCursor = errors.New("hookkit/queue: invalid list cursor")
+	// ErrInvalidOutcome is reported by Store.Complete, for one outcome, whose Kind is none
+	// of OutcomeAck, OutcomeReschedule, OutcomeDeadLetter. Nothing was changed for it.
+	ErrInvalidOutcome = errors.New("hookkit/queue: invalid outcome")
 )
+
+// OutcomeKind says how an Outcome ends a lease.
+type OutcomeKind int
+
+// The kinds of Outcome.
+const (
+	// OutcomeAck removes the delivery: it was delivered.
+	OutcomeAck OutcomeKind = iota + 1
+	// OutcomeReschedule makes the delivery pending again, due at Outcome.Due, with
+	// Outcome.Attempts appended to its history.
+	OutcomeReschedule
+	// OutcomeDeadLetter makes the delivery a dead letter with Outcome.Reason, DeadAt the
+	// now given to Complete, and Outcome.Attempts appended to its history.
+	OutcomeDeadLetter
+)
+
+// Outcome is what became of one leased delivery: the unit of Store.Complete. Make one
+// with Ack, Reschedule or DeadLetter.
+type Outcome struct {
+	// Kind says what to do; the zero value is invalid (ErrInvalidOutcome).
+	Kind OutcomeKind
+	// ID names the delivery.
+	ID string
+	// Lease is the token its Lease returned.
+	Lease string
+	// Due is when a rescheduled delivery is due again (OutcomeReschedule only).
+	Due time.Time
+	// Reason is why it is a dead letter (OutcomeDeadLetter only).
+	Reason string
+	// Attempts are appended to its history (OutcomeReschedule and OutcomeDeadLetter).
+	Attempts []Attempt
+}
+
+// Ack returns the Outcome that acknowledges the delivery id held under lease.
+func Ack(id, lease string) Outcome { return Outcome{Kind: OutcomeAck, ID: id, Lease: lease} }
+
+// Reschedule returns the Outcome that makes the delivery pending again, due at due, with
+// attempts appended to its history (none: it is handed back unchanged).
+func Reschedule(id, lease string, due time.Time, attempts ...Attempt) Outcome {
+	return Outcome{Kind: OutcomeReschedule, ID: id, Lease: lease, Due: due, Attempts: attempts}
+}
+
+// DeadLetter returns the Outcome that makes the delivery a dead letter for reason, with
+// attempts appended to its history.
+func DeadLetter(id, lease, reason string, attempts ...Attempt) Outcome {
+	return Outcome{Kind: OutcomeDeadLetter, ID: id, Lease: lease, Reason: reason, Attempts: attempts}
+}
 
 // Reasons recorded in Delivery.DeadReason by the dispatch.Dispatcher.
 const (
@@ -194,7 +244,7 @@ type Selector struct {
 // Store keeps pending deliveries and dead letters for a dispatch.Dispatcher.
 //
 // One clock: every method that depends on time takes it from its caller — a now argument
-// (DeadLetter, DeadLetterEndpoint), a Now field (LeaseRequest.Now) or a due time
+// (Complete, DeadLetterEndpoint), a Now field (LeaseRequest.Now) or a due time
 // (Reschedule, Requeue). A store never reads a clock of its own (neither time.Now nor a
 // database's now()), so that every dispatcher sharing a store, and every test, decides
 // what time it is. ListPending and ListDead do not depend on time: they report what is
@@ -217,11 +267,18 @@ type Selector struct {
 //     expired), earliest Due first, honouring LeaseRequest.Endpoints and Delivery.Ordered.
 //     Each gets a new Lease token, unique within the store, and LeaseExpires = Now + For.
 //     Two concurrent Lease calls never return the same delivery with live leases.
-//   - Ack removes a leased delivery. Reschedule sets a new Due, appends attempts to the
-//     history and ends the lease (the delivery is pending again). DeadLetter appends attempts,
-//     records reason and DeadAt = the caller's now, and makes it a dead letter. All three take the ID and the Lease token
-//     and fail with ErrLeaseLost when the delivery is unknown, is no longer leased under
-//     that token (once another Lease has returned it, always), or is dead.
+//   - Complete ends leases, many in one call (one round trip for a SQL store): each
+//     Outcome acknowledges (removes) its delivery, reschedules it (new Due, attempts
+//     appended, pending again) or makes it a dead letter (attempts appended, Reason, DeadAt
+//     = now). It returns one error per outcome, in argument order: nil when applied,
+//     ErrLeaseLost when the delivery is unknown, is no longer leased under that token
+//     (once another Lease has returned it, always) or is dead, ErrInvalidOutcome for an
+//     unknown Kind. The batch is not atomic: each outcome is applied or refused on its own,
+//     in order (so a second outcome for the same ID finds its lease ended: ErrLeaseLost),
+//     and a lost lease does not stop the others. A non-nil second result means the call
+//     itself failed (context, connection): the slice is nil and any of the outcomes may or
+//     may not have been applied; the caller may send them again (the applied ones then
+//     report ErrLeaseLost) or let their leases expire — nothing is lost either way.
 //   - DeadLetterEndpoint makes every pending, not leased delivery of an endpoint a dead
 //     letter with the reason and DeadAt = now, and returns how many. Leased ones stay with their holders.
 //   - ListPending returns pending and leased deliveries (earliest Due first, then Seq); ListDead
@@ -240,9 +297,7 @@ type Selector struct {
 type Store interface {
 	Enqueue(ctx context.Context, ds ...Delivery) error
 	Lease(ctx context.Context, req LeaseRequest) ([]Delivery, error)
-	Ack(ctx context.Context, id, lease string) error
-	Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...Attempt) error
-	DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, attempts ...Attempt) error
+	Complete(ctx context.Context, now time.Time, outcomes ...Outcome) ([]error, error)
 	DeadLetterEndpoint(ctx context.Context, now time.Time, endpointID, reason string) (int, error)
 	ListPending(ctx context.Context, f ListFilter) (Page, error)
 	ListDead(ctx context.Context, f ListFilter) (Page, error)
@@ -253,14 +308,14 @@ type Store interface {
 // (memqueue.Store with memqueue.Config.MaxDead). When a new dead letter would exceed the
 // bound, such a store deletes the oldest dead letters (earliest DeadAt, then lowest Seq:
 // the order of ListDead) until it fits, and forgets them: their IDs may be enqueued again
-// and Requeue no longer finds them. Its DeadLetter and DeadLetterEndpoint evict the same
+// and Requeue no longer finds them. Its Complete and DeadLetterEndpoint evict the same
 // way; the methods below do what those do and also return the evicted dead letters,
 // oldest first. The dispatch.Dispatcher calls them when its store has them, and reports
 // every eviction to its observer (dispatch.Observer.DeadLetterEvicted) and its logger.
 // queuetest.RunDeadBounded checks them.
 type DeadEvicter interface {
-	// DeadLetterEvicting is DeadLetter, returning the dead letters evicted to make room.
-	DeadLetterEvicting(ctx context.Context, now time.Time, id, lease, reason string, attempts ...Attempt) (evicted []Delivery, err error)
+	// CompleteEvicting is Complete, also returning the dead letters evicted to make room.
+	CompleteEvicting(ctx context.Context, now time.Time, outcomes ...Outcome) (errs []error, evicted []Delivery, err error)
 	// DeadLetterEndpointEvicting is DeadLetterEndpoint, returning the dead letters
 	// evicted to make room.
 	DeadLetterEndpointEvicting(ctx context.Context, now time.Time, endpointID, reason string) (n int, evicted []Delivery, err error)

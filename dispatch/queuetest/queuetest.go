@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"PagePendingEachOnceInOrder", testPagePending},
 		{"PageDeadEachOnceInOrder", testPageDead},
 		{"PageKeysetSurvivesChanges", testPageChanges},
+		{"CompleteMixedBatchOneLeaseLost", testCompleteBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -100,8 +101,9 @@ func bury(t *testing.T, s queue.Store, de queue.DeadEvicter, ids ...string) []st
 		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
 		require.NoError(t, err)
 		require.Len(t, got, 1, "lease %s", id)
-		ev, err := de.DeadLetterEvicting(ctxBack, T0, id, got[0].Lease, "retries exhausted", queue.Attempt{Number: 1, Status: 500})
+		errs, ev, err := de.CompleteEvicting(ctxBack, T0, queue.DeadLetter(id, got[0].Lease, "retries exhausted", queue.Attempt{Number: 1, Status: 500}))
 		require.NoError(t, err)
+		require.Equal(t, []error{nil}, errs)
 		for _, e := range ev {
 			assert.NotEmpty(t, e.DeadReason, "an evicted dead letter is reported as it was")
 			assert.Len(t, e.Attempts, 1, "with its history")
@@ -158,7 +160,7 @@ func testPlainDeadLetterEvicts(t *testing.T, s queue.Store, _ queue.DeadEvicter)
 		enqueue(t, s, Delivery(t, id, "ep", T0))
 		got := lease(t, s, T0, 1)
 		require.Len(t, got, 1)
-		require.NoError(t, s.DeadLetter(ctxBack, T0, id, got[0].Lease, "rejected permanently"))
+		require.NoError(t, deadLetter(s, T0, id, got[0].Lease, "rejected permanently"))
 	}
 	assert.Equal(t, []string{"b", "c", "d"}, ids(dead(t, s)), "Store.DeadLetter keeps the bound too")
 	enqueue(t, s, Delivery(t, "e", "ep", T0), Delivery(t, "f", "ep", T0))
@@ -247,6 +249,30 @@ func ids(ds []queue.Delivery) []string {
 	return out
 }
 
+// completeOne completes one outcome and returns its error.
+func completeOne(ctx context.Context, s queue.Store, now time.Time, o queue.Outcome) error {
+	errs, err := s.Complete(ctx, now, o)
+	if err != nil {
+		return err
+	}
+	if len(errs) != 1 {
+		return fmt.Errorf("complete: %d results for 1 outcome", len(errs))
+	}
+	return errs[0]
+}
+
+func ack(s queue.Store, id, lease string) error {
+	return completeOne(ctxBack, s, T0, queue.Ack(id, lease))
+}
+
+func reschedule(s queue.Store, id, lease string, due time.Time, as ...queue.Attempt) error {
+	return completeOne(ctxBack, s, T0, queue.Reschedule(id, lease, due, as...))
+}
+
+func deadLetter(s queue.Store, now time.Time, id, lease, reason string, as ...queue.Attempt) error {
+	return completeOne(ctxBack, s, now, queue.DeadLetter(id, lease, reason, as...))
+}
+
 func list(t *testing.T, s queue.Store) []queue.Delivery {
 	t.Helper()
 	p, err := s.ListPending(ctxBack, queue.ListFilter{})
@@ -313,7 +339,7 @@ func testEnqueueDuplicate(t *testing.T, s queue.Store) {
 	// A dead letter's id is still taken.
 	got := lease(t, s, T0, 1)
 	require.Len(t, got, 1)
-	require.NoError(t, s.DeadLetter(ctxBack, T0, "a", got[0].Lease, "test"))
+	require.NoError(t, deadLetter(s, T0, "a", got[0].Lease, "test"))
 	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "a", "ep", T0)), queue.ErrDuplicateDelivery)
 }
 
@@ -323,7 +349,7 @@ func testLeaseOnlyDue(t *testing.T, s queue.Store) {
 	require.Equal(t, []string{"now"}, ids(got))
 	assert.NotEmpty(t, got[0].Lease)
 	assert.True(t, got[0].LeaseExpires.Equal(T0.Add(leaseFor)), "LeaseExpires = Now + For")
-	require.NoError(t, s.Ack(ctxBack, "now", got[0].Lease))
+	require.NoError(t, ack(s, "now", got[0].Lease))
 	assert.Empty(t, lease(t, s, T0.Add(59*time.Second), 10), "not due yet")
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	assert.Equal(t, []string{"later"}, ids(got), "due exactly at Due")
@@ -363,7 +389,7 @@ func testExpiredLeaseReappears(t *testing.T, s queue.Store) {
 	require.Equal(t, []string{"a"}, ids(second), "an expired lease makes the delivery visible again")
 	assert.NotEqual(t, first[0].Lease, second[0].Lease)
 	assert.True(t, second[0].LeaseExpires.Equal(T0.Add(2*leaseFor)))
-	require.NoError(t, s.Ack(ctxBack, "a", second[0].Lease))
+	require.NoError(t, ack(s, "a", second[0].Lease))
 	assert.Empty(t, list(t, s))
 }
 
@@ -371,11 +397,11 @@ func testAck(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	got := lease(t, s, T0, 2)
 	require.Len(t, got, 2)
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", "not-a-lease"), queue.ErrLeaseLost, "wrong token")
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", ""), queue.ErrLeaseLost, "empty token")
-	assert.ErrorIs(t, s.Ack(ctxBack, "zzz", got[0].Lease), queue.ErrLeaseLost, "unknown id")
-	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
-	assert.ErrorIs(t, s.Ack(ctxBack, got[0].ID, got[0].Lease), queue.ErrLeaseLost, "acknowledged twice")
+	assert.ErrorIs(t, ack(s, "a", "not-a-lease"), queue.ErrLeaseLost, "wrong token")
+	assert.ErrorIs(t, ack(s, "a", ""), queue.ErrLeaseLost, "empty token")
+	assert.ErrorIs(t, ack(s, "zzz", got[0].Lease), queue.ErrLeaseLost, "unknown id")
+	require.NoError(t, ack(s, got[0].ID, got[0].Lease))
+	assert.ErrorIs(t, ack(s, got[0].ID, got[0].Lease), queue.ErrLeaseLost, "acknowledged twice")
 	assert.Equal(t, []string{got[1].ID}, ids(list(t, s)))
 	assert.Equal(t, []string{got[1].ID}, ids(lease(t, s, T0.Add(2*leaseFor), 2)),
 		"an acknowledged delivery never comes back; the other one's lease expired")
@@ -387,26 +413,26 @@ func testStaleHolder(t *testing.T, s queue.Store) {
 	stale := lease(t, s, T0, 1)[0]
 	fresh := lease(t, s, T0.Add(leaseFor+time.Second), 1)
 	require.Len(t, fresh, 1)
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", stale.Lease), queue.ErrLeaseLost)
-	assert.ErrorIs(t, s.Reschedule(ctxBack, "a", stale.Lease, T0), queue.ErrLeaseLost)
-	assert.ErrorIs(t, s.DeadLetter(ctxBack, T0, "a", stale.Lease, "x"), queue.ErrLeaseLost)
+	assert.ErrorIs(t, ack(s, "a", stale.Lease), queue.ErrLeaseLost)
+	assert.ErrorIs(t, reschedule(s, "a", stale.Lease, T0), queue.ErrLeaseLost)
+	assert.ErrorIs(t, deadLetter(s, T0, "a", stale.Lease, "x"), queue.ErrLeaseLost)
 	all := list(t, s)
 	require.Len(t, all, 1, "the stale holder changed nothing")
 	assert.Equal(t, fresh[0].Lease, all[0].Lease)
 	assert.Empty(t, dead(t, s))
-	require.NoError(t, s.Reschedule(ctxBack, "a", fresh[0].Lease, T0))
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", fresh[0].Lease), queue.ErrLeaseLost, "a rescheduled delivery is no longer leased")
+	require.NoError(t, reschedule(s, "a", fresh[0].Lease, T0))
+	assert.ErrorIs(t, ack(s, "a", fresh[0].Lease), queue.ErrLeaseLost, "a rescheduled delivery is no longer leased")
 }
 
 func testReschedule(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0))
 	d := lease(t, s, T0, 1)[0]
-	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(time.Minute), queue.Attempt{Number: 1, Status: 503}))
+	require.NoError(t, reschedule(s, "a", d.Lease, T0.Add(time.Minute), queue.Attempt{Number: 1, Status: 503}))
 	assert.Empty(t, lease(t, s, T0.Add(59*time.Second), 1), "not before the new due time")
 	d = lease(t, s, T0.Add(time.Minute), 1)[0]
 	require.Len(t, d.Attempts, 1)
 	assert.Equal(t, 503, d.Attempts[0].Status)
-	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(2*time.Minute),
+	require.NoError(t, reschedule(s, "a", d.Lease, T0.Add(2*time.Minute),
 		queue.Attempt{Number: 2, Status: 500}, queue.Attempt{Number: 3, Status: 502}))
 	all := list(t, s)
 	require.Len(t, all, 1)
@@ -416,7 +442,7 @@ func testReschedule(t *testing.T, s queue.Store) {
 	assert.Equal(t, []int{1, 2, 3}, []int{all[0].Attempts[0].Number, all[0].Attempts[1].Number, all[0].Attempts[2].Number})
 	// Rescheduling without attempts hands the delivery back unchanged.
 	d = lease(t, s, T0.Add(2*time.Minute), 1)[0]
-	require.NoError(t, s.Reschedule(ctxBack, "a", d.Lease, T0.Add(2*time.Minute)))
+	require.NoError(t, reschedule(s, "a", d.Lease, T0.Add(2*time.Minute)))
 	d = lease(t, s, T0.Add(2*time.Minute), 1)[0]
 	assert.Len(t, d.Attempts, 3)
 }
@@ -425,10 +451,10 @@ func testDeadLetter(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	got := lease(t, s, T0, 2)
 	require.Len(t, got, 2)
-	require.NoError(t, s.Reschedule(ctxBack, "a", got[0].Lease, T0, queue.Attempt{Number: 1, Status: 500}))
+	require.NoError(t, reschedule(s, "a", got[0].Lease, T0, queue.Attempt{Number: 1, Status: 500}))
 	d := lease(t, s, T0, 1)[0]
-	require.NoError(t, s.DeadLetter(ctxBack, T0, "a", d.Lease, "retries exhausted", queue.Attempt{Number: 2, Status: 500}))
-	require.NoError(t, s.DeadLetter(ctxBack, T0, "b", got[1].Lease, "endpoint gone"))
+	require.NoError(t, deadLetter(s, T0, "a", d.Lease, "retries exhausted", queue.Attempt{Number: 2, Status: 500}))
+	require.NoError(t, deadLetter(s, T0, "b", got[1].Lease, "endpoint gone"))
 	ds := dead(t, s)
 	require.Equal(t, []string{"a", "b"}, ids(ds), "oldest dead letter first")
 	assert.Equal(t, "retries exhausted", ds[0].DeadReason)
@@ -439,8 +465,8 @@ func testDeadLetter(t *testing.T, s queue.Store) {
 	assert.Equal(t, 2, ds[0].Attempts[1].Number)
 	assert.Empty(t, list(t, s), "dead letters are not pending")
 	assert.Empty(t, lease(t, s, T0.Add(time.Hour), 10), "dead letters are never leased")
-	assert.ErrorIs(t, s.Ack(ctxBack, "a", d.Lease), queue.ErrLeaseLost)
-	assert.ErrorIs(t, s.DeadLetter(ctxBack, T0, "a", d.Lease, "again"), queue.ErrLeaseLost)
+	assert.ErrorIs(t, ack(s, "a", d.Lease), queue.ErrLeaseLost)
+	assert.ErrorIs(t, deadLetter(s, T0, "a", d.Lease, "again"), queue.ErrLeaseLost)
 }
 
 func testDeadLetterEndpoint(t *testing.T, s queue.Store) {
@@ -464,7 +490,7 @@ func testDeadLetterEndpoint(t *testing.T, s queue.Store) {
 	}
 	pending := list(t, s)
 	assert.ElementsMatch(t, []string{held[0].ID, "b1"}, ids(pending), "leased ones and other endpoints stay")
-	require.NoError(t, s.Ack(ctxBack, held[0].ID, held[0].Lease), "the holder keeps its lease")
+	require.NoError(t, ack(s, held[0].ID, held[0].Lease), "the holder keeps its lease")
 	n, err = s.DeadLetterEndpoint(ctxBack, T0, "nobody", "x")
 	require.NoError(t, err)
 	assert.Zero(t, n)
@@ -482,7 +508,7 @@ func testOneClock(t *testing.T, s queue.Store) {
 	got := lease(t, s, past, 10)
 	require.Equal(t, []string{"a"}, ids(got), "at Due at the caller's time: leased; a later delivery is not due")
 	assert.True(t, got[0].LeaseExpires.Equal(past.Add(leaseFor)), "LeaseExpires = the caller's Now + For")
-	require.NoError(t, s.DeadLetter(ctxBack, past.Add(time.Second), "a", got[0].Lease, queue.DeadReasonRejected))
+	require.NoError(t, deadLetter(s, past.Add(time.Second), "a", got[0].Lease, queue.DeadReasonRejected))
 	assert.Empty(t, lease(t, s, future.Add(-time.Nanosecond), 10), "b is not due a nanosecond before its Due")
 	n, err := s.DeadLetterEndpoint(ctxBack, future.Add(time.Hour), "ep-b", queue.DeadReasonUnsubscribed)
 	require.NoError(t, err)
@@ -491,6 +517,64 @@ func testOneClock(t *testing.T, s queue.Store) {
 	require.Equal(t, []string{"a", "b"}, ids(ds))
 	assert.True(t, ds[0].DeadAt.Equal(past.Add(time.Second)), "DeadLetter: DeadAt %v is the caller's now", ds[0].DeadAt)
 	assert.True(t, ds[1].DeadAt.Equal(future.Add(time.Hour)), "DeadLetterEndpoint: DeadAt %v is the caller's now", ds[1].DeadAt)
+}
+
+// testCompleteBatch completes a batch of every kind of outcome, one of them under a lost
+// lease and one of them invalid: the others are applied, each reports its own error.
+func testCompleteBatch(t *testing.T, s queue.Store) {
+	own(t, s, "a", "b", "c", "d", "e")
+	held := map[string]queue.Delivery{}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		leaseFor := leaseFor
+		if id == "d" {
+			leaseFor = time.Second // to expire first
+		}
+		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		held[id] = got[0]
+	}
+	// d's lease expires and another dispatcher leases it: the first holder's token is stale.
+	fresh, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0.Add(time.Second), Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-d": 1}})
+	require.NoError(t, err)
+	require.Len(t, fresh, 1)
+	now := T0.Add(2 * time.Second)
+	errs, err := s.Complete(ctxBack, now,
+		queue.Ack("a", held["a"].Lease),
+		queue.Reschedule("b", held["b"].Lease, T0.Add(time.Hour), queue.Attempt{Number: 1, Status: 503}),
+		queue.DeadLetter("c", held["c"].Lease, queue.DeadReasonRejected, queue.Attempt{Number: 1, Status: 400}),
+		queue.Ack("d", held["d"].Lease),
+		queue.Outcome{ID: "e", Lease: held["e"].Lease},
+		queue.Ack("a", held["a"].Lease),
+	)
+	require.NoError(t, err)
+	require.Len(t, errs, 6, "one result per outcome")
+	assert.NoError(t, errs[0], "ack")
+	assert.NoError(t, errs[1], "reschedule")
+	assert.NoError(t, errs[2], "dead letter")
+	assert.ErrorIs(t, errs[3], queue.ErrLeaseLost, "the stale holder's outcome")
+	assert.ErrorIs(t, errs[4], queue.ErrInvalidOutcome, "no kind")
+	assert.ErrorIs(t, errs[5], queue.ErrLeaseLost, "a second outcome for one lease finds it ended")
+	pending := map[string]queue.Delivery{}
+	for _, d := range list(t, s) {
+		pending[d.ID] = d
+	}
+	assert.NotContains(t, pending, "a", "acknowledged")
+	require.Contains(t, pending, "b")
+	assert.Empty(t, pending["b"].Lease, "rescheduled: pending again")
+	assert.True(t, pending["b"].Due.Equal(T0.Add(time.Hour)))
+	assert.Len(t, pending["b"].Attempts, 1)
+	require.Contains(t, pending, "d")
+	assert.Equal(t, fresh[0].Lease, pending["d"].Lease, "the lost lease's delivery stays with its new holder")
+	require.Contains(t, pending, "e")
+	assert.Equal(t, held["e"].Lease, pending["e"].Lease, "an invalid outcome changes nothing")
+	ds := dead(t, s)
+	require.Equal(t, []string{"c"}, ids(ds))
+	assert.True(t, ds[0].DeadAt.Equal(now), "DeadAt is Complete's now")
+	assert.Equal(t, queue.DeadReasonRejected, ds[0].DeadReason)
+	errs, err = s.Complete(ctxBack, now)
+	require.NoError(t, err)
+	assert.Empty(t, errs, "an empty batch")
 }
 
 func testLeaseEndpointLimits(t *testing.T, s queue.Store) {
@@ -524,19 +608,19 @@ func testOrdered(t *testing.T, s queue.Store) {
 	got := lease(t, s, T0, 10)
 	assert.ElementsMatch(t, []string{"u1", "u2"}, ids(got), "the ordered head (o1) is not due; o2 and o3 wait behind it")
 	for _, d := range got {
-		require.NoError(t, s.Ack(ctxBack, d.ID, d.Lease))
+		require.NoError(t, ack(s, d.ID, d.Lease))
 	}
 	got = lease(t, s, T0.Add(time.Second), 10)
 	require.Equal(t, []string{"o1"}, ids(got), "one ordered delivery at a time")
 	assert.Empty(t, lease(t, s, T0.Add(time.Second), 10), "nothing else while o1 is leased")
-	require.NoError(t, s.Reschedule(ctxBack, "o1", got[0].Lease, T0.Add(time.Minute), queue.Attempt{Number: 1, Status: 500}))
+	require.NoError(t, reschedule(s, "o1", got[0].Lease, T0.Add(time.Minute), queue.Attempt{Number: 1, Status: 500}))
 	assert.Empty(t, lease(t, s, T0.Add(30*time.Second), 10), "a rescheduled head still blocks its successors")
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	require.Equal(t, []string{"o1"}, ids(got))
-	require.NoError(t, s.Ack(ctxBack, "o1", got[0].Lease))
+	require.NoError(t, ack(s, "o1", got[0].Lease))
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	require.Equal(t, []string{"o2"}, ids(got), "then the next in Seq order")
-	require.NoError(t, s.DeadLetter(ctxBack, T0, "o2", got[0].Lease, "rejected permanently"))
+	require.NoError(t, deadLetter(s, T0, "o2", got[0].Lease, "rejected permanently"))
 	got = lease(t, s, T0.Add(time.Minute), 10)
 	require.Equal(t, []string{"o3"}, ids(got), "a dead letter leaves the group")
 	// An expired lease on the head gives it back, still first.
@@ -549,7 +633,7 @@ func testOrdered(t *testing.T, s queue.Store) {
 func testRequeueOne(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	for _, d := range lease(t, s, T0, 2) {
-		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "retries exhausted",
+		require.NoError(t, deadLetter(s, T0, d.ID, d.Lease, "retries exhausted",
 			queue.Attempt{Number: 1, Status: 500}, queue.Attempt{Number: 2, Status: 500}))
 	}
 	_, err := s.Requeue(ctxBack, queue.Selector{ID: "nope"}, T0)
@@ -568,7 +652,7 @@ func testRequeueOne(t *testing.T, s queue.Store) {
 	assert.Empty(t, lease(t, s, T0, 5), "due at the requeue time")
 	got := lease(t, s, T0.Add(time.Minute), 5)
 	require.Equal(t, []string{"a"}, ids(got))
-	require.NoError(t, s.Ack(ctxBack, "a", got[0].Lease))
+	require.NoError(t, ack(s, "a", got[0].Lease))
 	_, err = s.Requeue(ctxBack, queue.Selector{ID: "a"}, T0)
 	assert.ErrorIs(t, err, queue.ErrNotFound, "only dead letters are requeued")
 }
@@ -578,7 +662,7 @@ func testRequeueByEndpointAndAll(t *testing.T, s queue.Store) {
 		enqueue(t, s, Delivery(t, ep+"1", ep, T0), Delivery(t, ep+"2", ep, T0))
 	}
 	for _, d := range lease(t, s, T0, 10) {
-		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "retries exhausted"))
+		require.NoError(t, deadLetter(s, T0, d.ID, d.Lease, "retries exhausted"))
 	}
 	n, err := s.Requeue(ctxBack, queue.Selector{EndpointID: "y"}, T0)
 	require.NoError(t, err)
@@ -612,7 +696,7 @@ func testListFilters(t *testing.T, s queue.Store) {
 	assert.Equal(t, []string{"a", "b"}, ids(got.Deliveries))
 	assert.NotEmpty(t, got.Next, "a page that leaves deliveries out has a cursor")
 	for _, d := range lease(t, s, T0.Add(time.Minute), 10) {
-		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "r"))
+		require.NoError(t, deadLetter(s, T0, d.ID, d.Lease, "r"))
 	}
 	got, err = s.ListDead(ctxBack, queue.ListFilter{EndpointID: "ep2"})
 	require.NoError(t, err)
@@ -687,7 +771,7 @@ func testPageDead(t *testing.T, s queue.Store) {
 		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0.Add(time.Hour), Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
 		require.NoError(t, err)
 		require.Len(t, got, 1)
-		require.NoError(t, s.DeadLetter(ctxBack, T0.Add(time.Duration(i/2)*time.Second), id, got[0].Lease, queue.DeadReasonRejected))
+		require.NoError(t, deadLetter(s, T0.Add(time.Duration(i/2)*time.Second), id, got[0].Lease, queue.DeadReasonRejected))
 	}
 	// Each pair shares a DeadAt: the lower Seq (enqueue order, the order of the IDs) first.
 	var wantDead []string
@@ -712,7 +796,7 @@ func testPageChanges(t *testing.T, s queue.Store) {
 		got, err := s.Lease(ctxBack, queue.LeaseRequest{Now: T0.Add(time.Hour), Max: 1, For: leaseFor, Endpoints: map[string]int{"ep-" + id: 1}})
 		require.NoError(t, err)
 		require.Len(t, got, 1, "lease %s", id)
-		require.NoError(t, s.Ack(ctxBack, id, got[0].Lease))
+		require.NoError(t, ack(s, id, got[0].Lease))
 	}
 	got := pages(t, s.ListPending, queue.ListFilter{Limit: 10}, func(page int) {
 		if page != 1 {
@@ -751,7 +835,7 @@ func testCopyOnReturn(t *testing.T, s queue.Store) {
 	assert.Equal(t, 500, l[0].Attempts[0].Status, "returned values are copies")
 	assert.Equal(t, "ep", l[0].EndpointID)
 	l[0].Attempts[0].Status = 1
-	require.NoError(t, s.DeadLetter(ctxBack, T0, "a", got.Lease, "r"))
+	require.NoError(t, deadLetter(s, T0, "a", got.Lease, "r"))
 	d := dead(t, s)
 	require.Len(t, d, 1)
 	assert.Equal(t, 500, d[0].Attempts[0].Status)
@@ -789,7 +873,7 @@ func testConcurrentLease(t *testing.T, s queue.Store) {
 					mu.Lock()
 					seen[d.ID]++
 					mu.Unlock()
-					assert.NoError(t, s.Ack(ctxBack, d.ID, d.Lease))
+					assert.NoError(t, ack(s, d.ID, d.Lease))
 				}
 			}
 		}()
@@ -826,7 +910,7 @@ func testConcurrentExpiry(t *testing.T, s queue.Store) {
 					if (i+w+round)%2 == 0 {
 						continue // crashed holder: the lease will expire
 					}
-					if err := s.Ack(ctxBack, d.ID, d.Lease); err == nil {
+					if err := ack(s, d.ID, d.Lease); err == nil {
 						mu.Lock()
 						acked[d.ID] = true
 						mu.Unlock()
@@ -847,7 +931,7 @@ func testConcurrentExpiry(t *testing.T, s queue.Store) {
 			break
 		}
 		for _, d := range ds {
-			require.NoError(t, s.Ack(ctxBack, d.ID, d.Lease))
+			require.NoError(t, ack(s, d.ID, d.Lease))
 			acked[d.ID] = true
 		}
 	}
@@ -863,8 +947,8 @@ func testQueueFull(t *testing.T, s queue.Store) {
 	got := lease(t, s, T0, 2)
 	require.Len(t, got, 2)
 	assert.ErrorIs(t, s.Enqueue(ctxBack, Delivery(t, "d", "ep", T0)), queue.ErrQueueFull, "leased deliveries are pending")
-	require.NoError(t, s.Ack(ctxBack, got[0].ID, got[0].Lease))
-	require.NoError(t, s.DeadLetter(ctxBack, T0, got[1].ID, got[1].Lease, "r"))
+	require.NoError(t, ack(s, got[0].ID, got[0].Lease))
+	require.NoError(t, deadLetter(s, T0, got[1].ID, got[1].Lease, "r"))
 	enqueue(t, s, Delivery(t, "d", "ep", T0), Delivery(t, "e", "ep", T0))
 	assert.Len(t, list(t, s), 3, "acknowledged deliveries and dead letters free their place")
 }
@@ -872,7 +956,7 @@ func testQueueFull(t *testing.T, s queue.Store) {
 func testRequeueFull(t *testing.T, s queue.Store) {
 	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0))
 	for _, d := range lease(t, s, T0, 2) {
-		require.NoError(t, s.DeadLetter(ctxBack, T0, d.ID, d.Lease, "r"))
+		require.NoError(t, deadLetter(s, T0, d.ID, d.Lease, "r"))
 	}
 	enqueue(t, s, Delivery(t, "c", "ep", T0))
 	_, err := s.Requeue(ctxBack, queue.Selector{}, T0)
@@ -944,7 +1028,7 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 	if err != nil || len(leased) != 1 {
 		return fmt.Errorf("lease: %d deliveries, %v", len(leased), err)
 	}
-	if err := s.Reschedule(ctx, "rt", leased[0].Lease, T0, as[0], as[1]); err != nil {
+	if err := completeOne(ctx, s, T0, queue.Reschedule("rt", leased[0].Lease, T0, as[0], as[1])); err != nil {
 		return fmt.Errorf("reschedule: %w", err)
 	}
 	got, err = s.ListPending(ctx, queue.ListFilter{EndpointID: "ep-rt"})
@@ -961,7 +1045,7 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 	if err := sameAttempts("Reschedule then Lease", as[:2], leased); err != nil {
 		return err
 	}
-	if err := s.DeadLetter(ctx, T0, "rt", leased[0].Lease, queue.DeadReasonRejected, as[2]); err != nil {
+	if err := completeOne(ctx, s, T0, queue.DeadLetter("rt", leased[0].Lease, queue.DeadReasonRejected, as[2])); err != nil {
 		return fmt.Errorf("dead letter: %w", err)
 	}
 	got, err = s.ListDead(ctx, queue.ListFilter{EndpointID: "ep-rt"})

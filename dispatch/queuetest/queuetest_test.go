@@ -36,12 +36,11 @@ func (l lossy) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	return l.Store.Enqueue(ctx, ds...)
 }
 
-func (l lossy) Reschedule(ctx context.Context, id, lease string, due time.Time, as ...queue.Attempt) error {
-	return l.Store.Reschedule(ctx, id, lease, due, l.strip(as)...)
-}
-
-func (l lossy) DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, as ...queue.Attempt) error {
-	return l.Store.DeadLetter(ctx, now, id, lease, reason, l.strip(as)...)
+func (l lossy) Complete(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, error) {
+	for i := range os {
+		os[i].Attempts = l.strip(os[i].Attempts)
+	}
+	return l.Store.Complete(ctx, now, os...)
 }
 
 func newMem(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) }

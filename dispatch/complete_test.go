@@ -1,0 +1,114 @@
+package dispatch_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// batchStore is a memqueue.Store that records the size of every Complete call.
+type batchStore struct {
+	*memqueue.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *batchStore) Complete(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, error) {
+	errs, _, err := s.CompleteEvicting(ctx, now, os...)
+	return errs, err
+}
+
+func (s *batchStore) CompleteEvicting(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, []queue.Delivery, error) {
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(os))
+	s.mu.Unlock()
+	return s.Store.CompleteEvicting(ctx, now, os...)
+}
+
+func (s *batchStore) Sizes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.sizes...)
+}
+
+// batchSetup publishes n events to one endpoint whose answers are held until release is
+// closed, with every attempt in flight at once.
+func batchSetup(t *testing.T, nw *dspNet, n int, cfg dispatch.Config) (d *dispatch.Dispatcher, store *batchStore, release chan struct{}) {
+	t.Helper()
+	release = make(chan struct{})
+	srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	store = &batchStore{Store: memqueue.New(memqueue.Config{})}
+	cfg.Workers, cfg.MaxInFlight = n, n
+	d = newDispatcher(t, nw.sender(t), store, cfg)
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+	require.NoError(t, d.Start(bg))
+	for range n {
+		_, err := d.Publish(bg, newEvent(t, "order-created"))
+		require.NoError(t, err)
+	}
+	synctest.Wait()
+	require.Equal(t, n, srv.Count(), "all in flight")
+	return d, store, release
+}
+
+// TestDispatcherBatchesOutcomes: attempts that finish together are completed in one
+// store call, sent when CompleteWindow has passed since the first of them.
+func TestDispatcherBatchesOutcomes(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const n, window = 8, 5 * time.Millisecond
+		d, store, release := batchSetup(t, nw, n, dispatch.Config{CompleteWindow: window})
+		close(release)
+		synctest.Wait()
+		assert.Empty(t, store.Sizes(), "the batch waits for the window")
+		time.Sleep(window)
+		synctest.Wait()
+		assert.Equal(t, []int{n}, store.Sizes(), "one Complete call for the eight outcomes")
+		p, err := listPending(d, queue.ListFilter{})
+		require.NoError(t, err)
+		assert.Empty(t, p, "all acknowledged")
+	})
+}
+
+// TestDispatcherBatchBound: no batch holds more than CompleteBatch outcomes.
+func TestDispatcherBatchBound(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		_, store, release := batchSetup(t, nw, 8, dispatch.Config{CompleteWindow: time.Second, CompleteBatch: 3})
+		close(release)
+		synctest.Wait()
+		assert.Equal(t, []int{3, 3}, store.Sizes(), "full batches go at once; the rest waits")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []int{3, 3, 2}, store.Sizes())
+	})
+}
+
+// TestDispatcherShutdownFlushesOutcomes: Shutdown sends the outcomes waiting for their
+// window at once, instead of waiting for it or dropping them.
+func TestDispatcherShutdownFlushesOutcomes(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		d, store, release := batchSetup(t, nw, 4, dispatch.Config{CompleteWindow: time.Minute})
+		close(release)
+		synctest.Wait()
+		require.Empty(t, store.Sizes())
+		start := time.Now()
+		require.NoError(t, d.Shutdown(bg))
+		assert.Zero(t, time.Since(start), "Shutdown does not wait for the window")
+		assert.Equal(t, []int{4}, store.Sizes())
+		pending, dead := store.Len()
+		assert.Zero(t, pending, "every outcome recorded")
+		assert.Zero(t, dead)
+	})
+}
