@@ -103,9 +103,14 @@ type Delivery struct {
 	// Event is the encoded event (body marshalled once). A durable store persists
 	// Event.Body(0) and rebuilds it with event.Parse and Encode when loading.
 	Event *event.Encoded
-	// Ordered puts the delivery in its endpoint's ordered group: of the ordered deliveries
-	// of one endpoint, only the one with the lowest Seq is leased, and only while no other
-	// of them is leased (one in flight, publish order). Dead letters leave the group.
+	// Ordered puts the delivery in its endpoint's ordered group, under the head rule: an
+	// ordered delivery may be leased only if no ordered delivery of the same endpoint with
+	// a lower Seq is in the store, pending or leased (its lease live or not). The head of
+	// the group is its lowest Seq; only the head is ever leased, so one is in flight at a
+	// time, in publish order. Dead letters leave the group. A SQL store keeps the rule with
+	// a NOT EXISTS (lower Seq of the endpoint's ordered group) condition, or a per-endpoint
+	// lock; "ORDER BY seq ... FOR UPDATE SKIP LOCKED" alone breaks it (a second Lease skips
+	// the locked head and takes the next).
 	Ordered bool
 	// Seq is assigned by Enqueue: strictly increasing in enqueue order within the store.
 	Seq uint64
@@ -264,7 +269,8 @@ type Selector struct {
 //     dead) or ErrQueueFull (the pending bound would be exceeded). It assigns Seq in
 //     argument order, clears Lease and DeadReason and stores copies.
 //   - Lease returns up to Max deliveries with Due <= Now that are not leased (or whose lease
-//     expired), earliest Due first, honouring LeaseRequest.Endpoints and Delivery.Ordered.
+//     expired), earliest Due first, honouring LeaseRequest.Endpoints and Delivery.Ordered's
+//     head rule (while an ordered group's head is leased or not due, nothing of the group is).
 //     Each gets a new Lease token, unique within the store, and LeaseExpires = Now + For.
 //     Two concurrent Lease calls never return the same delivery with live leases.
 //   - Complete ends leases, many in one call (one round trip for a SQL store): each

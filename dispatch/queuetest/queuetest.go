@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"ConcurrentExpiryAtLeastOnce", testConcurrentExpiry},
 		{"AttemptsRoundTrip", reportErr(CheckAttemptsRoundTrip)},
 		{"OneClockTheCallers", testOneClock},
+		{"OrderedHeadRule", reportErr(CheckOrderedHead)},
 		{"PagePendingEachOnceInOrder", testPagePending},
 		{"PageDeadEachOnceInOrder", testPageDead},
 		{"PageKeysetSurvivesChanges", testPageChanges},
@@ -1053,6 +1054,64 @@ func CheckAttemptsRoundTrip(ctx context.Context, s queue.Store) error {
 		return fmt.Errorf("list dead: %w", err)
 	}
 	return sameAttempts("DeadLetter then ListDead", as[:], got.Deliveries)
+}
+
+// CheckOrderedHead checks the head rule of Delivery.Ordered as a store shared by several
+// dispatchers meets it: while the head of an endpoint's ordered group is leased, two
+// concurrent Lease calls (two dispatchers) return nothing of the group, nor does a Lease
+// once the head's successor alone is due; when the head is acknowledged, the next is
+// leased. A store that merely skips leased deliveries in Seq order (SQL's SKIP LOCKED)
+// fails. Run calls it (subtest OrderedHeadRule) on a fresh store; it needs an empty one.
+func CheckOrderedHead(ctx context.Context, s queue.Store) error {
+	var ds []queue.Delivery
+	for i := range 3 {
+		enc, err := newEvent()
+		if err != nil {
+			return err
+		}
+		ds = append(ds, queue.Delivery{ID: fmt.Sprint("oh", i), EndpointID: "ep-oh", Event: enc, Ordered: true, Created: T0, Due: T0})
+	}
+	if err := s.Enqueue(ctx, ds...); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	head, err := s.Lease(ctx, queue.LeaseRequest{Now: T0, Max: 1, For: leaseFor})
+	if err != nil || len(head) != 1 || head[0].ID != "oh0" {
+		return fmt.Errorf("lease the head: %v, %v; want oh0", ids(head), err)
+	}
+	var wg sync.WaitGroup
+	got := make([][]queue.Delivery, 2)
+	errs := make([]error, 2)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = s.Lease(ctx, queue.LeaseRequest{Now: T0.Add(time.Second), Max: 10, For: leaseFor})
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil {
+			return fmt.Errorf("lease while the head is leased: %w", errs[i])
+		}
+		if len(got[i]) > 0 {
+			return fmt.Errorf("while the head oh0 is leased, a second dispatcher leased %v: only the lowest Seq of an ordered group may be leased", ids(got[i]))
+		}
+	}
+	if err := completeOne(ctx, s, T0, queue.Ack("oh0", head[0].Lease)); err != nil {
+		return fmt.Errorf("ack the head: %w", err)
+	}
+	next, err := s.Lease(ctx, queue.LeaseRequest{Now: T0.Add(time.Second), Max: 10, For: leaseFor})
+	if err != nil || len(next) != 1 || next[0].ID != "oh1" {
+		return fmt.Errorf("after the head is acknowledged: %v, %v; want oh1 alone", ids(next), err)
+	}
+	// The new head is handed back, not due for an hour: its successor, due, still waits.
+	if err := completeOne(ctx, s, T0, queue.Reschedule("oh1", next[0].Lease, T0.Add(time.Hour))); err != nil {
+		return fmt.Errorf("reschedule the head: %w", err)
+	}
+	if later, err := s.Lease(ctx, queue.LeaseRequest{Now: T0.Add(time.Minute), Max: 10, For: leaseFor}); err != nil || len(later) != 0 {
+		return fmt.Errorf("while the head oh1 is not due: leased %v, %v; want nothing", ids(later), err)
+	}
+	return nil
 }
 
 // sameAttempts reports the first difference between want and the attempts of the one

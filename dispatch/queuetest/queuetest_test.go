@@ -43,6 +43,28 @@ func (l lossy) Complete(ctx context.Context, now time.Time, os ...queue.Outcome)
 	return l.Store.Complete(ctx, now, os...)
 }
 
+// naive is a store that orders an ordered group by Seq but only skips what is leased, as
+// "ORDER BY seq FOR UPDATE SKIP LOCKED" does: it keeps no head rule (its deliveries are
+// stored unordered, so memqueue leases each as soon as it is due).
+type naive struct{ queue.Store }
+
+func (n naive) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
+	for i := range ds {
+		ds[i].Ordered = false
+	}
+	return n.Store.Enqueue(ctx, ds...)
+}
+
+// TestOrderedHeadCatchesSkipLocked: the head-rule check fails a store that leases the
+// next ordered delivery while the head is leased, and passes the in-memory store.
+func TestOrderedHeadCatchesSkipLocked(t *testing.T) {
+	ctx := context.Background()
+	require.NoError(t, queuetest.CheckOrderedHead(ctx, newMem(t)))
+	err := queuetest.CheckOrderedHead(ctx, naive{newMem(t)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "while the head oh0 is leased")
+}
+
 func newMem(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) }
 
 // TestAttemptsRoundTripCatchesLossyStores: a store that keeps only the number and the
