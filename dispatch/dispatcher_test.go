@@ -780,7 +780,9 @@ func TestDispatcherWakesWhenALeaseExpires(t *testing.T) {
 		p, err := listPending(d, queue.ListFilter{})
 		require.NoError(t, err)
 		assert.Empty(t, p, "acknowledged under the new lease")
-		assert.ErrorIs(t, store.Ack(bg, gone[0].ID, gone[0].Lease), queue.ErrLeaseLost, "the old lease is lost")
+		errs, err := store.Complete(bg, t0.Add(leaseFor), queue.Ack(gone[0].ID, gone[0].Lease))
+		require.NoError(t, err)
+		assert.ErrorIs(t, errs[0], queue.ErrLeaseLost, "the old lease is lost")
 	})
 }
 

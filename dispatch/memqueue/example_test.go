@@ -23,15 +23,15 @@ func ExampleNew() {
 
 	ds, _ := store.Lease(ctx, queue.LeaseRequest{Now: now, Max: 10, For: time.Minute})
 	fmt.Println(len(ds), ds[0].ID)
-	_ = store.Reschedule(ctx, ds[0].ID, ds[0].Lease, now.Add(time.Second),
-		queue.Attempt{Number: 1, Start: now, Status: 503, Class: queue.ClassRetryable, Error: "status 503 Service Unavailable"})
+	_, _ = store.Complete(ctx, now, queue.Reschedule(ds[0].ID, ds[0].Lease, now.Add(time.Second),
+		queue.Attempt{Number: 1, Start: now, Status: 503, Class: queue.ClassRetryable, Error: "status 503 Service Unavailable"}))
 	next, _ := store.NextDue(ctx)
 	fmt.Println("next due in", next.Sub(now))
 
 	ds, _ = store.Lease(ctx, queue.LeaseRequest{Now: now.Add(time.Second), Max: 10, For: time.Minute})
 	fmt.Println(len(ds[0].Attempts), ds[0].Attempts[0].Class)
-	_ = store.DeadLetter(ctx, now.Add(time.Second), ds[0].ID, ds[0].Lease, queue.DeadReasonRejected,
-		queue.Attempt{Number: 2, Start: now.Add(time.Second), Status: 400, Class: queue.ClassPermanent})
+	_, _ = store.Complete(ctx, now.Add(time.Second), queue.DeadLetter(ds[0].ID, ds[0].Lease, queue.DeadReasonRejected,
+		queue.Attempt{Number: 2, Start: now.Add(time.Second), Status: 400, Class: queue.ClassPermanent}))
 	pending, dead := store.Len()
 	fmt.Println(pending, dead)
 	// Output:

@@ -32,8 +32,8 @@ type Config struct {
 }
 
 // Store is the in-memory queue.Store: the dispatch.Dispatcher's default. Deliveries live only as
-// long as the process; use a durable queue.Store to survive restarts. Lease, Ack, Reschedule and
-// DeadLetter take O(log n) time: each endpoint keeps a heap of its deliveries by due time
+// long as the process; use a durable queue.Store to survive restarts. Lease and each outcome of
+// Complete take O(log n) time: each endpoint keeps a heap of its deliveries by due time
 // and the store keeps a heap of endpoints by their earliest due delivery, so leasing skips
 // endpoints that cannot run (queue.LeaseRequest.Endpoints) without scanning their deliveries.
 // Dead letters do not count against MaxPending; they are kept until requeued or, beyond
@@ -254,29 +254,6 @@ func (m *Store) Complete(ctx context.Context, now time.Time, outcomes ...queue.O
 func (m *Store) CompleteEvicting(ctx context.Context, now time.Time, outcomes ...queue.Outcome) ([]error, []queue.Delivery, error) {
 	var evicted []queue.Delivery
 	return m.complete(ctx, now, outcomes, &evicted)
-}
-
-// Ack is Complete with one queue.Ack outcome.
-func (m *Store) Ack(ctx context.Context, id, lease string) error {
-	return m.one(ctx, time.Time{}, queue.Ack(id, lease))
-}
-
-// Reschedule is Complete with one queue.Reschedule outcome.
-func (m *Store) Reschedule(ctx context.Context, id, lease string, due time.Time, attempts ...queue.Attempt) error {
-	return m.one(ctx, time.Time{}, queue.Reschedule(id, lease, due, attempts...))
-}
-
-// DeadLetter is Complete with one queue.DeadLetter outcome.
-func (m *Store) DeadLetter(ctx context.Context, now time.Time, id, lease, reason string, attempts ...queue.Attempt) error {
-	return m.one(ctx, now, queue.DeadLetter(id, lease, reason, attempts...))
-}
-
-func (m *Store) one(ctx context.Context, now time.Time, o queue.Outcome) error {
-	errs, _, err := m.complete(ctx, now, []queue.Outcome{o}, nil)
-	if err != nil {
-		return err
-	}
-	return errs[0]
 }
 
 func (m *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Outcome, evicted *[]queue.Delivery) ([]error, []queue.Delivery, error) {

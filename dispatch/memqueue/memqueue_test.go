@@ -183,7 +183,9 @@ func TestMemoryStoreLeaseSkipsBlockedEndpoints(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, ds, 1)
 		require.Equal(t, "live", ds[0].ID)
-		require.NoError(t, m.Ack(ctx, "live", ds[0].Lease))
+		errs, err := m.Complete(ctx, t0.Add(time.Second), queue.Ack("live", ds[0].Lease))
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
 	})
 	assert.Less(t, allocs, 40.0, "no per-delivery work for the blocked endpoint")
 }
