@@ -334,7 +334,7 @@ func (d *Dispatcher) Subscribe(sub Subscription) error {
 	}
 	d.rebuildRoutes()
 	d.mu.Unlock()
-	d.signal()
+	d.Notify()
 	return nil
 }
 
@@ -403,7 +403,7 @@ func (d *Dispatcher) EnableEndpoint(id string) error {
 	d.rebuildRoutes()
 	d.mu.Unlock()
 	d.flushChanges()
-	d.signal()
+	d.Notify()
 	return nil
 }
 
@@ -422,13 +422,32 @@ func (d *Dispatcher) rebuildRoutes() {
 // matches its type (disabled endpoints excluded), then returns how many it stored. It
 // does no network I/O. All the deliveries are stored or none: it returns queue.ErrQueueFull
 // when the store is full and ErrClosed after Shutdown. Publishing before Start is allowed;
-// the deliveries wait in the store.
+// the deliveries wait in the store. It is FanOut, then the store's Enqueue, then Notify.
 func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) {
+	ds, err := d.FanOut(ev)
+	if err != nil || len(ds) == 0 {
+		return 0, err
+	}
+	if err := d.store.Enqueue(ctx, ds...); err != nil {
+		return 0, err
+	}
+	d.Notify()
+	return len(ds), nil
+}
+
+// FanOut returns the deliveries Publish would store for ev, without storing them: one per
+// subscription whose Filter matches its type (disabled endpoints excluded), with new IDs,
+// due now, the event encoded once and shared by all. It does no I/O. It is the first half
+// of publishing inside the caller's own database transaction: pass the deliveries to a
+// store's transactional enqueue (an EnqueueTx of the store's own, see package queue), then
+// call Notify after the commit. nil (no error) when no subscription matches; ErrClosed
+// after Shutdown; an event that does not encode is Encode's error.
+func (d *Dispatcher) FanOut(ev *event.Event) ([]queue.Delivery, error) {
 	if d.closed.Load() {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
 	if ev == nil {
-		return 0, errors.New("hookkit/dispatch: Publish of a nil event")
+		return nil, errors.New("hookkit/dispatch: Publish of a nil event")
 	}
 	var ds []queue.Delivery
 	rs := *d.routes.Load()
@@ -442,21 +461,24 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 		if enc == nil {
 			var err error
 			if enc, err = ev.Encode(); err != nil {
-				return 0, err
+				return nil, err
 			}
 			now = d.now()
 			ds = make([]queue.Delivery, 0, len(rs)-i)
 		}
 		ds = append(ds, queue.Delivery{ID: d.newID(), EndpointID: r.id, Event: enc, Ordered: r.ordered, Created: now, Due: now})
 	}
-	if len(ds) == 0 {
-		return 0, nil
+	return ds, nil
+}
+
+// Notify wakes the dispatcher to lease at once instead of at its next poll: call it after
+// storing deliveries outside Publish (a transactional enqueue, once committed, or another
+// program's writes to a shared store). It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
 	}
-	if err := d.store.Enqueue(ctx, ds...); err != nil {
-		return 0, err
-	}
-	d.signal()
-	return len(ds), nil
 }
 
 // newID returns a delivery ID unique across processes: a random prefix per dispatcher
@@ -487,7 +509,7 @@ func (d *Dispatcher) ListPending(ctx context.Context, f queue.ListFilter) (queue
 func (d *Dispatcher) Requeue(ctx context.Context, sel queue.Selector) (int, error) {
 	n, err := d.store.Requeue(ctx, sel, d.now())
 	if n > 0 {
-		d.signal()
+		d.Notify()
 	}
 	return n, err
 }
@@ -555,14 +577,6 @@ func (d *Dispatcher) beginShutdown() bool {
 		}
 	}
 	return true
-}
-
-// signal wakes the pump without blocking.
-func (d *Dispatcher) signal() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
 }
 
 // pump leases what can run and hands it to the workers.
@@ -778,7 +792,7 @@ func (d *Dispatcher) handle(j job) {
 			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", del.EndpointID, "err", err)
 		}
 	}
-	d.signal()
+	d.Notify()
 }
 
 // retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead

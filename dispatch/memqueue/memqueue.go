@@ -108,6 +108,19 @@ func (m *Store) Len() (pending, dead int) {
 	return len(m.items), len(m.dead)
 }
 
+// Stats implements queue.Store.
+func (m *Store) Stats(_ context.Context, now time.Time) (queue.Stats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := 0
+	for _, it := range m.leases {
+		if it.d.LeaseExpires.After(now) {
+			live++
+		}
+	}
+	return queue.Stats{Pending: len(m.items) - live, Leased: live, Dead: len(m.dead)}, nil
+}
+
 // NextDue implements queue.NextDuer.
 func (m *Store) NextDue(context.Context) (time.Time, bool) {
 	m.mu.Lock()

@@ -12,4 +12,46 @@
 //	func TestMyStore(t *testing.T) {
 //		queuetest.Run(t, func(t *testing.T) queue.Store { return mystore.New(testDB(t)) })
 //	}
+//
+// # What a durable store persists
+//
+// Every field of Delivery, as it is: ID, EndpointID, Ordered, Seq, Created, Due,
+// RoundStart, Lease, LeaseExpires, DeadReason, DeadAt; the event as its binary form
+// (event.Encoded.MarshalBinary: id, type and the exact body, rebuilt by UnmarshalBinary
+// without parsing JSON); and every field of every Attempt (queuetest.CheckAttemptsRoundTrip).
+// Times must come back as the same instant; nothing else may change.
+//
+// # Publishing inside the caller's transaction
+//
+// An application that keeps its own data in the store's database wants a webhook stored
+// if and only if its business change commits (the outbox pattern). The contract keeps the
+// two halves apart, so that no transaction travels in a context:
+//
+//   - dispatch.Dispatcher.FanOut is pure: it returns the deliveries Publish would store for
+//     an event (one per matching subscription, IDs assigned, the event encoded once) and
+//     does no I/O.
+//   - A store that can share the application's database offers an EnqueueTx method of its
+//     own, typed by its driver (an *sql.Tx, a pgx.Tx): it inserts the deliveries in the
+//     caller's transaction, with every rule of Enqueue. The store, not this package, names
+//     the transaction type, so the contract imports no driver.
+//   - After the commit, dispatch.Dispatcher.Notify wakes the dispatchers of this process;
+//     others find the deliveries at their next poll (or on a notification the store sends
+//     inside the transaction).
+//
+// # Endpoint state shared by several dispatchers
+//
+// Today each dispatcher keeps its subscriptions and their breaker state (failures,
+// paused, disabled) in its own memory, which is right for one process. With a store that
+// several dispatchers share, the state of an endpoint is a fact about the endpoint, not
+// about the process that noticed it: after a 410 every dispatcher must stop leasing its
+// deliveries. The decision: that state lives in the store, beside the deliveries, through
+// an optional extension a shared store implements (part 2, with the Postgres store). Its
+// shape: an endpoint row per subscription (state, consecutive failures, paused-until, a
+// version), changed only by compare-and-set on the version, so that two dispatchers that
+// see the same failure make one transition; Lease skips the deliveries of endpoints that
+// are paused or disabled in the same query that leases (no synthetic attempts, no write
+// storm); disabling after 410 and dead-lettering the pending deliveries happen in one
+// transaction; each dispatcher reads the rows it serves at every poll, so enabling an
+// endpoint anywhere takes effect everywhere within a poll interval. A store without the
+// extension (memqueue) keeps the per-process state.
 package queue

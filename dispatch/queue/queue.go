@@ -100,8 +100,10 @@ type Delivery struct {
 	ID string
 	// EndpointID names the endpoint the delivery goes to.
 	EndpointID string
-	// Event is the encoded event (body marshalled once). A durable store persists
-	// Event.Body(0) and rebuilds it with event.Parse and Encode when loading.
+	// Event is the encoded event (body marshalled once). A durable store persists its
+	// lossless binary form (event.Encoded.MarshalBinary) and rebuilds it with
+	// event.Encoded.UnmarshalBinary when loading: no JSON is parsed again, and every
+	// attempt's body is byte for byte the one Encode wrote.
 	Event *event.Encoded
 	// Ordered puts the delivery in its endpoint's ordered group, under the head rule: an
 	// ordered delivery may be leased only if no ordered delivery of the same endpoint with
@@ -294,6 +296,9 @@ type Selector struct {
 //     returns each delivery that stays in place exactly once, in order, whatever is added or
 //     removed between pages (a delivery whose Due changes may move). A cursor that no
 //     listing returned: ErrInvalidCursor.
+//   - Stats counts what is stored at now: pending deliveries not leased (a lease that
+//     expired at or before now counts as not leased), leased ones (lease live at now) and
+//     dead letters. It changes nothing.
 //   - Requeue makes the selected dead letters pending again, due at the given time, keeping
 //     their attempt history and setting RoundStart = len(Attempts). It is all-or-nothing:
 //     ErrQueueFull when they do not fit, ErrNotFound when Selector.ID names no dead letter.
@@ -308,6 +313,17 @@ type Store interface {
 	ListPending(ctx context.Context, f ListFilter) (Page, error)
 	ListDead(ctx context.Context, f ListFilter) (Page, error)
 	Requeue(ctx context.Context, sel Selector, due time.Time) (int, error)
+	Stats(ctx context.Context, now time.Time) (Stats, error)
+}
+
+// Stats are the counts of a Store at one time (Store.Stats).
+type Stats struct {
+	// Pending counts the deliveries waiting for a lease: not leased, or their lease expired.
+	Pending int `json:"pending"`
+	// Leased counts the deliveries held under a live lease.
+	Leased int `json:"leased"`
+	// Dead counts the dead letters.
+	Dead int `json:"dead"`
 }
 
 // DeadEvicter is an optional Store extension for a store that bounds its dead letters

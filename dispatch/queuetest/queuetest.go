@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"PageDeadEachOnceInOrder", testPageDead},
 		{"PageKeysetSurvivesChanges", testPageChanges},
 		{"CompleteMixedBatchOneLeaseLost", testCompleteBatch},
+		{"StatsCountAtTheCallersNow", testStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -380,6 +381,26 @@ func testLeasedNotLeasedAgain(t *testing.T, s queue.Store) {
 	all := list(t, s)
 	require.Len(t, all, 1, "ListPending shows leased deliveries")
 	assert.NotEmpty(t, all[0].Lease)
+}
+
+func testStats(t *testing.T, s queue.Store) {
+	stats := func(now time.Time) queue.Stats {
+		t.Helper()
+		st, err := s.Stats(ctxBack, now)
+		require.NoError(t, err)
+		return st
+	}
+	assert.Equal(t, queue.Stats{}, stats(T0), "an empty store")
+	enqueue(t, s, Delivery(t, "a", "ep", T0), Delivery(t, "b", "ep", T0), Delivery(t, "c", "ep", T0.Add(time.Hour)))
+	assert.Equal(t, queue.Stats{Pending: 3}, stats(T0), "pending whether due or not")
+	got := lease(t, s, T0, 2)
+	require.Len(t, got, 2)
+	assert.Equal(t, queue.Stats{Pending: 1, Leased: 2}, stats(T0))
+	assert.Equal(t, queue.Stats{Pending: 1, Leased: 2}, stats(T0.Add(leaseFor-time.Nanosecond)), "live until LeaseExpires")
+	assert.Equal(t, queue.Stats{Pending: 3}, stats(T0.Add(leaseFor)), "an expired lease counts as pending at the caller's now, before any Lease")
+	require.NoError(t, deadLetter(s, T0, got[0].ID, got[0].Lease, "retries exhausted"))
+	require.NoError(t, ack(s, got[1].ID, got[1].Lease))
+	assert.Equal(t, queue.Stats{Pending: 1, Dead: 1}, stats(T0))
 }
 
 func testExpiredLeaseReappears(t *testing.T, s queue.Store) {
