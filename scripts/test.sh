@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs hookkit's whole test suite: installs the real OAuth2 authorization server the
 # end-to-end tests use (npm package oauth2-mock-server, pinned by its lock file), then
-# `go test -race ./...`. Extra arguments are passed to `go test`.
+# `go test -race ./...` in every module of the workspace (go.work: the library and the
+# modules that keep drivers out of it). Extra arguments are passed to `go test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash internal/testenv/oauth2mock/install.sh
-go test -race "$@" ./...
+status=0
+for dir in $(go list -m -f '{{.Dir}}'); do
+  echo "== go test -race ./... in ${dir#"$PWD"}/"
+  (cd "$dir" && go test -race "$@" ./...) || status=1
+done
+exit $status
