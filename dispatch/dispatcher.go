@@ -192,6 +192,7 @@ type Dispatcher struct {
 	limits   map[string]int // scratch for fill
 
 	obsMu      sync.Mutex
+	progress   chan struct{} // closed and replaced when a delivery finishes (Drain); guarded by mu
 	wake       chan struct{}
 	stop       chan struct{}
 	jobs       chan job
@@ -266,6 +267,7 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		jobs:  make(chan job),
 		done:  make(chan struct{}),
 
+		progress:  make(chan struct{}),
 		outcomes:  make(chan completion, cfg.CompleteBatch),
 		completed: make(chan struct{}),
 	}
@@ -514,6 +516,37 @@ func (d *Dispatcher) Requeue(ctx context.Context, sel queue.Selector) (int, erro
 	return n, err
 }
 
+// Drain returns nil once the store holds nothing pending or leased at the dispatcher's
+// clock (queue.Store.Stats): every delivery was acknowledged or became a dead letter.
+// Deliveries waiting for a retry, or for a paused endpoint, are pending: Drain waits for
+// them too. It checks again whenever one of this dispatcher's deliveries finishes and at
+// every Config.PollInterval (for the work of other dispatchers sharing the store), and
+// returns the store's error, or ctx's when it ends first. It does not stop the dispatcher:
+// call Shutdown after it. A dispatcher that is not started drains only if others do the work.
+func (d *Dispatcher) Drain(ctx context.Context) error {
+	t := time.NewTimer(d.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		progress := d.progress
+		d.mu.Unlock()
+		st, err := d.store.Stats(ctx, d.now())
+		if err != nil {
+			return err
+		}
+		if st.Pending == 0 && st.Leased == 0 {
+			return nil
+		}
+		t.Reset(d.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-progress:
+		case <-t.C:
+		}
+	}
+}
+
 // Start starts the workers. It returns at once. When ctx ends, the dispatcher stops as
 // with Shutdown on an expired context: in-flight attempts are cancelled and their leases
 // handed back. Call Shutdown in any case to wait for the goroutines to end.
@@ -726,8 +759,10 @@ func (d *Dispatcher) handle(j job) {
 	switch j.mode {
 	case modeUnsubscribed:
 		err = d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonUnsubscribed))
+		d.reportDead(ctx, err, del, queue.DeadReasonUnsubscribed, queue.Attempt{}, d.now())
 	case modeDisabled:
 		err = d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonGone))
+		d.reportDead(ctx, err, del, queue.DeadReasonGone, queue.Attempt{}, d.now())
 	case modeRelease:
 		rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
 	default:
@@ -748,10 +783,19 @@ func (d *Dispatcher) handle(j job) {
 		switch {
 		case sa.Class == sender.ClassAcknowledged:
 			err = d.complete(queue.Ack(del.ID, del.Lease))
+			if err == nil && d.obs.Delivered != nil {
+				del.Attempts = append(del.Attempts, a)
+				d.obs.Delivered(ctx, *del)
+			}
 		case reason != "":
 			err = d.complete(queue.DeadLetter(del.ID, del.Lease, reason, a))
+			d.reportDead(ctx, err, del, reason, a, now)
 		default:
-			rescheduled, err = d.retryOrBury(j.t.retry, del, a, now)
+			var dead bool
+			rescheduled, dead, err = d.retryOrBury(j.t.retry, del, a, now)
+			if dead {
+				d.reportDead(ctx, err, del, queue.DeadReasonExhausted, a, now)
+			}
 		}
 	}
 	if err != nil && d.log != nil {
@@ -785,6 +829,8 @@ func (d *Dispatcher) handle(j job) {
 	case cur != nil && cur.br.state == EndpointDisabled && (rescheduled || o == outcomeGone):
 		sweep = queue.DeadReasonGone
 	}
+	close(d.progress)
+	d.progress = make(chan struct{})
 	d.mu.Unlock()
 	d.flushChanges()
 	if sweep != "" {
@@ -797,12 +843,26 @@ func (d *Dispatcher) handle(j job) {
 
 // retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead
 // letter when its retry policy is exhausted; it reports whether it rescheduled.
-func (d *Dispatcher) retryOrBury(p sender.RetryPolicy, del *queue.Delivery, a queue.Attempt, now time.Time) (bool, error) {
+func (d *Dispatcher) retryOrBury(p sender.RetryPolicy, del *queue.Delivery, a queue.Attempt, now time.Time) (rescheduled, dead bool, err error) {
 	delay, ok := nextDelay(p, del, a, now)
 	if !ok {
-		return false, d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonExhausted, a))
+		return false, true, d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonExhausted, a))
 	}
-	return true, d.complete(queue.Reschedule(del.ID, del.Lease, now.Add(delay), a))
+	return true, false, d.complete(queue.Reschedule(del.ID, del.Lease, now.Add(delay), a))
+}
+
+// reportDead tells the DeadLettered hook about a delivery the store made a dead letter
+// (err nil), with attempt a appended when one was made (a.Number > 0).
+func (d *Dispatcher) reportDead(ctx context.Context, err error, del *queue.Delivery, reason string, a queue.Attempt, now time.Time) {
+	if err != nil || d.obs.DeadLettered == nil {
+		return
+	}
+	if a.Number > 0 {
+		del.Attempts = append(del.Attempts, a)
+	}
+	del.Lease, del.LeaseExpires = "", time.Time{}
+	del.DeadReason, del.DeadAt = reason, now
+	d.obs.DeadLettered(ctx, *del)
 }
 
 // completion is one outcome on its way to the completer, and where its result goes.

@@ -6,8 +6,8 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 )
 
-// Observer is told about a Dispatcher's own events: endpoint state changes and dead
-// letters evicted by its store. Like sender.DeliveryObserver (and
+// Observer is told about a Dispatcher's own events: deliveries finished, endpoint state
+// changes and dead letters evicted by its store. Like sender.DeliveryObserver (and
 // net/http/httptrace.ClientTrace), it is a struct of optional hooks: a nil field is
 // skipped, so the zero value observes nothing and a hook added in a later version breaks
 // no one. It is passed by value in Config.Observer.
@@ -20,6 +20,20 @@ import (
 // Hooks are called synchronously, possibly from many goroutines at once (each hook's
 // documentation says when): they must be quick and safe for concurrent use.
 type Observer struct {
+	// Delivered is called when a delivery was acknowledged by its endpoint and the store
+	// has removed it, with the delivery as it was leased and its last attempt appended.
+	// It is called by the worker that made the attempt.
+	Delivered func(ctx context.Context, d queue.Delivery)
+	// DeadLettered is called when a delivery became a dead letter in the store, with
+	// DeadReason set and every attempt (the last one included; none was made for the
+	// deliveries of an unsubscribed or disabled endpoint swept in one go, which are not
+	// reported here: see Unsubscribe). It is called by the worker that made the attempt.
+	//
+	// Neither hook is called when the store refused the outcome (queue.ErrLeaseLost: the
+	// lease expired and another dispatcher has the delivery), so each finished delivery is
+	// reported once per dispatcher that finished it; at-least-once delivery means a
+	// delivery whose lease expired mid-attempt may be reported by two.
+	DeadLettered func(ctx context.Context, d queue.Delivery)
 	// EndpointStateChanged is called when an endpoint becomes failing, paused, probing,
 	// active again (recovered) or disabled. Calls are made one at a time per dispatcher,
 	// in the order of the changes.
