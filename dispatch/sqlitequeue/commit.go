@@ -1,0 +1,374 @@
+package sqlitequeue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// The states of a request.
+const (
+	waiting   = iota // sent, not yet taken into a transaction
+	taken            // in a transaction: the caller waits for its commit
+	abandoned        // its caller's context ended first: never applied
+)
+
+// request is one Enqueue or Complete call handed to the committer.
+type request struct {
+	ctx   context.Context
+	state atomic.Int32
+	done  chan struct{}
+
+	// Enqueue
+	ds    []queue.Delivery
+	blobs [][]byte
+
+	// Complete
+	now      time.Time
+	outcomes []queue.Outcome
+	evicting bool
+
+	// results
+	err     error
+	errs    []error
+	evicted []queue.Delivery
+}
+
+// submit hands r to the committer and waits for its result. While r waits (to be taken
+// and, once taken, for its transaction to begin), r.ctx ends the wait: the request is then
+// never applied and submit returns the context's error. Once taken, it waits for the
+// commit, so that an error means nothing of the request was stored.
+func (s *Store) submit(r *request) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	r.done = make(chan struct{})
+	select {
+	case s.reqs <- r:
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-s.quit:
+		return ErrClosed
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-r.ctx.Done():
+		if r.state.CompareAndSwap(waiting, abandoned) {
+			return r.ctx.Err()
+		}
+		<-r.done
+		return r.err
+	}
+}
+
+// committer merges the requests waiting into one transaction at a time (group commit):
+// while one transaction commits (and fsyncs), the next requests queue up, and the next
+// transaction takes all of them.
+func (s *Store) committer() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.maxBatch)
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < s.maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit applies batch in one write transaction, each request inside a savepoint of its
+// own: a request that fails (ErrDuplicateDelivery, ErrQueueFull, a statement's error)
+// is rolled back alone. It closes every request's done channel.
+func (s *Store) commit(batch []*request) {
+	ctx := context.Background()
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	// fail ends the transaction with err for every request taken and applied, and for
+	// every request not yet taken: nothing of them is stored.
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.state.CompareAndSwap(waiting, taken) || (r.state.Load() == taken && r.err == nil) {
+				r.err, r.errs, r.evicted = err, nil, nil
+			}
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		// Nothing is taken yet: every request fails (or was abandoned).
+		for _, r := range batch {
+			if r.state.CompareAndSwap(waiting, taken) {
+				r.err = fmt.Errorf("hookkit/sqlitequeue: begin: %w", err)
+			}
+		}
+		return
+	}
+	t := &txStmts{ctx: ctx, tx: tx, s: s}
+	applied := false
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			if r.state.CompareAndSwap(waiting, abandoned) {
+				r.err = r.ctx.Err()
+			}
+			continue
+		}
+		if !r.state.CompareAndSwap(waiting, taken) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT request"); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("hookkit/sqlitequeue: savepoint: %w", err))
+			return
+		}
+		if r.outcomes != nil {
+			r.err = s.applyComplete(t, r)
+		} else {
+			r.err = s.applyEnqueue(t, r)
+		}
+		if r.err != nil {
+			r.errs, r.evicted = nil, nil
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO request"); err != nil {
+				_ = tx.Rollback()
+				fail(fmt.Errorf("hookkit/sqlitequeue: rollback to savepoint: %w", err))
+				return
+			}
+		} else {
+			applied = true
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE request"); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("hookkit/sqlitequeue: release savepoint: %w", err))
+			return
+		}
+	}
+	if !applied {
+		_ = tx.Rollback()
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("hookkit/sqlitequeue: commit: %w", err))
+		return
+	}
+	s.commits.Add(1)
+}
+
+// Enqueue implements queue.Store. It returns once the deliveries are committed (with
+// SyncFull, fsynced); concurrent calls share a transaction (group commit), each keeping
+// its own all-or-nothing result.
+func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	if s.max > 0 && len(ds) > s.max {
+		return queue.ErrQueueFull
+	}
+	var batch map[string]struct{}
+	if len(ds) > 16 {
+		batch = make(map[string]struct{}, len(ds))
+	}
+	blobs := make([][]byte, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
+			return queue.ErrInvalidDelivery
+		}
+		if batch != nil {
+			if _, dup := batch[d.ID]; dup {
+				return queue.ErrDuplicateDelivery
+			}
+			batch[d.ID] = struct{}{}
+		} else {
+			for j := range i {
+				if ds[j].ID == d.ID {
+					return queue.ErrDuplicateDelivery
+				}
+			}
+		}
+		b, err := d.Event.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: encode event of %s: %w", d.ID, err)
+		}
+		blobs[i] = b
+	}
+	return s.submit(&request{ctx: ctx, ds: ds, blobs: blobs})
+}
+
+func (s *Store) applyEnqueue(t *txStmts, r *request) error {
+	if s.max > 0 {
+		var pending, dead int
+		if err := t.get(stCount).QueryRowContext(t.ctx).Scan(&pending, &dead); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: count: %w", err)
+		}
+		if pending+len(r.ds) > s.max {
+			return queue.ErrQueueFull
+		}
+	}
+	ins := t.get(stInsert)
+	for i := range r.ds {
+		d := &r.ds[i]
+		var seq int64
+		err := ins.QueryRowContext(t.ctx, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
+			nullNanos(d.Created), nanos(d.Due), d.RoundStart, len(d.Attempts)).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return queue.ErrDuplicateDelivery
+		}
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
+		}
+		if len(d.Attempts) > 0 {
+			if err := insertAttempts(t.ctx, t.get(stInsertAttempt), seq, 0, d.Attempts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Complete implements queue.Store. The outcomes of one call are applied in one
+// transaction, which concurrent calls share (group commit).
+func (s *Store) Complete(ctx context.Context, now time.Time, outcomes ...queue.Outcome) ([]error, error) {
+	errs, _, err := s.complete(ctx, now, outcomes, false)
+	return errs, err
+}
+
+// CompleteEvicting implements queue.DeadEvicter.
+func (s *Store) CompleteEvicting(ctx context.Context, now time.Time, outcomes ...queue.Outcome) ([]error, []queue.Delivery, error) {
+	return s.complete(ctx, now, outcomes, true)
+}
+
+func (s *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Outcome, evicting bool) ([]error, []queue.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if s.closed.Load() {
+		return nil, nil, ErrClosed
+	}
+	if len(outcomes) == 0 {
+		return nil, nil, nil
+	}
+	r := &request{ctx: ctx, now: now, outcomes: outcomes, evicting: evicting}
+	if err := s.submit(r); err != nil {
+		return nil, nil, err
+	}
+	return r.errs, r.evicted, nil
+}
+
+func (s *Store) applyComplete(t *txStmts, r *request) error {
+	r.errs = make([]error, len(r.outcomes))
+	buried := false
+	for i := range r.outcomes {
+		o := &r.outcomes[i]
+		switch o.Kind {
+		case queue.OutcomeAck, queue.OutcomeReschedule, queue.OutcomeDeadLetter:
+		default:
+			r.errs[i] = queue.ErrInvalidOutcome
+			continue
+		}
+		if o.Lease == "" {
+			r.errs[i] = queue.ErrLeaseLost
+			continue
+		}
+		var (
+			seq  int64
+			nAtt int
+			err  error
+		)
+		switch o.Kind {
+		case queue.OutcomeAck:
+			var res sql.Result
+			if res, err = t.get(stAck).ExecContext(t.ctx, o.ID, o.Lease); err != nil {
+				return fmt.Errorf("hookkit/sqlitequeue: ack: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("hookkit/sqlitequeue: ack: %w", err)
+			} else if n == 0 {
+				r.errs[i] = queue.ErrLeaseLost
+			}
+			continue
+		case queue.OutcomeReschedule:
+			err = t.get(stReschedule).QueryRowContext(t.ctx, nanos(o.Due), len(o.Attempts), o.ID, o.Lease).Scan(&seq, &nAtt)
+		case queue.OutcomeDeadLetter:
+			err = t.get(stDeadLetter).QueryRowContext(t.ctx, nanos(r.now), o.Reason, len(o.Attempts), o.ID, o.Lease).Scan(&seq, &nAtt)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			r.errs[i] = queue.ErrLeaseLost
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: complete: %w", err)
+		}
+		if len(o.Attempts) > 0 {
+			if err := insertAttempts(t.ctx, t.get(stInsertAttempt), seq, nAtt-len(o.Attempts), o.Attempts); err != nil {
+				return err
+			}
+		}
+		buried = buried || o.Kind == queue.OutcomeDeadLetter
+	}
+	if buried {
+		var err error
+		if r.evicted, err = s.evict(t, r.evicting); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evict deletes the oldest dead letters beyond MaxDead, returning them when report is set.
+func (s *Store) evict(t *txStmts, report bool) ([]queue.Delivery, error) {
+	if s.maxDead < 0 {
+		return nil, nil
+	}
+	var pending, dead int
+	if err := t.get(stCount).QueryRowContext(t.ctx).Scan(&pending, &dead); err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: count: %w", err)
+	}
+	excess := dead - s.maxDead
+	if excess <= 0 {
+		return nil, nil
+	}
+	var evicted []queue.Delivery
+	if report {
+		rows, err := t.get(stEvictList).QueryContext(t.ctx, excess)
+		if err != nil {
+			return nil, fmt.Errorf("hookkit/sqlitequeue: list evicted: %w", err)
+		}
+		ds, nAtt, err := scanDeliveries(rows, excess)
+		if err != nil {
+			return nil, err
+		}
+		if err := loadAttempts(t.ctx, t.get(stAttempts), ds, nAtt); err != nil {
+			return nil, err
+		}
+		evicted = ds
+	}
+	if _, err := t.get(stEvict).ExecContext(t.ctx, excess); err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: evict: %w", err)
+	}
+	return evicted, nil
+}

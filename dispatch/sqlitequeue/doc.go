@@ -1,0 +1,70 @@
+// Package sqlitequeue is a durable queue.Store kept in one SQLite file, with the pure Go
+// driver modernc.org/sqlite (no cgo): pending deliveries and dead letters survive a
+// restart, and nothing needs to be installed or run beside the program.
+//
+//	store, err := sqlitequeue.Open(ctx, "/var/lib/myapp/webhooks.db", sqlitequeue.Config{})
+//	...
+//	defer store.Close()
+//	d, err := dispatch.New(snd, store, dispatch.Config{})
+//
+// # When to pick it
+//
+// One host. Several processes on that host may share the file (several dispatchers, a
+// CLI listing dead letters): every write transaction begins with BEGIN IMMEDIATE, so
+// two processes never lease the same delivery, lease tokens are random (crypto/rand)
+// and so unique across processes, and the ordered head rule is part of the query that
+// leases. The file must be on a local disk (SQLite's locks do not work over NFS). For
+// dispatchers on several hosts use a server database (a Postgres store is planned).
+//
+// # Durability: Synchronous
+//
+// Enqueue returns only once its deliveries are committed. With SyncFull (the default,
+// PRAGMA synchronous=FULL) every commit is fsynced first: what Enqueue accepted
+// survives a power loss. With SyncNormal (synchronous=NORMAL, in WAL mode) a commit
+// survives a crash of the process (SIGKILL, a panic) but the last commits before a
+// power loss or an OS crash may be lost; it costs no fsync per commit. A lost commit of
+// Lease or Complete only makes a delivery be attempted again (at-least-once).
+//
+// # Group commit
+//
+// A committer goroutine merges the Enqueue and Complete calls that are waiting into one
+// transaction, up to Config.MaxBatch: while one transaction commits and fsyncs, the next
+// calls queue up, and the next transaction takes all of them, so that many concurrent
+// publishers are not capped at the disk's fsync rate, and a lone caller is not delayed
+// (there is no wait window). Each call keeps its own result: it runs in a SAVEPOINT of
+// its own, so an Enqueue that fails (queue.ErrDuplicateDelivery, queue.ErrQueueFull)
+// fails alone while the others are stored. A call whose context ends while it waits is
+// never applied and returns the context's error; once its transaction has begun, it
+// waits for the commit, so an error always means that nothing of it was stored. Lease,
+// DeadLetterEndpoint and Requeue run in transactions of their own.
+//
+// # Connections
+//
+// One writer connection, where the statements are prepared once: SQLite admits one
+// writer per file at a time, so more connections would only wait on the file lock. A
+// few read-only connections serve ListPending, ListDead, Stats and NextDue; in WAL mode
+// (journal_mode=WAL) they read the last commit without waiting for the writer.
+//
+// # What is stored
+//
+// Every field of queue.Delivery: the event as its binary form
+// (event.Encoded.MarshalBinary) in a BLOB, rebuilt with UnmarshalBinary when loaded, so
+// that every attempt's body is byte for byte the one Encode wrote and no JSON is parsed;
+// the event id and endpoint id also as columns, for the listing filters; every field of
+// every Attempt in a table of its own. Times are int64 Unix nanoseconds (instants from
+// 1678 to 2262 are kept exactly; others are clamped to those bounds) and come back in
+// UTC. The store reads no clock: every time comes from its caller.
+//
+// # Schema versions
+//
+// Open creates the schema in a new file and migrates an older one, in one write
+// transaction, versioned by PRAGMA user_version (SchemaVersion). It refuses a file
+// written by a newer hookkit (ErrSchemaTooNew) rather than change what it does not know.
+//
+// # Dependencies
+//
+// The package is a module of its own (github.com/hookkit/hookkit/dispatch/sqlitequeue),
+// so the SQLite driver stays out of the library's module: a program pays for it only
+// when it imports this package. The package imports dispatch/queue, event, the standard
+// library and the driver; never the sender or net/http.
+package sqlitequeue

@@ -1,0 +1,135 @@
+package sqlitequeue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// SchemaVersion is the version of the schema this package writes, kept in the file's
+// PRAGMA user_version. Open creates the schema in a file at version 0 (a new file),
+// migrates a file at an older version, and refuses one at a newer version
+// (ErrSchemaTooNew).
+const SchemaVersion = 1
+
+// ErrSchemaTooNew is returned by Open for a file whose schema version is above
+// SchemaVersion: it was written by a newer hookkit, which this one must not change.
+var ErrSchemaTooNew = errors.New("hookkit/sqlitequeue: database schema is newer than this hookkit (written by a newer version)")
+
+// migrations[v] takes a file from schema version v to v+1.
+//
+// Times are int64 Unix nanoseconds. due and dead_at are NOT NULL where they matter (the
+// keysets of the listings): the zero time is stored as the smallest int64 (zeroNanos),
+// which sorts first, as time.Time{} does. created, lease_expires and Attempt.start are
+// NULL for the zero time. A delivery is dead when dead_at IS NOT NULL, leased when lease
+// IS NOT NULL (until another Lease takes it over, a Complete ends it, or it dies).
+//
+// counts keeps the number of pending (including leased) deliveries and of dead letters,
+// kept exact by triggers, so that the bounds (MaxPending, MaxDead) and Stats cost one
+// row read, not a count over the table.
+var migrations = []string{
+	0: `
+CREATE TABLE deliveries (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT, -- Delivery.Seq; never reused
+	id            TEXT    NOT NULL UNIQUE,
+	endpoint      TEXT    NOT NULL,
+	event_id      TEXT    NOT NULL,
+	event         BLOB    NOT NULL,                  -- event.Encoded.MarshalBinary
+	ordered       INTEGER NOT NULL,
+	created       INTEGER,
+	due           INTEGER NOT NULL,
+	round_start   INTEGER NOT NULL,
+	n_attempts    INTEGER NOT NULL,                  -- rows in attempts
+	lease         TEXT,
+	lease_expires INTEGER,
+	dead_reason   TEXT,
+	dead_at       INTEGER
+);
+-- Due deliveries, earliest (due, seq) first: Lease and ListPending.
+CREATE INDEX deliveries_due ON deliveries (due, seq) WHERE dead_at IS NULL;
+-- An endpoint's pending deliveries: Lease with LeaseRequest.Endpoints, ListPending by endpoint.
+CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint, due, seq) WHERE dead_at IS NULL;
+-- The head rule: the lowest seq of an endpoint's ordered group.
+CREATE INDEX deliveries_ordered ON deliveries (endpoint, seq) WHERE ordered = 1 AND dead_at IS NULL;
+-- Leases by expiry: Stats and NextDue.
+CREATE INDEX deliveries_lease ON deliveries (lease_expires) WHERE lease IS NOT NULL;
+-- Dead letters, oldest (dead_at, seq) first: ListDead, eviction, Requeue.
+CREATE INDEX deliveries_dead ON deliveries (dead_at, seq) WHERE dead_at IS NOT NULL;
+-- An endpoint's dead letters: ListDead and Requeue by endpoint.
+CREATE INDEX deliveries_endpoint_dead ON deliveries (endpoint, dead_at, seq) WHERE dead_at IS NOT NULL;
+-- ListFilter.EventID.
+CREATE INDEX deliveries_event ON deliveries (event_id);
+
+CREATE TABLE attempts (
+	seq         INTEGER NOT NULL, -- deliveries.seq
+	n           INTEGER NOT NULL, -- position in the history, from 0
+	number      INTEGER NOT NULL,
+	start       INTEGER,
+	duration    INTEGER NOT NULL,
+	status      INTEGER NOT NULL,
+	class       TEXT    NOT NULL,
+	error_text  TEXT    NOT NULL,
+	retry_after INTEGER NOT NULL,
+	PRIMARY KEY (seq, n)
+) WITHOUT ROWID;
+
+CREATE TABLE counts (
+	id      INTEGER PRIMARY KEY CHECK (id = 0),
+	pending INTEGER NOT NULL,
+	dead    INTEGER NOT NULL
+);
+INSERT INTO counts (id, pending, dead) VALUES (0, 0, 0);
+
+CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries BEGIN
+	UPDATE counts SET pending = pending + (NEW.dead_at IS NULL), dead = dead + (NEW.dead_at IS NOT NULL);
+END;
+CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries BEGIN
+	UPDATE counts SET pending = pending - (OLD.dead_at IS NULL), dead = dead - (OLD.dead_at IS NOT NULL);
+END;
+CREATE TRIGGER deliveries_count_update AFTER UPDATE OF dead_at ON deliveries
+WHEN (OLD.dead_at IS NULL) <> (NEW.dead_at IS NULL) BEGIN
+	UPDATE counts SET pending = pending + (NEW.dead_at IS NULL) - (OLD.dead_at IS NULL),
+		dead = dead + (NEW.dead_at IS NOT NULL) - (OLD.dead_at IS NOT NULL);
+END;
+CREATE TRIGGER deliveries_delete_attempts AFTER DELETE ON deliveries WHEN OLD.n_attempts > 0 BEGIN
+	DELETE FROM attempts WHERE seq = OLD.seq;
+END;
+`,
+}
+
+// migrate creates or migrates the schema in one write transaction (BEGIN IMMEDIATE, so
+// that two processes opening a new file at once do it once: the second waits for the
+// first's commit and then finds the file at SchemaVersion).
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: begin migration: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: read schema version: %w", err)
+	}
+	switch {
+	case version > SchemaVersion:
+		return fmt.Errorf("%w: file at version %d, this hookkit writes %d", ErrSchemaTooNew, version, SchemaVersion)
+	case version == SchemaVersion:
+		return nil
+	case version < 0:
+		return fmt.Errorf("hookkit/sqlitequeue: invalid schema version %d", version)
+	}
+	for v := version; v < SchemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; SchemaVersion is a constant.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: write schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: commit migration: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package sqlitequeue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+
+	// The pure Go SQLite driver, registered as "sqlite".
+	_ "modernc.org/sqlite"
+)
+
+// DefaultMaxPending is the bound on pending (including leased) deliveries when
+// Config.MaxPending is zero.
+const DefaultMaxPending = 1_000_000
+
+// DefaultMaxDead is the bound on dead letters when Config.MaxDead is zero.
+const DefaultMaxDead = 100_000
+
+// DefaultBusyTimeout is how long a write waits for another process's lock when
+// Config.BusyTimeout is zero.
+const DefaultBusyTimeout = 10 * time.Second
+
+// DefaultMaxBatch is the most requests (Enqueue and Complete calls) one group commit
+// takes when Config.MaxBatch is zero.
+const DefaultMaxBatch = 256
+
+// readers is the size of the pool of read-only connections (ListPending, ListDead,
+// Stats, NextDue, IntegrityCheck).
+const readers = 4
+
+var (
+	// ErrClosed is returned by every method of a Store after Close.
+	ErrClosed = errors.New("hookkit/sqlitequeue: store is closed")
+	// ErrInvalidConfig is returned by Open for a Config or a path it refuses.
+	ErrInvalidConfig = errors.New("hookkit/sqlitequeue: invalid config")
+	// ErrIntegrity is returned by IntegrityCheck when SQLite finds the file damaged.
+	ErrIntegrity = errors.New("hookkit/sqlitequeue: integrity check failed")
+)
+
+// Synchronous is how hard a commit waits for the disk: SQLite's PRAGMA synchronous.
+type Synchronous int
+
+// The durability levels of Config.Synchronous.
+const (
+	// SyncFull (the default) runs PRAGMA synchronous=FULL: every commit is fsynced before
+	// it returns, so a committed delivery survives a power loss.
+	SyncFull Synchronous = iota
+	// SyncNormal runs PRAGMA synchronous=NORMAL in WAL mode: a commit survives a crash of
+	// the process (SIGKILL), but the last commits before a power loss or an OS crash may
+	// be lost. The WAL is fsynced at checkpoints only, so commits are much cheaper.
+	SyncNormal
+)
+
+// Config configures a Store. The zero value is ready to use.
+type Config struct {
+	// Synchronous is the durability of a commit. Zero: SyncFull.
+	Synchronous Synchronous
+	// MaxPending bounds the pending (including leased) deliveries; Enqueue and Requeue
+	// return queue.ErrQueueFull beyond it. 0 means DefaultMaxPending; negative means no bound.
+	MaxPending int
+	// MaxDead bounds the dead letters: when a new one would exceed it, the oldest
+	// (earliest DeadAt, then lowest Seq) are deleted and reported through
+	// queue.DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
+	MaxDead int
+	// BusyTimeout is how long a write waits for the lock that another process (or
+	// another Store on the same file) holds, before failing with SQLITE_BUSY. 0 means
+	// DefaultBusyTimeout; negative is refused.
+	BusyTimeout time.Duration
+	// MaxBatch is the most Enqueue and Complete calls merged into one transaction by
+	// group commit. There is no wait window: a commit takes every request already
+	// waiting (they queue up while the previous commit fsyncs), up to MaxBatch, so a
+	// lone caller is committed at once. 0 means DefaultMaxBatch; 1 turns group commit
+	// off; negative is refused.
+	MaxBatch int
+}
+
+// Store is a queue.Store kept in one SQLite file. See the package documentation.
+// It is safe for concurrent use, and for use by several processes sharing the file.
+type Store struct {
+	w        *sql.DB // the one writer connection
+	r        *sql.DB // read-only connections
+	max      int
+	maxDead  int
+	maxBatch int
+
+	st [nStmts]*sql.Stmt // prepared on w
+	rs readStmts         // prepared on r
+
+	reqs    chan *request
+	quit    chan struct{}
+	done    chan struct{}
+	closing sync.Once
+	closed  atomic.Bool
+	commits atomic.Int64 // group commits made (for tests)
+}
+
+var (
+	_ queue.Store       = (*Store)(nil)
+	_ queue.NextDuer    = (*Store)(nil)
+	_ queue.DeadEvicter = (*Store)(nil)
+)
+
+// Open opens the store in the SQLite file at path, creating the file and its schema if
+// needed and migrating an older schema (see SchemaVersion). path is a file name, not a
+// URI: it may not be empty, ":memory:", start with "file:" or contain '?'.
+func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("%w: path %q: a plain file name is needed", ErrInvalidConfig, path)
+	}
+	var syncMode string
+	switch cfg.Synchronous {
+	case SyncFull:
+		syncMode = "FULL"
+	case SyncNormal:
+		syncMode = "NORMAL"
+	default:
+		return nil, fmt.Errorf("%w: Synchronous %d", ErrInvalidConfig, cfg.Synchronous)
+	}
+	busy := cfg.BusyTimeout
+	switch {
+	case busy == 0:
+		busy = DefaultBusyTimeout
+	case busy < 0:
+		return nil, fmt.Errorf("%w: negative BusyTimeout", ErrInvalidConfig)
+	}
+	s := &Store{max: cfg.MaxPending, maxDead: cfg.MaxDead, maxBatch: cfg.MaxBatch}
+	if s.max == 0 {
+		s.max = DefaultMaxPending
+	}
+	if s.maxDead == 0 {
+		s.maxDead = DefaultMaxDead
+	}
+	switch {
+	case s.maxBatch == 0:
+		s.maxBatch = DefaultMaxBatch
+	case s.maxBatch < 0:
+		return nil, fmt.Errorf("%w: negative MaxBatch", ErrInvalidConfig)
+	}
+
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(max(busy.Milliseconds(), 1), 10)+")")
+	q.Add("_pragma", "synchronous("+syncMode+")")
+	rq := q
+	q = url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, q["_pragma"]...)}
+	// Every write transaction starts with BEGIN IMMEDIATE: it takes the file's write
+	// lock before reading, so two processes never both lease one delivery, and a
+	// transaction never fails half-way to upgrade a read lock.
+	q.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: open %s: %w", path, err)
+	}
+	// One writer connection: SQLite admits one writer at a time per file anyway, so more
+	// would only wait on the file lock (busy_timeout sleeps) instead of in database/sql's
+	// queue, and the statements stay prepared on the one connection that uses them.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	rq = url.Values{"_pragma": rq["_pragma"]}
+	rq.Set("_query_only", "1")
+	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("hookkit/sqlitequeue: open %s: %w", path, err)
+	}
+	// A few read-only connections: in WAL mode readers see the last commit without
+	// waiting for the writer, so listings and Stats never queue behind a group commit.
+	// Few, because the machine's cores bound how many queries run at once.
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	s.w, s.r = w, r
+	if err := s.prepare(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.reqs = make(chan *request)
+	s.quit = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.committer()
+	return s, nil
+}
+
+// Close stops the store: calls waiting to be committed fail with ErrClosed, the commit
+// under way finishes, and the file is closed.
+func (s *Store) Close() error {
+	var err error
+	s.closing.Do(func() {
+		s.closed.Store(true)
+		close(s.quit)
+		<-s.done
+		err = s.closeDBs()
+	})
+	return err
+}
+
+func (s *Store) closeDBs() error {
+	for _, st := range s.st {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+	s.rs.close()
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check on the file: nil when it answers
+// "ok", else an error wrapping ErrIntegrity with what it found.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
+		}
+		found = append(found, line)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
+	}
+	if len(found) == 1 && found[0] == "ok" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrIntegrity, strings.Join(found, "; "))
+}
+
+// zeroNanos stores the zero time.Time where a column is NOT NULL (due, dead_at): it
+// sorts before every other time, as the zero time does.
+const zeroNanos = math.MinInt64
+
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos returns t as Unix nanoseconds, zeroNanos for the zero time. Instants outside
+// what int64 nanoseconds hold (before 1677, after 2262) are clamped to those bounds.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return zeroNanos
+	case t.Before(minTime):
+		return math.MinInt64 + 1
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == zeroNanos {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// nullNanos returns t for a nullable column: nil for the zero time.
+func nullNanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return nanos(t)
+}
+
+func fromNull(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
+}

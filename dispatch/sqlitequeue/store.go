@@ -1,0 +1,337 @@
+package sqlitequeue
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer connection and
+// commits it when fn returns nil.
+func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(&txStmts{ctx: ctx, tx: tx, s: s}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: commit: %w", err)
+	}
+	return nil
+}
+
+// candidate is a delivery Lease may take.
+type candidate struct{ seq, due int64 }
+
+// Lease implements queue.Store, in one write transaction: it selects the leasable
+// deliveries, earliest (Due, Seq) first (with LeaseRequest.Endpoints, the first of each
+// listed endpoint up to its limit), and gives each a token made of a random prefix drawn
+// for the call (crypto/rand) and its Seq, unique across processes.
+func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if req.Max <= 0 || req.For <= 0 {
+		return nil, nil
+	}
+	if req.Endpoints != nil {
+		listed := false
+		for _, n := range req.Endpoints {
+			listed = listed || n > 0
+		}
+		if !listed {
+			return nil, nil
+		}
+	}
+	var random [16]byte
+	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
+	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
+	now := nanos(req.Now)
+	exp := nanos(req.Now.Add(req.For))
+	var out []queue.Delivery
+	err := s.writeTx(ctx, func(t *txStmts) error {
+		cands, err := s.candidates(t, req, now)
+		if err != nil || len(cands) == 0 {
+			return err
+		}
+		seqs := make([]byte, 1, 2+len(cands)*8)
+		seqs[0] = '['
+		for i, c := range cands {
+			if i > 0 {
+				seqs = append(seqs, ',')
+			}
+			seqs = strconv.AppendInt(seqs, c.seq, 10)
+		}
+		seqs = append(seqs, ']')
+		rows, err := t.get(stLeaseTake).QueryContext(t.ctx, prefix, exp, string(seqs))
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: lease: %w", err)
+		}
+		ds, nAtt, err := scanDeliveries(rows, len(cands))
+		if err != nil {
+			return err
+		}
+		if err := loadAttempts(t.ctx, t.get(stAttempts), ds, nAtt); err != nil {
+			return err
+		}
+		out = ds
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING gives no order: earliest (Due, Seq) first.
+	slices.SortFunc(out, func(a, b queue.Delivery) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	return out, nil
+}
+
+// candidates returns what Lease takes, earliest (due, seq) first, at most req.Max.
+func (s *Store) candidates(t *txStmts, req queue.LeaseRequest, now int64) ([]candidate, error) {
+	var cands []candidate
+	read := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: lease: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c candidate
+			if err := rows.Scan(&c.seq, &c.due); err != nil {
+				return fmt.Errorf("hookkit/sqlitequeue: lease: %w", err)
+			}
+			cands = append(cands, c)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: lease: %w", err)
+		}
+		return nil
+	}
+	if req.Endpoints == nil {
+		cands = make([]candidate, 0, min(req.Max, 64))
+		return cands, read(t.get(stLeaseAll).QueryContext(t.ctx, now, req.Max))
+	}
+	// One indexed query per listed endpoint, for its first due deliveries; then the
+	// earliest of all of them.
+	st := t.get(stLeaseEndpoint)
+	for ep, n := range req.Endpoints {
+		if n <= 0 {
+			continue
+		}
+		if err := read(st.QueryContext(t.ctx, now, min(n, req.Max), ep)); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(cands, func(a, b candidate) int {
+		if c := cmp.Compare(a.due, b.due); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	return cands[:min(len(cands), req.Max)], nil
+}
+
+// DeadLetterEndpoint implements queue.Store. A delivery whose lease expired at or
+// before now counts as not leased: it is dead-lettered too.
+func (s *Store) DeadLetterEndpoint(ctx context.Context, now time.Time, endpointID, reason string) (int, error) {
+	n, _, err := s.deadLetterEndpoint(ctx, now, endpointID, reason, false)
+	return n, err
+}
+
+// DeadLetterEndpointEvicting implements queue.DeadEvicter.
+func (s *Store) DeadLetterEndpointEvicting(ctx context.Context, now time.Time, endpointID, reason string) (int, []queue.Delivery, error) {
+	return s.deadLetterEndpoint(ctx, now, endpointID, reason, true)
+}
+
+func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointID, reason string, report bool) (int, []queue.Delivery, error) {
+	var n int64
+	var evicted []queue.Delivery
+	err := s.writeTx(ctx, func(t *txStmts) error {
+		res, err := t.get(stDeadEndpoint).ExecContext(t.ctx, nanos(now), reason, endpointID)
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
+		}
+		if n > 0 {
+			evicted, err = s.evict(t, report)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return int(n), evicted, nil
+}
+
+// Requeue implements queue.Store, in one write transaction: a requeue that would exceed
+// MaxPending is rolled back whole.
+func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.writeTx(ctx, func(t *txStmts) error {
+		var res sql.Result
+		var err error
+		switch {
+		case sel.ID != "":
+			res, err = t.get(stRequeueID).ExecContext(t.ctx, nanos(due), sel.ID)
+		case sel.EndpointID != "":
+			res, err = t.get(stRequeueEndpoint).ExecContext(t.ctx, nanos(due), sel.EndpointID)
+		default:
+			res, err = t.get(stRequeueAll).ExecContext(t.ctx, nanos(due))
+		}
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
+		}
+		if n == 0 {
+			if sel.ID != "" {
+				return queue.ErrNotFound
+			}
+			return nil
+		}
+		if s.max > 0 {
+			var pending, dead int
+			if err := t.get(stCount).QueryRowContext(t.ctx).Scan(&pending, &dead); err != nil {
+				return fmt.Errorf("hookkit/sqlitequeue: count: %w", err)
+			}
+			if pending > s.max {
+				return queue.ErrQueueFull // rolled back
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// ListPending implements queue.Store.
+func (s *Store) ListPending(ctx context.Context, f queue.ListFilter) (queue.Page, error) {
+	return s.list(ctx, f, false)
+}
+
+// ListDead implements queue.Store.
+func (s *Store) ListDead(ctx context.Context, f queue.ListFilter) (queue.Page, error) {
+	return s.list(ctx, f, true)
+}
+
+// list returns one page of a listing, a keyset after f.After: WHERE (at, seq) > cursor
+// ORDER BY at, seq, reading one row more than the limit to know whether one follows.
+func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.Page, error) {
+	if s.closed.Load() {
+		return queue.Page{}, ErrClosed
+	}
+	afterAt, afterSeq := int64(math.MinInt64), int64(-1)
+	if f.After != "" {
+		at, seq, err := queue.ParseCursor(f.After)
+		if err != nil {
+			return queue.Page{}, err
+		}
+		if seq > math.MaxInt64 {
+			return queue.Page{}, queue.ErrInvalidCursor
+		}
+		afterAt, afterSeq = nanos(at), int64(seq)
+	}
+	d, e, v := 0, 0, 0
+	args := make([]any, 2, 5)
+	args[0], args[1] = afterAt, afterSeq
+	if dead {
+		d = 1
+	}
+	if f.EndpointID != "" {
+		e = 1
+		args = append(args, f.EndpointID)
+	}
+	if f.EventID != "" {
+		v = 1
+		args = append(args, f.EventID)
+	}
+	limit := -1 // SQLite: no limit
+	if f.Limit > 0 {
+		limit = f.Limit + 1
+	}
+	args = append(args, limit)
+	rows, err := s.rs.list[d][e][v].QueryContext(ctx, args...)
+	if err != nil {
+		return queue.Page{}, fmt.Errorf("hookkit/sqlitequeue: list: %w", err)
+	}
+	ds, nAtt, err := scanDeliveries(rows, min(max(f.Limit+1, 1), 256))
+	if err != nil {
+		return queue.Page{}, err
+	}
+	var p queue.Page
+	if f.Limit > 0 && len(ds) > f.Limit {
+		ds, nAtt = ds[:f.Limit], nAtt[:f.Limit]
+		last := &ds[len(ds)-1]
+		at := last.Due
+		if dead {
+			at = last.DeadAt
+		}
+		p.Next = queue.Cursor(at, last.Seq)
+	}
+	// The attempts are read after the rows, on another snapshot: a delivery changed in
+	// between may show a newer history (ListPending reports what is stored, not a
+	// transaction).
+	if err := loadAttempts(ctx, s.rs.attempts, ds, nAtt); err != nil {
+		return queue.Page{}, err
+	}
+	p.Deliveries = ds
+	return p, nil
+}
+
+// Stats implements queue.Store: the counts at now, read in one statement.
+func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
+	if s.closed.Load() {
+		return queue.Stats{}, ErrClosed
+	}
+	var pending, dead, leased int
+	if err := s.rs.stats.QueryRowContext(ctx, nanos(now)).Scan(&pending, &dead, &leased); err != nil {
+		return queue.Stats{}, fmt.Errorf("hookkit/sqlitequeue: stats: %w", err)
+	}
+	return queue.Stats{Pending: pending - leased, Leased: leased, Dead: dead}, nil
+}
+
+// NextDue implements queue.NextDuer: the earliest Due of a delivery not leased, or
+// LeaseExpires of a lease, whichever comes first. It reports false on an error too.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
+	if s.closed.Load() {
+		return time.Time{}, false
+	}
+	var due, exp sql.NullInt64
+	if err := s.rs.nextDue.QueryRowContext(ctx).Scan(&due, &exp); err != nil {
+		return time.Time{}, false
+	}
+	var t time.Time
+	if due.Valid {
+		t = fromNanos(due.Int64)
+	}
+	if exp.Valid && (t.IsZero() || exp.Int64 < nanos(t)) {
+		t = fromNanos(exp.Int64)
+	}
+	return t, !t.IsZero()
+}
