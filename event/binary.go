@@ -20,7 +20,7 @@ func (c *Encoded) AppendBinary(dst []byte) ([]byte, error) {
 	dst = append(dst, c.id...)
 	dst = binary.AppendUvarint(dst, uint64(len(c.typ)))
 	dst = append(dst, c.typ...)
-	dst = binary.AppendUvarint(dst, uint64(len(c.head)))
+	dst = binary.AppendUvarint(dst, uint64(c.digit))
 	return append(dst, c.first...), nil
 }
 
@@ -78,6 +78,6 @@ func (c *Encoded) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: binary form: %w", ErrMalformed, err)
 	}
 	first := bytes.Clone(body)
-	*c = Encoded{id: string(id), typ: string(typ), head: first[:head:head], tail: first[head+1:], first: first[:len(first):len(first)]}
+	*c = Encoded{id: string(id), typ: string(typ), first: first[:len(first):len(first)], digit: int(head)}
 	return nil
 }

@@ -12,9 +12,8 @@ import (
 // AppendBody writes in place. An Encoded is immutable and safe for concurrent use.
 type Encoded struct {
 	id, typ string
-	head    []byte // everything up to and including `"retryCount":`
-	tail    []byte // everything after the retryCount digits
-	first   []byte // the whole body for retryCount 0: head, "0", tail (head and tail alias it)
+	first   []byte // the whole body for retryCount 0, its capacity its length
+	digit   int    // the index in first of the retryCount digit "0", after `"retryCount":`
 }
 
 // Encode validates e and marshals it to JSON once, with the fields in the order of the
@@ -27,9 +26,21 @@ func (e *Event) Encode() (*Encoded, error) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return nil, fmt.Errorf("%w: generatedDateTime year %d outside [0,9999]", ErrMalformed, y)
 	}
-	// The field names, quotes and punctuation (109 bytes), retryCount 0, configurationId
-	// (at most 20) and the time (at most 35): no growth unless a string needs escaping.
-	n := 165 + len(e.ID) + len(e.Type) + len(e.APIVersion) + len(e.URI) + len(e.Data)
+	var timeBuf [64]byte // RFC 3339 with nanoseconds, years 0 to 9999: at most 35 bytes
+	ts := t.AppendFormat(timeBuf[:0], time.RFC3339Nano)
+	var idBuf [20]byte
+	cfg := strconv.AppendInt(idBuf[:0], e.ConfigurationID, 10)
+	// The exact length unless a string needs escaping (then append grows b): the body is
+	// kept as long as its deliveries are, so no spare capacity is allocated for it.
+	n := len(`{"id":""`) + len(e.ID) + len(`,"event":""`) + len(e.Type) +
+		len(`,"retryCount":0`) + len(`,"configurationId":`) + len(cfg) +
+		len(`,"generatedDateTime":""`) + len(ts) + len(`,"data":`) + len(e.Data) + len(`}`)
+	if e.APIVersion != "" {
+		n += len(`,"apiVersion":""`) + len(e.APIVersion)
+	}
+	if e.URI != "" {
+		n += len(`,"uri":""`) + len(e.URI)
+	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
@@ -44,16 +55,16 @@ func (e *Event) Encode() (*Encoded, error) {
 		b = appendString(b, e.URI)
 	}
 	b = append(b, `,"retryCount":`...)
-	head := len(b)
+	digit := len(b)
 	b = append(b, '0')
 	b = append(b, `,"configurationId":`...)
-	b = strconv.AppendInt(b, e.ConfigurationID, 10)
+	b = append(b, cfg...)
 	b = append(b, `,"generatedDateTime":"`...)
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, ts...)
 	b = append(b, `","data":`...)
 	b = append(b, e.Data...)
 	b = append(b, '}')
-	return &Encoded{id: e.ID, typ: e.Type, head: b[:head:head], tail: b[head+1:], first: b[:len(b):len(b)]}, nil
+	return &Encoded{id: e.ID, typ: e.Type, first: b[:len(b):len(b)], digit: digit}, nil
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does without HTML
@@ -120,15 +131,15 @@ func (c *Encoded) Type() string { return c.typ }
 
 // Len returns the body length for the given retry count.
 func (c *Encoded) Len(retryCount int) int {
-	return len(c.head) + digits(retryCount) + len(c.tail)
+	return len(c.first) - 1 + digits(retryCount)
 }
 
 // AppendBody appends to dst the exact JSON body of the attempt whose retryCount is
 // retryCount and returns the extended slice.
 func (c *Encoded) AppendBody(dst []byte, retryCount int) []byte {
-	dst = append(dst, c.head...)
+	dst = append(dst, c.first[:c.digit]...)
 	dst = strconv.AppendInt(dst, int64(retryCount), 10)
-	return append(dst, c.tail...)
+	return append(dst, c.first[c.digit+1:]...)
 }
 
 // Body returns a new slice holding the body of the attempt whose retryCount is retryCount.
