@@ -2,14 +2,15 @@ package memqueue
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/event"
 )
 
 // DefaultMaxPending is the bound on pending deliveries of a Store when
@@ -38,16 +39,23 @@ type Config struct {
 // endpoints that cannot run (queue.LeaseRequest.Endpoints) without scanning their deliveries.
 // Dead letters do not count against MaxPending; they are kept until requeued or, beyond
 // MaxDead, evicted oldest first (queue.DeadEvicter reports which).
+//
+// A pending delivery costs the store about 115 bytes of heap of its own (a 64-byte record,
+// its share of the ID map and of its endpoint's heap), besides its ID and its event (which
+// the deliveries of one Publish share). Like a durable store, it keeps times as Unix
+// nanoseconds: it gives back the same instant (time.Time.Equal) in time.Local, without a
+// monotonic reading; the zero time stays zero, and a time before 1678 or after 2262 (beyond
+// time.Time.UnixNano) is kept as the nearest instant within those years.
 type Store struct {
 	mu       sync.Mutex
 	max      int
 	maxDead  int
 	items    map[string]*memItem // pending and leased
 	dead     map[string]*memItem
-	deadQ    deadHeap // dead letters, oldest first
+	deadQ    indexedHeap[*memItem] // dead letters, oldest first
 	queues   map[queueKey]*memQueue
-	ready    readyHeap // queues whose head can be leased, by head due time
-	leases   leaseHeap // leased items by expiry
+	ready    indexedHeap[*memQueue]  // queues whose head can be leased, by head due time
+	leases   indexedHeap[leaseEntry] // live and expired leases, by expiry
 	seq      uint64
 	leaseSeq uint64
 	taken    map[string]int // scratch for Lease
@@ -65,22 +73,126 @@ type queueKey struct {
 	ordered  bool
 }
 
+// memItem is a delivery in the store, kept small: a pending delivery without attempts that
+// was due when created is these 64 bytes and nothing more. What few deliveries have is in
+// more; a lease is in the lease heap (leaseEntry).
 type memItem struct {
-	d    queue.Delivery
-	q    *memQueue
-	qidx int // index in q.items, -1 when not there (leased or dead)
-	lidx int // index in the lease heap, -1 when not leased
-	didx int // index in the dead heap, -1 when not dead
+	id   string
+	ev   *event.Encoded
+	q    *memQueue // the queue of its endpoint and ordering; for a dead letter, its last one
+	seq  uint64
+	due  instant
+	more *memMore // nil while Created is Due, there are no attempts and RoundStart is 0
+	idx  int      // index in the lease heap while leased, in the dead heap while dead; else -1
+}
+
+// memMore holds the fields of a delivery that few have. created is authoritative once more
+// exists (before, Created is Due); the dead fields are set while the delivery is dead.
+type memMore struct {
+	created    instant
+	attempts   []queue.Attempt
+	roundStart int
+	deadReason string
+	deadAt     instant
+}
+
+// leaseEntry is a lease: its item, its expiry and its token, the base-36 digits of lease.
+type leaseEntry struct {
+	it      *memItem
+	expires instant
+	lease   uint64
+}
+
+// token returns e's lease token.
+func (e *leaseEntry) token() string { return strconv.FormatUint(e.lease, 36) }
+
+// is reports whether token is e's lease token.
+func (e *leaseEntry) is(token string) bool {
+	var buf [13]byte // the base-36 digits of any uint64
+	return string(strconv.AppendUint(buf[:0], e.lease, 36)) == token
 }
 
 // memQueue holds the pending, not leased deliveries of one endpoint (ordered or not) in a
-// heap: by (Due, Seq) for unordered queues, by Seq for ordered ones.
+// heap: by (due, seq) for unordered queues, by seq for ordered ones.
 type memQueue struct {
 	key    queueKey
-	items  []*memItem
+	items  indexedHeap[*memItem]
 	leased int
 	hidx   int // index in the ready heap, -1 when not there
 }
+
+// instant is a time as the store keeps it: Unix nanoseconds (see Store).
+type instant int64
+
+// noTime is the instant of the zero time.Time.
+const noTime instant = math.MinInt64
+
+var (
+	firstInstant = time.Unix(0, math.MinInt64+1)
+	lastInstant  = time.Unix(0, math.MaxInt64)
+)
+
+func toInstant(t time.Time) instant {
+	switch {
+	case t.IsZero():
+		return noTime
+	case t.Before(firstInstant):
+		return math.MinInt64 + 1
+	case t.After(lastInstant):
+		return math.MaxInt64
+	}
+	return instant(t.UnixNano())
+}
+
+func (i instant) time() time.Time {
+	if i == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i))
+}
+
+func (it *memItem) created() instant {
+	if it.more != nil {
+		return it.more.created
+	}
+	return it.due
+}
+
+// extra returns it.more, made first if need be.
+func (it *memItem) extra() *memMore {
+	if it.more == nil {
+		it.more = &memMore{created: it.due}
+	}
+	return it.more
+}
+
+// setDue is the one way to change the due time of an item once enqueued: it keeps Created.
+func (it *memItem) setDue(due instant) {
+	if it.more == nil && due == it.due {
+		return
+	}
+	it.extra()
+	it.due = due
+}
+
+func (it *memItem) addAttempts(as []queue.Attempt) {
+	if len(as) > 0 {
+		x := it.extra()
+		x.attempts = append(x.attempts, as...)
+	}
+}
+
+// The orders of the heaps.
+func byDue(a, b *memItem) bool { return a.due < b.due || a.due == b.due && a.seq < b.seq }
+func bySeq(a, b *memItem) bool { return a.seq < b.seq }
+func byHead(a, b *memQueue) bool {
+	return byDue(a.items.s[0], b.items.s[0])
+}
+func byDeadAt(a, b *memItem) bool {
+	x, y := a.more.deadAt, b.more.deadAt
+	return x < y || x == y && a.seq < b.seq
+}
+func byExpiry(a, b leaseEntry) bool { return a.expires < b.expires }
 
 // New returns an empty Store.
 func New(cfg Config) *Store {
@@ -97,7 +209,10 @@ func New(cfg Config) *Store {
 		maxDead: maxDead,
 		items:   make(map[string]*memItem),
 		dead:    make(map[string]*memItem),
+		deadQ:   indexedHeap[*memItem]{less: byDeadAt, moved: func(it *memItem, i int) { it.idx = i }},
 		queues:  make(map[queueKey]*memQueue),
+		ready:   indexedHeap[*memQueue]{less: byHead, moved: func(q *memQueue, i int) { q.hidx = i }},
+		leases:  indexedHeap[leaseEntry]{less: byExpiry, moved: func(e leaseEntry, i int) { e.it.idx = i }},
 	}
 }
 
@@ -110,11 +225,12 @@ func (m *Store) Len() (pending, dead int) {
 
 // Stats implements queue.Store.
 func (m *Store) Stats(_ context.Context, now time.Time) (queue.Stats, error) {
+	at := toInstant(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	live := 0
-	for _, it := range m.leases {
-		if it.d.LeaseExpires.After(now) {
+	for _, e := range m.leases.s {
+		if e.expires > at {
 			live++
 		}
 	}
@@ -126,11 +242,13 @@ func (m *Store) NextDue(context.Context) (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var t time.Time
-	if len(m.ready) > 0 {
-		t = m.ready[0].items[0].d.Due
+	if len(m.ready.s) > 0 {
+		t = m.ready.s[0].items.s[0].due.time()
 	}
-	if len(m.leases) > 0 && (t.IsZero() || m.leases[0].d.LeaseExpires.Before(t)) {
-		t = m.leases[0].d.LeaseExpires
+	if len(m.leases.s) > 0 {
+		if exp := m.leases.s[0].expires.time(); t.IsZero() || exp.Before(t) {
+			t = exp
+		}
 	}
 	return t, !t.IsZero()
 }
@@ -174,14 +292,14 @@ func (m *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 		}
 	}
 	for i := range ds {
+		d := &ds[i]
 		m.seq++
-		it := &memItem{d: ds[i], qidx: -1, lidx: -1, didx: -1}
-		it.d.Seq = m.seq
-		it.d.Attempts = slices.Clone(it.d.Attempts)
-		it.d.Lease, it.d.LeaseExpires = "", time.Time{}
-		it.d.DeadReason, it.d.DeadAt = "", time.Time{}
-		m.items[it.d.ID] = it
-		m.push(it)
+		it := &memItem{id: d.ID, ev: d.Event, seq: m.seq, due: toInstant(d.Due), idx: -1}
+		if created := toInstant(d.Created); created != it.due || len(d.Attempts) > 0 || d.RoundStart != 0 {
+			it.more = &memMore{created: created, attempts: slices.Clone(d.Attempts), roundStart: d.RoundStart}
+		}
+		m.items[d.ID] = it
+		m.push(it, queueKey{d.EndpointID, d.Ordered})
 	}
 	return nil
 }
@@ -194,28 +312,27 @@ func (m *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	if req.Max <= 0 || req.For <= 0 {
 		return nil, nil
 	}
+	now, expires := toInstant(req.Now), toInstant(req.Now.Add(req.For))
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := req.Now
 	// Expired leases make their deliveries visible again.
-	for len(m.leases) > 0 && !m.leases[0].d.LeaseExpires.After(now) {
-		it := heap.Pop(&m.leases).(*memItem)
-		it.d.Lease, it.d.LeaseExpires = "", time.Time{}
+	for len(m.leases.s) > 0 && m.leases.s[0].expires <= now {
+		it := m.leases.pop().it
 		it.q.leased--
-		m.push(it)
+		m.push(it, it.q.key)
 	}
 	var out []queue.Delivery
 	clear(m.taken)
 	m.skipped = m.skipped[:0]
-	for len(out) < req.Max && len(m.ready) > 0 {
-		q := m.ready[0]
-		if q.items[0].d.Due.After(now) {
+	for len(out) < req.Max && len(m.ready.s) > 0 {
+		q := m.ready.s[0]
+		if q.items.s[0].due > now {
 			break
 		}
 		ep := q.key.endpoint
 		if req.Endpoints != nil {
 			if req.Endpoints[ep]-m.taken[ep] <= 0 {
-				heap.Pop(&m.ready)
+				m.ready.pop()
 				m.skipped = append(m.skipped, q)
 				continue
 			}
@@ -225,17 +342,15 @@ func (m *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 			m.taken[ep]++
 		}
 		// One at a time, so that the result is earliest due first across endpoints.
-		it := heap.Pop(q).(*memItem)
+		it := q.items.pop()
 		m.leaseSeq++
-		it.d.Lease = strconv.FormatUint(m.leaseSeq, 36)
-		it.d.LeaseExpires = now.Add(req.For)
 		q.leased++
-		heap.Push(&m.leases, it)
+		m.leases.push(leaseEntry{it: it, expires: expires, lease: m.leaseSeq})
 		m.fixQueue(q)
 		if out == nil {
 			out = make([]queue.Delivery, 0, min(req.Max, 64))
 		}
-		out = append(out, clone(it.d))
+		out = append(out, m.delivery(it, false))
 	}
 	for _, q := range m.skipped {
 		m.fixQueue(q)
@@ -245,15 +360,14 @@ func (m *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	return out, nil
 }
 
-// leased returns the item held under lease, or queue.ErrLeaseLost.
+// leased returns the item held under lease, its lease ended, or queue.ErrLeaseLost.
 func (m *Store) leased(id, lease string) (*memItem, error) {
 	it := m.items[id]
-	if it == nil || lease == "" || it.d.Lease != lease {
+	if it == nil || it.idx < 0 || !m.leases.s[it.idx].is(lease) {
 		return nil, queue.ErrLeaseLost
 	}
-	heap.Remove(&m.leases, it.lidx)
+	m.leases.remove(it.idx)
 	it.q.leased--
-	it.d.Lease, it.d.LeaseExpires = "", time.Time{}
 	return it, nil
 }
 
@@ -297,14 +411,13 @@ func (m *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Ou
 			delete(m.items, o.ID)
 			m.fixQueue(it.q)
 		case queue.OutcomeReschedule:
-			it.d.Due = o.Due
-			it.d.Attempts = append(it.d.Attempts, o.Attempts...)
-			m.push(it)
+			it.setDue(toInstant(o.Due))
+			it.addAttempts(o.Attempts)
+			m.push(it, it.q.key)
 		case queue.OutcomeDeadLetter:
-			it.d.Attempts = append(it.d.Attempts, o.Attempts...)
-			q := it.q
-			m.bury(it, o.Reason, now)
-			m.fixQueue(q)
+			it.addAttempts(o.Attempts)
+			m.bury(it, o.Reason, toInstant(now))
+			m.fixQueue(it.q)
 		}
 	}
 	m.evict(evicted)
@@ -335,32 +448,29 @@ func (m *Store) deadLetterEndpoint(now time.Time, endpointID, reason string, evi
 		if q == nil {
 			continue
 		}
-		buried = append(buried, q.items...)
-		for _, it := range q.items {
-			it.qidx = -1
-		}
-		clear(q.items)
-		q.items = q.items[:0]
+		buried = append(buried, q.items.s...)
+		clear(q.items.s)
+		q.items.s = q.items.s[:0]
 		m.fixQueue(q)
 	}
 	// One DeadAt for all, in Seq order: the oldest of them (as ListDead orders them) is
 	// the first enqueued, and is evicted first.
-	slices.SortFunc(buried, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
+	slices.SortFunc(buried, func(a, b *memItem) int { return cmp.Compare(a.seq, b.seq) })
+	at := toInstant(now)
 	for _, it := range buried {
-		m.bury(it, reason, now)
+		m.bury(it, reason, at)
 	}
 	m.evict(evicted)
 	return len(buried), nil
 }
 
-// bury makes a pending item, already out of its queue, a dead letter.
-func (m *Store) bury(it *memItem, reason string, now time.Time) {
-	delete(m.items, it.d.ID)
-	it.d.DeadReason = reason
-	it.d.DeadAt = now
-	it.q = nil
-	m.dead[it.d.ID] = it
-	heap.Push(&m.deadQ, it)
+// bury makes a pending item, already out of its queue and lease, a dead letter.
+func (m *Store) bury(it *memItem, reason string, now instant) {
+	delete(m.items, it.id)
+	x := it.extra()
+	x.deadReason, x.deadAt = reason, now
+	m.dead[it.id] = it
+	m.deadQ.push(it)
 }
 
 // evict deletes the oldest dead letters beyond the bound, appending them to evicted when
@@ -369,50 +479,80 @@ func (m *Store) evict(evicted *[]queue.Delivery) {
 	if m.maxDead < 0 {
 		return
 	}
-	for len(m.deadQ) > m.maxDead {
-		it := heap.Pop(&m.deadQ).(*memItem)
-		delete(m.dead, it.d.ID)
+	for len(m.deadQ.s) > m.maxDead {
+		it := m.deadQ.pop()
+		delete(m.dead, it.id)
 		if evicted != nil {
-			*evicted = append(*evicted, it.d)
+			*evicted = append(*evicted, m.delivery(it, true))
 		}
 	}
+}
+
+// delivery returns a new queue.Delivery of a pending or leased item, or of a dead one.
+func (m *Store) delivery(it *memItem, dead bool) queue.Delivery {
+	d := queue.Delivery{
+		ID:         it.id,
+		EndpointID: it.q.key.endpoint,
+		Event:      it.ev,
+		Ordered:    it.q.key.ordered,
+		Seq:        it.seq,
+		Created:    it.created().time(),
+		Due:        it.due.time(),
+	}
+	if x := it.more; x != nil {
+		d.Attempts = slices.Clone(x.attempts)
+		d.RoundStart = x.roundStart
+		if dead {
+			d.DeadReason, d.DeadAt = x.deadReason, x.deadAt.time()
+		}
+	}
+	if !dead && it.idx >= 0 {
+		e := &m.leases.s[it.idx]
+		d.Lease, d.LeaseExpires = e.token(), e.expires.time()
+	}
+	return d
 }
 
 // ListPending implements queue.Store.
 func (m *Store) ListPending(_ context.Context, f queue.ListFilter) (queue.Page, error) {
-	return m.list(m.items, f, func(d *queue.Delivery) time.Time { return d.Due })
+	return m.list(m.items, f, false)
 }
 
 // ListDead implements queue.Store.
 func (m *Store) ListDead(_ context.Context, f queue.ListFilter) (queue.Page, error) {
-	return m.list(m.dead, f, func(d *queue.Delivery) time.Time { return d.DeadAt })
+	return m.list(m.dead, f, true)
 }
 
-// list returns the page of items that f selects, ordered by (at, Seq).
-func (m *Store) list(items map[string]*memItem, f queue.ListFilter, at func(*queue.Delivery) time.Time) (queue.Page, error) {
-	var afterAt time.Time
+// list returns the page of items that f selects, ordered by (at, seq): at is the due time
+// of pending items, the time of death of dead ones.
+func (m *Store) list(items map[string]*memItem, f queue.ListFilter, dead bool) (queue.Page, error) {
+	at := func(it *memItem) instant { return it.due }
+	if dead {
+		at = func(it *memItem) instant { return it.more.deadAt }
+	}
+	var afterAt instant
 	var afterSeq uint64
 	if f.After != "" {
-		var err error
-		if afterAt, afterSeq, err = queue.ParseCursor(f.After); err != nil {
+		t, seq, err := queue.ParseCursor(f.After)
+		if err != nil {
 			return queue.Page{}, err
 		}
+		afterAt, afterSeq = toInstant(t), seq
 	}
 	m.mu.Lock()
 	var sel []*memItem
 	for _, it := range items {
-		d := &it.d
-		if (f.EndpointID == "" || d.EndpointID == f.EndpointID) &&
-			(f.EventID == "" || d.Event.ID() == f.EventID) &&
-			(f.After == "" || after(at(d), d.Seq, afterAt, afterSeq)) {
+		if (f.EndpointID == "" || it.q.key.endpoint == f.EndpointID) &&
+			(f.EventID == "" || it.ev.ID() == f.EventID) &&
+			(f.After == "" || at(it) > afterAt || at(it) == afterAt && it.seq > afterSeq) {
 			sel = append(sel, it)
 		}
 	}
 	slices.SortFunc(sel, func(a, b *memItem) int {
-		if c := at(&a.d).Compare(at(&b.d)); c != 0 {
+		if c := cmp.Compare(at(a), at(b)); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.d.Seq, b.d.Seq)
+		return cmp.Compare(a.seq, b.seq)
 	})
 	more := f.Limit > 0 && len(sel) > f.Limit
 	if more {
@@ -422,23 +562,15 @@ func (m *Store) list(items map[string]*memItem, f queue.ListFilter, at func(*que
 	if len(sel) > 0 {
 		p.Deliveries = make([]queue.Delivery, len(sel))
 		for i, it := range sel {
-			p.Deliveries[i] = clone(it.d)
+			p.Deliveries[i] = m.delivery(it, dead)
 		}
 	}
-	m.mu.Unlock()
 	if more {
-		last := &p.Deliveries[len(p.Deliveries)-1]
-		p.Next = queue.Cursor(at(last), last.Seq)
+		last := sel[len(sel)-1]
+		p.Next = queue.Cursor(at(last).time(), last.seq)
 	}
+	m.mu.Unlock()
 	return p, nil
-}
-
-// after reports whether (t, seq) comes after (at, atSeq) in a listing's order.
-func after(t time.Time, seq uint64, at time.Time, atSeq uint64) bool {
-	if c := t.Compare(at); c != 0 {
-		return c > 0
-	}
-	return seq > atSeq
 }
 
 // Requeue implements queue.Store.
@@ -455,7 +587,7 @@ func (m *Store) Requeue(_ context.Context, sel queue.Selector, due time.Time) (i
 		picked = append(picked, it)
 	default:
 		for _, it := range m.dead {
-			if sel.EndpointID == "" || it.d.EndpointID == sel.EndpointID {
+			if sel.EndpointID == "" || it.q.key.endpoint == sel.EndpointID {
 				picked = append(picked, it)
 			}
 		}
@@ -464,164 +596,135 @@ func (m *Store) Requeue(_ context.Context, sel queue.Selector, due time.Time) (i
 		return 0, queue.ErrQueueFull
 	}
 	// Keep publish order among the requeued deliveries.
-	slices.SortFunc(picked, func(a, b *memItem) int { return cmp.Compare(a.d.Seq, b.d.Seq) })
+	slices.SortFunc(picked, func(a, b *memItem) int { return cmp.Compare(a.seq, b.seq) })
 	for _, it := range picked {
-		delete(m.dead, it.d.ID)
-		heap.Remove(&m.deadQ, it.didx)
-		it.d.DeadReason, it.d.DeadAt = "", time.Time{}
-		it.d.RoundStart = len(it.d.Attempts)
-		it.d.Due = due
-		m.items[it.d.ID] = it
-		m.push(it)
+		delete(m.dead, it.id)
+		m.deadQ.remove(it.idx)
+		x := it.more // a dead letter has one
+		x.deadReason, x.deadAt = "", 0
+		x.roundStart = len(x.attempts)
+		it.setDue(toInstant(due))
+		m.items[it.id] = it
+		m.push(it, it.q.key)
 	}
 	return len(picked), nil
 }
 
-// push puts a pending, not leased item into its queue.
-func (m *Store) push(it *memItem) {
-	key := queueKey{it.d.EndpointID, it.d.Ordered}
+// push puts a pending, not leased item into the queue of key.
+func (m *Store) push(it *memItem, key queueKey) {
 	q := m.queues[key]
 	if q == nil {
-		q = &memQueue{key: key, hidx: -1}
+		q = &memQueue{key: key, hidx: -1, items: indexedHeap[*memItem]{less: byDue}}
+		if key.ordered {
+			q.items.less = bySeq
+		}
 		m.queues[key] = q
 	}
 	it.q = q
-	heap.Push(q, it)
+	q.items.push(it)
 	m.fixQueue(q)
 }
 
 // fixQueue puts q in the ready heap, moves it, or takes it out, after its head or lease
-// count changed; empty idle queues are forgotten.
+// count changed; empty idle queues are forgotten (a dead letter may still name its last
+// queue: its storage is released).
 func (m *Store) fixQueue(q *memQueue) {
-	readyNow := len(q.items) > 0 && !(q.key.ordered && q.leased > 0)
+	readyNow := len(q.items.s) > 0 && !(q.key.ordered && q.leased > 0)
 	switch {
 	case readyNow && q.hidx < 0:
-		heap.Push(&m.ready, q)
+		m.ready.push(q)
 	case readyNow:
-		heap.Fix(&m.ready, q.hidx)
+		m.ready.fix(q.hidx)
 	case q.hidx >= 0:
-		heap.Remove(&m.ready, q.hidx)
+		m.ready.remove(q.hidx)
 	}
-	if len(q.items) == 0 && q.leased == 0 && m.queues[q.key] == q {
+	if len(q.items.s) == 0 && q.leased == 0 && m.queues[q.key] == q {
 		delete(m.queues, q.key)
+		q.items.s = nil
 	}
 }
 
-// clone copies d with its own Attempts slice.
-func clone(d queue.Delivery) queue.Delivery {
-	d.Attempts = slices.Clone(d.Attempts)
-	return d
+// indexedHeap is a binary min-heap of Ts ordered by less. moved, when not nil, is told the
+// new index of every element that moves, and -1 for one that leaves, so that an element
+// can be fixed or removed where it is.
+type indexedHeap[T any] struct {
+	s     []T
+	less  func(a, b T) bool
+	moved func(x T, i int)
 }
 
-// heap.Interface for the items of one queue.
-func (q *memQueue) Len() int { return len(q.items) }
-func (q *memQueue) Less(i, j int) bool {
-	a, b := &q.items[i].d, &q.items[j].d
-	if !q.key.ordered {
-		if c := a.Due.Compare(b.Due); c != 0 {
-			return c < 0
+func (h *indexedHeap[T]) push(x T) {
+	h.s = append(h.s, x)
+	i := len(h.s) - 1
+	if h.moved != nil {
+		h.moved(x, i)
+	}
+	h.up(i)
+}
+
+func (h *indexedHeap[T]) pop() T { return h.remove(0) }
+
+// remove takes out and returns the element at index i.
+func (h *indexedHeap[T]) remove(i int) T {
+	n := len(h.s) - 1
+	if i != n {
+		h.swap(i, n)
+	}
+	x := h.s[n]
+	var zero T
+	h.s[n] = zero
+	h.s = h.s[:n]
+	if i != n {
+		h.fix(i)
+	}
+	if h.moved != nil {
+		h.moved(x, -1)
+	}
+	return x
+}
+
+// fix restores the heap order after the element at index i changed.
+func (h *indexedHeap[T]) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h *indexedHeap[T]) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(h.s[j], h.s[i]) {
+			break
 		}
+		h.swap(i, j)
+		j = i
 	}
-	return a.Seq < b.Seq
-}
-func (q *memQueue) Swap(i, j int) {
-	q.items[i], q.items[j] = q.items[j], q.items[i]
-	q.items[i].qidx, q.items[j].qidx = i, j
-}
-func (q *memQueue) Push(x any) {
-	it := x.(*memItem)
-	it.qidx = len(q.items)
-	q.items = append(q.items, it)
-}
-func (q *memQueue) Pop() any {
-	n := len(q.items) - 1
-	it := q.items[n]
-	q.items[n] = nil
-	q.items = q.items[:n]
-	it.qidx = -1
-	return it
 }
 
-// readyHeap orders queues by the due time of their head.
-type readyHeap []*memQueue
-
-func (h readyHeap) Len() int { return len(h) }
-func (h readyHeap) Less(i, j int) bool {
-	a, b := &h[i].items[0].d, &h[j].items[0].d
-	if c := a.Due.Compare(b.Due); c != 0 {
-		return c < 0
+// down moves the element at index i0 down and reports whether it moved.
+func (h *indexedHeap[T]) down(i0 int) bool {
+	i, n := i0, len(h.s)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if r := j + 1; r < n && h.less(h.s[r], h.s[j]) {
+			j = r
+		}
+		if !h.less(h.s[j], h.s[i]) {
+			break
+		}
+		h.swap(i, j)
+		i = j
 	}
-	return a.Seq < b.Seq
-}
-func (h readyHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
-}
-func (h *readyHeap) Push(x any) {
-	q := x.(*memQueue)
-	q.hidx = len(*h)
-	*h = append(*h, q)
-}
-func (h *readyHeap) Pop() any {
-	old := *h
-	n := len(old) - 1
-	q := old[n]
-	old[n] = nil
-	*h = old[:n]
-	q.hidx = -1
-	return q
+	return i > i0
 }
 
-// deadHeap orders dead letters as ListDead does: by DeadAt, then Seq.
-type deadHeap []*memItem
-
-func (h deadHeap) Len() int { return len(h) }
-func (h deadHeap) Less(i, j int) bool {
-	a, b := &h[i].d, &h[j].d
-	if c := a.DeadAt.Compare(b.DeadAt); c != 0 {
-		return c < 0
+func (h *indexedHeap[T]) swap(i, j int) {
+	h.s[i], h.s[j] = h.s[j], h.s[i]
+	if h.moved != nil {
+		h.moved(h.s[i], i)
+		h.moved(h.s[j], j)
 	}
-	return a.Seq < b.Seq
-}
-func (h deadHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].didx, h[j].didx = i, j
-}
-func (h *deadHeap) Push(x any) {
-	it := x.(*memItem)
-	it.didx = len(*h)
-	*h = append(*h, it)
-}
-func (h *deadHeap) Pop() any {
-	old := *h
-	n := len(old) - 1
-	it := old[n]
-	old[n] = nil
-	*h = old[:n]
-	it.didx = -1
-	return it
-}
-
-// leaseHeap orders leased items by lease expiry.
-type leaseHeap []*memItem
-
-func (h leaseHeap) Len() int           { return len(h) }
-func (h leaseHeap) Less(i, j int) bool { return h[i].d.LeaseExpires.Before(h[j].d.LeaseExpires) }
-func (h leaseHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].lidx, h[j].lidx = i, j
-}
-func (h *leaseHeap) Push(x any) {
-	it := x.(*memItem)
-	it.lidx = len(*h)
-	*h = append(*h, it)
-}
-func (h *leaseHeap) Pop() any {
-	old := *h
-	n := len(old) - 1
-	it := old[n]
-	old[n] = nil
-	*h = old[:n]
-	it.lidx = -1
-	return it
 }
