@@ -39,6 +39,9 @@ var commands = []command{
 	{"verify", "check a body's signature headers", runVerify},
 	{"listen", "receive webhooks and print each accepted event as a JSON line", runListen},
 	{"send", "deliver one event with retries and print the result as JSON", runSend},
+	{"publish", "store an event's deliveries durably, for a worker to deliver", runPublish},
+	{"worker", "deliver what a store holds, with retries, until stopped or empty", runWorker},
+	{"queue", "count, list and requeue the deliveries of a store", runQueue},
 }
 
 // usageError is a mistake on the command line (exit status 2).

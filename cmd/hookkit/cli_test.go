@@ -36,6 +36,9 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"send": {"--url", "--scheme", "--secret", "--type", "--data", "--id", "--basic", "--bearer", "--token-url",
 			"--client-id", "--client-secret", "--scope", "--param", "--auth-style", "--max-attempts", "--timeout",
 			"--allow-http", "--allow-private", "--allow-insecure-basic", "--header-name", "--header-prefix", "--quiet"},
+		"publish": {"--store", "--endpoints", "--type", "--data", "--id"},
+		"worker":  {"--store", "--endpoints", "--workers", "--until-empty", "--allow-private", "--allow-http", "--lease-for"},
+		"queue":   {"--store", "--endpoint", "--id"},
 	}
 	require.Len(t, flags, len(commands))
 	for _, c := range commands {

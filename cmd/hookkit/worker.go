@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/sender"
+)
+
+// workerGrace is how long a stopping worker lets its in-flight attempts finish before it
+// cancels them and hands their leases back.
+const workerGrace = 30 * time.Second
+
+// finishedJSON is the line worker prints for each finished delivery.
+type finishedJSON struct {
+	ID       string `json:"id"`
+	Event    string `json:"event"`
+	Endpoint string `json:"endpoint"`
+	Outcome  string `json:"outcome"` // "delivered" or "dead"
+	Reason   string `json:"reason,omitempty"`
+	Attempts int    `json:"attempts"`
+}
+
+func runWorker(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "worker",
+		`hookkit worker --store DSN --endpoints FILE [--workers N] [--until-empty] [--allow-private] [--allow-http] [--lease-for DUR]`,
+		`Delivers the deliveries of the store (stored by "hookkit publish" or a program's
+dispatcher) to the endpoints of FILE (see "hookkit publish --help" for its format), with
+retries, a circuit breaker per endpoint and dead letters, until SIGINT or SIGTERM — or, with
+--until-empty, until nothing is pending or leased. Several workers may share one store.
+
+Prints one line of JSON on stdout per finished delivery, once the store has recorded it:
+{"id":…,"event":…,"endpoint":…,"outcome":"delivered"|"dead","reason":…,"attempts":N}.
+Warnings (store errors, lost leases) go to stderr.
+
+Stopping is graceful: in-flight attempts get 30 s to finish, then they are cancelled and
+their leases handed back; nothing is lost (a worker killed outright loses nothing either:
+its leases expire and another worker, or the next run, delivers them).
+
+Safety: plain http:// endpoints and token URLs are refused unless --allow-http; private,
+loopback and link-local destinations unless --allow-private.`)
+	var storeDSN, endpointsFile string
+	var workers int
+	var leaseFor time.Duration
+	var untilEmpty, allowPrivate, allowHTTP bool
+	fs.StringVar(&storeDSN, "store", "", storeUsage)
+	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` (JSON)")
+	fs.IntVar(&workers, "workers", dispatch.DefaultWorkers, "attempts in flight at once, over all endpoints (`N` ≥ 1)")
+	fs.BoolVar(&untilEmpty, "until-empty", false, "exit once nothing is pending or leased")
+	fs.BoolVar(&allowPrivate, "allow-private", false, "allow private, loopback and link-local destinations (plain http:// also needs --allow-http)")
+	fs.BoolVar(&allowHTTP, "allow-http", false, "allow plain http:// endpoint and token URLs")
+	fs.DurationVar(&leaseFor, "lease-for", dispatch.DefaultLeaseFor, "how long a delivery stays leased to this worker: after a crash, its deliveries are taken up again this long after they were leased (`DUR`, longer than every endpoint's timeout)")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return unexpectedArgument(pos)
+	case endpointsFile == "":
+		return usagef("--endpoints is required")
+	case workers < 1:
+		return usagef("--workers must be at least 1")
+	case leaseFor <= 0:
+		return usagef("--lease-for must be positive")
+	}
+	subs, err := loadEndpoints(endpointsFile, endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate})
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, storeDSN)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	s, err := sender.New(sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP})
+	if err != nil {
+		return err
+	}
+	defer s.CloseIdleConnections()
+	out := &lineWriter{e: e}
+	report := func(outcome string) func(context.Context, queue.Delivery) {
+		return func(_ context.Context, d queue.Delivery) {
+			out.write(finishedJSON{ID: d.ID, Event: d.Event.ID(), Endpoint: d.EndpointID, Outcome: outcome,
+				Reason: d.DeadReason, Attempts: len(d.Attempts)})
+		}
+	}
+	d, err := dispatch.New(s, st, dispatch.Config{
+		Workers:  workers,
+		LeaseFor: leaseFor,
+		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Observer: dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")},
+	})
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if err := d.Subscribe(sub); err != nil {
+			return usagef("--endpoints: endpoint %q: %v", sub.Endpoint.ID, err)
+		}
+	}
+	if err := d.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	var runErr error
+	if untilEmpty {
+		runErr = d.Drain(ctx)
+		if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+			runErr = nil // stopped by a signal: a graceful stop, as without --until-empty
+		}
+	} else {
+		<-ctx.Done()
+	}
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), workerGrace)
+	defer cancel()
+	if err := d.Shutdown(grace); err != nil && runErr == nil {
+		runErr = fmt.Errorf("stopping: %w", err)
+	}
+	if out.err != nil && runErr == nil {
+		runErr = out.err
+	}
+	return runErr
+}
+
+// lineWriter writes one JSON line per call to stdout, each in one Write, from any
+// goroutine.
+type lineWriter struct {
+	e   *env
+	mu  sync.Mutex
+	err error
+}
+
+func (w *lineWriter) write(v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		b = append(b, '\n')
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		_, err = w.e.stdout.Write(b)
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+}
