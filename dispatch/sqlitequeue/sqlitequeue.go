@@ -16,7 +16,8 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 
 	// The pure Go SQLite driver, registered as "sqlite".
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DefaultMaxPending is the bound on pending (including leased) deliveries when
@@ -151,7 +152,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(max(busy.Milliseconds(), 1), 10)+")")
 	q.Add("_pragma", "synchronous("+syncMode+")")
 	rq := q
-	q = url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, q["_pragma"]...)}
+	q = url.Values{"_pragma": q["_pragma"]}
 	// Every write transaction starts with BEGIN IMMEDIATE: it takes the file's write
 	// lock before reading, so two processes never both lease one delivery, and a
 	// transaction never fails half-way to upgrade a read lock.
@@ -167,7 +168,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w); err != nil {
+	if err := setUp(ctx, w, busy); err != nil {
 		_ = w.Close()
 		return nil, err
 	}
@@ -292,4 +293,40 @@ func fromNull(n sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return fromNanos(n.Int64)
+}
+
+// setUp puts the file in WAL mode (a lasting property of the file) and creates or
+// migrates its schema. SQLite answers SQLITE_BUSY at once, without waiting for
+// busy_timeout, when two connections set up a new file together (the change to WAL needs
+// the file to itself): setUp then tries again until busy has passed.
+func setUp(ctx context.Context, w *sql.DB, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	wait := time.Millisecond
+	for {
+		err := func() error {
+			var mode string
+			if err := w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+				return fmt.Errorf("hookkit/sqlitequeue: set WAL mode: %w", err)
+			}
+			if !strings.EqualFold(mode, "wal") {
+				return fmt.Errorf("hookkit/sqlitequeue: journal mode %q, not WAL", mode)
+			}
+			return migrate(ctx, w)
+		}()
+		if !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or one of its extended codes).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }

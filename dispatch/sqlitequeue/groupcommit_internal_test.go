@@ -1,0 +1,141 @@
+package sqlitequeue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/dispatch/queuetest"
+)
+
+func openInternal(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "queue.db"), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// TestGroupCommitMergesConcurrentEnqueues: 16 publishers enqueueing at once, round after
+// round, are committed in far fewer transactions than calls (SyncFull: each commit is an
+// fsync, during which the next calls queue up), and every delivery is stored.
+func TestGroupCommitMergesConcurrentEnqueues(t *testing.T) {
+	s := openInternal(t, Config{})
+	const publishers, rounds = 16, 20
+	before := s.commits.Load()
+	for r := range rounds {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for p := range publishers {
+			wg.Go(func() {
+				<-start
+				assert.NoError(t, s.Enqueue(t.Context(), queuetest.Delivery(t, fmt.Sprintf("r%d-p%d", r, p), "ep", queuetest.T0)))
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	commits := s.commits.Load() - before
+	t.Logf("%d Enqueue calls in %d commits", publishers*rounds, commits)
+	assert.LessOrEqual(t, commits, int64(rounds*publishers/4), "concurrent calls share commits")
+	st, err := s.Stats(t.Context(), queuetest.T0)
+	require.NoError(t, err)
+	assert.Equal(t, publishers*rounds, st.Pending, "every delivery stored")
+}
+
+// TestGroupCommitFailingRequestFailsAlone: in one group, an Enqueue of a duplicate id
+// and one over the bound fail with their own errors and store nothing, while the
+// other calls of the same transaction are stored.
+func TestGroupCommitFailingRequestFailsAlone(t *testing.T) {
+	s := openInternal(t, Config{MaxPending: 100})
+	ctx := t.Context()
+	require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, "taken", "ep", queuetest.T0)))
+	dup := []queue.Delivery{queuetest.Delivery(t, "fresh-in-dup", "ep", queuetest.T0), queuetest.Delivery(t, "taken", "ep", queuetest.T0)}
+	big := make([]queue.Delivery, 99) // 1 + 99 + the good ones > 100
+	for i := range big {
+		big[i] = queuetest.Delivery(t, fmt.Sprint("big", i), "ep", queuetest.T0)
+	}
+	good := []queue.Delivery{queuetest.Delivery(t, "g1", "ep", queuetest.T0), queuetest.Delivery(t, "g2", "ep", queuetest.T0)}
+	reqs := []*request{
+		{ctx: ctx, ds: good[:1]},
+		{ctx: ctx, ds: dup},
+		{ctx: ctx, ds: good[1:]},
+		{ctx: ctx, ds: big},
+	}
+	for _, r := range reqs {
+		r.done = make(chan struct{})
+		for _, d := range r.ds {
+			b, err := d.Event.MarshalBinary()
+			require.NoError(t, err)
+			r.blobs = append(r.blobs, b)
+		}
+	}
+	before := s.commits.Load()
+	s.commit(reqs) // one group, as the committer makes it
+	assert.Equal(t, int64(1), s.commits.Load()-before, "one transaction")
+	assert.NoError(t, reqs[0].err)
+	assert.ErrorIs(t, reqs[1].err, queue.ErrDuplicateDelivery)
+	assert.NoError(t, reqs[2].err)
+	assert.ErrorIs(t, reqs[3].err, queue.ErrQueueFull)
+	p, err := s.ListPending(ctx, queue.ListFilter{})
+	require.NoError(t, err)
+	var ids []string
+	for _, d := range p.Deliveries {
+		ids = append(ids, d.ID)
+	}
+	assert.ElementsMatch(t, []string{"taken", "g1", "g2"}, ids, "the failing calls stored nothing, the others everything")
+
+	// Through the committer, concurrently: the duplicate fails alone.
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			id := fmt.Sprint("c", i)
+			if i == 3 {
+				id = "taken"
+			}
+			errs[i] = s.Enqueue(ctx, queuetest.Delivery(t, id, "ep", queuetest.T0))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == 3 {
+			assert.ErrorIs(t, err, queue.ErrDuplicateDelivery)
+		} else {
+			assert.NoError(t, err, "call %d", i)
+		}
+	}
+	st, err := s.Stats(ctx, queuetest.T0)
+	require.NoError(t, err)
+	assert.Equal(t, 3+7, st.Pending)
+}
+
+// TestGroupCommitAbandonedRequestNotApplied: a call whose context ends before its
+// transaction takes it is never applied, and returns the context's error.
+func TestGroupCommitAbandonedRequestNotApplied(t *testing.T) {
+	s := openInternal(t, Config{})
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &request{ctx: ctx, ds: []queue.Delivery{queuetest.Delivery(t, "gone", "ep", queuetest.T0)}, done: make(chan struct{})}
+	b, err := r.ds[0].Event.MarshalBinary()
+	require.NoError(t, err)
+	r.blobs = [][]byte{b}
+	cancel()
+	s.commit([]*request{r})
+	assert.True(t, errors.Is(r.err, context.Canceled), "got %v", r.err)
+	p, err := s.ListPending(t.Context(), queue.ListFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, p.Deliveries)
+
+	// A caller whose context is already done never reaches the committer.
+	assert.ErrorIs(t, s.Enqueue(ctx, queuetest.Delivery(t, "x", "ep", queuetest.T0)), context.Canceled)
+	_, err = s.Complete(ctx, time.Now(), queue.Ack("x", "y"))
+	assert.ErrorIs(t, err, context.Canceled)
+}
