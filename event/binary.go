@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 // binaryVersion is the first byte of the binary form of an Encoded.
@@ -78,6 +79,24 @@ func (c *Encoded) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: binary form: %w", ErrMalformed, err)
 	}
 	first := bytes.Clone(body)
-	*c = Encoded{id: string(id), typ: string(typ), first: first[:len(first):len(first)], digit: int(head)}
+	// The id and type share the body's memory when it holds them verbatim (see inBody).
+	idAt := len(`{"id":"`)
+	c.id = sharedOrCopy(first, idAt, id)
+	if len(first) > idAt && unsafe.StringData(c.id) == &first[idAt] {
+		c.typ = sharedOrCopy(first, idAt+len(id)+len(`","event":"`), typ)
+	} else {
+		c.typ = string(typ)
+	}
+	c.first, c.digit = first[:len(first):len(first)], int(head)
 	return nil
+}
+
+// sharedOrCopy is inBody for a []byte: a string sharing body's memory when body holds s
+// verbatim at at (followed by its closing quote), else a copy of s.
+func sharedOrCopy(body []byte, at int, s []byte) string {
+	end := at + len(s)
+	if len(s) == 0 || end >= len(body) || body[end] != '"' || !bytes.Equal(body[at:end], s) {
+		return string(s)
+	}
+	return unsafe.String(&body[at], len(s))
 }

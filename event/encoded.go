@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Encoded is an event marshalled once. Every delivery attempt takes its body from it:
@@ -45,6 +46,7 @@ func (e *Event) Encode() (*Encoded, error) {
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"event":`...)
+	typAt := len(b) + 1
 	b = appendString(b, e.Type)
 	if e.APIVersion != "" {
 		b = append(b, `,"apiVersion":`...)
@@ -64,7 +66,20 @@ func (e *Event) Encode() (*Encoded, error) {
 	b = append(b, `","data":`...)
 	b = append(b, e.Data...)
 	b = append(b, '}')
-	return &Encoded{id: e.ID, typ: e.Type, first: b[:len(b):len(b)], digit: digit}, nil
+	return &Encoded{id: inBody(b, len(`{"id":"`), e.ID), typ: inBody(b, typAt, e.Type), first: b[:len(b):len(b)], digit: digit}, nil
+}
+
+// inBody returns s as a string that shares the body's memory when body holds s verbatim at
+// at, followed by its closing quote (a type always is; an id unless it needs escaping), and
+// s itself otherwise: an Encoded then keeps no copy of its id and type beside its body. The
+// body is never modified (an Encoded is immutable, and View's callers must not write to it),
+// so the string stays what it was.
+func inBody(body []byte, at int, s string) string {
+	end := at + len(s)
+	if s == "" || end >= len(body) || body[end] != '"' || string(body[at:end]) != s {
+		return s
+	}
+	return unsafe.String(&body[at], len(s))
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does without HTML
