@@ -99,7 +99,7 @@ func TestDispatcherBatchBound(t *testing.T) {
 // window at once, instead of waiting for it or dropping them.
 func TestDispatcherShutdownFlushesOutcomes(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
-		d, store, release := batchSetup(t, nw, 4, dispatch.Config{CompleteWindow: time.Minute})
+		d, store, release := batchSetup(t, nw, 4, dispatch.Config{CompleteWindow: time.Minute, LeaseFor: time.Hour})
 		close(release)
 		synctest.Wait()
 		require.Empty(t, store.Sizes())

@@ -94,7 +94,8 @@ type Config struct {
 	// before it is sent (sooner when CompleteBatch outcomes are waiting, or at Shutdown).
 	// The worker of each outcome waits for its batch. A crash loses nothing: an outcome
 	// never sent leaves its lease to expire, and the delivery is attempted again. Keep it
-	// far below LeaseFor: a lease that expires while its outcome waits is lost.
+	// far below LeaseFor: a lease that expires while its outcome waits is lost; New refuses
+	// a window longer than a tenth of LeaseFor.
 	// 0 means no wait: a batch takes the outcomes already waiting (those that finished
 	// while the previous batch was being sent), so that batching costs no latency when the
 	// dispatcher is idle and grows with load; a few milliseconds batch more. Negative is an
@@ -252,6 +253,10 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.CompleteWindow > cfg.LeaseFor/10 {
+		return nil, fmt.Errorf("%w: CompleteWindow %v is more than a tenth of LeaseFor (%v): leases would expire while their outcomes wait",
+			ErrInvalidConfig, cfg.CompleteWindow, cfg.LeaseFor)
 	}
 	cfg.Breaker = cfg.Breaker.withDefaults()
 	d := &Dispatcher{

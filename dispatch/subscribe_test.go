@@ -93,6 +93,8 @@ func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
 		"Breaker.CoolDown": {Breaker: dispatch.BreakerConfig{CoolDown: -time.Second}},
 		"CompleteBatch":    {CompleteBatch: -1},
 		"CompleteWindow":   {CompleteWindow: -time.Millisecond},
+		// A window that lets leases expire while outcomes wait (issue 14).
+		"CompleteWindow 2s": {CompleteWindow: 2 * time.Second, LeaseFor: 10 * time.Second}, // more than a tenth of LeaseFor
 	} {
 		d, err := dispatch.New(s, nil, cfg)
 		assert.ErrorIs(t, err, dispatch.ErrInvalidConfig, name)
@@ -105,6 +107,7 @@ func TestDispatcherRefusesMeaninglessNegativeNumbers(t *testing.T) {
 	for name, cfg := range map[string]dispatch.Config{
 		"MaxInFlight: no bound per subscription": {MaxInFlight: -1},
 		"Breaker.Threshold: never pause":         {Breaker: dispatch.BreakerConfig{Threshold: -1}},
+		"CompleteWindow a tenth of LeaseFor":     {CompleteWindow: time.Second, LeaseFor: 10 * time.Second},
 	} {
 		_, err := dispatch.New(s, nil, cfg)
 		assert.NoError(t, err, name)
