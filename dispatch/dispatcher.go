@@ -630,6 +630,10 @@ func (d *Dispatcher) pump() {
 	t := time.NewTimer(d.cfg.PollInterval)
 	defer t.Stop()
 	nd, _ := d.store.(queue.NextDuer)
+	var notified <-chan struct{} // nil (never ready) unless the store notifies
+	if n, ok := d.store.(queue.Notifier); ok {
+		notified = n.Notifications()
+	}
 	for {
 		d.fill()
 		wait := d.cfg.PollInterval
@@ -653,6 +657,7 @@ func (d *Dispatcher) pump() {
 		case <-d.stop:
 			return
 		case <-d.wake:
+		case <-notified:
 		case <-t.C:
 		}
 	}

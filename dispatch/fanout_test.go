@@ -61,3 +61,34 @@ func TestFanOutReturnsWhatPublishWouldStoreAndStoresNothing(t *testing.T) {
 		assert.Zero(t, other.Count())
 	})
 }
+
+// notifyingStore is a memqueue.Store that reports outside enqueues on a channel, as a
+// Postgres store would with LISTEN/NOTIFY.
+type notifyingStore struct {
+	*memqueue.Store
+	ch chan struct{}
+}
+
+func (s *notifyingStore) Notifications() <-chan struct{} { return s.ch }
+
+// TestDispatcherLeasesOnTheStoresNotification: a store implementing queue.Notifier wakes
+// the dispatcher for deliveries another process enqueued: delivered at once, not at the
+// next poll (an hour here).
+func TestDispatcherLeasesOnTheStoresNotification(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		srv := nw.server(nil)
+		store := &notifyingStore{Store: memqueue.New(memqueue.Config{}), ch: make(chan struct{}, 1)}
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{PollInterval: time.Hour})
+		require.NoError(t, d.Subscribe(dspSub(t, "a", srv.URL, nil)))
+		require.NoError(t, d.Start(t.Context()))
+		synctest.Wait() // the dispatcher has looked, found nothing, and sleeps until its poll
+		ds, err := d.FanOut(newEvent(t, "order-created"))
+		require.NoError(t, err)
+		require.NoError(t, store.Enqueue(bg, ds...)) // "another process": no Notify of ours
+		synctest.Wait()
+		assert.Zero(t, srv.Count(), "without a notification the delivery waits for the poll")
+		store.ch <- struct{}{}
+		synctest.Wait()
+		assert.Equal(t, 1, srv.Count(), "the store's notification woke the dispatcher")
+	})
+}

@@ -349,3 +349,14 @@ type DeadEvicter interface {
 type NextDuer interface {
 	NextDue(ctx context.Context) (time.Time, bool)
 }
+
+// Notifier is an optional Store extension for a store that learns when deliveries become
+// available through another process (for example Postgres LISTEN/NOTIFY, sent by the
+// transaction that enqueued them). A dispatch.Dispatcher leases at once whenever a value
+// arrives on the channel, instead of at its next poll; polling stays the fallback, so a
+// lost notification only delays. The channel is the store's, never closed while the store
+// is open, and should be buffered with capacity 1 and written without blocking (a pending
+// value means "look again").
+type Notifier interface {
+	Notifications() <-chan struct{}
+}
