@@ -1,0 +1,2 @@
+// Package pgqueue is a durable queue.Store kept in a Postgres schema.
+package pgqueue

@@ -1,0 +1,212 @@
+package pgqueue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// insert is one Enqueue prepared: the statements and their arguments.
+type insert struct {
+	n      int
+	locks  []string // the ordered endpoints, sorted, deduplicated
+	sql    string
+	args   []any
+	hasAtt bool
+}
+
+// prepare checks ds as Enqueue does (ErrInvalidDelivery, ErrDuplicateDelivery within
+// ds, ErrQueueFull for a batch larger than the bound) and builds the insert.
+func (s *Store) prepare(ds []queue.Delivery) (*insert, error) {
+	if s.maxPending >= 0 && len(ds) > s.maxPending {
+		return nil, queue.ErrQueueFull
+	}
+	var batch map[string]struct{}
+	if len(ds) > 16 {
+		batch = make(map[string]struct{}, len(ds))
+	}
+	n := len(ds)
+	var (
+		ids, eps, evIDs = make([]string, n), make([]string, n), make([]string, n)
+		events          = make([][]byte, n)
+		ordered         = make([]bool, n)
+		created, due    = make([]int64, n), make([]int64, n)
+		roundStart, nAt = make([]int32, n), make([]int32, n)
+		att             attemptCols
+		locks           []string
+	)
+	for i := range ds {
+		d := &ds[i]
+		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
+			return nil, queue.ErrInvalidDelivery
+		}
+		if batch != nil {
+			if _, dup := batch[d.ID]; dup {
+				return nil, queue.ErrDuplicateDelivery
+			}
+			batch[d.ID] = struct{}{}
+		} else {
+			for j := range i {
+				if ds[j].ID == d.ID {
+					return nil, queue.ErrDuplicateDelivery
+				}
+			}
+		}
+		b, err := d.Event.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("hookkit/pgqueue: encode event of %s: %w", d.ID, err)
+		}
+		ids[i], eps[i], evIDs[i], events[i] = d.ID, d.EndpointID, d.Event.ID(), b
+		ordered[i], created[i], due[i] = d.Ordered, nanos(d.Created), nanos(d.Due)
+		roundStart[i], nAt[i] = int32(d.RoundStart), int32(len(d.Attempts))
+		if d.Ordered {
+			locks = append(locks, d.EndpointID)
+		}
+		att.add(d.ID, d.Attempts)
+	}
+	if len(locks) > 1 {
+		slices.Sort(locks)
+		locks = slices.Compact(locks)
+	}
+	in := &insert{n: n, locks: locks, hasAtt: att.id != nil}
+	in.args = []any{ids, eps, evIDs, events, ordered, created, due, roundStart, nAt}
+	bounded, withAtt := 0, 0
+	if s.maxPending >= 0 {
+		bounded = 1
+		in.args = append(in.args, s.maxPending)
+	}
+	if in.hasAtt {
+		withAtt = 1
+		in.args = append(in.args, att.args()...)
+	}
+	in.sql = s.q.insert[bounded][withAtt]
+	return in, nil
+}
+
+// result maps what the insert returned: how many rows it stored (none when the bound
+// would be exceeded), or its error (a unique violation of the primary key: a duplicate).
+func (s *Store) result(in *insert, stored int, err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "deliveries":
+		return queue.ErrDuplicateDelivery
+	case err != nil:
+		return fmt.Errorf("hookkit/pgqueue: enqueue: %w", err)
+	case stored == 0:
+		return queue.ErrQueueFull
+	case stored != in.n:
+		return fmt.Errorf("hookkit/pgqueue: enqueue: %d of %d deliveries stored", stored, in.n)
+	}
+	return nil
+}
+
+// batcher is what sends a pgx.Batch: the pool (one implicit transaction) or a pgx.Tx.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// run sends in through q in one round trip: the locks on its ordered endpoints, then
+// the insert (and, from the pool, a compaction of the counts log when one is due).
+func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) error {
+	b := &pgx.Batch{}
+	if in.locks != nil {
+		b.Queue(s.q.lockEndpoints, s.endpointKey(), in.locks)
+	}
+	b.Queue(in.sql, in.args...)
+	if compact {
+		s.queueCompaction(b, 1)
+	} else {
+		s.wrote(1)
+	}
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	if in.locks != nil {
+		if _, err := br.Exec(); err != nil {
+			return s.result(in, 0, err)
+		}
+	}
+	var stored int
+	if err := br.QueryRow().Scan(&stored); err != nil {
+		return s.result(in, 0, err)
+	}
+	return s.result(in, stored, br.Close())
+}
+
+// Enqueue implements queue.Store in one round trip, in one implicit transaction: all the
+// deliveries or none.
+func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	in, err := s.prepare(ds)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, s.pool, in, true)
+}
+
+// EnqueueTx stores ds in the caller's transaction tx, with every rule of Enqueue
+// (queue.ErrInvalidDelivery, queue.ErrDuplicateDelivery, queue.ErrQueueFull): they are
+// stored if and only if tx commits, and no Lease sees them before. tx must be a
+// transaction on the store's database (the application's pool, or any connection to it).
+//
+// It takes one round trip. ErrInvalidDelivery, and ErrQueueFull (the bound is checked
+// against the committed count, before inserting), leave tx as it was. Any other error,
+// ErrDuplicateDelivery included (Postgres reports a unique violation, which aborts the
+// transaction), leaves tx aborted, as a failed statement does: roll it back, or call
+// EnqueueTx inside a savepoint (tx.Begin) to go on without the deliveries.
+//
+// Ordered deliveries take a transaction-scoped advisory lock per endpoint, held until tx
+// ends: another transaction enqueueing ordered deliveries of the same endpoint waits for
+// it (see the package documentation, Ordering across publishers).
+func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, ds ...queue.Delivery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	in, err := s.prepare(ds)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, tx, in, false)
+}
+
+// EnqueueSQLTx is EnqueueTx for a database/sql transaction of the pgx driver
+// (github.com/jackc/pgx/v5/stdlib, driver name "pgx"). It takes one round trip, two when
+// ds has ordered deliveries (the locks first).
+func (s *Store) EnqueueSQLTx(ctx context.Context, tx *sql.Tx, ds ...queue.Delivery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	if tx == nil {
+		return fmt.Errorf("hookkit/pgqueue: EnqueueSQLTx: nil transaction")
+	}
+	in, err := s.prepare(ds)
+	if err != nil {
+		return err
+	}
+	s.wrote(1)
+	if in.locks != nil {
+		if _, err := tx.ExecContext(ctx, s.q.lockEndpoints, s.endpointKey(), in.locks); err != nil {
+			return s.result(in, 0, err)
+		}
+	}
+	var stored int
+	err = tx.QueryRowContext(ctx, in.sql, in.args...).Scan(&stored)
+	return s.result(in, stored, err)
+}

@@ -1,0 +1,167 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// DefaultSchema is the Postgres schema holding the store's tables when Config.Schema is "".
+const DefaultSchema = "hookkit"
+
+// DefaultMaxPending is the bound on pending (including leased) deliveries when
+// Config.MaxPending is zero.
+const DefaultMaxPending = 10_000_000
+
+// DefaultMaxDead is the bound on dead letters when Config.MaxDead is zero.
+const DefaultMaxDead = 1_000_000
+
+// compactEvery is how many writes to the counts log (see schema.go) this Store makes
+// between two compactions of it. Each compaction rides along in the round trip of a
+// store-owned write (Enqueue, Complete, DeadLetterEndpoint, Requeue).
+const compactEvery = 64
+
+// ErrInvalidConfig is returned by New for a nil pool or a Config it refuses (a schema
+// name that is not a plain lower-case identifier).
+var ErrInvalidConfig = errors.New("hookkit/pgqueue: invalid config")
+
+// Config configures a Store. The zero value is ready to use: schema "hookkit", the
+// default bounds.
+type Config struct {
+	// Schema is the Postgres schema holding the store's tables, created if missing. ""
+	// means DefaultSchema ("hookkit"). It must be a plain lower-case identifier: a letter
+	// or '_', then letters, digits or '_', at most 63 bytes, not starting with "pg_". It is
+	// always quoted in SQL. Two Stores with different schemas in one database are
+	// independent queues.
+	Schema string
+	// MaxPending bounds the pending (including leased) deliveries: Enqueue, EnqueueTx and
+	// Requeue return queue.ErrQueueFull beyond it. The bound is checked inside the
+	// enqueuing transaction against the committed count, so concurrent transactions can
+	// overshoot it by their own size. 0 means DefaultMaxPending; negative means no bound.
+	MaxPending int
+	// MaxDead bounds the dead letters: when new ones would exceed it, the oldest
+	// (earliest DeadAt, then lowest Seq) are deleted and reported through
+	// queue.DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
+	MaxDead int
+}
+
+// Store is a queue.Store kept in a Postgres schema, shared by every process that opens a
+// Store on the same database and schema. See the package documentation. It is safe for
+// concurrent use. It does not own the pool: closing the pool is the application's.
+type Store struct {
+	pool       *pgxpool.Pool
+	schema     string // the validated name, unquoted
+	maxPending int
+	maxDead    int
+	q          statements
+	// writes counts the statements this Store made that append to the counts log, so
+	// that every compactEvery of them one compaction is sent along.
+	writes atomic.Int64
+}
+
+var (
+	_ queue.Store       = (*Store)(nil)
+	_ queue.NextDuer    = (*Store)(nil)
+	_ queue.DeadEvicter = (*Store)(nil)
+)
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// New returns the Store kept in the schema cfg.Schema of the pool's database, creating
+// the schema and its tables if needed and migrating an older schema (see SchemaVersion):
+// several processes may call New on one new schema at once. It refuses a schema written
+// by a newer hookkit (ErrSchemaTooNew). The pool stays the caller's: the Store never
+// closes it, and the application may use it for its own queries (and the transactions
+// it passes to EnqueueTx).
+func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: nil pool", ErrInvalidConfig)
+	}
+	schema := cfg.Schema
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	if !schemaName.MatchString(schema) || strings.HasPrefix(schema, "pg_") {
+		return nil, fmt.Errorf("%w: schema %q: a lower-case identifier is needed (a letter or '_', then letters, digits, '_'; at most 63 bytes; not pg_)", ErrInvalidConfig, schema)
+	}
+	s := &Store{pool: pool, schema: schema, maxPending: cfg.MaxPending, maxDead: cfg.MaxDead}
+	if s.maxPending == 0 {
+		s.maxPending = DefaultMaxPending
+	}
+	if s.maxDead == 0 {
+		s.maxDead = DefaultMaxDead
+	}
+	s.q = newStatements(pgx.Identifier{schema}.Sanitize())
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Schema returns the name of the Postgres schema holding the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
+// Lock keys (pg_advisory_xact_lock and friends). The schema name has neither '/' nor
+// ':', so the keys of one schema never equal the keys of another or of each other.
+func (s *Store) migrateKey() string  { return s.schema + ":migrate" }
+func (s *Store) compactKey() string  { return s.schema + ":counts" }
+func (s *Store) endpointKey() string { return s.schema + "/" } // followed by the endpoint ID
+
+// wrote records n statements appending to the counts log and reports whether a
+// compaction is due.
+func (s *Store) wrote(n int) bool {
+	if n == 0 {
+		return false
+	}
+	w := s.writes.Add(int64(n))
+	return w/compactEvery != (w-int64(n))/compactEvery
+}
+
+// queueCompaction adds the compaction of the counts log to b when one is due after the
+// n writes that b makes.
+func (s *Store) queueCompaction(b *pgx.Batch, n int) {
+	if s.wrote(n) {
+		b.Queue(s.q.compact, s.compactKey())
+	}
+}
+
+// zeroNanos stores the zero time.Time in a NOT NULL time column (created, due,
+// attempts.start): it sorts before every other time, as the zero time does.
+const zeroNanos = math.MinInt64
+
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos returns t as Unix nanoseconds, zeroNanos for the zero time. Instants outside
+// what int64 nanoseconds hold (before 1677, after 2262) are clamped to those bounds.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return zeroNanos
+	case t.Before(minTime):
+		return math.MinInt64 + 1
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == zeroNanos {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -1,0 +1,148 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// SchemaVersion is the version of the schema this package writes, kept in the table
+// schema_version of the store's schema. New creates the schema at version 0 (a new
+// schema), migrates an older one, and refuses a newer one (ErrSchemaTooNew).
+const SchemaVersion = 1
+
+// ErrSchemaTooNew is returned by New for a schema whose version is above SchemaVersion:
+// it was written by a newer hookkit, which this one must not change.
+var ErrSchemaTooNew = errors.New("hookkit/pgqueue: database schema is newer than this hookkit (written by a newer version)")
+
+// migrations[v] takes a schema from version v to v+1; {s} is the quoted schema name.
+//
+// Times are bigint Unix nanoseconds: timestamptz keeps microseconds only, and every time
+// must come back as the same instant. created, due and attempts.start are NOT NULL, the
+// zero time stored as the smallest bigint (zeroNanos), which sorts first as time.Time{}
+// does. A delivery is dead when dead_at IS NOT NULL, leased when lease IS NOT NULL (until
+// another Lease takes it over, a Complete ends it, or it dies); lease_expires is set with
+// lease. The fixed-width columns come first (no alignment padding).
+//
+// counts is a log of changes to the number of pending (including leased) deliveries and
+// of dead letters: every statement that changes them appends one row (a delta) in the
+// same statement, and a compaction now and then replaces the committed rows by their sum
+// (see statements.compact). The counts are the sums of the rows. A log of inserts, not
+// one counter row, because one row would be a lock that every enqueuing transaction
+// holds until it commits: the callers of EnqueueTx, in their own long transactions,
+// would queue behind each other.
+var migrations = []string{
+	0: `
+CREATE TABLE {s}.deliveries (
+	seq           bigint  GENERATED ALWAYS AS IDENTITY, -- Delivery.Seq
+	created       bigint  NOT NULL,
+	due           bigint  NOT NULL,
+	lease_expires bigint,
+	dead_at       bigint,
+	round_start   integer NOT NULL,
+	n_attempts    integer NOT NULL,                    -- rows in attempts
+	ordered       boolean NOT NULL,
+	id            text    NOT NULL PRIMARY KEY,        -- a duplicate is a unique violation
+	endpoint_id   text    NOT NULL,
+	event_id      text    NOT NULL,
+	lease         text,
+	dead_reason   text,
+	event         bytea   NOT NULL                     -- event.Encoded.MarshalBinary
+);
+-- Due deliveries, earliest (due, seq) first: Lease, ListPending, NextDue.
+CREATE INDEX deliveries_due ON {s}.deliveries (due, seq) WHERE dead_at IS NULL;
+-- An endpoint's pending deliveries: Lease with LeaseRequest.Endpoints, ListPending by
+-- endpoint, DeadLetterEndpoint.
+CREATE INDEX deliveries_endpoint_due ON {s}.deliveries (endpoint_id, due, seq) WHERE dead_at IS NULL;
+-- The head rule: a lower seq of an endpoint's ordered group.
+CREATE INDEX deliveries_ordered ON {s}.deliveries (endpoint_id, seq) WHERE ordered AND dead_at IS NULL;
+-- Leases by expiry: Stats and NextDue.
+CREATE INDEX deliveries_lease ON {s}.deliveries (lease_expires) WHERE lease IS NOT NULL;
+-- Dead letters, oldest (dead_at, seq) first: ListDead, eviction, Requeue.
+CREATE INDEX deliveries_dead ON {s}.deliveries (dead_at, seq) WHERE dead_at IS NOT NULL;
+-- An endpoint's dead letters: ListDead and Requeue by endpoint.
+CREATE INDEX deliveries_endpoint_dead ON {s}.deliveries (endpoint_id, dead_at, seq) WHERE dead_at IS NOT NULL;
+-- ListFilter.EventID.
+CREATE INDEX deliveries_event ON {s}.deliveries (event_id);
+
+CREATE TABLE {s}.attempts (
+	seq         bigint  NOT NULL, -- deliveries.seq
+	n           integer NOT NULL, -- position in the history, from 0
+	number      bigint  NOT NULL,
+	start       bigint  NOT NULL,
+	duration    bigint  NOT NULL,
+	retry_after bigint  NOT NULL,
+	status      integer NOT NULL,
+	class       text    NOT NULL,
+	error_text  text    NOT NULL,
+	PRIMARY KEY (seq, n)
+);
+
+CREATE TABLE {s}.counts (
+	pending bigint NOT NULL,
+	dead    bigint NOT NULL
+);
+`,
+}
+
+// migrate creates or migrates the schema. When the schema is at SchemaVersion already
+// (every start but the first), it reads the version and changes nothing, so that a role
+// without the CREATE privilege can use a schema its administrator made. Otherwise, in
+// one transaction, it takes a transaction-scoped advisory lock on a key derived from the
+// schema name, so that processes starting at once migrate one after the other (each
+// after the first then finds the schema at SchemaVersion).
+func (s *Store) migrate(ctx context.Context) error {
+	q := func(sql string) string { return strings.ReplaceAll(sql, "{s}", s.q.schema) }
+	var version int
+	err := s.pool.QueryRow(ctx, q(`SELECT version FROM {s}.schema_version`)).Scan(&version)
+	var pe *pgconn.PgError
+	switch {
+	case err == nil && version == SchemaVersion:
+		return nil
+	case err == nil && version > SchemaVersion:
+		return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
+	case err == nil, errors.Is(err, pgx.ErrNoRows):
+	case errors.As(err, &pe) && (pe.Code == "3F000" || pe.Code == "42P01"): // no schema, no table
+	default:
+		return fmt.Errorf("hookkit/pgqueue: read schema version: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, s.migrateKey()); err != nil {
+			return fmt.Errorf("hookkit/pgqueue: lock schema %s: %w", s.schema, err)
+		}
+		if _, err := tx.Exec(ctx, q(`CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.schema_version (
+	one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+	version integer NOT NULL
+)`)); err != nil {
+			return fmt.Errorf("hookkit/pgqueue: create schema %s: %w", s.schema, err)
+		}
+		version := 0
+		if err := tx.QueryRow(ctx, q(`SELECT coalesce(max(version), 0) FROM {s}.schema_version`)).Scan(&version); err != nil {
+			return fmt.Errorf("hookkit/pgqueue: read schema version: %w", err)
+		}
+		switch {
+		case version > SchemaVersion:
+			return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
+		case version == SchemaVersion:
+			return nil
+		case version < 0:
+			return fmt.Errorf("hookkit/pgqueue: invalid schema version %d", version)
+		}
+		for v := version; v < SchemaVersion; v++ {
+			if _, err := tx.Exec(ctx, q(migrations[v])); err != nil {
+				return fmt.Errorf("hookkit/pgqueue: migrate schema %s from %d to %d: %w", s.schema, v, v+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, q(`INSERT INTO {s}.schema_version (version) VALUES ($1)
+ON CONFLICT (one) DO UPDATE SET version = excluded.version`), SchemaVersion); err != nil {
+			return fmt.Errorf("hookkit/pgqueue: write schema version: %w", err)
+		}
+		return nil
+	})
+	return err
+}

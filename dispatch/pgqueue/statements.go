@@ -1,0 +1,276 @@
+package pgqueue
+
+import (
+	"strconv"
+	"strings"
+)
+
+// dcols are the columns of a delivery, in the order scanDelivery reads them, followed by
+// the attempts (attemptsOf) of each.
+const dcols = `d.seq, d.id, d.endpoint_id, d.event, d.ordered, d.created, d.due, d.round_start,
+	d.lease, d.lease_expires, d.dead_reason, d.dead_at, d.n_attempts`
+
+// attemptsOf joins to each row of x (which has the columns dcols) its attempts, oldest
+// first, as one array per field (NULL when it has none: the attempts table is not read).
+func attemptsOf(x string) string {
+	agg := func(col, as string) string { return `array_agg(a.` + col + ` ORDER BY a.n) AS ` + as }
+	return ` CROSS JOIN LATERAL (SELECT ` + strings.Join([]string{
+		agg("number", "a_number"), agg("start", "a_start"), agg("duration", "a_duration"),
+		agg("status", "a_status"), agg("class", "a_class"), agg("error_text", "a_error"),
+		agg("retry_after", "a_retry_after"),
+	}, ", ") + ` FROM {s}.attempts a WHERE ` + x + `.n_attempts > 0 AND a.seq = ` + x + `.seq) att`
+}
+
+// leasable is the condition on d for a delivery that Lease may take at $1 (now):
+// pending, due, not leased or its lease expired, and, if ordered, the head of its
+// endpoint's ordered group: no lower seq of the group is stored, pending or leased.
+//
+// Why the head rule holds under concurrent Leases with SKIP LOCKED: SKIP LOCKED skips a
+// row that another transaction has locked, so a second Lease running while a first one
+// is taking the head h of a group (locked, not yet committed) skips h; but the NOT EXISTS
+// below is a plain read of the statement's snapshot, which locks do not hide: it still
+// sees h (pending in that snapshot, leased in the first transaction's), so h's successors
+// are not leasable either, and the second Lease takes nothing of the group. Once the first
+// commits, h is leased and still stored: it blocks its successors until it is
+// acknowledged (deleted) or dead-lettered, and a snapshot that does not see that yet
+// still sees h. "ORDER BY seq FOR UPDATE SKIP LOCKED" alone would take h's successor.
+// Deliveries of one ordered group are committed in seq order (see lockEndpoints), so no
+// snapshot sees a successor without its predecessor.
+const leasable = `d.dead_at IS NULL AND d.due <= $1 AND (d.lease IS NULL OR d.lease_expires <= $1)
+	AND (NOT d.ordered OR NOT EXISTS (SELECT 1 FROM {s}.deliveries o
+		WHERE o.endpoint_id = d.endpoint_id AND o.ordered AND o.dead_at IS NULL AND o.seq < d.seq))`
+
+// take gives each candidate (c) its lease: the token is the call's random prefix ($3)
+// and the delivery's seq, unique; it expires at $4. It returns them with their attempts,
+// earliest (due, seq) first.
+const take = `, u AS (
+	UPDATE {s}.deliveries d SET lease = $3::text || d.seq::text, lease_expires = $4
+	FROM c WHERE d.id = c.id
+	RETURNING ` + dcols + `
+)
+SELECT u.*, att.* FROM u` + `{attempts_u}` + ` ORDER BY u.due, u.seq`
+
+// attemptArrays are the parameters of the attempts appended by a statement, one array
+// per field, from $n: the ID of the delivery, the position in the outcome's (or
+// delivery's) attempts, then the fields.
+func attemptArrays(n int) string {
+	types := []string{"text", "int4", "int8", "int8", "int8", "int4", "text", "text", "int8"}
+	var b strings.Builder
+	b.WriteString("unnest(")
+	for i, t := range types {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(n+i) + "::" + t + "[]")
+	}
+	b.WriteString(") AS a(id, k, number, start, duration, status, class, err, retry_after)")
+	return b.String()
+}
+
+// insertAttempts is the CTE that stores the attempts of the rows of src (id, seq, first:
+// the position of the first new attempt), from the arrays at $n.
+func insertAttempts(src string, n int) string {
+	return `, ins_att AS (
+	INSERT INTO {s}.attempts (seq, n, number, start, duration, status, class, error_text, retry_after)
+	SELECT ` + src + `.seq, ` + src + `.first + a.k, a.number, a.start, a.duration, a.status, a.class, a.err, a.retry_after
+	FROM ` + src + ` JOIN ` + attemptArrays(n) + ` ON a.id = ` + src + `.id
+)`
+}
+
+// statements are the SQL texts of a Store, with its schema's name in them. pgx prepares
+// each once per connection and caches it (QueryExecModeCacheStatement, its default).
+type statements struct {
+	schema string // quoted
+
+	leaseAll, leaseEndpoints string
+	lockEndpoints            string
+	// insert[bounded][withAttempts]
+	insert                       [2][2]string
+	ack, reschedule, deadLetter  string
+	evict, compact, deadEndpoint string
+	// requeue[bounded][selector: 0 id, 1 endpoint, 2 all]
+	requeue [2][3]string
+	// list[dead][byEndpoint][byEvent]
+	list           [2][2][2]string
+	stats, nextDue string
+}
+
+func newStatements(schema string) statements {
+	q := statements{schema: schema}
+	r := strings.NewReplacer("{attempts_u}", attemptsOf("u"), "{attempts_del}", attemptsOf("del"), "{attempts_d}", attemptsOf("d"))
+	sql := func(s string) string { return strings.ReplaceAll(r.Replace(s), "{s}", schema) }
+
+	// $1 now, $2 max, $3 token prefix, $4 expiry.
+	q.leaseAll = sql(`WITH c AS (
+	SELECT d.id FROM {s}.deliveries d
+	WHERE ` + leasable + `
+	ORDER BY d.due, d.seq LIMIT $2
+	FOR UPDATE SKIP LOCKED
+)` + take)
+	// $5 endpoint IDs, $6 their limits: each endpoint's first due deliveries up to its
+	// limit (each a LATERAL index scan that locks what it takes), then the earliest of
+	// all of them up to $2. The rows an endpoint's scan locked beyond $2 stay locked (not
+	// leased) until the statement ends; each limit is capped at $2 to keep them few.
+	q.leaseEndpoints = sql(`WITH c AS (
+	SELECT x.id FROM unnest($5::text[], $6::int4[]) AS e(ep, lim)
+	CROSS JOIN LATERAL (
+		SELECT d.id, d.due, d.seq FROM {s}.deliveries d
+		WHERE d.endpoint_id = e.ep AND ` + leasable + `
+		ORDER BY d.due, d.seq LIMIT e.lim
+		FOR UPDATE SKIP LOCKED
+	) x
+	ORDER BY x.due, x.seq LIMIT $2
+)` + take)
+
+	// $1 the key prefix (endpointKey), $2 the ordered endpoints, sorted: one
+	// transaction-scoped lock each, taken in that order (unnest keeps the array's).
+	q.lockEndpoints = `SELECT pg_advisory_xact_lock(hashtextextended($1::text || e, 0)) FROM unnest($2::text[]) AS e`
+
+	for bounded := range 2 {
+		for withAtt := range 2 {
+			// $1..$9 the deliveries' columns; $10 the bound; then the attempts.
+			s := `WITH ins AS (
+	INSERT INTO {s}.deliveries (id, endpoint_id, event_id, event, ordered, created, due, round_start, n_attempts)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::int8[], $7::int8[], $8::int4[], $9::int4[])`
+			next := 10
+			if bounded == 1 {
+				s += `
+	WHERE (SELECT coalesce(sum(pending), 0) FROM {s}.counts) + cardinality($1::text[]) <= $10`
+				next = 11
+			}
+			s += `
+	RETURNING id, seq, 0 AS first
+)`
+			if withAtt == 1 {
+				s += insertAttempts("ins", next)
+			}
+			s += `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), 0 FROM ins HAVING count(*) > 0)
+SELECT count(*) FROM ins`
+			q.insert[bounded][withAtt] = sql(s)
+		}
+	}
+
+	// Complete: one statement per kind of outcome, each for many outcomes (arrays,
+	// distinct IDs), returning the positions (ord, from 1) of those applied.
+	// $1 IDs, $2 leases.
+	q.ack = sql(`WITH del AS (
+	DELETE FROM {s}.deliveries d USING unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(id, lease, ord)
+	WHERE d.id = u.id AND d.lease = u.lease AND d.dead_at IS NULL
+	RETURNING u.ord, d.seq, d.n_attempts
+), del_att AS (
+	DELETE FROM {s}.attempts a USING del WHERE del.n_attempts > 0 AND a.seq = del.seq
+), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT -count(*), 0 FROM del HAVING count(*) > 0)
+SELECT ord FROM del`)
+	// $1 IDs, $2 leases, $3 due times, $4 the number of attempts each appends, $5.. the attempts.
+	q.reschedule = sql(`WITH upd AS (
+	UPDATE {s}.deliveries d SET due = u.due, lease = NULL, lease_expires = NULL, n_attempts = d.n_attempts + u.nadd
+	FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[]) WITH ORDINALITY AS u(id, lease, due, nadd, ord)
+	WHERE d.id = u.id AND d.lease = u.lease AND d.dead_at IS NULL
+	RETURNING u.ord, d.id, d.seq, d.n_attempts - u.nadd AS first
+)` + insertAttempts("upd", 5) + `
+SELECT ord FROM upd`)
+	// $1 IDs, $2 leases, $3 now, $4 reasons, $5 the number of attempts each appends, $6.. the attempts.
+	q.deadLetter = sql(`WITH upd AS (
+	UPDATE {s}.deliveries d SET dead_at = $3, dead_reason = u.reason, lease = NULL, lease_expires = NULL,
+		n_attempts = d.n_attempts + u.nadd
+	FROM unnest($1::text[], $2::text[], $4::text[], $5::int4[]) WITH ORDINALITY AS u(id, lease, reason, nadd, ord)
+	WHERE d.id = u.id AND d.lease = u.lease AND d.dead_at IS NULL
+	RETURNING u.ord, d.id, d.seq, d.n_attempts - u.nadd AS first
+)` + insertAttempts("upd", 6) + `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT -count(*), count(*) FROM upd HAVING count(*) > 0)
+SELECT ord FROM upd`)
+
+	// $1 MaxDead: deletes the oldest dead letters beyond it, returning them with their
+	// attempts, oldest first. Two stores evicting at once both wait on the same oldest
+	// rows (no SKIP LOCKED), so together they evict no more than needed.
+	q.evict = sql(`WITH v AS (
+	SELECT d.id FROM {s}.deliveries d WHERE d.dead_at IS NOT NULL ORDER BY d.dead_at, d.seq
+	LIMIT greatest((SELECT coalesce(sum(dead), 0) FROM {s}.counts) - $1, 0)::int8
+), del AS (
+	DELETE FROM {s}.deliveries d USING v WHERE d.id = v.id AND d.dead_at IS NOT NULL
+	RETURNING ` + dcols + `
+), del_att AS (
+	DELETE FROM {s}.attempts a USING del WHERE del.n_attempts > 0 AND a.seq = del.seq
+), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT 0, -count(*) FROM del HAVING count(*) > 0)
+SELECT del.*, att.* FROM del{attempts_del} ORDER BY del.dead_at, del.seq`)
+
+	// $1 the key (compactKey): replaces the committed rows of the counts log by their sum,
+	// one compaction at a time (pg_try_advisory_xact_lock: another one under way, this
+	// one does nothing). Rows of uncommitted transactions are not visible, so not
+	// touched; a row deleted here is counted in the sum inserted here, in one statement.
+	q.compact = sql(`WITH lk AS (SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok),
+del AS (DELETE FROM {s}.counts WHERE (SELECT ok FROM lk) RETURNING pending, dead)
+INSERT INTO {s}.counts (pending, dead) SELECT coalesce(sum(pending), 0), coalesce(sum(dead), 0) FROM del HAVING count(*) > 0`)
+
+	// $1 now, $2 reason, $3 endpoint. A row a concurrent Lease has locked is waited for,
+	// then checked again: leased, it stays with its holder.
+	q.deadEndpoint = sql(`WITH upd AS (
+	UPDATE {s}.deliveries d SET dead_at = $1, dead_reason = $2, lease = NULL, lease_expires = NULL
+	WHERE d.endpoint_id = $3 AND d.dead_at IS NULL AND (d.lease IS NULL OR d.lease_expires <= $1)
+	RETURNING 1
+), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT -count(*), count(*) FROM upd HAVING count(*) > 0)
+SELECT count(*) FROM upd`)
+
+	// $1 due, [$2 the ID or endpoint], then the bound: all or nothing, in one statement.
+	// It returns how many dead letters the selector found and how many it requeued.
+	for bounded := range 2 {
+		for sel := range 3 {
+			where, next := "d.id = $2", 3
+			switch sel {
+			case 1:
+				where = "d.endpoint_id = $2"
+			case 2:
+				where, next = "true", 2
+			}
+			fits := ""
+			if bounded == 1 {
+				fits = ` AND (SELECT coalesce(sum(pending), 0) FROM {s}.counts) + (SELECT count(*) FROM sel) <= $` + strconv.Itoa(next)
+			}
+			q.requeue[bounded][sel] = sql(`WITH sel AS (
+	SELECT d.id FROM {s}.deliveries d WHERE d.dead_at IS NOT NULL AND ` + where + `
+), upd AS (
+	UPDATE {s}.deliveries d SET dead_at = NULL, dead_reason = NULL, due = $1, round_start = d.n_attempts
+	FROM sel WHERE d.id = sel.id AND d.dead_at IS NOT NULL` + fits + `
+	RETURNING 1
+), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), -count(*) FROM upd HAVING count(*) > 0)
+SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)`)
+		}
+	}
+
+	for dead := range 2 {
+		for byEP := range 2 {
+			for byEv := range 2 {
+				q.list[dead][byEP][byEv] = sql(listSQL(dead == 1, byEP == 1, byEv == 1))
+			}
+		}
+	}
+
+	// $1 now.
+	q.stats = sql(`SELECT coalesce(sum(pending), 0)::int8, coalesce(sum(dead), 0)::int8,
+	(SELECT count(*) FROM {s}.deliveries WHERE lease IS NOT NULL AND lease_expires > $1)
+FROM {s}.counts`)
+	q.nextDue = sql(`SELECT
+	(SELECT d.due FROM {s}.deliveries d WHERE d.dead_at IS NULL AND d.lease IS NULL ORDER BY d.due, d.seq LIMIT 1),
+	(SELECT min(d.lease_expires) FROM {s}.deliveries d WHERE d.lease IS NOT NULL)`)
+	return q
+}
+
+// listSQL is a keyset page of ListPending (ListDead): $1, $2 the cursor (time, seq),
+// then the endpoint and the event ID when filtered, then the limit (NULL: none).
+func listSQL(dead, byEndpoint, byEvent bool) string {
+	where, at := "d.dead_at IS NULL", "d.due"
+	if dead {
+		where, at = "d.dead_at IS NOT NULL", "d.dead_at"
+	}
+	n := 3
+	q := `SELECT ` + dcols + `, att.* FROM {s}.deliveries d{attempts_d}
+WHERE ` + where + ` AND (` + at + `, d.seq) > ($1, $2)`
+	if byEndpoint {
+		q += ` AND d.endpoint_id = $` + strconv.Itoa(n)
+		n++
+	}
+	if byEvent {
+		q += ` AND d.event_id = $` + strconv.Itoa(n)
+		n++
+	}
+	return q + ` ORDER BY ` + at + `, d.seq LIMIT $` + strconv.Itoa(n) + `::int8`
+}
