@@ -1,0 +1,184 @@
+package sqlitequeue_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
+	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/sender"
+)
+
+// benchPublishers is how many goroutines publish at once in BenchmarkDispatchEndToEnd, as
+// the request handlers of a server would: with SQLite, group commit merges their
+// Enqueues (and the dispatcher's Completes) into shared commits.
+const benchPublishers = 16
+
+// benchStore is a store under benchmark, opened afresh for each run of a benchmark.
+type benchStore struct {
+	name string
+	open func(b *testing.B) queue.Store
+}
+
+// sqliteBenchStore opens an unbounded SQLite store in a new file, closed at the end of b.
+func sqliteBenchStore(mode sqlitequeue.Synchronous) func(b *testing.B) queue.Store {
+	return func(b *testing.B) queue.Store {
+		s, err := sqlitequeue.Open(b.Context(), filepath.Join(b.TempDir(), "queue.db"),
+			sqlitequeue.Config{Synchronous: mode, MaxPending: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				b.Error(err)
+			}
+		})
+		return s
+	}
+}
+
+var benchStores = []benchStore{
+	{"memory", func(*testing.B) queue.Store { return memqueue.New(memqueue.Config{MaxPending: -1}) }},
+	{"sqlite-full", sqliteBenchStore(sqlitequeue.SyncFull)},
+	{"sqlite-normal", sqliteBenchStore(sqlitequeue.SyncNormal)},
+}
+
+// benchEvents returns n small events.
+func benchEvents(b *testing.B, n int) []*event.Event {
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		ev, err := event.New("order-created", map[string]string{"order": strconv.Itoa(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs[i] = ev
+	}
+	return evs
+}
+
+// benchSender returns a sender allowed to deliver to loopback over plain HTTP.
+func benchSender(b *testing.B) *sender.Sender {
+	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.CloseIdleConnections)
+	return s
+}
+
+// publishAll publishes b.N events from publishers goroutines at once and fails b on an
+// error or a count of deliveries other than one per event.
+func publishAll(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, publishers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range publishers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				n, err := d.Publish(b.Context(), evs[i%int64(len(evs))])
+				if err != nil || n != 1 {
+					b.Errorf("Publish: %d deliveries, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkDispatchEndToEnd measures deliveries per second from Publish to
+// acknowledgement: b.N events published by 16 goroutines to one endpoint, a loopback
+// receiver answering 204 at once, 16 workers, up to 16 attempts in flight; the clock
+// stops when the Delivered hook has seen all b.N (each one acknowledged and removed from
+// the store). The stores are the memory store and SQLite with synchronous FULL and
+// NORMAL, run one after the other so that -count alternates them and their ratios are
+// taken under the same conditions.
+func BenchmarkDispatchEndToEnd(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	snd := benchSender(b)
+	evs := benchEvents(b, 64)
+	for _, bs := range benchStores {
+		b.Run("store="+bs.name, func(b *testing.B) {
+			store := bs.open(b)
+			var acked atomic.Int64
+			all := make(chan struct{})
+			d, err := dispatch.New(snd, store, dispatch.Config{Workers: 16, MaxInFlight: 16,
+				Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
+					if acked.Add(1) == int64(b.N) {
+						close(all)
+					}
+				}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: srv.URL, Timeout: 10 * time.Second}}); err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Start(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := d.Shutdown(context.Background()); err != nil {
+					b.Error(err)
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			publishAll(b, d, evs, benchPublishers)
+			timer := time.NewTimer(2 * time.Minute)
+			defer timer.Stop()
+			select {
+			case <-all:
+			case <-timer.C:
+				b.Fatalf("%d of %d deliveries acknowledged after 2 minutes", acked.Load(), b.N)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkPublish measures Dispatcher.Publish into the SQLite store (one matching
+// endpoint, so one delivery per event; no worker runs), by 1 and 16 concurrent
+// publishers, with each durability level, in events/s. Run it with BenchmarkFsync to
+// compare with the disk's fsync rate in the same run.
+func BenchmarkPublish(b *testing.B) {
+	snd := benchSender(b)
+	evs := benchEvents(b, 64)
+	for _, sm := range syncModes {
+		for _, publishers := range []int{1, 16} {
+			b.Run("sync="+sm.name+"/publishers="+strconv.Itoa(publishers), func(b *testing.B) {
+				store := sqliteBenchStore(sm.mode)(b)
+				d, err := dispatch.New(snd, store, dispatch.Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: "http://127.0.0.1:1/"}}); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				publishAll(b, d, evs, publishers)
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				if err := d.Shutdown(context.Background()); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+	}
+}
