@@ -1,2 +1,136 @@
-// Package pgqueue is a durable queue.Store kept in a Postgres schema.
+// Package pgqueue is a durable queue.Store kept in a Postgres schema, on
+// github.com/jackc/pgx/v5: pending deliveries and dead letters survive a restart, and
+// every instance of an application that opens a Store on the same database and schema
+// shares one queue, each delivery leased by one of them at a time.
+//
+//	pool, err := pgxpool.New(ctx, "postgres://app@db/shop")
+//	...
+//	store, err := pgqueue.New(ctx, pool, pgqueue.Config{})
+//	d, err := dispatch.New(snd, store, dispatch.Config{})
+//
+// # When to pick it
+//
+// Several instances of an application (on several hosts) that must share the work and
+// agree on what is delivered, or an application whose data is in Postgres already and
+// that wants its webhooks stored in the same transaction as the change they announce
+// (the outbox, below). For one process the in-memory store (memqueue) is enough; for one
+// host without a database server, the SQLite store (sqlitequeue).
+//
+// # The pool is yours
+//
+// New takes the application's *pgxpool.Pool and never closes it: the store has no Close,
+// starts no goroutine and holds no connection between calls. The same pool serves the
+// application's own queries and the transactions it passes to EnqueueTx. Every call
+// takes one connection for one round trip (Enqueue, Lease, Complete, DeadLetterEndpoint
+// and Requeue each send one statement, or one batch run as one implicit transaction), so
+// the pool needs no more connections than calls made at once. Statements are prepared
+// once per connection and cached by pgx, results read in the binary protocol.
+//
+// # Schema
+//
+// The tables are in the schema Config.Schema ("hookkit" by default), created if missing
+// and migrated by New; the name must be a plain lower-case identifier and is always
+// quoted. The schema is versioned by its table schema_version (SchemaVersion): New
+// creates a new schema and migrates an older one in one transaction, under a
+// transaction-scoped advisory lock derived from the schema name, so that instances
+// started at once migrate one after the other; a schema written by a newer hookkit is
+// refused (ErrSchemaTooNew). When the schema is current New only reads its version, so
+// the role the application runs as needs no CREATE privilege after the first start. Two
+// schemas in one database are two independent queues (tests use one each).
+//
+// # Leasing
+//
+// Lease is one statement: a CTE selects the due deliveries, earliest (Due, Seq) first,
+// with FOR UPDATE SKIP LOCKED (two instances leasing at once take different rows
+// without waiting), and an UPDATE ... RETURNING gives each a random lease token. With
+// LeaseRequest.Endpoints, each listed endpoint's first deliveries up to its limit are
+// taken in the same statement (a LATERAL index scan per endpoint over unnest of the IDs
+// and limits), then the earliest of them up to Max. The ordered head rule is a NOT EXISTS
+// condition (no lower Seq of the endpoint's ordered group is stored): it holds across
+// instances, because the NOT EXISTS reads the statement's snapshot, in which a head that
+// another transaction has locked is still visible. Complete sends all the outcomes of a
+// call in one round trip: one statement per kind of outcome over arrays, in one
+// transaction; an acknowledged delivery is deleted.
+//
+// # Clocks and skew
+//
+// Every time comes from the caller, as the queue.Store contract says: the store never
+// reads now(), the database's clock, nor time.Now. Due, LeaseExpires and DeadAt are the
+// times the dispatchers pass, each by its own clock. Skew between the instances' clocks
+// cannot make two of them hold one delivery: a Lease replaces the lease token, and
+// Complete applies an outcome only under the token it names. An instance whose clock is
+// ahead by s sees a lease expire up to s early and may lease the delivery again while its
+// first holder is still at work (an early duplicate attempt, bounded by the skew); the
+// first holder's Complete then finds its token replaced and gets queue.ErrLeaseLost, so
+// only one lease is ever valid. Keep the clocks synchronized (NTP) and LeaseFor much
+// longer than any skew between them.
+//
+// # Ordering across publishers
+//
+// Seq comes from a Postgres sequence, drawn when a row is inserted, so two transactions
+// enqueueing at once may commit out of seq order: an ordered endpoint could see seq 6
+// committed, and leased, before seq 5 commits. To prevent it, enqueueing ordered
+// deliveries first takes a transaction-scoped advisory lock per endpoint
+// (pg_advisory_xact_lock(hashtextextended(schema || '/' || endpoint, 0))), held until the
+// transaction ends, so that within an ordered endpoint seq order is commit order. A
+// transaction enqueueing ordered deliveries of an endpoint waits for another one that
+// holds the endpoint's lock: keep such transactions short. One call takes its locks in
+// the order of the endpoint IDs; a transaction that makes several EnqueueTx calls for
+// several ordered endpoints in different orders than another may deadlock with it, which
+// Postgres detects and breaks by failing one of them. Unordered deliveries take no lock.
+//
+// # The outbox: publishing in the caller's transaction
+//
+// EnqueueTx (pgx.Tx) and EnqueueSQLTx (*sql.Tx of the pgx stdlib driver) store
+// deliveries in the application's own transaction, with every rule of Enqueue: stored if
+// and only if the transaction commits, invisible to Lease until then.
+//
+//	tx, _ := pool.Begin(ctx)
+//	tx.Exec(ctx, `INSERT INTO orders (id, total) VALUES ($1, $2)`, 42, 1999)
+//	ds, _ := d.FanOut(ev)             // the deliveries Publish would store; no I/O
+//	store.EnqueueTx(ctx, tx, ds...)   // in the same transaction
+//	tx.Commit(ctx)                    // the order and its webhook, or neither
+//	d.Notify()                        // lease now; other instances at their next poll
+//
+// A unique violation (queue.ErrDuplicateDelivery) aborts the caller's transaction, as any
+// failed statement does in Postgres; queue.ErrInvalidDelivery and queue.ErrQueueFull
+// leave it usable.
+//
+// # Bounds and counts
+//
+// Config.MaxPending and Config.MaxDead are checked against counts kept in a log table:
+// every statement that changes them appends a delta row in the same statement (an
+// insert, which no other transaction waits for), and now and then a compaction, sent in
+// the round trip of a store-owned write, replaces the committed rows by their sum
+// (EnqueueTx never sends one into the caller's transaction: the Store's next own write,
+// a dispatcher's Complete say, does). So
+// the bound check and Stats read a few rows instead of counting the table: at 100,000
+// pending deliveries a count took 9.5 ms, the log 0.2 ms. The bound is checked inside
+// the enqueuing transaction against what is committed: concurrent transactions can
+// overshoot it by their own size.
+//
+// # What is stored
+//
+// Every field of queue.Delivery: the event as its binary form
+// (event.Encoded.MarshalBinary) in a bytea, rebuilt with UnmarshalBinary when loaded, so
+// that every attempt's body is byte for byte the one Encode wrote and no JSON is parsed;
+// the event id and endpoint id also as columns, for the listing filters; every field of
+// every Attempt, in a table of its own. Times are bigint Unix nanoseconds, not
+// timestamptz, which keeps microseconds only (instants from 1678 to 2262 are kept
+// exactly; others are clamped to those bounds); they come back in UTC. Indexes serve the
+// due deliveries (due, seq), the ordered heads (endpoint, seq), the leases by expiry, the
+// dead letters (dead_at, seq), the event id and the endpoint.
+//
+// # What comes next
+//
+// A wake-up by LISTEN/NOTIFY sent in the enqueuing transaction (queue.Notifier, with a
+// switch to turn it off and polling as the fallback), and the endpoint state shared by
+// every instance (see "Endpoint state shared by several dispatchers" in package queue)
+// will be added to this store; the schema version will say so.
+//
+// # Dependencies
+//
+// The package is a module of its own (github.com/hookkit/hookkit/dispatch/pgqueue), so
+// pgx stays out of the library's module. It imports dispatch/queue, event, the standard
+// library and pgx; never the sender or net/http.
 package pgqueue

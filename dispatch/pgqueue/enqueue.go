@@ -122,8 +122,8 @@ func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) er
 	b.Queue(in.sql, in.args...)
 	if compact {
 		s.queueCompaction(b, 1)
-	} else {
-		s.wrote(1)
+	} else if s.wrote(1) {
+		s.owed.Store(true)
 	}
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
@@ -200,7 +200,9 @@ func (s *Store) EnqueueSQLTx(ctx context.Context, tx *sql.Tx, ds ...queue.Delive
 	if err != nil {
 		return err
 	}
-	s.wrote(1)
+	if s.wrote(1) {
+		s.owed.Store(true)
+	}
 	if in.locks != nil {
 		if _, err := tx.ExecContext(ctx, s.q.lockEndpoints, s.endpointKey(), in.locks); err != nil {
 			return s.result(in, 0, err)

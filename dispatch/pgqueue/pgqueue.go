@@ -67,6 +67,10 @@ type Store struct {
 	// writes counts the statements this Store made that append to the counts log, so
 	// that every compactEvery of them one compaction is sent along.
 	writes atomic.Int64
+	// owed is set when a compaction fell due in a call that cannot send one (EnqueueTx,
+	// EnqueueSQLTx: the caller's transaction is no place for it); the next store-owned
+	// write sends it.
+	owed atomic.Bool
 }
 
 var (
@@ -130,7 +134,7 @@ func (s *Store) wrote(n int) bool {
 // queueCompaction adds the compaction of the counts log to b when one is due after the
 // n writes that b makes.
 func (s *Store) queueCompaction(b *pgx.Batch, n int) {
-	if s.wrote(n) {
+	if s.wrote(n) || s.owed.Swap(false) {
 		b.Queue(s.q.compact, s.compactKey())
 	}
 }

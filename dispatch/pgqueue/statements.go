@@ -40,12 +40,13 @@ const leasable = `d.dead_at IS NULL AND d.due <= $1 AND (d.lease IS NULL OR d.le
 	AND (NOT d.ordered OR NOT EXISTS (SELECT 1 FROM {s}.deliveries o
 		WHERE o.endpoint_id = d.endpoint_id AND o.ordered AND o.dead_at IS NULL AND o.seq < d.seq))`
 
-// take gives each candidate (c) its lease: the token is the call's random prefix ($3)
+// take gives each candidate (c) its lease (found by the primary key: "= ANY(ARRAY(...))"
+// keeps the planner from hashing the whole table to join 100 rows): the token is the call's random prefix ($3)
 // and the delivery's seq, unique; it expires at $4. It returns them with their attempts,
 // earliest (due, seq) first.
 const take = `, u AS (
 	UPDATE {s}.deliveries d SET lease = $3::text || d.seq::text, lease_expires = $4
-	FROM c WHERE d.id = c.id
+	WHERE d.id = ANY(ARRAY(SELECT id FROM c))
 	RETURNING ` + dcols + `
 )
 SELECT u.*, att.* FROM u` + `{attempts_u}` + ` ORDER BY u.due, u.seq`
@@ -186,7 +187,7 @@ SELECT ord FROM upd`)
 	SELECT d.id FROM {s}.deliveries d WHERE d.dead_at IS NOT NULL ORDER BY d.dead_at, d.seq
 	LIMIT greatest((SELECT coalesce(sum(dead), 0) FROM {s}.counts) - $1, 0)::int8
 ), del AS (
-	DELETE FROM {s}.deliveries d USING v WHERE d.id = v.id AND d.dead_at IS NOT NULL
+	DELETE FROM {s}.deliveries d WHERE d.id = ANY(ARRAY(SELECT id FROM v)) AND d.dead_at IS NOT NULL
 	RETURNING ` + dcols + `
 ), del_att AS (
 	DELETE FROM {s}.attempts a USING del WHERE del.n_attempts > 0 AND a.seq = del.seq
@@ -229,7 +230,7 @@ SELECT count(*) FROM upd`)
 	SELECT d.id FROM {s}.deliveries d WHERE d.dead_at IS NOT NULL AND ` + where + `
 ), upd AS (
 	UPDATE {s}.deliveries d SET dead_at = NULL, dead_reason = NULL, due = $1, round_start = d.n_attempts
-	FROM sel WHERE d.id = sel.id AND d.dead_at IS NOT NULL` + fits + `
+	WHERE d.id = ANY(ARRAY(SELECT id FROM sel)) AND d.dead_at IS NOT NULL` + fits + `
 	RETURNING 1
 ), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), -count(*) FROM upd HAVING count(*) > 0)
 SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)`)
