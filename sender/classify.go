@@ -79,13 +79,20 @@ func classifyStatus(code int) Class {
 }
 
 // statusError is the error of an attempt that got a response other than 2xx.
-type statusError struct{ code int }
+type statusError struct {
+	code    int
+	problem *Problem // what the receiver's problem document said; nil when none
+}
 
 func (e *statusError) Error() string {
+	msg := fmt.Sprintf("status %d", e.code)
 	if t := http.StatusText(e.code); t != "" {
-		return fmt.Sprintf("status %d %s", e.code, t)
+		msg += " " + t
 	}
-	return fmt.Sprintf("status %d", e.code)
+	if e.problem != nil {
+		msg += ": " + e.problem.String()
+	}
+	return msg
 }
 
 // classifyNetErr returns the class of an error from the client or from the credentials:

@@ -54,6 +54,9 @@ type Attempt struct {
 	// RetryAfter is the wait a 429 or 503 asked for in its Retry-After header, as sent
 	// (before Retry.MaxRetryAfter caps it); 0 when none.
 	RetryAfter time.Duration
+	// Problem is what the receiver said about a refusal in an application/problem+json
+	// body (bounded and sanitised; see Problem); nil when it sent none. Err's text includes it.
+	Problem *Problem
 }
 
 // Result is the record of one Send: every attempt, oldest first.

@@ -321,6 +321,13 @@ func (s *Sender) post(ctx context.Context, t *Target, enc *event.Encoded, retryC
 		return
 	}
 	a.Status = resp.StatusCode
+	a.Class = classifyStatus(resp.StatusCode)
+	// A refusal explained by a problem document (hookkit's receivers send one) is read,
+	// bounded and sanitised, so the attempt says why.
+	if a.Class != ClassAcknowledged && isProblemJSON(resp.Header.Get(hContentType)) &&
+		resp.ContentLength <= maxProblemBody {
+		a.Problem = readProblem(resp.Body)
+	}
 	// Read what a well-behaved receiver sends so that the connection is reused; a longer
 	// body is not worth the wait and the connection is closed instead. A declared length
 	// within the cap is enforced by the transport already.
@@ -330,11 +337,10 @@ func (s *Sender) post(ctx context.Context, t *Target, enc *event.Encoded, retryC
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
 	}
 	resp.Body.Close()
-	a.Class = classifyStatus(resp.StatusCode)
 	if a.Class == ClassAcknowledged {
 		return
 	}
-	a.Err = &statusError{code: resp.StatusCode}
+	a.Err = &statusError{code: resp.StatusCode, problem: a.Problem}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		if inv, ok := ep.Credentials.(auth.Invalidator); ok {

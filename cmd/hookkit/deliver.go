@@ -55,13 +55,17 @@ type resultJSON struct {
 }
 
 // attemptLine is the progress line send prints on stderr when an attempt finishes:
-// "attempt 2: 503 Service Unavailable (retryable, 2.1ms)", the error instead of the status
-// when there was no response. The error is the one the JSON result shows.
+// "attempt 2: 503 Service Unavailable (retryable, 2.1ms)", with the title of the receiver's
+// problem document when it sent one ("attempt 1: 401 Unauthorized: Invalid signature
+// (permanent, 1.2ms)"), the error instead of the status when there was no response. The error is the one the JSON result shows.
 func attemptLine(a sender.Attempt) string {
 	what := ""
 	switch {
 	case a.Status != 0:
 		what = strconv.Itoa(a.Status) + " " + http.StatusText(a.Status)
+		if a.Problem != nil && a.Problem.Title != "" {
+			what += ": " + a.Problem.Title // the receiver's reason (bounded, sanitised)
+		}
 	case a.Err != nil:
 		what = oneLine(a.Err.Error())
 	}

@@ -421,6 +421,7 @@ func TestE2EListenSend(t *testing.T) {
 			assert.False(t, res.Delivered)
 			require.Len(t, res.Attempts, 1, "a 401 is not retried")
 			assert.Equal(t, 401, res.Attempts[0].Status)
+			assert.Contains(t, res.Attempts[0].Error, "Invalid signature", "the listener's problem document says why")
 			l.noMoreEvents(t)
 
 			// --data @FILE.
