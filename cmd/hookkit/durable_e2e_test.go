@@ -21,8 +21,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
 // countingReceiver is a loopback receiver that counts the deliveries of each event id,
@@ -121,13 +124,47 @@ func storeStats(t *testing.T, dsn string) map[string]int {
 // queue shows the dead letter with its attempt and requeues it, and a second worker run
 // delivers it.
 func TestE2EPublishWorkerQueue(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) { testPublishWorkerQueue(t, storeDSN(t, kind)) })
+	}
+}
+
+// storeDSN returns the DSN of a new, empty store of the given kind: a SQLite file in a
+// temporary directory, or a fresh schema in the test Postgres, dropped at the end.
+func storeDSN(t *testing.T, kind string) string {
+	t.Helper()
+	if kind == "sqlite" {
+		return "sqlite:" + filepath.Join(t.TempDir(), "hookkit.db")
+	}
+	base := services.Postgres(t)
+	schema := fmt.Sprintf("hk_cli_%d_%d", time.Now().UnixNano()%1e9, rand.N(1_000_000))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "hookkit_schema=" + schema
+}
+
+func testPublishWorkerQueue(t *testing.T, dsn string) {
 	recv := newCountingReceiver(t, 0, 0)
 	bad := newCountingReceiver(t, 0, 0)
 	bad.status.Store(http.StatusBadRequest)
 	file := endpointsFile(t,
 		endpointJSONAt("all", recv.srv.URL+"/all", ""),
 		endpointJSONAt("orders", bad.srv.URL+"/orders", `,"filter":["order-*"],"ordered":true`))
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "hookkit.db")
 
 	r := cli(t, "", "publish", "--store", dsn, "--endpoints", file, "--type", "order-created", "--data", `{"n":1}`, "--id", "evt_one")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -213,7 +250,8 @@ func TestE2EDurableCommandsUsageErrors(t *testing.T) {
 		{"publish without endpoints", []string{"publish", "--store", dsn, "--type", "a-b"}, "--endpoints is required"},
 		{"publish without type", []string{"publish", "--store", dsn, "--endpoints", file}, "--type is required"},
 		{"publish stdin and type", []string{"publish", "--store", dsn, "--endpoints", file, "--type", "a-b", "-"}, `"-" reads the events from stdin`},
-		{"postgres not yet", []string{"queue", "stats", "--store", "postgres://u:hunter2@127.0.0.1/db"}, "Postgres stores are not supported yet"},
+		{"postgres bad schema", []string{"queue", "stats", "--store", "postgres://u:hunter2@127.0.0.1:1/db?hookkit_schema=Bad-Name"}, "hookkit_schema="},
+		{"postgres not a url", []string{"queue", "stats", "--store", "postgres://u:hunter2@[::1/db"}, "not a valid connection URL"},
 		{"unknown store", []string{"queue", "stats", "--store", "hunter2@host"}, "--store wants KIND:"},
 		{"unknown sqlite option", []string{"queue", "stats", "--store", dsn + "?cache=big"}, `unknown parameter "cache"`},
 		{"queue without action", []string{"queue", "--store", dsn}, "missing action"},
@@ -233,7 +271,12 @@ func TestE2EDurableCommandsUsageErrors(t *testing.T) {
 			assert.NotContains(t, r.stderr, testSecret)
 		})
 	}
-	r := cli(t, "{\"type\":\"a-b\"}\n{\"type\":\"a-b\",\"data\":[1]}\n", "publish", "--store", dsn, "--endpoints", file, "-")
+	r := cli(t, "", "queue", "stats", "--store", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2")
+	assert.Equal(t, 1, r.code, "an unreachable store is a failure, not a usage error")
+	requireOneLineError(t, r)
+	assert.Contains(t, r.stderr, "opening the store")
+	assert.NotContains(t, r.stderr, "hunter2")
+	r = cli(t, "{\"type\":\"a-b\"}\n{\"type\":\"a-b\",\"data\":[1]}\n", "publish", "--store", dsn, "--endpoints", file, "-")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, `stdin line 2: "data" must be a JSON object`)
 	assert.Equal(t, map[string]int{"pending": 0, "leased": 0, "dead": 0}, storeStats(t, dsn), "the batch with a bad line is not stored")
@@ -424,4 +467,45 @@ func TestE2EWorkerSIGTERMIsGraceful(t *testing.T) {
 		assert.Equal(t, 1, n, "%s delivered once", k)
 	}
 	assert.Len(t, recv.counts(), 40)
+}
+
+// TestE2EWorkersShareAPostgresStore: two workers on one Postgres store (as on two
+// machines) share the work: every delivery arrives, each worker did a part of it, and no
+// delivery was finished by both.
+func TestE2EWorkersShareAPostgresStore(t *testing.T) {
+	dsn := storeDSN(t, "postgres")
+	recv := newCountingReceiver(t, 5*time.Millisecond, 15*time.Millisecond)
+	file := endpointsFile(t, endpointJSONAt("a", recv.srv.URL+"/a", ""), endpointJSONAt("b", recv.srv.URL+"/b", ""))
+	var in strings.Builder
+	const events = 300
+	for i := range events {
+		fmt.Fprintf(&in, "{\"type\":\"order-created\",\"id\":\"evt_%d\"}\n", i)
+	}
+	r := cli(t, in.String(), "publish", "--store", dsn, "--endpoints", file, "-")
+	require.Equal(t, 0, r.code, r.stderr)
+	args := []string{"--store", dsn, "--endpoints", file, "--workers", "4", "--allow-private", "--allow-http", "--until-empty"}
+	w1, w2 := startWorker(t, args...), startWorker(t, args...)
+	for _, w := range []*workerProc{w1, w2} {
+		select {
+		case <-w.done:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("a worker did not empty the store")
+		}
+		require.Equal(t, 0, w.cmd.ProcessState.ExitCode(), w.stderr.String())
+	}
+	finished := map[string]int{}
+	for _, w := range []*workerProc{w1, w2} {
+		assert.GreaterOrEqual(t, len(w.lines), 2*events/10, "each worker did at least 10 %% of the work")
+		for _, l := range w.lines {
+			finished[l.ID]++
+			assert.Equal(t, "delivered", l.Outcome)
+		}
+	}
+	assert.Len(t, finished, 2*events)
+	for id, n := range finished {
+		assert.Equal(t, 1, n, "%s finished once", id)
+	}
+	counts := recv.counts()
+	assert.Len(t, counts, 2*events)
+	assert.Equal(t, map[string]int{"pending": 0, "leased": 0, "dead": 0}, storeStats(t, dsn))
 }

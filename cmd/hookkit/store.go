@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 )
 
 // storeUsage documents --store for every command that takes it.
-const storeUsage = "delivery store `DSN`: sqlite:PATH (a file, created if missing; sqlite:PATH?synchronous=normal to fsync less)"
+const storeUsage = "delivery store `DSN`: sqlite:PATH (a file, created if missing; sqlite:PATH?synchronous=normal to fsync less) or postgres://USER:PASS@HOST/DB (?hookkit_schema=NAME, default hookkit)"
 
 // openedStore is a store opened from a DSN, and how to close it.
 type openedStore struct {
@@ -59,7 +63,46 @@ func openStore(ctx context.Context, dsn string) (*openedStore, error) {
 		}
 		return &openedStore{Store: s, close: s.Close}, nil
 	case "postgres", "postgresql":
-		return nil, usagef("--store %s://…: Postgres stores are not supported yet; use sqlite:PATH", kind)
+		return openPostgres(ctx, dsn)
 	}
-	return nil, usagef("--store: unknown kind of store (want sqlite:PATH)")
+	return nil, usagef("--store: unknown kind of store (want sqlite:PATH or postgres://…)")
+}
+
+// openPostgres opens the Postgres store of a postgres:// DSN. The DSN's own query parameter
+// hookkit_schema names the schema (the others go to the driver, as libpq reads them).
+func openPostgres(ctx context.Context, dsn string) (*openedStore, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" && u.Query().Get("host") == "" {
+		return nil, usagef("--store postgres://…: not a valid connection URL (postgres://USER:PASS@HOST:PORT/DB)")
+	}
+	password, _ := u.User.Password()
+	q := u.Query()
+	cfg := pgqueue.Config{Schema: q.Get("hookkit_schema")}
+	q.Del("hookkit_schema")
+	u.RawQuery = q.Encode()
+	pc, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, usagef("--store postgres://…: not a valid connection URL")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the store: %s", redact(err.Error(), password))
+	}
+	s, err := pgqueue.New(ctx, pool, cfg)
+	if err != nil {
+		pool.Close()
+		if errors.Is(err, pgqueue.ErrInvalidConfig) {
+			return nil, usagef("--store postgres://…?hookkit_schema=: %s", redact(err.Error(), password))
+		}
+		return nil, fmt.Errorf("opening the store: %s", redact(err.Error(), password))
+	}
+	return &openedStore{Store: s, close: func() error { pool.Close(); return nil }}, nil
+}
+
+// redact removes a password from an error message (drivers may quote a connection string).
+func redact(msg, password string) string {
+	if password == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, password, "xxxxx")
 }
