@@ -28,6 +28,10 @@ import (
 var hookkitBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(reserveChildEnv) != "" {
+		reserveChild() // a "replica" that reserves an id and waits to be killed
+		return
+	}
 	dir, err := os.MkdirTemp("", "hookkit-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)

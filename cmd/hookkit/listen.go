@@ -62,6 +62,7 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	var clientSecret secretValue
 	fs.Var(&clientSecret, "client-secret", "client secret `S` for --introspect-url")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http:// for --jwks-url and --introspect-url (test servers)")
+	seenDSN := fs.String("seen-store", "memory", seenStoreUsage)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -100,8 +101,14 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	if err != nil {
 		return usagef("--secret: %v", err)
 	}
+	seen, closeSeen, err := openSeenStore(ctx, *seenDSN)
+	if err != nil {
+		return err
+	}
+	defer closeSeen()
 	printer := &eventPrinter{w: e.stdout}
 	verify, err := receiver.New(receiver.Config{
+		Seen:         seen,
 		Scheme:       scheme,
 		Keys:         ks,
 		Credentials:  validator,
