@@ -16,7 +16,10 @@ func ExampleGenerateAPIKey() {
 		panic(err)
 	}
 	// Give key to the client once; store only digest.
-	v := auth.NewAPIKeyValidator(digest)
+	v, err := auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: auth.NewMemoryAPIKeys(digest)})
+	if err != nil {
+		panic(err)
+	}
 	r, _ := http.NewRequest(http.MethodPost, "https://example.com/hook", nil)
 	r.Header.Set("Authorization", "Bearer "+key)
 	p, err := v.Validate(context.Background(), r)
@@ -66,8 +69,9 @@ func ExampleBasic() {
 
 func ExampleAnyOf() {
 	_, digest, _ := auth.GenerateAPIKey("k_")
+	keys, _ := auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: auth.NewMemoryAPIKeys(digest)})
 	v := auth.AnyOf(
-		auth.NewAPIKeyValidator(digest),
+		keys,
 		auth.NewBasicValidator(map[string]auth.Password{"alice": auth.NewPassword("pw")}),
 	)
 	r, _ := http.NewRequest(http.MethodPost, "https://example.com/hook", nil)

@@ -295,7 +295,8 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	// Inbound Basic and API keys: wrong password, unknown key, malformed headers.
 	{
 		bv := auth.NewBasicValidator(map[string]auth.Password{"user": auth.NewPassword(leakPassword)})
-		av := auth.NewAPIKeyValidator(apiDigest)
+		av, err := auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: auth.NewMemoryAPIKeys(apiDigest)})
+		require.NoError(t, err)
 		for _, h := range []string{
 			"Basic " + b64std("user:"+leakPassword+"x"),
 			"Basic " + b64std("nobody:"+leakPassword),

@@ -301,7 +301,11 @@ func listenValidator(a listenAuth) (auth.Validator, error) {
 		for i, t := range a.bearers {
 			digests[i] = sha256.Sum256([]byte(t))
 		}
-		vs = append(vs, auth.NewAPIKeyValidator(digests...))
+		v, err := auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: auth.NewMemoryAPIKeys(digests...)})
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
 	}
 	if len(a.basics) > 0 {
 		users := make(map[string]auth.Password, len(a.basics))

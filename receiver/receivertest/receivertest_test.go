@@ -180,6 +180,8 @@ func TestNewRequestPassesReceiver(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	token, digest, err := auth.GenerateAPIKey("dsk_")
 	require.NoError(t, err)
+	bearer, err := auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: auth.NewMemoryAPIKeys(digest)})
+	require.NoError(t, err)
 	cases := []struct {
 		name          string
 		validator     auth.Validator
@@ -189,7 +191,7 @@ func TestCredentials(t *testing.T) {
 		{"basic", auth.NewBasicValidator(map[string]auth.Password{"acme": auth.NewPassword("correct horse")}),
 			auth.Basic("acme", auth.NewPassword("correct horse"), false),
 			auth.Basic("acme", auth.NewPassword("battery staple"), false), "acme", "Basic"},
-		{"bearer", auth.NewAPIKeyValidator(digest),
+		{"bearer", bearer,
 			auth.Bearer(auth.NewPassword(token)), auth.Bearer(auth.NewPassword("dsk_guessed")), "apikey:", "Bearer"},
 	}
 	s := signature.Standard()
