@@ -6,7 +6,7 @@
 // of concurrent callers, refreshes it ahead of expiry and implements
 // [Invalidator] so that a 401 response drops exactly the token that was used.
 //
-// Inbound, a receiver checks requests with a [Validator]: static API keys
+// Inbound, a receiver checks requests with a [Validator]: API keys looked up by digest in a key store
 // ([NewAPIKeyValidator]), HTTP Basic ([NewBasicValidator]), JWTs verified
 // against a JWKS ([NewJWTValidator]) or RFC 7662 token introspection
 // ([NewIntrospectionValidator]). [AnyOf] combines validators and [Challenge]
