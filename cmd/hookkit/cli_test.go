@@ -32,13 +32,14 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"verify": {"--scheme", "--secret", "--headers", "-H", "--tolerance", "--now", "--header-name", "--header-prefix"},
 		"listen": {"--addr", "--scheme", "--secret", "--path", "--max-body", "--tolerance", "--bearer", "--basic",
 			"--jwks-url", "--issuer", "--audience", "--scope", "--introspect-url", "--client-id", "--client-secret",
-			"--allow-http", "--header-name", "--header-prefix", "--seen-store"},
+			"--allow-http", "--header-name", "--header-prefix", "--seen-store", "--apikey-store"},
 		"send": {"--url", "--scheme", "--secret", "--type", "--data", "--id", "--basic", "--bearer", "--token-url",
 			"--client-id", "--client-secret", "--scope", "--param", "--auth-style", "--max-attempts", "--timeout",
 			"--allow-http", "--allow-private", "--allow-insecure-basic", "--header-name", "--header-prefix", "--quiet"},
 		"publish": {"--store", "--endpoints", "--type", "--data", "--id"},
 		"worker":  {"--store", "--endpoints", "--workers", "--until-empty", "--allow-private", "--allow-http", "--lease-for"},
 		"queue":   {"--store", "--endpoint", "--id"},
+		"apikey":  {"--store", "--name", "--prefix", "--id"},
 	}
 	require.Len(t, flags, len(commands))
 	for _, c := range commands {

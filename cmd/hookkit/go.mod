@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/hookkit/hookkit v0.0.0-00010101000000-000000000000
+	github.com/hookkit/hookkit/auth/pgapikeys v0.0.0-00010101000000-000000000000
 	github.com/hookkit/hookkit/dispatch/pgqueue v0.0.0-00010101000000-000000000000
 	github.com/hookkit/hookkit/dispatch/sqlitequeue v0.0.0-00010101000000-000000000000
 	github.com/hookkit/hookkit/receiver/redisseen v0.0.0-00010101000000-000000000000
@@ -41,6 +42,7 @@ require (
 // checkout it lives in.
 replace (
 	github.com/hookkit/hookkit => ../..
+	github.com/hookkit/hookkit/auth/pgapikeys => ../../auth/pgapikeys
 	github.com/hookkit/hookkit/dispatch/pgqueue => ../../dispatch/pgqueue
 	github.com/hookkit/hookkit/dispatch/sqlitequeue => ../../dispatch/sqlitequeue
 	github.com/hookkit/hookkit/receiver/redisseen => ../../receiver/redisseen

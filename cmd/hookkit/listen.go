@@ -63,6 +63,7 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	fs.Var(&clientSecret, "client-secret", "client secret `S` for --introspect-url")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http:// for --jwks-url and --introspect-url (test servers)")
 	seenDSN := fs.String("seen-store", "memory", seenStoreUsage)
+	apiKeyDSN := fs.String("apikey-store", "", "accept the bearer tokens of this "+apiKeyStoreUsage+" (see hookkit apikey)")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -88,7 +89,17 @@ plain http anyone on the path could substitute signing keys or answer "active").
 	}
 
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	var keyStore auth.APIKeyStore
+	if *apiKeyDSN != "" {
+		s, closeKeys, err := openAPIKeys(ctx, "apikey-store", *apiKeyDSN)
+		if err != nil {
+			return err
+		}
+		defer closeKeys()
+		keyStore = s
+	}
 	validator, err := listenValidator(listenAuth{
+		keyStore: keyStore, logger: logger,
 		bearers: bearers, basics: basics,
 		jwksURL: *jwksURL, issuer: *issuer, audience: *audience, scopes: scopes,
 		introspectURL: *introspectURL, clientID: *clientID, clientSecret: clientSecret,
@@ -249,6 +260,8 @@ func (p *eventPrinter) print(ev any) error {
 
 // listenAuth holds the credential flags of listen.
 type listenAuth struct {
+	keyStore                auth.APIKeyStore // --apikey-store; nil when not given
+	logger                  *slog.Logger
 	bearers, basics         []string
 	jwksURL, issuer         string
 	audience                string
@@ -296,6 +309,13 @@ func isDigits(s string) bool {
 // credential, in addition to the signature).
 func listenValidator(a listenAuth) (auth.Validator, error) {
 	var vs []auth.Validator
+	if a.keyStore != nil {
+		v, err := auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: a.keyStore, Logger: a.logger})
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
 	if len(a.bearers) > 0 {
 		digests := make([][32]byte, len(a.bearers))
 		for i, t := range a.bearers {
