@@ -94,9 +94,13 @@ func (s *Store) committer() {
 	}
 }
 
-// commit applies batch in one write transaction, each request inside a savepoint of its
-// own: a request that fails (ErrDuplicateDelivery, ErrQueueFull, a statement's error)
-// is rolled back alone. It closes every request's done channel.
+// commit applies batch in one write transaction, in order. A request that is refused
+// (ErrDuplicateDelivery, ErrQueueFull) changes nothing and fails alone: an Enqueue of one
+// delivery is refused before it changes anything, an Enqueue of several runs in a
+// savepoint that is rolled back; a Complete cannot be refused as a whole (each outcome
+// has its own result) and runs without a savepoint. Any other error (a statement's, the
+// commit's) fails the transaction and every request in it: nothing of them is stored.
+// It closes every request's done channel.
 func (s *Store) commit(batch []*request) {
 	ctx := context.Background()
 	defer func() {
@@ -104,23 +108,21 @@ func (s *Store) commit(batch []*request) {
 			close(r.done)
 		}
 	}()
-	// fail ends the transaction with err for every request taken and applied, and for
-	// every request not yet taken: nothing of them is stored.
-	fail := func(err error) {
+	// fail ends the transaction with err for every request taken, and for every request
+	// not yet taken: nothing of them is stored.
+	fail := func(tx *sql.Tx, err error) {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
 		for _, r := range batch {
-			if r.state.CompareAndSwap(waiting, taken) || (r.state.Load() == taken && r.err == nil) {
+			if r.state.CompareAndSwap(waiting, taken) || r.state.Load() == taken {
 				r.err, r.errs, r.evicted = err, nil, nil
 			}
 		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		// Nothing is taken yet: every request fails (or was abandoned).
-		for _, r := range batch {
-			if r.state.CompareAndSwap(waiting, taken) {
-				r.err = fmt.Errorf("hookkit/sqlitequeue: begin: %w", err)
-			}
-		}
+		fail(nil, fmt.Errorf("hookkit/sqlitequeue: begin: %w", err))
 		return
 	}
 	t := &txStmts{ctx: ctx, tx: tx, s: s}
@@ -135,29 +137,22 @@ func (s *Store) commit(batch []*request) {
 		if !r.state.CompareAndSwap(waiting, taken) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT request"); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("hookkit/sqlitequeue: savepoint: %w", err))
-			return
+		var err error
+		switch {
+		case r.outcomes != nil:
+			err = s.applyComplete(t, r)
+		case len(r.ds) == 1:
+			err = s.applyEnqueue(t, r)
+		default:
+			err = s.inSavepoint(t, func() error { return s.applyEnqueue(t, r) })
 		}
-		if r.outcomes != nil {
-			r.err = s.applyComplete(t, r)
-		} else {
-			r.err = s.applyEnqueue(t, r)
-		}
-		if r.err != nil {
-			r.errs, r.evicted = nil, nil
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO request"); err != nil {
-				_ = tx.Rollback()
-				fail(fmt.Errorf("hookkit/sqlitequeue: rollback to savepoint: %w", err))
-				return
-			}
-		} else {
+		switch {
+		case err == nil:
 			applied = true
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE request"); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("hookkit/sqlitequeue: release savepoint: %w", err))
+		case errors.Is(err, queue.ErrDuplicateDelivery) || errors.Is(err, queue.ErrQueueFull):
+			r.err = err // refused: nothing of it was applied
+		default:
+			fail(tx, err)
 			return
 		}
 	}
@@ -166,10 +161,29 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("hookkit/sqlitequeue: commit: %w", err))
+		fail(nil, fmt.Errorf("hookkit/sqlitequeue: commit: %w", err))
 		return
 	}
 	s.commits.Add(1)
+}
+
+// inSavepoint runs fn in a savepoint, rolled back if fn returns an error; an error of
+// the savepoint's own statements is returned wrapped, so that commit fails the
+// transaction.
+func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
+	if _, err := t.get(stSavepoint).ExecContext(t.ctx); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: savepoint: %w", err)
+	}
+	err := fn()
+	if err != nil {
+		if _, rerr := t.get(stRollbackTo).ExecContext(t.ctx); rerr != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: rollback to savepoint: %w", rerr)
+		}
+	}
+	if _, rerr := t.get(stRelease).ExecContext(t.ctx); rerr != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: release savepoint: %w", rerr)
+	}
+	return err
 }
 
 // Enqueue implements queue.Store. It returns once the deliveries are committed (with

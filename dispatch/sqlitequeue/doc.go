@@ -31,9 +31,12 @@
 // transaction, up to Config.MaxBatch: while one transaction commits and fsyncs, the next
 // calls queue up, and the next transaction takes all of them, so that many concurrent
 // publishers are not capped at the disk's fsync rate, and a lone caller is not delayed
-// (there is no wait window). Each call keeps its own result: it runs in a SAVEPOINT of
-// its own, so an Enqueue that fails (queue.ErrDuplicateDelivery, queue.ErrQueueFull)
-// fails alone while the others are stored. A call whose context ends while it waits is
+// (there is no wait window). Each call keeps its own result: an Enqueue that is refused
+// (queue.ErrDuplicateDelivery, queue.ErrQueueFull) changes nothing and fails alone while
+// the others are stored (an Enqueue of several deliveries runs in a SAVEPOINT of its own
+// for that; one of a single delivery, and a Complete, whose outcomes each have their own
+// result, need none). Any other error, of a statement or of the commit, fails every call
+// of the transaction, and none of them is stored. A call whose context ends while it waits is
 // never applied and returns the context's error; once its transaction has begun, it
 // waits for the commit, so an error always means that nothing of it was stored. Lease,
 // DeadLetterEndpoint and Requeue run in transactions of their own.

@@ -157,6 +157,9 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	// lock before reading, so two processes never both lease one delivery, and a
 	// transaction never fails half-way to upgrade a read lock.
 	q.Set("_txlock", "immediate")
+	// Savepoints and statement journals in memory: they never spill to a temporary
+	// file (one created, written and deleted per commit).
+	q.Add("_pragma", "temp_store(MEMORY)")
 	w, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/sqlitequeue: open %s: %w", path, err)

@@ -44,6 +44,9 @@ const (
 	stRequeueID
 	stRequeueEndpoint
 	stRequeueAll
+	stSavepoint
+	stRollbackTo
+	stRelease
 	nStmts
 )
 
@@ -76,6 +79,10 @@ var writeSQL = [nStmts]string{
 		WHERE endpoint = ? AND dead_at IS NOT NULL`,
 	stRequeueAll: `UPDATE deliveries SET dead_at = NULL, dead_reason = NULL, due = ?, round_start = n_attempts
 		WHERE dead_at IS NOT NULL`,
+	// An Enqueue of several deliveries in a group commit (commit, inSavepoint).
+	stSavepoint:  `SAVEPOINT request`,
+	stRollbackTo: `ROLLBACK TO request`,
+	stRelease:    `RELEASE request`,
 }
 
 // readStmts are the statements of the read-only connections.
