@@ -18,13 +18,14 @@
 //
 // # The pool is yours
 //
-// New takes the application's *pgxpool.Pool and never closes it: the store has no Close,
-// starts no goroutine and holds no connection between calls. The same pool serves the
-// application's own queries and the transactions it passes to EnqueueTx. Every call
+// New takes the application's *pgxpool.Pool and never closes it. The same pool serves
+// the application's own queries and the transactions it passes to EnqueueTx. Every call
 // takes one connection for one round trip (Enqueue, Lease, Complete, DeadLetterEndpoint
 // and Requeue each send one statement, or one batch run as one implicit transaction), so
 // the pool needs no more connections than calls made at once. Statements are prepared
-// once per connection and cached by pgx, results read in the binary protocol.
+// once per connection and cached by pgx, results read in the binary protocol. The one
+// connection the Store holds for long is its listener's (see Wake-ups), which is not the
+// pool's; Close stops it. Close the Store before the pool.
 //
 // # Schema
 //
@@ -90,11 +91,54 @@
 //	ds, _ := d.FanOut(ev)             // the deliveries Publish would store; no I/O
 //	store.EnqueueTx(ctx, tx, ds...)   // in the same transaction
 //	tx.Commit(ctx)                    // the order and its webhook, or neither
-//	d.Notify()                        // lease now; other instances at their next poll
+//	d.Notify()                        // lease now (other instances: woken by the NOTIFY)
 //
 // A unique violation (queue.ErrDuplicateDelivery) aborts the caller's transaction, as any
 // failed statement does in Postgres; queue.ErrInvalidDelivery and queue.ErrQueueFull
 // leave it usable.
+//
+// # Wake-ups: LISTEN/NOTIFY
+//
+// A dispatcher leases at once when the Store tells it that deliveries were committed
+// (queue.Notifier), instead of at its next poll. With Config.Notify at its zero value,
+// NotifyOn:
+//
+//   - Sending. The statement of Enqueue, EnqueueTx, EnqueueSQLTx and Requeue that stores
+//     deliveries also calls pg_notify on the schema's channel (Channel: "hookkit:" and
+//     the schema name), with an empty payload, inside the same transaction, and only
+//     when it stored something. Postgres delivers a notification when the transaction
+//     commits, never for one rolled back, so a listener is woken only once the
+//     deliveries can be leased. It costs no round trip. Two schemas have two channels
+//     and never wake each other.
+//   - Debouncing. One call sends at most one notification, and Postgres folds the
+//     identical notifications (same channel, same payload) of one transaction into one:
+//     a transaction that calls EnqueueTx ten times wakes each listener once. Across
+//     transactions a burst is coalesced by the listener, not the sender: the channel
+//     Notifications returns holds one value, so a thousand commits arriving while a
+//     dispatcher leases are one more Lease, which takes everything due. A sender that
+//     skipped a NOTIFY because another was just sent could not know that the listener
+//     leases after its own commit, so its deliveries would wait for a poll: every
+//     storing transaction sends.
+//   - Listening. The first call of Notifications (a dispatcher's Start makes it) starts
+//     a goroutine holding one connection of its own, made with the pool's ConnConfig
+//     (not acquired from the pool: see connectListener), which LISTENs on the channel and
+//     signals on each notification. When that connection fails (the server restarted, a
+//     failover, pg_terminate_backend), it connects again with a backoff from 100 ms to
+//     5 s and signals once connected, since something may have been committed while no
+//     one listened. A connection that dies silently is found by TCP keepalive (pgx's
+//     dialer: 5 minutes). Close stops the goroutine and closes the connection.
+//
+// Polling (dispatch.Config.PollInterval) stays the fallback in every mode: a lost
+// notification delays a delivery by at most a poll interval, never loses it. Measured
+// on loopback (TestPublishToReceiveLatency, 200 events published one at a time through
+// another pool, 7 runs with -race on 2 CPUs): publish-to-receive p50 5-7 ms, p99
+// 12-58 ms with NOTIFY; p50 51-63 ms, p99 104-124 ms when polling every 100 ms.
+//
+// Turn either half off: NotifyListenOnly sends nothing, for high enqueue rates (a
+// transaction that notified takes a database-wide lock at commit, so Postgres commits
+// notifying transactions one at a time); NotifySendOnly never LISTENs, for a pool behind
+// PgBouncer in transaction pooling mode (which forwards NOTIFY but cannot keep a
+// session's LISTEN) or a Store that only publishes; NotifyOff does neither.
 //
 // # Bounds and counts
 //
@@ -123,10 +167,9 @@
 //
 // # What comes next
 //
-// A wake-up by LISTEN/NOTIFY sent in the enqueuing transaction (queue.Notifier, with a
-// switch to turn it off and polling as the fallback), and the endpoint state shared by
-// every instance (see "Endpoint state shared by several dispatchers" in package queue)
-// will be added to this store; the schema version will say so.
+// The endpoint state shared by every instance (see "Endpoint state shared by several
+// dispatchers" in package queue) will be added to this store; the schema version will
+// say so.
 //
 // # Dependencies
 //

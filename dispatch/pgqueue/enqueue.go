@@ -169,6 +169,11 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 // Ordered deliveries take a transaction-scoped advisory lock per endpoint, held until tx
 // ends: another transaction enqueueing ordered deliveries of the same endpoint waits for
 // it (see the package documentation, Ordering across publishers).
+//
+// Unless Config.Notify turns sending off, the statement also sends the schema's
+// notification in tx, delivered by Postgres when tx commits (see the package
+// documentation, Wake-ups): call the dispatcher's Notify after the commit for this
+// process, the others are woken by it.
 func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, ds ...queue.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err

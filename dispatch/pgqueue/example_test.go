@@ -37,6 +37,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	defer store.Close() // stops its listener (before pool.Close, deferred earlier)
 	snd, err := sender.New(sender.Config{})
 	if err != nil {
 		panic(err)
@@ -75,7 +76,7 @@ func Example() {
 	if err := tx.Commit(ctx); err != nil {
 		panic(err)
 	}
-	d.Notify() // this process's dispatcher leases at once; others at their next poll
+	d.Notify() // this process leases at once; the commit's NOTIFY wakes the others
 	fmt.Println("order 42 and its webhook committed")
 }
 
@@ -165,4 +166,23 @@ func TestOutboxExample(t *testing.T) {
 	st, err := store.Stats(ctx, time.Now())
 	require.NoError(t, err)
 	assert.Zero(t, st, "nothing left in the store")
+}
+
+// Behind PgBouncer in transaction pooling mode a session cannot keep a LISTEN: the
+// Store sends its notifications (PgBouncer forwards a NOTIFY) and the dispatcher polls.
+// The instances that connect to Postgres directly keep listening and are woken by them.
+// It needs a Postgres server (DATABASE_URL).
+func ExampleNotifyMode() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL")) // through PgBouncer
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+	store, err := pgqueue.New(ctx, pool, pgqueue.Config{Notify: pgqueue.NotifySendOnly})
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	fmt.Println(store.Notifications() == nil, store.Channel()) // true hookkit:hookkit
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,11 +33,11 @@ const DefaultMaxDead = 1_000_000
 const compactEvery = 64
 
 // ErrInvalidConfig is returned by New for a nil pool or a Config it refuses (a schema
-// name that is not a plain lower-case identifier).
+// name that is not a plain lower-case identifier, a NotifyMode it does not know).
 var ErrInvalidConfig = errors.New("hookkit/pgqueue: invalid config")
 
 // Config configures a Store. The zero value is ready to use: schema "hookkit", the
-// default bounds.
+// default bounds, wake-ups sent and listened for (NotifyOn).
 type Config struct {
 	// Schema is the Postgres schema holding the store's tables, created if missing. ""
 	// means DefaultSchema ("hookkit"). It must be a plain lower-case identifier: a letter
@@ -53,6 +54,11 @@ type Config struct {
 	// (earliest DeadAt, then lowest Seq) are deleted and reported through
 	// queue.DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
 	MaxDead int
+	// Notify says whether the Store wakes dispatchers through Postgres LISTEN/NOTIFY (see
+	// NotifyMode and the package documentation, Wake-ups): the zero value, NotifyOn, both
+	// sends (in the enqueuing transaction) and listens. Polling (dispatch.Config.PollInterval)
+	// stays the fallback in every mode.
+	Notify NotifyMode
 }
 
 // Store is a queue.Store kept in a Postgres schema, shared by every process that opens a
@@ -71,12 +77,23 @@ type Store struct {
 	// EnqueueSQLTx: the caller's transaction is no place for it); the next store-owned
 	// write sends it.
 	owed atomic.Bool
+
+	notify  NotifyMode
+	channel string        // the LISTEN/NOTIFY channel of the schema (channelFor)
+	wake    chan struct{} // Notifications; capacity 1
+	// mu guards started, closed and cancel: the listener starts once, at the first
+	// Notifications, unless Close came first.
+	mu              sync.Mutex
+	started, closed bool
+	cancel          context.CancelFunc // stops the listener
+	listener        sync.WaitGroup
 }
 
 var (
 	_ queue.Store       = (*Store)(nil)
 	_ queue.NextDuer    = (*Store)(nil)
 	_ queue.DeadEvicter = (*Store)(nil)
+	_ queue.Notifier    = (*Store)(nil)
 )
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -86,7 +103,8 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // several processes may call New on one new schema at once. It refuses a schema written
 // by a newer hookkit (ErrSchemaTooNew). The pool stays the caller's: the Store never
 // closes it, and the application may use it for its own queries (and the transactions
-// it passes to EnqueueTx).
+// it passes to EnqueueTx). Call Close when done with the Store: it stops the listener
+// that Notifications starts.
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: nil pool", ErrInvalidConfig)
@@ -98,14 +116,22 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if !schemaName.MatchString(schema) || strings.HasPrefix(schema, "pg_") {
 		return nil, fmt.Errorf("%w: schema %q: a lower-case identifier is needed (a letter or '_', then letters, digits, '_'; at most 63 bytes; not pg_)", ErrInvalidConfig, schema)
 	}
-	s := &Store{pool: pool, schema: schema, maxPending: cfg.MaxPending, maxDead: cfg.MaxDead}
+	if cfg.Notify < NotifyOn || cfg.Notify > NotifyOff {
+		return nil, fmt.Errorf("%w: unknown NotifyMode %d", ErrInvalidConfig, int(cfg.Notify))
+	}
+	s := &Store{pool: pool, schema: schema, maxPending: cfg.MaxPending, maxDead: cfg.MaxDead,
+		notify: cfg.Notify, channel: channelFor(schema), wake: make(chan struct{}, 1)}
 	if s.maxPending == 0 {
 		s.maxPending = DefaultMaxPending
 	}
 	if s.maxDead == 0 {
 		s.maxDead = DefaultMaxDead
 	}
-	s.q = newStatements(pgx.Identifier{schema}.Sanitize())
+	sendTo := ""
+	if s.sends() {
+		sendTo = s.channel
+	}
+	s.q = newStatements(pgx.Identifier{schema}.Sanitize(), sendTo)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func newStore(t testing.TB, cfg pgqueue.Config) *pgqueue.Store {
 	cfg.Schema = newSchema(t)
 	s, err := pgqueue.New(context.Background(), testPool(t), cfg)
 	require.NoError(t, err)
+	t.Cleanup(s.Close)
 	return s
 }
 

@@ -96,8 +96,25 @@ type statements struct {
 	stats, nextDue string
 }
 
-func newStatements(schema string) statements {
+// newStatements returns the statements of a Store whose tables are in schema (quoted).
+// When channel is not "", the enqueuing statements (insert, requeue) send
+// a notification on channel (pg_notify) when they store something, in their own transaction (see
+// wakeIf); channel is made by channelFor, of characters that need no quoting in a
+// string literal.
+func newStatements(schema, channel string) statements {
 	q := statements{schema: schema}
+	// wakeIf is a HAVING or WHERE clause (kw) of a statement's final one-row SELECT that
+	// sends the notification when cond holds and is always true: the notification is
+	// part of the result the caller reads, so it is evaluated exactly once and only when
+	// cond holds (a CASE evaluates its branches lazily). A statement that stores nothing
+	// sends nothing, so a refused enqueue (the bound) leaves the caller's transaction
+	// without a notification, and without the commit lock a NOTIFY takes.
+	wakeIf := func(kw, cond string) string {
+		if channel == "" {
+			return ""
+		}
+		return "\n" + kw + " CASE WHEN " + cond + " THEN pg_notify('" + channel + "', '')::text = '' ELSE true END"
+	}
 	r := strings.NewReplacer("{attempts_u}", attemptsOf("u"), "{attempts_del}", attemptsOf("del"), "{attempts_d}", attemptsOf("d"))
 	sql := func(s string) string { return strings.ReplaceAll(r.Replace(s), "{s}", schema) }
 
@@ -146,7 +163,7 @@ func newStatements(schema string) statements {
 				s += insertAttempts("ins", next)
 			}
 			s += `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), 0 FROM ins HAVING count(*) > 0)
-SELECT count(*) FROM ins`
+SELECT count(*) FROM ins` + wakeIf("HAVING", "count(*) > 0")
 			q.insert[bounded][withAtt] = sql(s)
 		}
 	}
@@ -233,7 +250,7 @@ SELECT count(*) FROM upd`)
 	WHERE d.id = ANY(ARRAY(SELECT id FROM sel)) AND d.dead_at IS NOT NULL` + fits + `
 	RETURNING 1
 ), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), -count(*) FROM upd HAVING count(*) > 0)
-SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)`)
+SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)` + wakeIf("WHERE", "(SELECT count(*) FROM upd) > 0"))
 		}
 	}
 
