@@ -18,7 +18,7 @@ const (
 	abandoned        // its caller's context ended first: never applied
 )
 
-// request is one Enqueue or Complete call handed to the committer.
+// request is one Enqueue, Complete or Lease call handed to the committer.
 type request struct {
 	ctx   context.Context
 	state atomic.Int32
@@ -33,10 +33,15 @@ type request struct {
 	outcomes []queue.Outcome
 	evicting bool
 
+	// Lease
+	lease  *queue.LeaseRequest
+	prefix string // of its tokens
+
 	// results
 	err     error
 	errs    []error
 	evicted []queue.Delivery
+	leased  []queue.Delivery
 }
 
 // submit hands r to the committer and waits for its result. While r waits (to be taken
@@ -94,7 +99,9 @@ func (s *Store) committer() {
 	}
 }
 
-// commit applies batch in one write transaction, in order. A request that is refused
+// commit applies batch in one write transaction, in order (a Lease after a Complete
+// sees what the Complete changed; two Leases of one batch never take the same
+// delivery, as the second sees the first's leases). A request that is refused
 // (ErrDuplicateDelivery, ErrQueueFull) changes nothing and fails alone: an Enqueue of one
 // delivery is refused before it changes anything, an Enqueue of several runs in a
 // savepoint that is rolled back; a Complete cannot be refused as a whole (each outcome
@@ -116,7 +123,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		for _, r := range batch {
 			if r.state.CompareAndSwap(waiting, taken) || r.state.Load() == taken {
-				r.err, r.errs, r.evicted = err, nil, nil
+				r.err, r.errs, r.evicted, r.leased = err, nil, nil, nil
 			}
 		}
 	}
@@ -138,7 +145,10 @@ func (s *Store) commit(batch []*request) {
 			continue
 		}
 		var err error
+		changed := true
 		switch {
+		case r.lease != nil:
+			changed, err = s.applyLease(t, r)
 		case r.outcomes != nil:
 			err = s.applyComplete(t, r)
 		case len(r.ds) == 1:
@@ -148,7 +158,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		switch {
 		case err == nil:
-			applied = true
+			applied = applied || changed
 		case errors.Is(err, queue.ErrDuplicateDelivery) || errors.Is(err, queue.ErrQueueFull):
 			r.err = err // refused: nothing of it was applied
 		default:

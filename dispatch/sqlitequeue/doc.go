@@ -27,8 +27,10 @@
 //
 // # Group commit
 //
-// A committer goroutine merges the Enqueue and Complete calls that are waiting into one
-// transaction, up to Config.MaxBatch: while one transaction commits and fsyncs, the next
+// A committer goroutine merges the Enqueue, Complete and Lease calls that are waiting
+// into one transaction, up to Config.MaxBatch, applied in the order they arrived (a
+// Lease after a Complete sees its effect; two Leases never take the same delivery, the
+// second seeing the first's leases): while one transaction commits and fsyncs, the next
 // calls queue up, and the next transaction takes all of them, so that many concurrent
 // publishers are not capped at the disk's fsync rate, and a lone caller is not delayed
 // (there is no wait window). Each call keeps its own result: an Enqueue that is refused
@@ -38,7 +40,8 @@
 // result, need none). Any other error, of a statement or of the commit, fails every call
 // of the transaction, and none of them is stored. A call whose context ends while it waits is
 // never applied and returns the context's error; once its transaction has begun, it
-// waits for the commit, so an error always means that nothing of it was stored. Lease,
+// waits for the commit, so an error always means that nothing of it was stored (and a
+// Lease returns its deliveries only once their leases are committed).
 // DeadLetterEndpoint and Requeue run in transactions of their own.
 //
 // # Connections

@@ -139,3 +139,59 @@ func TestGroupCommitAbandonedRequestNotApplied(t *testing.T) {
 	_, err = s.Complete(ctx, time.Now(), queue.Ack("x", "y"))
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// TestGroupCommitLeaseInOrder: Leases committed in one group with Completes are applied
+// in arrival order: a Lease after the Ack of an ordered group's head leases the next one
+// (the Ack is visible to it), and a second Lease of the same group takes none of what
+// the first took.
+func TestGroupCommitLeaseInOrder(t *testing.T) {
+	s := openInternal(t, Config{})
+	ctx := t.Context()
+	now := queuetest.T0.Add(time.Minute)
+	var ds []queue.Delivery
+	for i := range 4 {
+		d := queuetest.Delivery(t, fmt.Sprint("o", i), "ordered", queuetest.T0)
+		d.Ordered = true
+		ds = append(ds, d)
+	}
+	for i := range 3 {
+		ds = append(ds, queuetest.Delivery(t, fmt.Sprint("u", i), "plain", queuetest.T0))
+	}
+	require.NoError(t, s.Enqueue(ctx, ds...))
+	head, err := s.Lease(ctx, queue.LeaseRequest{Now: now, Max: 10, For: time.Minute, Endpoints: map[string]int{"ordered": 5}})
+	require.NoError(t, err)
+	require.Len(t, head, 1)
+	require.Equal(t, "o0", head[0].ID)
+
+	lease := func(max int, eps map[string]int) *request {
+		return &request{ctx: ctx, lease: &queue.LeaseRequest{Now: now, Max: max, For: time.Minute, Endpoints: eps},
+			prefix: fmt.Sprint("p", max, len(eps), "."), done: make(chan struct{})}
+	}
+	reqs := []*request{
+		lease(10, map[string]int{"ordered": 5}), // the head is leased: nothing of the group
+		{ctx: ctx, now: now, outcomes: []queue.Outcome{queue.Ack("o0", head[0].Lease)}, done: make(chan struct{})},
+		lease(10, map[string]int{"ordered": 5}), // sees the Ack: the next head
+		lease(2, nil),                           // two of the plain ones (o1 is leased)
+		lease(10, nil),                          // the last plain one, nothing else
+	}
+	before := s.commits.Load()
+	s.commit(reqs)
+	assert.Equal(t, int64(1), s.commits.Load()-before, "one transaction")
+	ids := func(r *request) []string {
+		require.NoError(t, r.err)
+		var out []string
+		for _, d := range r.leased {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	assert.Empty(t, ids(reqs[0]))
+	require.NoError(t, reqs[1].err)
+	assert.Equal(t, []error{nil}, reqs[1].errs)
+	assert.Equal(t, []string{"o1"}, ids(reqs[2]))
+	assert.ElementsMatch(t, []string{"u0", "u1"}, ids(reqs[3]))
+	assert.Equal(t, []string{"u2"}, ids(reqs[4]))
+	st, err := s.Stats(ctx, now)
+	require.NoError(t, err)
+	assert.Equal(t, queue.Stats{Pending: 2, Leased: 4}, st, "o2, o3 wait for o1; o1, u0, u1, u2 leased")
+}

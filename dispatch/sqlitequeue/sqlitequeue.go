@@ -31,7 +31,7 @@ const DefaultMaxDead = 100_000
 // Config.BusyTimeout is zero.
 const DefaultBusyTimeout = 10 * time.Second
 
-// DefaultMaxBatch is the most requests (Enqueue and Complete calls) one group commit
+// DefaultMaxBatch is the most requests (Enqueue, Complete and Lease calls) one group commit
 // takes when Config.MaxBatch is zero.
 const DefaultMaxBatch = 256
 
@@ -77,7 +77,7 @@ type Config struct {
 	// another Store on the same file) holds, before failing with SQLITE_BUSY. 0 means
 	// DefaultBusyTimeout; negative is refused.
 	BusyTimeout time.Duration
-	// MaxBatch is the most Enqueue and Complete calls merged into one transaction by
+	// MaxBatch is the most Enqueue, Complete and Lease calls merged into one transaction by
 	// group commit. There is no wait window: a commit takes every request already
 	// waiting (they queue up while the previous commit fsyncs), up to MaxBatch, so a
 	// lone caller is committed at once. 0 means DefaultMaxBatch; 1 turns group commit

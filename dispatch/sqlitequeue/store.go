@@ -38,13 +38,18 @@ func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 // candidate is a delivery Lease may take.
 type candidate struct{ seq, due int64 }
 
-// Lease implements queue.Store, in one write transaction: it selects the leasable
-// deliveries, earliest (Due, Seq) first (with LeaseRequest.Endpoints, the first of each
-// listed endpoint up to its limit), and gives each a token made of a random prefix drawn
-// for the call (crypto/rand) and its Seq, unique across processes.
+// Lease implements queue.Store. It joins the group commit: the committer applies it in
+// the transaction of the requests waiting with it, in arrival order, so that it shares
+// their commit (and fsync). It selects the leasable deliveries, earliest (Due, Seq) first
+// (with LeaseRequest.Endpoints, the first of each listed endpoint up to its limit), and
+// gives each a token made of a random prefix drawn for the call (crypto/rand) and its
+// Seq, unique across processes. It returns once the leases are committed.
 func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
 	}
 	if req.Max <= 0 || req.For <= 0 {
 		return nil, nil
@@ -60,41 +65,11 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	}
 	var random [16]byte
 	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
-	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
-	now := nanos(req.Now)
-	exp := nanos(req.Now.Add(req.For))
-	var out []queue.Delivery
-	err := s.writeTx(ctx, func(t *txStmts) error {
-		cands, err := s.candidates(t, req, now)
-		if err != nil || len(cands) == 0 {
-			return err
-		}
-		seqs := make([]byte, 1, 2+len(cands)*8)
-		seqs[0] = '['
-		for i, c := range cands {
-			if i > 0 {
-				seqs = append(seqs, ',')
-			}
-			seqs = strconv.AppendInt(seqs, c.seq, 10)
-		}
-		seqs = append(seqs, ']')
-		rows, err := t.get(stLeaseTake).QueryContext(t.ctx, prefix, exp, string(seqs))
-		if err != nil {
-			return fmt.Errorf("hookkit/sqlitequeue: lease: %w", err)
-		}
-		ds, nAtt, err := scanDeliveries(rows, len(cands))
-		if err != nil {
-			return err
-		}
-		if err := loadAttempts(t.ctx, t.get(stAttempts), ds, nAtt); err != nil {
-			return err
-		}
-		out = ds
-		return nil
-	})
-	if err != nil {
+	r := &request{ctx: ctx, lease: &req, prefix: base64.RawURLEncoding.EncodeToString(random[:]) + "."}
+	if err := s.submit(r); err != nil {
 		return nil, err
 	}
+	out := r.leased
 	// RETURNING gives no order: earliest (Due, Seq) first.
 	slices.SortFunc(out, func(a, b queue.Delivery) int {
 		if c := a.Due.Compare(b.Due); c != 0 {
@@ -105,8 +80,42 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	return out, nil
 }
 
+// applyLease leases what r.lease asks for in the committer's transaction, reporting
+// whether it changed anything.
+func (s *Store) applyLease(t *txStmts, r *request) (bool, error) {
+	req := r.lease
+	now := nanos(req.Now)
+	exp := nanos(req.Now.Add(req.For))
+	cands, err := s.candidates(t, req, now)
+	if err != nil || len(cands) == 0 {
+		return false, err
+	}
+	seqs := make([]byte, 1, 2+len(cands)*8)
+	seqs[0] = '['
+	for i, c := range cands {
+		if i > 0 {
+			seqs = append(seqs, ',')
+		}
+		seqs = strconv.AppendInt(seqs, c.seq, 10)
+	}
+	seqs = append(seqs, ']')
+	rows, err := t.get(stLeaseTake).QueryContext(t.ctx, r.prefix, exp, string(seqs))
+	if err != nil {
+		return false, fmt.Errorf("hookkit/sqlitequeue: lease: %w", err)
+	}
+	ds, nAtt, err := scanDeliveries(rows, len(cands))
+	if err != nil {
+		return false, err
+	}
+	if err := loadAttempts(t.ctx, t.get(stAttempts), ds, nAtt); err != nil {
+		return false, err
+	}
+	r.leased = ds
+	return true, nil
+}
+
 // candidates returns what Lease takes, earliest (due, seq) first, at most req.Max.
-func (s *Store) candidates(t *txStmts, req queue.LeaseRequest, now int64) ([]candidate, error) {
+func (s *Store) candidates(t *txStmts, req *queue.LeaseRequest, now int64) ([]candidate, error) {
 	var cands []candidate
 	read := func(rows *sql.Rows, err error) error {
 		if err != nil {
