@@ -96,7 +96,7 @@ func openPostgres(ctx context.Context, dsn string) (*openedStore, error) {
 		}
 		return nil, fmt.Errorf("opening the store: %s", redact(err.Error(), password))
 	}
-	return &openedStore{Store: s, close: func() error { pool.Close(); return nil }}, nil
+	return &openedStore{Store: s, close: func() error { s.Close(); pool.Close(); return nil }}, nil
 }
 
 // redact removes a password from an error message (drivers may quote a connection string).
