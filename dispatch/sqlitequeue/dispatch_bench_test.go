@@ -101,8 +101,8 @@ func publishAll(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, publis
 // receiver answering 204 at once, 16 workers, up to 16 attempts in flight; the clock
 // stops when the Delivered hook has seen all b.N (each one acknowledged and removed from
 // the store). The stores are the memory store and SQLite with synchronous FULL and
-// NORMAL, run one after the other so that -count alternates them and their ratios are
-// taken under the same conditions.
+// NORMAL. -count runs each sub-benchmark its count times in a row, not in turn: take
+// ratios from repeated runs of -count 1, each of which runs the three one after the other.
 func BenchmarkDispatchEndToEnd(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
