@@ -1,0 +1,183 @@
+package pgseen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// SchemaVersion is the version of the tables and functions this package writes, kept in
+// the table seen_version of the store's schema. New creates them at version 0 (a new
+// schema), migrates older ones, and refuses newer ones (ErrSchemaTooNew).
+const SchemaVersion = 1
+
+// ErrSchemaTooNew is returned by New for a schema whose seen tables are above
+// SchemaVersion: they were written by a newer hookkit, which this one must not change.
+var ErrSchemaTooNew = errors.New("hookkit/pgseen: database schema is newer than this hookkit (written by a newer version)")
+
+// migrations[v] takes a schema from version v to v+1; {s} is the quoted schema name.
+//
+// Every name starts with "seen" so that the tables can share a schema with other hookkit
+// stores (dispatch/pgqueue's tables are deliveries, attempts, counts and schema_version).
+//
+// One row per id: a reservation (committed false, token the reservation's owner) or a seen
+// record (committed true, token the owner of the reservation it replaced, so that a second
+// Commit by that owner — the middleware's, after a TxHandler committed the id in the
+// handler's transaction — is recognised). expires is the end of the lease or of the
+// retention, on the database's clock.
+//
+// The functions run Reserve and Commit in one round trip each. Times are passed as
+// microseconds (the resolution of timestamptz, rounded up by the caller) and computed
+// with clock_timestamp(), not now(): a statement may wait for a row lock, and an expiry
+// must be measured from when the row is written.
+//
+// seen_reserve never waits for a row lock held by another transaction: a row locked by a
+// TxHandler's transaction is a delivery in flight (whatever its expiry), so it answers 3
+// at once. It locks with SKIP LOCKED and, when that finds nothing, looks again without a
+// lock to tell a locked row from one that vanished (then it tries again). The INSERT ...
+// ON CONFLICT DO NOTHING does not wait for a row that another transaction has only
+// locked (SELECT ... FOR UPDATE); it waits only for an uncommitted insert or update of
+// the row, which a TxHandler makes only just before it commits (or, when it found no row
+// at all, at its start). p_sweep > 0 first deletes up to that many expired rows that no
+// one holds (the amortised cleanup).
+var migrations = []string{
+	0: `
+CREATE TABLE {s}.seen (
+	expires   timestamptz NOT NULL,
+	committed boolean     NOT NULL,
+	id        text        NOT NULL PRIMARY KEY,
+	token     text        NOT NULL
+);
+-- Expired rows, oldest first: the sweep.
+CREATE INDEX seen_expires ON {s}.seen (expires);
+
+-- seen_reserve returns 1 (reserved with p_token), 2 (already seen) or 3 (in flight).
+CREATE FUNCTION {s}.seen_reserve(p_id text, p_token text, p_lease_us bigint, p_sweep integer)
+RETURNS integer LANGUAGE plpgsql AS $fn$
+DECLARE
+	r record;
+BEGIN
+	IF p_sweep > 0 THEN
+		DELETE FROM {s}.seen WHERE id IN (
+			SELECT id FROM {s}.seen WHERE expires < now()
+			ORDER BY expires LIMIT p_sweep FOR UPDATE SKIP LOCKED);
+	END IF;
+	FOR attempt IN 1..3 LOOP
+		INSERT INTO {s}.seen (expires, committed, id, token)
+		VALUES (clock_timestamp() + p_lease_us * interval '1 microsecond', false, p_id, p_token)
+		ON CONFLICT (id) DO NOTHING;
+		IF FOUND THEN
+			RETURN 1;
+		END IF;
+		SELECT committed, expires INTO r FROM {s}.seen WHERE id = p_id FOR UPDATE SKIP LOCKED;
+		IF FOUND THEN
+			IF r.expires > clock_timestamp() THEN
+				RETURN CASE WHEN r.committed THEN 2 ELSE 3 END;
+			END IF;
+			UPDATE {s}.seen
+			SET expires = clock_timestamp() + p_lease_us * interval '1 microsecond',
+				committed = false, token = p_token
+			WHERE id = p_id;
+			RETURN 1;
+		END IF;
+		PERFORM 1 FROM {s}.seen WHERE id = p_id;
+		IF FOUND THEN
+			RETURN 3; -- locked by another transaction: a TxHandler is running
+		END IF;
+		-- Deleted between the INSERT and the SELECT: try again.
+	END LOOP;
+	RETURN 3; -- reserved and freed over and over right now; the sender retries
+END
+$fn$;
+
+-- seen_commit records p_id as seen for p_ttl_us and returns whether p_token held it: its
+-- unexpired reservation, or the seen record that replaced its reservation. A seen record
+-- keeps its owner; a reservation becomes a seen record owned by p_token.
+CREATE FUNCTION {s}.seen_commit(p_id text, p_token text, p_ttl_us bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+	r record;
+BEGIN
+	FOR attempt IN 1..3 LOOP
+		SELECT committed, expires, token INTO r FROM {s}.seen WHERE id = p_id FOR UPDATE;
+		IF FOUND THEN
+			UPDATE {s}.seen
+			SET expires = clock_timestamp() + p_ttl_us * interval '1 microsecond',
+				committed = true,
+				token = CASE WHEN r.committed THEN r.token ELSE p_token END
+			WHERE id = p_id;
+			RETURN r.token = p_token AND (r.committed OR r.expires > clock_timestamp());
+		END IF;
+		INSERT INTO {s}.seen (expires, committed, id, token)
+		VALUES (clock_timestamp() + p_ttl_us * interval '1 microsecond', true, p_id, p_token)
+		ON CONFLICT (id) DO NOTHING;
+		IF FOUND THEN
+			RETURN false; -- no reservation left: the lease had expired and was swept
+		END IF;
+	END LOOP;
+	RAISE EXCEPTION 'hookkit/pgseen: id % inserted and deleted repeatedly during commit', p_id;
+END
+$fn$;
+`,
+}
+
+// migrate creates or migrates the tables. When they are at SchemaVersion already (every
+// start but the first), it reads the version and changes nothing, so that a role without
+// the CREATE privilege can use a schema its administrator made. Otherwise, in one
+// transaction, it takes a transaction-scoped advisory lock on a key derived from the
+// schema name — the key dispatch/pgqueue takes, so that the two stores can be created in
+// one schema at once — and processes starting together migrate one after the other.
+func (s *Store) migrate(ctx context.Context) error {
+	q := func(sql string) string { return strings.ReplaceAll(sql, "{s}", s.quoted) }
+	var version int
+	err := s.pool.QueryRow(ctx, q(`SELECT version FROM {s}.seen_version`)).Scan(&version)
+	var pe *pgconn.PgError
+	switch {
+	case err == nil && version == SchemaVersion:
+		return nil
+	case err == nil && version > SchemaVersion:
+		return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
+	case err == nil, errors.Is(err, pgx.ErrNoRows):
+	case errors.As(err, &pe) && (pe.Code == "3F000" || pe.Code == "42P01"): // no schema, no table
+	default:
+		return fmt.Errorf("hookkit/pgseen: read schema version: %w", err)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, s.schema+":migrate"); err != nil {
+			return fmt.Errorf("hookkit/pgseen: lock schema %s: %w", s.schema, err)
+		}
+		if _, err := tx.Exec(ctx, q(`CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.seen_version (
+	one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+	version integer NOT NULL
+)`)); err != nil {
+			return fmt.Errorf("hookkit/pgseen: create schema %s: %w", s.schema, err)
+		}
+		version := 0
+		if err := tx.QueryRow(ctx, q(`SELECT coalesce(max(version), 0) FROM {s}.seen_version`)).Scan(&version); err != nil {
+			return fmt.Errorf("hookkit/pgseen: read schema version: %w", err)
+		}
+		switch {
+		case version > SchemaVersion:
+			return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
+		case version == SchemaVersion:
+			return nil
+		case version < 0:
+			return fmt.Errorf("hookkit/pgseen: invalid schema version %d", version)
+		}
+		for v := version; v < SchemaVersion; v++ {
+			if _, err := tx.Exec(ctx, q(migrations[v])); err != nil {
+				return fmt.Errorf("hookkit/pgseen: migrate schema %s from %d to %d: %w", s.schema, v, v+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, q(`INSERT INTO {s}.seen_version (version) VALUES ($1)
+ON CONFLICT (one) DO UPDATE SET version = excluded.version`), SchemaVersion); err != nil {
+			return fmt.Errorf("hookkit/pgseen: write schema version: %w", err)
+		}
+		return nil
+	})
+}
