@@ -37,8 +37,10 @@ var ErrSchemaTooNew = errors.New("hookkit/pgseen: database schema is newer than 
 //
 // seen_reserve never waits for a row lock held by another transaction: a row locked by a
 // TxHandler's transaction is a delivery in flight (whatever its expiry), so it answers 3
-// at once. It locks with SKIP LOCKED and, when that finds nothing, looks again without a
-// lock to tell a locked row from one that vanished (then it tries again). The INSERT ...
+// at once. An unexpired row is answered from a plain read (no lock, so no write and no
+// WAL flush at commit: a duplicate is cheap); only an expired row is locked, with SKIP
+// LOCKED, to take it over, and when that finds nothing it looks again without a lock to
+// tell a locked row from one that vanished (then it tries again). The INSERT ...
 // ON CONFLICT DO NOTHING does not wait for a row that another transaction has only
 // locked (SELECT ... FOR UPDATE); it waits only for an uncommitted insert or update of
 // the row, which a TxHandler makes only just before it commits (or, when it found no row
@@ -73,10 +75,19 @@ BEGIN
 		IF FOUND THEN
 			RETURN 1;
 		END IF;
+		-- Unexpired: answered without a lock (no write, so a duplicate costs no WAL flush).
+		SELECT committed, expires INTO r FROM {s}.seen WHERE id = p_id;
+		IF NOT FOUND THEN
+			CONTINUE; -- deleted since the INSERT: try again
+		END IF;
+		IF r.expires > clock_timestamp() THEN
+			RETURN CASE WHEN r.committed THEN 2 ELSE 3 END;
+		END IF;
+		-- Expired: take it over under its row lock, unless a transaction holds that.
 		SELECT committed, expires INTO r FROM {s}.seen WHERE id = p_id FOR UPDATE SKIP LOCKED;
 		IF FOUND THEN
 			IF r.expires > clock_timestamp() THEN
-				RETURN CASE WHEN r.committed THEN 2 ELSE 3 END;
+				RETURN CASE WHEN r.committed THEN 2 ELSE 3 END; -- renewed meanwhile
 			END IF;
 			UPDATE {s}.seen
 			SET expires = clock_timestamp() + p_lease_us * interval '1 microsecond',
