@@ -7,6 +7,7 @@ require (
 	github.com/hookkit/hookkit/auth/pgapikeys v0.0.0-00010101000000-000000000000
 	github.com/hookkit/hookkit/dispatch/pgqueue v0.0.0-00010101000000-000000000000
 	github.com/hookkit/hookkit/dispatch/sqlitequeue v0.0.0-00010101000000-000000000000
+	github.com/hookkit/hookkit/receiver/pgseen v0.0.0-00010101000000-000000000000
 	github.com/hookkit/hookkit/receiver/redisseen v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -45,5 +46,6 @@ replace (
 	github.com/hookkit/hookkit/auth/pgapikeys => ../../auth/pgapikeys
 	github.com/hookkit/hookkit/dispatch/pgqueue => ../../dispatch/pgqueue
 	github.com/hookkit/hookkit/dispatch/sqlitequeue => ../../dispatch/sqlitequeue
+	github.com/hookkit/hookkit/receiver/pgseen => ../../receiver/pgseen
 	github.com/hookkit/hookkit/receiver/redisseen => ../../receiver/redisseen
 )

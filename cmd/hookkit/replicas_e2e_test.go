@@ -120,6 +120,40 @@ func TestE2EThreeReplicasShareARedisSeenStore(t *testing.T) {
 		_ = admin.Close()
 	})
 	dsn := base + "?hookkit_prefix=" + prefix
+	_, key, replicas := threeReplicasOneEachTime(t, dsn)
+
+	// A replica that dies holding a reservation.
+	ev, err := event.New("order-created", map[string]string{"n": "orphan"})
+	require.NoError(t, err)
+	enc, err := ev.Encode()
+	require.NoError(t, err)
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), reserveChildEnv+"="+base+" "+prefix+" "+ev.ID)
+	out, err := child.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, child.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "reserved\n", line)
+	reservedAt := time.Now()
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
+	_ = child.Wait()
+	assert.Equal(t, http.StatusServiceUnavailable, signedPost(t, replicas[0].url, key, ev.ID, enc.Body(0)),
+		"while the dead replica's lease runs, the id is in progress")
+	deliverUntilAcknowledged(t, replicas[0].url, key, ev.ID, enc.Body(0))
+	waited := time.Since(reservedAt)
+	assert.Less(t, waited, reserveChildLease+2*time.Second, "blocked no longer than the lease")
+	assert.GreaterOrEqual(t, waited, reserveChildLease-100*time.Millisecond)
+	got := replicas[0].next(t)
+	assert.Equal(t, ev.ID, got["id"])
+}
+
+// threeReplicasOneEachTime starts three `hookkit listen` replicas on the seen store dsn,
+// delivers every event to all three at once (retrying each 503 "in progress", as a sender
+// would), and checks that each event was printed exactly once across the three. It returns
+// the secret, its key and the replicas.
+func threeReplicasOneEachTime(t *testing.T, dsn string) (string, signature.Key, []*listener) {
+	t.Helper()
 	secret := keygen(t, "standard")
 	key, err := signature.Standard().ParseKey("k", secret)
 	require.NoError(t, err)
@@ -164,29 +198,11 @@ func TestE2EThreeReplicasShareARedisSeenStore(t *testing.T) {
 	for id, n := range printed {
 		assert.Equal(t, 1, n, "%s printed once across the replicas", id)
 	}
+	return secret, key, replicas
 
-	// A replica that dies holding a reservation.
-	ev, err := event.New("order-created", map[string]string{"n": "orphan"})
-	require.NoError(t, err)
-	enc, err := ev.Encode()
-	require.NoError(t, err)
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), reserveChildEnv+"="+base+" "+prefix+" "+ev.ID)
-	out, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "reserved\n", line)
-	reservedAt := time.Now()
-	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
-	_ = child.Wait()
-	assert.Equal(t, http.StatusServiceUnavailable, signedPost(t, replicas[0].url, key, ev.ID, enc.Body(0)),
-		"while the dead replica's lease runs, the id is in progress")
-	deliverUntilAcknowledged(t, replicas[0].url, key, ev.ID, enc.Body(0))
-	waited := time.Since(reservedAt)
-	assert.Less(t, waited, reserveChildLease+2*time.Second, "blocked no longer than the lease")
-	assert.GreaterOrEqual(t, waited, reserveChildLease-100*time.Millisecond)
-	got := replicas[0].next(t)
-	assert.Equal(t, ev.ID, got["id"])
+}
+
+// TestE2EThreeReplicasShareAPostgresSeenStore: the same with the Postgres seen store.
+func TestE2EThreeReplicasShareAPostgresSeenStore(t *testing.T) {
+	threeReplicasOneEachTime(t, storeDSN(t, "postgres"))
 }

@@ -7,15 +7,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hookkit/hookkit/receiver"
+	"github.com/hookkit/hookkit/receiver/pgseen"
 	"github.com/hookkit/hookkit/receiver/redisseen"
 )
 
 // seenStoreUsage documents listen's --seen-store.
 const seenStoreUsage = "where the ids of handled deliveries are kept, shared by the replicas of a listener: `DSN` " +
-	"redis://[:PASS@]HOST:PORT/DB (?hookkit_prefix=P, default hookkit:seen:); \"\" or memory: this process only"
+	"redis://[:PASS@]HOST:PORT/DB (?hookkit_prefix=P, default hookkit:seen:), " +
+	"postgres://USER:PASS@HOST:PORT/DB (?hookkit_schema=NAME, default hookkit); memory: this process only"
 
 // openSeenStore opens the SeenStore a --seen-store DSN names: nil (the receiver's own
 // memory store) for "" and "memory". Its errors never echo the DSN, which may carry a
@@ -52,6 +55,30 @@ func openSeenStore(ctx context.Context, dsn string) (receiver.SeenStore, func(),
 			return nil, nil, usagef("--seen-store: %v", err)
 		}
 		return s, func() { _ = client.Close() }, nil
+	case kind == "postgres" || kind == "postgresql":
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil, nil, usagef("--seen-store postgres://…: not a valid connection URL")
+		}
+		password, _ := u.User.Password()
+		q := u.Query()
+		cfg := pgseen.Config{Schema: q.Get("hookkit_schema")}
+		q.Del("hookkit_schema")
+		u.RawQuery = q.Encode()
+		pc, err := pgxpool.ParseConfig(u.String())
+		if err != nil {
+			return nil, nil, usagef("--seen-store postgres://…: not a valid connection URL")
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to the seen-id store: %s", redact(err.Error(), password))
+		}
+		s, err := pgseen.New(ctx, pool, cfg)
+		if err != nil {
+			pool.Close()
+			return nil, nil, fmt.Errorf("opening the seen-id store: %s", redact(err.Error(), password))
+		}
+		return s, pool.Close, nil
 	}
-	return nil, nil, usagef("--seen-store: unknown kind of store (want memory or redis://…)")
+	return nil, nil, usagef("--seen-store: unknown kind of store (want memory, redis://… or postgres://…)")
 }
