@@ -45,7 +45,7 @@
 // several dispatchers share, the state of an endpoint is a fact about the endpoint, not
 // about the process that noticed it: after a 410 every dispatcher must stop leasing its
 // deliveries. The decision: that state lives in the store, beside the deliveries, through
-// an optional extension a shared store implements (part 2, with the Postgres store). Its
+// an optional extension a shared store implements (not yet: the next step of the Postgres store, dispatch/pgqueue). Its
 // shape: an endpoint row per subscription (state, consecutive failures, paused-until, a
 // version), changed only by compare-and-set on the version, so that two dispatchers that
 // see the same failure make one transition; Lease skips the deliveries of endpoints that

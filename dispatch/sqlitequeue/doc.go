@@ -14,7 +14,7 @@
 // two processes never lease the same delivery, lease tokens are random (crypto/rand)
 // and so unique across processes, and the ordered head rule is part of the query that
 // leases. The file must be on a local disk (SQLite's locks do not work over NFS). For
-// dispatchers on several hosts use a server database (a Postgres store is planned).
+// dispatchers on several hosts use a server database (dispatch/pgqueue).
 //
 // # Durability: Synchronous
 //
