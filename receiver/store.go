@@ -1,10 +1,11 @@
 package receiver
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ var ErrLeaseLost = errors.New("hookkit/receiver: seen-id reservation lost before
 // DefaultMaxEntries is the capacity of a MemorySeenStore whose MaxEntries is zero.
 const DefaultMaxEntries = 100_000
 
+// maxMaxEntries is the largest MaxEntries: entries are numbered by int32.
+const maxMaxEntries = 1 << 30
+
 // ErrStoreFull is returned by MemorySeenStore.Reserve when MaxEntries deliveries are in
 // flight at once; the receiver answers 503 so the sender retries.
 var ErrStoreFull = errors.New("hookkit/receiver: seen store full of in-flight deliveries")
@@ -102,8 +106,9 @@ var ErrStoreFull = errors.New("hookkit/receiver: seen store full of in-flight de
 // MemorySeenStoreConfig configures NewMemorySeenStore. The zero value is ready to use.
 type MemorySeenStoreConfig struct {
 	// MaxEntries caps the number of ids remembered (seen plus in flight). 0 means
-	// DefaultMaxEntries (100,000); a negative value is refused (the store is always
-	// bounded). When the cap is reached the oldest seen id is forgotten first; in-flight
+	// DefaultMaxEntries (100,000); a negative value, or one above 2^30, is refused (the
+	// store is always bounded). When the cap is reached the oldest seen id is forgotten
+	// first; in-flight
 	// reservations are never evicted (Reserve fails with ErrStoreFull instead).
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
@@ -115,22 +120,51 @@ type MemorySeenStoreConfig struct {
 // first when the store is full, so memory stays bounded under any load; expired entries are
 // dropped as new ones arrive. It does not survive restarts and is not shared between
 // processes — plug a Redis or SQL SeenStore for that.
+//
+// Its memory holds no pointers (entries in one slice, linked by index; the id bytes in one
+// byte arena; an index from a 64-bit hash of the id to an entry), so however many ids it
+// remembers, the garbage collector does not scan them. Lookups compare the id bytes, so two
+// ids whose hashes collide are still told apart.
 type MemorySeenStore struct {
-	max int
-	now func() time.Time
+	max  int
+	now  func() time.Time
+	seed maphash.Seed
 
 	mu      sync.Mutex
-	entries map[string]*memEntry
-	order   list.List // of *memEntry that are committed, oldest commit first
-	seq     uint64    // reservations made; the token of a reservation is its number
+	based   bool             // base is set (at the first call)
+	base    time.Time        // expiries are nanoseconds since base (monotonic when now is)
+	index   map[uint64]int32 // hash of the id -> first entry of its chain (hnext)
+	entries []memEntry       // slots; the free ones are chained from free by next
+	free    int32            // first free slot, or nilEntry
+	live    int              // slots in use: ids held
+	head    int32            // oldest commit, or nilEntry
+	tail    int32            // newest commit, or nilEntry
+	seen    int              // committed entries (the length of the commit order)
+	arena   []byte           // id bytes of the entries, at off:off+idLen
+	garbage int              // arena bytes of removed ids, reclaimed by compact
+	seq     uint64           // reservations made; the token of a reservation is its number
 }
 
+// nilEntry is the null entry index.
+const nilEntry int32 = -1
+
+const (
+	entryFree uint8 = iota
+	entryReserved
+	entrySeen
+)
+
+// memEntry is one id held by a MemorySeenStore. It has no pointers.
 type memEntry struct {
-	id      string
-	token   string // the reservation's owner while in flight
-	expires time.Time
-	seen    bool          // committed; false: reserved (in flight)
-	elem    *list.Element // position in order when seen
+	hash    uint64 // maphash of the id under the store's seed
+	expires int64  // nanoseconds since the store's base
+	token   uint64 // the reservation's number while reserved; 0 otherwise
+	off     int    // the id is arena[off : off+idLen]
+	idLen   int32
+	hnext   int32 // next entry with the same hash
+	prev    int32 // commit order when seen
+	next    int32 // commit order when seen; free list when free
+	state   uint8
 }
 
 // NewMemorySeenStore returns an empty MemorySeenStore, or an error wrapping
@@ -138,6 +172,9 @@ type memEntry struct {
 func NewMemorySeenStore(cfg MemorySeenStoreConfig) (*MemorySeenStore, error) {
 	if cfg.MaxEntries < 0 {
 		return nil, fmt.Errorf("%w: MaxEntries is negative", ErrInvalidConfig)
+	}
+	if cfg.MaxEntries > maxMaxEntries {
+		return nil, fmt.Errorf("%w: MaxEntries is above %d", ErrInvalidConfig, maxMaxEntries)
 	}
 	capacity := cfg.MaxEntries
 	if capacity == 0 {
@@ -151,7 +188,10 @@ func newMemorySeenStore(capacity int, now func() time.Time) *MemorySeenStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemorySeenStore{max: capacity, now: now, entries: make(map[string]*memEntry)}
+	return &MemorySeenStore{
+		max: capacity, now: now, seed: maphash.MakeSeed(),
+		index: make(map[uint64]int32), free: nilEntry, head: nilEntry, tail: nilEntry,
+	}
 }
 
 // Len returns the number of ids currently held, seen or in flight (expired ones included
@@ -159,68 +199,77 @@ func newMemorySeenStore(capacity int, now func() time.Time) *MemorySeenStore {
 func (m *MemorySeenStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.entries)
+	return m.live
 }
 
 // Reserve implements SeenStore. Tokens are unique within the store (a counter): they never
 // leave the process, so they need not be unguessable.
 func (m *MemorySeenStore) Reserve(_ context.Context, id string, lease time.Duration) (ReserveResult, string, error) {
-	now := m.now()
+	t := m.now()
+	h := maphash.String(m.seed, id)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[id]; ok {
-		if now.Before(e.expires) {
-			if e.seen {
+	now := m.since(t)
+	if i := m.lookup(h, id); i != nilEntry {
+		e := &m.entries[i]
+		if now < e.expires {
+			if e.state == entrySeen {
 				return AlreadySeen, "", nil
 			}
 			return InFlight, "", nil
 		}
-		m.remove(e)
+		m.remove(i)
 	}
 	m.sweep(now)
-	if len(m.entries) >= m.max {
-		if m.order.Len() == 0 {
+	if m.live >= m.max {
+		if m.seen == 0 {
 			// Everything is in flight: expire stale leases before giving up.
-			for _, e := range m.entries {
-				if !now.Before(e.expires) {
-					m.remove(e)
+			for i := range m.entries {
+				if e := &m.entries[i]; e.state == entryReserved && now >= e.expires {
+					m.remove(int32(i))
 				}
 			}
-			if len(m.entries) >= m.max {
+			if m.live >= m.max {
 				return 0, "", ErrStoreFull
 			}
 		} else {
-			m.remove(m.order.Front().Value.(*memEntry))
+			m.remove(m.head)
 		}
 	}
 	m.seq++
-	token := strconv.FormatUint(m.seq, 10)
-	m.entries[id] = &memEntry{id: id, token: token, expires: now.Add(lease)}
-	return Reserved, token, nil
+	i := m.insert(h, id)
+	e := &m.entries[i]
+	e.state = entryReserved
+	e.token = m.seq
+	e.expires = addNanos(now, lease)
+	return Reserved, strconv.FormatUint(m.seq, 10), nil
 }
 
 // Commit implements SeenStore.
 func (m *MemorySeenStore) Commit(_ context.Context, id, token string, ttl time.Duration) error {
-	now := m.now()
+	t := m.now()
+	h := maphash.String(m.seed, id)
+	tok := parseToken(token)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.entries[id]
-	held := ok && e.ownedBy(token) && now.Before(e.expires)
-	if ok {
-		if e.seen {
-			m.order.Remove(e.elem)
+	now := m.since(t)
+	i := m.lookup(h, id)
+	held := i != nilEntry && m.entries[i].ownedBy(tok) && now < m.entries[i].expires
+	if i != nilEntry {
+		if m.entries[i].state == entrySeen {
+			m.unlink(i)
 		}
 	} else {
-		if len(m.entries) >= m.max && m.order.Len() > 0 {
-			m.remove(m.order.Front().Value.(*memEntry))
+		if m.live >= m.max && m.seen > 0 {
+			m.remove(m.head)
 		}
-		e = &memEntry{id: id}
-		m.entries[id] = e
+		i = m.insert(h, id)
 	}
-	e.seen = true
-	e.token = ""
-	e.expires = now.Add(ttl)
-	e.elem = m.order.PushBack(e)
+	e := &m.entries[i]
+	e.state = entrySeen
+	e.token = 0
+	e.expires = addNanos(now, ttl)
+	m.pushBack(i)
 	if !held {
 		return ErrLeaseLost
 	}
@@ -229,39 +278,172 @@ func (m *MemorySeenStore) Commit(_ context.Context, id, token string, ttl time.D
 
 // Release implements SeenStore.
 func (m *MemorySeenStore) Release(_ context.Context, id, token string) error {
+	h := maphash.String(m.seed, id)
+	tok := parseToken(token)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[id]; ok && e.ownedBy(token) {
-		m.remove(e) // expired or not: no one else holds it, and it should not linger
+	if i := m.lookup(h, id); i != nilEntry && m.entries[i].ownedBy(tok) {
+		m.remove(i) // expired or not: no one else holds it, and it should not linger
 	}
 	return nil
 }
 
+// parseToken returns the reservation number token names, or 0 (no reservation's) when token
+// is not one that Reserve returned: "", not decimal, or with a leading zero.
+func parseToken(token string) uint64 {
+	if token == "" || token[0] == '0' {
+		return 0
+	}
+	n, err := strconv.ParseUint(token, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // ownedBy reports whether e is a reservation (expired or not) made with token. Once another
 // delivery reserves the id, or it is committed, the entry has another token or none.
-func (e *memEntry) ownedBy(token string) bool {
-	return !e.seen && token != "" && e.token == token
+func (e *memEntry) ownedBy(token uint64) bool {
+	return e.state == entryReserved && token != 0 && e.token == token
+}
+
+// since returns t as nanoseconds since the store's base, the first time it was asked for
+// (by the monotonic clock when both have a reading, as time.Time comparisons are).
+func (m *MemorySeenStore) since(t time.Time) int64 {
+	if !m.based {
+		m.base, m.based = t, true
+	}
+	return int64(t.Sub(m.base))
+}
+
+// addNanos returns now+d, saturated instead of overflowing.
+func addNanos(now int64, d time.Duration) int64 {
+	s := now + int64(d)
+	if d > 0 && s < now {
+		return math.MaxInt64
+	}
+	if d < 0 && s > now {
+		return math.MinInt64
+	}
+	return s
+}
+
+// lookup returns the entry holding id (whose hash is h), or nilEntry.
+func (m *MemorySeenStore) lookup(h uint64, id string) int32 {
+	i, ok := m.index[h]
+	if !ok {
+		return nilEntry
+	}
+	for ; i != nilEntry; i = m.entries[i].hnext {
+		if e := &m.entries[i]; e.hash == h && string(m.arena[e.off:e.off+int(e.idLen)]) == id {
+			return i
+		}
+	}
+	return nilEntry
+}
+
+// insert takes a slot for id (not held; hash h), indexes it and returns it; the caller sets
+// its state, token and expiry.
+func (m *MemorySeenStore) insert(h uint64, id string) int32 {
+	if m.garbage > 4096 && m.garbage > len(m.arena)/2 {
+		m.compact()
+	}
+	var i int32
+	if m.free != nilEntry {
+		i = m.free
+		m.free = m.entries[i].next
+	} else {
+		i = int32(len(m.entries))
+		m.entries = append(m.entries, memEntry{})
+	}
+	next, ok := m.index[h]
+	if !ok {
+		next = nilEntry
+	}
+	m.entries[i] = memEntry{hash: h, off: len(m.arena), idLen: int32(len(id)), hnext: next, prev: nilEntry, next: nilEntry}
+	m.arena = append(m.arena, id...)
+	m.index[h] = i
+	m.live++
+	return i
+}
+
+// remove forgets entry i: out of the commit order, the index and the arena, onto the free list.
+func (m *MemorySeenStore) remove(i int32) {
+	e := &m.entries[i]
+	if e.state == entrySeen {
+		m.unlink(i)
+	}
+	h := e.hash
+	if head := m.index[h]; head == i {
+		if e.hnext == nilEntry {
+			delete(m.index, h)
+		} else {
+			m.index[h] = e.hnext
+		}
+	} else {
+		p := head
+		for m.entries[p].hnext != i {
+			p = m.entries[p].hnext
+		}
+		m.entries[p].hnext = e.hnext
+	}
+	m.garbage += int(e.idLen)
+	*e = memEntry{state: entryFree, hnext: nilEntry, prev: nilEntry, next: m.free}
+	m.free = i
+	m.live--
+}
+
+// compact rewrites the arena with only the ids of the entries in use.
+func (m *MemorySeenStore) compact() {
+	arena := make([]byte, 0, 2*(len(m.arena)-m.garbage))
+	for i := range m.entries {
+		if e := &m.entries[i]; e.state != entryFree {
+			off := len(arena)
+			arena = append(arena, m.arena[e.off:e.off+int(e.idLen)]...)
+			e.off = off
+		}
+	}
+	m.arena = arena
+	m.garbage = 0
+}
+
+// pushBack appends entry i to the commit order.
+func (m *MemorySeenStore) pushBack(i int32) {
+	e := &m.entries[i]
+	e.prev, e.next = m.tail, nilEntry
+	if m.tail == nilEntry {
+		m.head = i
+	} else {
+		m.entries[m.tail].next = i
+	}
+	m.tail = i
+	m.seen++
+}
+
+// unlink takes entry i (seen) out of the commit order.
+func (m *MemorySeenStore) unlink(i int32) {
+	e := &m.entries[i]
+	if e.prev == nilEntry {
+		m.head = e.next
+	} else {
+		m.entries[e.prev].next = e.next
+	}
+	if e.next == nilEntry {
+		m.tail = e.prev
+	} else {
+		m.entries[e.next].prev = e.prev
+	}
+	e.prev, e.next = nilEntry, nilEntry
+	m.seen--
 }
 
 // sweep drops expired committed ids from the front of the commit order. With one TTL for
 // all ids (what the receiver uses) the front is always the next to expire.
-func (m *MemorySeenStore) sweep(now time.Time) {
-	for i := 0; i < 64; i++ {
-		f := m.order.Front()
-		if f == nil {
+func (m *MemorySeenStore) sweep(now int64) {
+	for range 64 {
+		if m.head == nilEntry || now < m.entries[m.head].expires {
 			return
 		}
-		e := f.Value.(*memEntry)
-		if now.Before(e.expires) {
-			return
-		}
-		m.remove(e)
+		m.remove(m.head)
 	}
-}
-
-func (m *MemorySeenStore) remove(e *memEntry) {
-	if e.seen {
-		m.order.Remove(e.elem)
-	}
-	delete(m.entries, e.id)
 }

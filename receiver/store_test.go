@@ -3,7 +3,10 @@ package receiver_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,4 +228,117 @@ func TestMemorySeenStoreZeroMaxEntriesIsTheDefault(t *testing.T) {
 	_, _, err := s.Reserve(ctx, "one too many", time.Minute)
 	assert.ErrorIs(t, err, receiver.ErrStoreFull)
 	assert.Equal(t, receiver.DefaultMaxEntries, s.Len())
+}
+
+// fillSeenStore commits n distinct ids of the form "msg-<i>" into s.
+func fillSeenStore(t testing.TB, s *receiver.MemorySeenStore, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		id := "msg-" + strconv.Itoa(i)
+		res, tok, err := s.Reserve(ctx, id, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, receiver.Reserved, res)
+		require.NoError(t, s.Commit(ctx, id, tok, time.Hour))
+	}
+}
+
+// scannableHeap returns the bytes of heap the collector must scan, as of a fresh full GC.
+func scannableHeap() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
+// A full store (DefaultMaxEntries ids) adds (almost) nothing to the heap the collector scans:
+// its entries, id bytes and index hold no pointers, so a busy receiver does not pay a GC scan
+// of every remembered id each cycle. (A map of strings to entry pointers plus a linked list
+// made the same store about 15 MB of scannable heap.)
+func TestMemorySeenStoreHeapIsNoscan(t *testing.T) {
+	before := scannableHeap()
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{})
+	fillSeenStore(t, s, receiver.DefaultMaxEntries)
+	after := scannableHeap()
+	require.Equal(t, receiver.DefaultMaxEntries, s.Len())
+	var grown uint64
+	if after > before {
+		grown = after - before
+	}
+	assert.Less(t, grown, uint64(1<<20), "scannable heap grew by %d bytes for %d ids", grown, s.Len())
+	// The ids are still all there after the collections.
+	res, _, err := s.Reserve(context.Background(), "msg-0", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.AlreadySeen, res)
+	runtime.KeepAlive(s)
+}
+
+// BenchmarkMemorySeenStoreGC is one full collection with a full MemorySeenStore
+// (DefaultMaxEntries ids) live: with a pointer-free store it costs about what an empty heap
+// does.
+func BenchmarkMemorySeenStoreGC(b *testing.B) {
+	s := newSeenStore(b, receiver.MemorySeenStoreConfig{})
+	fillSeenStore(b, s, receiver.DefaultMaxEntries)
+	scan := scannableHeap()
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(scan), "scan-heap-bytes")
+	runtime.KeepAlive(s)
+}
+
+// Only the exact token Reserve returned owns the reservation: the same number spelt another
+// way, or garbage, releases nothing and commits as a lost lease.
+func TestMemorySeenStoreTokenMustMatchExactly(t *testing.T) {
+	ctx := context.Background()
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{})
+	_, tok, err := s.Reserve(ctx, "a", time.Minute)
+	require.NoError(t, err)
+	for _, bad := range []string{"0" + tok, "+" + tok, tok + " ", "x", "0", "18446744073709551616"} {
+		require.NoError(t, s.Release(ctx, "a", bad))
+		res, _, err := s.Reserve(ctx, "a", time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, receiver.InFlight, res, "token %q released it", bad)
+	}
+	assert.ErrorIs(t, s.Commit(ctx, "a", "0"+tok, time.Hour), receiver.ErrLeaseLost)
+}
+
+// Under churn far beyond the capacity, with ids of many lengths, the store keeps exactly the
+// newest ids (the id bytes are reclaimed and moved as old ids go, and must stay intact).
+func TestMemorySeenStoreChurnKeepsTheNewestIDs(t *testing.T) {
+	ctx := context.Background()
+	const capacity, total = 500, 20_000
+	s := newSeenStore(t, receiver.MemorySeenStoreConfig{MaxEntries: capacity})
+	id := func(i int) string { return fmt.Sprintf("%d-%s", i, strings.Repeat("x", i%97)) }
+	for i := range total {
+		res, tok, err := s.Reserve(ctx, id(i), time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, receiver.Reserved, res, id(i))
+		if i%3 == 0 { // some released, then reserved and committed again
+			require.NoError(t, s.Release(ctx, id(i), tok))
+			_, tok, err = s.Reserve(ctx, id(i), time.Minute)
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.Commit(ctx, id(i), tok, time.Hour))
+		require.LessOrEqual(t, s.Len(), capacity)
+	}
+	for i := total - capacity; i < total; i++ {
+		res, _, err := s.Reserve(ctx, id(i), time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, receiver.AlreadySeen, res, id(i))
+	}
+	res, _, err := s.Reserve(ctx, id(total-capacity-1), time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, receiver.Reserved, res, "the newest evicted id is forgotten")
+}
+
+// Entries are numbered by int32, so a MaxEntries above 2^30 is refused rather than wrapped.
+func TestNewMemorySeenStoreRefusesHugeMaxEntries(t *testing.T) {
+	s, err := receiver.NewMemorySeenStore(receiver.MemorySeenStoreConfig{MaxEntries: 1<<30 + 1})
+	assert.ErrorIs(t, err, receiver.ErrInvalidConfig)
+	assert.Nil(t, s)
+	_, err = receiver.NewMemorySeenStore(receiver.MemorySeenStoreConfig{MaxEntries: 1 << 30})
+	assert.NoError(t, err)
 }
