@@ -121,11 +121,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // Schema returns the name of the Postgres schema holding the store's table.
 func (s *Store) Schema() string { return s.schema }
 
-// migrateKey is the advisory lock key of migrations. The schema name has no ':', and
-// hookkit/dispatch/pgqueue's keys are the schema name followed by ":migrate", ":counts"
-// or '/': the keys of two stores never equal.
-func (s *Store) migrateKey() string { return s.schema + ":api_keys" }
-
 // dbTime is t as Postgres keeps it: UTC, microseconds.
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 

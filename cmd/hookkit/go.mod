@@ -20,6 +20,7 @@ require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/hookkit/hookkit/internal/pgschema v0.0.0-00010101000000-000000000000 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
@@ -46,6 +47,7 @@ replace (
 	github.com/hookkit/hookkit/auth/pgapikeys => ../../auth/pgapikeys
 	github.com/hookkit/hookkit/dispatch/pgqueue => ../../dispatch/pgqueue
 	github.com/hookkit/hookkit/dispatch/sqlitequeue => ../../dispatch/sqlitequeue
+	github.com/hookkit/hookkit/internal/pgschema => ../../internal/pgschema
 	github.com/hookkit/hookkit/receiver/pgseen => ../../receiver/pgseen
 	github.com/hookkit/hookkit/receiver/redisseen => ../../receiver/redisseen
 )

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/hookkit/hookkit v0.0.0-00010101000000-000000000000
+	github.com/hookkit/hookkit/internal/pgschema v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
@@ -23,4 +24,7 @@ require (
 
 // The Postgres store is its own module so that its driver stays out of the library's
 // module; until hookkit is published it builds against the checkout it lives in.
-replace github.com/hookkit/hookkit => ../..
+replace (
+	github.com/hookkit/hookkit => ../..
+	github.com/hookkit/hookkit/internal/pgschema => ../../internal/pgschema
+)

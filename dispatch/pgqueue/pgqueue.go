@@ -142,8 +142,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 func (s *Store) Schema() string { return s.schema }
 
 // Lock keys (pg_advisory_xact_lock and friends). The schema name has neither '/' nor
-// ':', so the keys of one schema never equal the keys of another or of each other.
-func (s *Store) migrateKey() string  { return s.schema + ":migrate" }
+// ':', so the keys of one schema never equal the keys of another or of each other, nor
+// the migration key internal/pgschema takes (the schema name followed by ":migrate").
 func (s *Store) compactKey() string  { return s.schema + ":counts" }
 func (s *Store) endpointKey() string { return s.schema + "/" } // followed by the endpoint ID
 

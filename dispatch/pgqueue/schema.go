@@ -3,11 +3,8 @@ package pgqueue
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/hookkit/hookkit/internal/pgschema"
 )
 
 // SchemaVersion is the version of the schema this package writes, kept in the table
@@ -89,60 +86,10 @@ CREATE TABLE {s}.counts (
 `,
 }
 
-// migrate creates or migrates the schema. When the schema is at SchemaVersion already
-// (every start but the first), it reads the version and changes nothing, so that a role
-// without the CREATE privilege can use a schema its administrator made. Otherwise, in
-// one transaction, it takes a transaction-scoped advisory lock on a key derived from the
-// schema name, so that processes starting at once migrate one after the other (each
-// after the first then finds the schema at SchemaVersion).
+// migrate creates or migrates the schema (internal/pgschema: the version in
+// schema_version; read only when it is current; otherwise one transaction under the
+// schema's migration lock, shared with the other hookkit stores of the schema).
 func (s *Store) migrate(ctx context.Context) error {
-	q := func(sql string) string { return strings.ReplaceAll(sql, "{s}", s.q.schema) }
-	var version int
-	err := s.pool.QueryRow(ctx, q(`SELECT version FROM {s}.schema_version`)).Scan(&version)
-	var pe *pgconn.PgError
-	switch {
-	case err == nil && version == SchemaVersion:
-		return nil
-	case err == nil && version > SchemaVersion:
-		return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
-	case err == nil, errors.Is(err, pgx.ErrNoRows):
-	case errors.As(err, &pe) && (pe.Code == "3F000" || pe.Code == "42P01"): // no schema, no table
-	default:
-		return fmt.Errorf("hookkit/pgqueue: read schema version: %w", err)
-	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, s.migrateKey()); err != nil {
-			return fmt.Errorf("hookkit/pgqueue: lock schema %s: %w", s.schema, err)
-		}
-		if _, err := tx.Exec(ctx, q(`CREATE SCHEMA IF NOT EXISTS {s};
-CREATE TABLE IF NOT EXISTS {s}.schema_version (
-	one     boolean PRIMARY KEY DEFAULT true CHECK (one),
-	version integer NOT NULL
-)`)); err != nil {
-			return fmt.Errorf("hookkit/pgqueue: create schema %s: %w", s.schema, err)
-		}
-		version := 0
-		if err := tx.QueryRow(ctx, q(`SELECT coalesce(max(version), 0) FROM {s}.schema_version`)).Scan(&version); err != nil {
-			return fmt.Errorf("hookkit/pgqueue: read schema version: %w", err)
-		}
-		switch {
-		case version > SchemaVersion:
-			return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
-		case version == SchemaVersion:
-			return nil
-		case version < 0:
-			return fmt.Errorf("hookkit/pgqueue: invalid schema version %d", version)
-		}
-		for v := version; v < SchemaVersion; v++ {
-			if _, err := tx.Exec(ctx, q(migrations[v])); err != nil {
-				return fmt.Errorf("hookkit/pgqueue: migrate schema %s from %d to %d: %w", s.schema, v, v+1, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, q(`INSERT INTO {s}.schema_version (version) VALUES ($1)
-ON CONFLICT (one) DO UPDATE SET version = excluded.version`), SchemaVersion); err != nil {
-			return fmt.Errorf("hookkit/pgqueue: write schema version: %w", err)
-		}
-		return nil
-	})
-	return err
+	return pgschema.Migrate(ctx, s.pool, pgschema.Spec{Pkg: "hookkit/pgqueue", Schema: s.schema,
+		VersionTable: "schema_version", Migrations: migrations, TooNew: ErrSchemaTooNew})
 }

@@ -12,6 +12,7 @@ require (
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
+	github.com/hookkit/hookkit/internal/pgschema v0.0.0-00010101000000-000000000000 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
@@ -27,4 +28,5 @@ require (
 replace (
 	github.com/hookkit/hookkit => ../..
 	github.com/hookkit/hookkit/dispatch/pgqueue => ../../dispatch/pgqueue
+	github.com/hookkit/hookkit/internal/pgschema => ../../internal/pgschema
 )

@@ -3,11 +3,8 @@ package pgseen
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/hookkit/hookkit/internal/pgschema"
 )
 
 // SchemaVersion is the version of the tables and functions this package writes, kept in
@@ -136,59 +133,11 @@ $fn$;
 `,
 }
 
-// migrate creates or migrates the tables. When they are at SchemaVersion already (every
-// start but the first), it reads the version and changes nothing, so that a role without
-// the CREATE privilege can use a schema its administrator made. Otherwise, in one
-// transaction, it takes a transaction-scoped advisory lock on a key derived from the
-// schema name — the key dispatch/pgqueue takes, so that the two stores can be created in
-// one schema at once — and processes starting together migrate one after the other.
+// migrate creates or migrates the tables (internal/pgschema: the version in
+// seen_version; read only when it is current; otherwise one transaction under the
+// schema's migration lock, which dispatch/pgqueue and auth/pgapikeys take too, so that
+// the stores can be created in one schema at once).
 func (s *Store) migrate(ctx context.Context) error {
-	q := func(sql string) string { return strings.ReplaceAll(sql, "{s}", s.quoted) }
-	var version int
-	err := s.pool.QueryRow(ctx, q(`SELECT version FROM {s}.seen_version`)).Scan(&version)
-	var pe *pgconn.PgError
-	switch {
-	case err == nil && version == SchemaVersion:
-		return nil
-	case err == nil && version > SchemaVersion:
-		return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
-	case err == nil, errors.Is(err, pgx.ErrNoRows):
-	case errors.As(err, &pe) && (pe.Code == "3F000" || pe.Code == "42P01"): // no schema, no table
-	default:
-		return fmt.Errorf("hookkit/pgseen: read schema version: %w", err)
-	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, s.schema+":migrate"); err != nil {
-			return fmt.Errorf("hookkit/pgseen: lock schema %s: %w", s.schema, err)
-		}
-		if _, err := tx.Exec(ctx, q(`CREATE SCHEMA IF NOT EXISTS {s};
-CREATE TABLE IF NOT EXISTS {s}.seen_version (
-	one     boolean PRIMARY KEY DEFAULT true CHECK (one),
-	version integer NOT NULL
-)`)); err != nil {
-			return fmt.Errorf("hookkit/pgseen: create schema %s: %w", s.schema, err)
-		}
-		version := 0
-		if err := tx.QueryRow(ctx, q(`SELECT coalesce(max(version), 0) FROM {s}.seen_version`)).Scan(&version); err != nil {
-			return fmt.Errorf("hookkit/pgseen: read schema version: %w", err)
-		}
-		switch {
-		case version > SchemaVersion:
-			return fmt.Errorf("%w: schema %s at version %d, this hookkit writes %d", ErrSchemaTooNew, s.schema, version, SchemaVersion)
-		case version == SchemaVersion:
-			return nil
-		case version < 0:
-			return fmt.Errorf("hookkit/pgseen: invalid schema version %d", version)
-		}
-		for v := version; v < SchemaVersion; v++ {
-			if _, err := tx.Exec(ctx, q(migrations[v])); err != nil {
-				return fmt.Errorf("hookkit/pgseen: migrate schema %s from %d to %d: %w", s.schema, v, v+1, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, q(`INSERT INTO {s}.seen_version (version) VALUES ($1)
-ON CONFLICT (one) DO UPDATE SET version = excluded.version`), SchemaVersion); err != nil {
-			return fmt.Errorf("hookkit/pgseen: write schema version: %w", err)
-		}
-		return nil
-	})
+	return pgschema.Migrate(ctx, s.pool, pgschema.Spec{Pkg: "hookkit/pgseen", Schema: s.schema,
+		VersionTable: "seen_version", Migrations: migrations, TooNew: ErrSchemaTooNew})
 }
