@@ -75,6 +75,7 @@ func newStore(t testing.TB, cfg pgqueue.Config) *pgqueue.Store {
 // the pending bound and the dead-letter bound), each subtest in a schema of its own.
 func TestConformance(t *testing.T) {
 	queuetest.Run(t, func(t *testing.T) queue.Store { return newStore(t, pgqueue.Config{}) })
+	queuetest.RunEndpointCounts(t, func(t *testing.T) queue.Store { return newStore(t, pgqueue.Config{}) })
 	queuetest.RunBounded(t, func(t *testing.T, max int) queue.Store {
 		return newStore(t, pgqueue.Config{MaxPending: max})
 	})

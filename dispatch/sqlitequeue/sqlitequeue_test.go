@@ -47,6 +47,9 @@ func TestConformance(t *testing.T) {
 			queuetest.Run(t, func(t *testing.T) queue.Store {
 				return open(t, sqlitequeue.Config{Synchronous: sm.mode})
 			})
+			queuetest.RunEndpointCounts(t, func(t *testing.T) queue.Store {
+				return open(t, sqlitequeue.Config{Synchronous: sm.mode})
+			})
 			queuetest.RunBounded(t, func(t *testing.T, max int) queue.Store {
 				return open(t, sqlitequeue.Config{Synchronous: sm.mode, MaxPending: max})
 			})
