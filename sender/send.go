@@ -206,7 +206,7 @@ func (s *Sender) Attempt(ctx context.Context, t *Target, enc *event.Encoded, ret
 // calls around it. afterRefresh says the previous attempt got a 401 and had its token
 // invalidated.
 func (s *Sender) do(ctx context.Context, t *Target, enc *event.Encoded, retryCount int, afterRefresh bool, start time.Time) Attempt {
-	info := AttemptInfo{EventID: enc.ID(), EventType: enc.Type(), Endpoint: t.name, Number: retryCount + 1}
+	info := AttemptInfo{EventID: enc.ID(), EventType: enc.Type(), Endpoint: t.name, Number: retryCount + 1, dest: t.dest.url}
 	a := Attempt{Number: retryCount + 1, Start: start}
 	actx := ctx
 	if s.observer.AttemptStarted != nil {
@@ -304,6 +304,9 @@ func (s *Sender) post(ctx context.Context, t *Target, enc *event.Encoded, retryC
 	if !t.dest.https && !s.allowInsecureBasic && isBasic(req.Header.Get("Authorization")) {
 		a.Class, a.Err = ClassRefused, ErrInsecureBasic
 		return
+	}
+	if s.observer.InjectHeaders != nil {
+		s.injectHeaders(ctx, h) // after every header of the sender's own: they win
 	}
 	var resp *http.Response
 	var err error
