@@ -10,7 +10,7 @@ import (
 // SchemaVersion is the version of the schema this package writes, kept in the table
 // schema_version of the store's schema. New creates the schema at version 0 (a new
 // schema), migrates an older one, and refuses a newer one (ErrSchemaTooNew).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaTooNew is returned by New for a schema whose version is above SchemaVersion:
 // it was written by a newer hookkit, which this one must not change.
@@ -83,6 +83,44 @@ CREATE TABLE {s}.counts (
 	pending bigint NOT NULL,
 	dead    bigint NOT NULL
 );
+`,
+	// 1 -> 2: the endpoint registry (registry.go). One row per endpoint, kept as a
+	// tombstone (deleted, its patterns removed) once deleted, so that versions are never
+	// reused and EndpointChanges reports the deletion. xid is the transaction that last
+	// wrote the row: EndpointChanges reads the rows whose xid lies between the caller's
+	// cursor and the oldest transaction still running (every transaction below it has
+	// ended), so a change committed out of order is never skipped. endpoint_patterns
+	// is the index MatchEndpoints looks the candidate keys of an event type up in, by
+	// equality on (kind, value); the pattern arrays of the row are what GetEndpoints
+	// returns.
+	1: `
+CREATE TABLE {s}.endpoints (
+	version        bigint     NOT NULL,
+	paused_until   bigint     NOT NULL,
+	updated_at     bigint     NOT NULL,
+	xid            xid8       NOT NULL DEFAULT pg_current_xact_id(),
+	max_in_flight  integer    NOT NULL,
+	failures       integer    NOT NULL,
+	ordered        boolean    NOT NULL,
+	deleted        boolean    NOT NULL,
+	id             text       NOT NULL PRIMARY KEY,
+	state          text       NOT NULL,
+	reason         text       NOT NULL,
+	spec           bytea      NOT NULL,
+	pattern_kinds  smallint[] NOT NULL,
+	pattern_values text[]     NOT NULL
+);
+-- EndpointChanges: the rows written by the transactions from a cursor on.
+CREATE INDEX endpoints_xid ON {s}.endpoints (xid);
+
+CREATE TABLE {s}.endpoint_patterns (
+	kind        smallint NOT NULL, -- queue.PatternKind
+	value       text     NOT NULL,
+	endpoint_id text     NOT NULL,
+	PRIMARY KEY (kind, value, endpoint_id)
+);
+-- Replacing and deleting an endpoint's patterns.
+CREATE INDEX endpoint_patterns_endpoint ON {s}.endpoint_patterns (endpoint_id);
 `,
 }
 

@@ -34,7 +34,7 @@ func TestMigration(t *testing.T) {
 		var version int
 		require.NoError(t, pool.QueryRow(ctx, "SELECT version FROM "+pgx.Identifier{schema}.Sanitize()+".schema_version").Scan(&version))
 		assert.Equal(t, pgqueue.SchemaVersion, version)
-		for _, table := range []string{"deliveries", "attempts", "counts"} {
+		for _, table := range []string{"deliveries", "attempts", "counts", "endpoints", "endpoint_patterns"} {
 			var exists bool
 			require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", schema+"."+table).Scan(&exists))
 			assert.True(t, exists, table)

@@ -219,11 +219,13 @@ type EndpointPage struct {
 //     wrote — a disabled endpoint is never resurrected by an instance that had not seen
 //     it disabled.
 //   - EndpointChanges returns the endpoints changed (created, put, state set, deleted)
-//     since the cursor a previous call returned (0: since the beginning), up to limit
-//     records; more than limit: none, and Overflow. limit 0 returns only the cursor (and
-//     Overflow if anything changed). Every change is reported by the first call whose
-//     cursor is at or before it, including changes by transactions that commit out of
-//     order; a change may be reported again by a later call. One indexed query.
+//     since the cursor a previous call returned (0: since the beginning), each once, as it
+//     is now, up to limit records; more than limit: none, and Overflow. limit 0 returns
+//     only the cursor (and Overflow if anything changed). Following the cursors reports
+//     every change, including those of transactions that commit out of order: a store may
+//     hold a change back until the writes that were running when it committed have ended
+//     (pgqueue does), never skip it. A change may be reported again by a later call. One
+//     indexed query.
 //   - ListEndpoints returns up to limit records (0: all; negative: all) in ID order,
 //     strictly after the cursor after ("" from the start); Next continues.
 type Registry interface {

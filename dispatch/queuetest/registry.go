@@ -389,26 +389,61 @@ func changedIDs(t *testing.T, r queue.Registry, since uint64, limit int) ([]stri
 		}
 	}
 	slices.Sort(ids)
+	assert.Equal(t, len(ids), len(slices.Compact(slices.Clone(ids))), "each endpoint once per call")
 	return ids, ch.Next, ch.Overflow
 }
 
+// follow calls EndpointChanges from *cur, cursor after cursor, until every ID of want
+// was reported (a SQL store reports a change once the write transactions running when it
+// committed have ended: other sessions' transactions may delay it), for at most 10 s. It
+// returns the last record reported for each ID and leaves *cur at the last cursor.
+func follow(t *testing.T, r queue.Registry, cur *uint64, want ...string) map[string]queue.Endpoint {
+	t.Helper()
+	got := make(map[string]queue.Endpoint)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ch, err := r.EndpointChanges(context.Background(), *cur, 1000)
+		require.NoError(t, err)
+		require.False(t, ch.Overflow)
+		for _, e := range ch.Endpoints {
+			id := e.ID
+			if e.Deleted {
+				id += "-"
+			}
+			got[id] = e
+		}
+		*cur = ch.Next
+		missing := slices.DeleteFunc(slices.Clone(want), func(id string) bool { _, ok := got[id]; return ok })
+		if len(missing) == 0 {
+			return got
+		}
+		require.True(t, time.Now().Before(deadline), "changes never reported: %v", missing)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // testRegChanges: from a cursor, EndpointChanges reports the endpoints created, put, set
-// and deleted since, each once and as it is now; from the returned cursor nothing, until
-// the next change; limit 0 returns the cursor only.
+// and deleted since, each once per call and as it is now, and nothing changed before the
+// cursor; limit 0 returns the cursor only, with Overflow when something changed.
 func testRegChanges(t *testing.T, r queue.Registry) {
 	ctx := context.Background()
+	_, start, _ := changedIDs(t, r, 0, 0)
 	put(t, r, regEndpoint(t, "old"))
 	put(t, r, regEndpoint(t, "gone"))
-	ids, cur, overflow := changedIDs(t, r, 0, 0)
-	assert.Empty(t, ids)
-	assert.True(t, overflow, "limit 0 with changes since 0")
-	ids, _, overflow = changedIDs(t, r, 0, 10)
-	assert.Equal(t, []string{"gone", "old"}, ids, "everything since 0")
-	assert.False(t, overflow)
-	ids, cur2, overflow := changedIDs(t, r, cur, 10)
-	assert.Empty(t, ids, "nothing since the cursor")
-	assert.False(t, overflow)
-	assert.GreaterOrEqual(t, cur2, cur)
+	cur := start
+	got := follow(t, r, &cur, "old", "gone")
+	assert.Len(t, got, 2, "only what changed")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ids, _, overflow := changedIDs(t, r, start, 0)
+		assert.Empty(t, ids, "limit 0: no records")
+		if overflow {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "limit 0 never reported the changes as Overflow")
+		time.Sleep(5 * time.Millisecond)
+	}
+	ids, _, _ := changedIDs(t, r, cur, 10)
+	assert.Empty(t, ids, "nothing new since the cursor")
 
 	put(t, r, regEndpoint(t, "new"))
 	old, _ := get(t, r, "old")
@@ -417,48 +452,53 @@ func testRegChanges(t *testing.T, r queue.Registry) {
 	_, err = r.SetEndpointState(ctx, "old", old.Version+1, queue.StateUpdate{State: queue.EndpointDisabled, Reason: "twice", UpdatedAt: T0})
 	require.NoError(t, err)
 	require.NoError(t, r.DeleteEndpoint(ctx, T0, "gone"))
-	ch, err := r.EndpointChanges(ctx, cur, 10)
-	require.NoError(t, err)
-	require.Len(t, ch.Endpoints, 3, "each changed endpoint once")
-	for _, e := range ch.Endpoints {
-		switch e.ID {
+	got = follow(t, r, &cur, "new", "gone-")
+	for id, e := range got {
+		switch id {
 		case "old":
 			assert.Equal(t, queue.EndpointDisabled, e.State)
-			assert.Equal(t, "twice", e.Reason, "as it is now")
-		case "gone":
+		case "gone-":
 			assert.True(t, e.Deleted)
 		case "new":
 			assert.Equal(t, []byte("spec of new"), e.Spec)
 		default:
-			t.Errorf("unexpected %q", e.ID)
+			t.Errorf("unexpected %q", id)
 		}
 	}
-	ids, _, _ = changedIDs(t, r, ch.Next, 10)
-	assert.Empty(t, ids, "nothing since the new cursor")
+	got = follow(t, r, &start, "old", "new", "gone-")
+	assert.Equal(t, "twice", got["old"].Reason, "reported as it is now")
+	assert.Equal(t, queue.EndpointDisabled, got["old"].State)
+	assert.NotContains(t, got, "gone", "a deleted endpoint is reported deleted")
+	ids, _, _ = changedIDs(t, r, start, 10)
+	assert.Empty(t, ids, "nothing since the last cursor")
 }
 
 // testRegChangesOverflow: more changes than the limit: no records, Overflow, and a cursor
 // from which the later changes are reported.
 func testRegChangesOverflow(t *testing.T, r queue.Registry) {
 	_, cur, _ := changedIDs(t, r, 0, 0)
+	var want []string
 	for i := range 5 {
-		put(t, r, regEndpoint(t, fmt.Sprintf("ep-%d", i)))
+		id := fmt.Sprintf("ep-%d", i)
+		put(t, r, regEndpoint(t, id))
+		want = append(want, id)
 	}
-	ids, next, overflow := changedIDs(t, r, cur, 4)
+	start := cur
+	follow(t, r, &cur, want...)
+	ids, next, overflow := changedIDs(t, r, start, 4)
 	assert.Empty(t, ids)
-	assert.True(t, overflow)
-	ids, _, overflow = changedIDs(t, r, cur, 5)
+	assert.True(t, overflow, "5 changes, limit 4")
+	ids, _, overflow = changedIDs(t, r, start, 5)
 	assert.Len(t, ids, 5)
 	assert.False(t, overflow)
 	put(t, r, regEndpoint(t, "late"))
-	ids, _, overflow = changedIDs(t, r, next, 4)
-	assert.Equal(t, []string{"late"}, ids)
-	assert.False(t, overflow)
+	got := follow(t, r, &next, "late")
+	assert.Len(t, got, 1)
 }
 
 // testRegChangesConcurrent: 8 writers put endpoints while a reader follows the changes
-// from cursor to cursor; once the writers are done and a last call made, every endpoint
-// was reported (none skipped by a write that committed after a later one).
+// from cursor to cursor; once the writers are done, every endpoint was reported (none
+// skipped by a write that committed after a later one).
 func testRegChangesConcurrent(t *testing.T, r queue.Registry) {
 	ctx := context.Background()
 	_, cur, _ := changedIDs(t, r, 0, 0)
@@ -466,7 +506,11 @@ func testRegChangesConcurrent(t *testing.T, r queue.Registry) {
 	seen := make(map[string]bool)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	var want []string
 	for w := range writers {
+		for i := range each {
+			want = append(want, fmt.Sprintf("w%d-%d", w, i))
+		}
 		wg.Go(func() {
 			for i := range each {
 				_, err := r.PutEndpoint(ctx, regEndpoint(t, fmt.Sprintf("w%d-%d", w, i)))
@@ -475,24 +519,23 @@ func testRegChangesConcurrent(t *testing.T, r queue.Registry) {
 		})
 	}
 	go func() { wg.Wait(); close(done) }()
-	follow := func() {
-		ch, err := r.EndpointChanges(ctx, cur, writers*each+1)
-		require.NoError(t, err)
-		require.False(t, ch.Overflow)
-		for _, e := range ch.Endpoints {
-			seen[e.ID] = true
-		}
-		cur = ch.Next
-	}
 	for running := true; running; {
 		select {
 		case <-done:
 			running = false
 		default:
-			follow()
+			ch, err := r.EndpointChanges(ctx, cur, writers*each+1)
+			require.NoError(t, err)
+			require.False(t, ch.Overflow)
+			for _, e := range ch.Endpoints {
+				seen[e.ID] = true
+			}
+			cur = ch.Next
 		}
 	}
-	follow()
+	for id := range follow(t, r, &cur, slices.DeleteFunc(want, func(id string) bool { return seen[id] })...) {
+		seen[id] = true
+	}
 	assert.Len(t, seen, writers*each, "every change reported")
 }
 
