@@ -6,6 +6,10 @@
 // A test that needs a server asks for it; when there is none it is skipped on a developer's
 // machine, and fails when CI=true, so that CI never passes by skipping. The package imports
 // no driver: each store's module connects with its own.
+//
+// A test that stops and starts its database (a restart, a failover) must not do it to the
+// shared server: ThrowawayPostgres gives it a server of its own, started from the
+// PostgreSQL binaries in a temporary directory, that it may Stop and Start again.
 package services
 
 import (
