@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -49,6 +50,7 @@ type senderObs struct {
 	tracer    trace.Tracer
 	ins       *instruments
 	endpoints bool
+	sets      sync.Map // setKey -> *attemptSets
 }
 
 // attemptKey holds the span AttemptStarted started, so that AttemptFinished ends that
@@ -97,16 +99,45 @@ func (o *senderObs) finished(ctx context.Context, info sender.AttemptInfo, a sen
 		span.SetAttributes(attrs...)
 		span.End()
 	}
-	set := make([]attribute.KeyValue, 0, 3)
-	set = append(set, class)
+	sets := o.attemptSets(a.Class, a.Status, info.Endpoint)
+	o.ins.duration.Record(ctx, a.Duration.Seconds(), metric.WithAttributeSet(sets.duration))
+	o.ins.attempts.Add(ctx, 1, metric.WithAttributeSet(sets.attempts))
+}
+
+// setKey identifies the attribute sets of an attempt's metrics.
+type setKey struct {
+	class    sender.Class
+	status   int
+	endpoint string // "" unless Config.EndpointMetrics
+}
+
+// attemptSets are the attribute sets of hookkit.delivery.attempt.duration and
+// hookkit.delivery.attempts for one class, status and endpoint.
+type attemptSets struct{ duration, attempts attribute.Set }
+
+// attemptSets returns the sets for an attempt, built once per distinct key: every value
+// is bounded (classes, status codes, and endpoints only with Config.EndpointMetrics), so
+// the cache is too, and an attempt records its metrics without sorting attributes again.
+func (o *senderObs) attemptSets(class sender.Class, status int, endpoint string) *attemptSets {
+	if !o.endpoints {
+		endpoint = ""
+	}
+	k := setKey{class, status, endpoint}
+	if v, ok := o.sets.Load(k); ok {
+		return v.(*attemptSets)
+	}
+	kvs := make([]attribute.KeyValue, 0, 3)
+	kvs = append(kvs, AttrAttemptClass.String(class.String()))
 	if o.endpoints {
-		set = append(set, AttrEndpointID.String(info.Endpoint))
+		kvs = append(kvs, AttrEndpointID.String(endpoint))
 	}
-	o.ins.duration.Record(ctx, a.Duration.Seconds(), metric.WithAttributes(set...))
-	if a.Status > 0 {
-		set = append(set, status)
+	sets := &attemptSets{duration: attribute.NewSet(kvs...)}
+	if status > 0 {
+		kvs = append(kvs, semconv.HTTPResponseStatusCode(status))
 	}
-	o.ins.attempts.Add(ctx, 1, metric.WithAttributes(set...))
+	sets.attempts = attribute.NewSet(kvs...)
+	v, _ := o.sets.LoadOrStore(k, sets)
+	return v.(*attemptSets)
 }
 
 func (o *senderObs) delivered(ctx context.Context, r *sender.Result) {

@@ -1,0 +1,89 @@
+package hookkitotel_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/hookkit/hookkit/event"
+	hookkitotel "github.com/hookkit/hookkit/otel"
+	"github.com/hookkit/hookkit/sender"
+	"github.com/hookkit/hookkit/signature"
+)
+
+// ackTransport answers every request with 204 without touching the network.
+type ackTransport struct{}
+
+func (ackTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+}
+
+// BenchmarkSenderObserverOverhead is the client-side cost of one Send (network replaced
+// by an in-memory 204) without an observer, with SenderObserver on no-op providers, and
+// with it on the SDK (every span sampled and recorded in memory, metrics aggregated,
+// traceparent injected). The sides run in alternating blocks inside one run, so they see
+// the same machine; each reports ns/delivery and its ratio to "none".
+func BenchmarkSenderObserverOverhead(b *testing.B) {
+	key, _, _ := signature.Standard().GenerateKey("k1")
+	keys, _ := signature.NewKeySet(key)
+	ep := sender.Endpoint{ID: "bench", URL: "https://hooks.example.com/webhooks", Keys: keys}
+	ev, _ := event.New("envelope-completed", map[string]string{"envelopeId": "93be"})
+	newSender := func(obs sender.DeliveryObserver) *sender.Sender {
+		s, err := sender.New(sender.Config{HTTPClient: &http.Client{Transport: ackTransport{}}, GuardedTransport: true, Observer: obs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	defer tp.Shutdown(context.Background())
+	defer mp.Shutdown(context.Background())
+	names := []string{"none", "noop", "sdk"}
+	senders := []*sender.Sender{
+		newSender(sender.DeliveryObserver{}),
+		newSender(hookkitotel.SenderObserver(hookkitotel.Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: noop.NewMeterProvider()})),
+		newSender(hookkitotel.SenderObserver(hookkitotel.Config{TracerProvider: tp, MeterProvider: mp, Propagator: propagation.TraceContext{}})),
+	}
+	const block = 200
+	elapsed := make([]time.Duration, len(senders))
+	done := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; done < b.N; i++ {
+		for j := range senders {
+			side := (i + j) % len(senders)
+			start := time.Now()
+			for range block {
+				if _, err := senders[side].Send(context.Background(), ep, ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			elapsed[side] += time.Since(start)
+		}
+		done += block
+		if len(rec.Ended()) > 100_000 {
+			b.StopTimer()
+			rec.Reset()
+			b.StartTimer()
+		}
+	}
+	for i, name := range names {
+		b.ReportMetric(float64(elapsed[i].Nanoseconds())/float64(done), "ns/"+name)
+		b.ReportMetric(float64(elapsed[i])/float64(elapsed[0]), name+"/none")
+	}
+}
