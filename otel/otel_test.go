@@ -118,6 +118,12 @@ type loopback struct {
 
 func newLoopback(t *testing.T, tel *telemetry, status func(typ string, n int) int) *loopback {
 	t.Helper()
+	return newLoopbackWrapped(t, tel, status, nil)
+}
+
+// newLoopbackWrapped is newLoopback with wrap (if not nil) around the whole server.
+func newLoopbackWrapped(t *testing.T, tel *telemetry, status func(typ string, n int) int, wrap func(http.Handler) http.Handler) *loopback {
+	t.Helper()
 	key, text, err := signature.Standard().GenerateKey("k1")
 	require.NoError(t, err)
 	keys, err := signature.NewKeySet(key)
@@ -136,7 +142,11 @@ func newLoopback(t *testing.T, tel *telemetry, status func(typ string, n int) in
 	})
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks", hookkitotel.ReceiverMiddleware(tel.cfg)(verify(handler)))
-	lb.Server = httptest.NewServer(mux)
+	var root http.Handler = mux
+	if wrap != nil {
+		root = wrap(mux)
+	}
+	lb.Server = httptest.NewServer(root)
 	t.Cleanup(lb.Close)
 	return lb
 }
@@ -283,6 +293,7 @@ func TestOneTraceSpansSenderAndListener(t *testing.T) {
 		"client.address":            "127.0.0.1",
 		"network.peer.address":      "127.0.0.1",
 		"user_agent.original":       sender.DefaultUserAgent,
+		"network.protocol.version":  "1.1",
 		"http.response.status_code": int64(204),
 		"hookkit.receiver.outcome":  "accepted",
 		"hookkit.event.type":        "envelope-completed",
@@ -308,13 +319,13 @@ func TestNoPropagationByDefault(t *testing.T) {
 	tel := newTelemetry(t, false)
 	var traceparent []string
 	var mu sync.Mutex
-	lb := newLoopback(t, tel, func(string, int) int { return http.StatusNoContent })
-	inner := lb.Config.Handler
-	lb.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		traceparent = append(traceparent, r.Header.Values("Traceparent")...)
-		mu.Unlock()
-		inner.ServeHTTP(w, r)
+	lb := newLoopbackWrapped(t, tel, func(string, int) int { return http.StatusNoContent }, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			traceparent = append(traceparent, r.Header.Values("Traceparent")...)
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
 	})
 	s := newSender(t, tel, 1)
 	ev, err := event.New("envelope-sent", map[string]string{"envelopeId": "1"})
@@ -632,4 +643,56 @@ func TestAttemptWithoutResponse(t *testing.T) {
 	assert.NotContains(t, spans[0].Status().Description, addr, "no URL in the description")
 	assert.Equal(t, map[string]int64{"error.type=exhausted,hookkit.delivery.outcome=failed": 1},
 		points(t, tel.collect(t), hookkitotel.MetricDeliveries))
+}
+
+// TestAttemptSpansNestUnderTheCallersSpan: a Send made inside a span of the caller's
+// makes its attempt spans children of that span.
+func TestAttemptSpansNestUnderTheCallersSpan(t *testing.T) {
+	tel := newTelemetry(t, false)
+	lb := newLoopback(t, tel, func(string, int) int { return http.StatusNoContent })
+	s := newSender(t, tel, 1)
+	ctx, parent := tel.cfg.TracerProvider.Tracer("test").Start(context.Background(), "publish order")
+	ev, err := event.New("order-created", nil)
+	require.NoError(t, err)
+	_, err = s.Send(ctx, sender.Endpoint{URL: lb.URL + "/hooks", Keys: lb.keys}, ev)
+	require.NoError(t, err)
+	parent.End()
+	var client sdktrace.ReadOnlySpan
+	for _, sp := range tel.spans.Ended() {
+		if sp.SpanKind() == trace.SpanKindClient {
+			client = sp
+		}
+	}
+	require.NotNil(t, client)
+	assert.Equal(t, parent.SpanContext().SpanID(), client.Parent().SpanID())
+	assert.Equal(t, parent.SpanContext().TraceID(), client.SpanContext().TraceID())
+}
+
+// TestAttemptTimeoutErrorType: an attempt that outlives its endpoint's timeout is an error
+// span with error.type "timeout", class retryable and no status code.
+func TestAttemptTimeoutErrorType(t *testing.T) {
+	tel := newTelemetry(t, false)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	s := newSender(t, tel, 1)
+	ev, err := event.New("x", nil)
+	require.NoError(t, err)
+	_, err = s.Send(context.Background(), sender.Endpoint{URL: srv.URL, Timeout: 50 * time.Millisecond}, ev)
+	require.Error(t, err)
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 1)
+	a := attrMap(spans[0].Attributes())
+	assert.Equal(t, "timeout", a["error.type"])
+	assert.Equal(t, "retryable", a["hookkit.attempt.class"])
+	assert.NotContains(t, a, "http.response.status_code")
+	assert.Equal(t, codes.Error, spans[0].Status().Code)
+	assert.Contains(t, spans[0].Status().Description, "timed out")
+	assert.Equal(t, map[string]int64{"hookkit.attempt.class=retryable": 1}, points(t, tel.collect(t), hookkitotel.MetricAttempts))
 }

@@ -27,7 +27,7 @@ import (
 // http.ServeMux pattern ("POST /webhooks"), and carries the HTTP semantic conventions'
 // server attributes (http.request.method, url.path, url.scheme, http.route,
 // server.address, server.port, client.address, network.peer.address,
-// network.peer.port, user_agent.original, http.response.status_code, and error.type with
+// network.peer.port, network.protocol.version, user_agent.original, http.response.status_code, and error.type with
 // status Error for a 5xx: a 4xx is the sender's error, not the server's). No query
 // string, header, credential, signature or body is recorded. ReceiverObserver's hooks,
 // on the receiver's Config.Observer, add what was delivered (hookkit.event.type,
@@ -120,10 +120,21 @@ func serverAttrs(r *http.Request, method string) []attribute.KeyValue {
 			attrs = append(attrs, semconv.NetworkPeerPort(p))
 		}
 	}
+	if r.ProtoMajor > 0 {
+		attrs = append(attrs, semconv.NetworkProtocolVersion(protoVersion(r.ProtoMajor, r.ProtoMinor)))
+	}
 	if ua := r.UserAgent(); ua != "" {
 		attrs = append(attrs, semconv.UserAgentOriginal(ua))
 	}
 	return attrs
+}
+
+// protoVersion is network.protocol.version: "1.1", "2", "3".
+func protoVersion(major, minor int) string {
+	if major >= 2 {
+		return strconv.Itoa(major)
+	}
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 
 // splitHostPort splits "host[:port]" (brackets of an IPv6 literal removed).
