@@ -32,6 +32,7 @@ func hostileInject(_ context.Context, h http.Header) {
 	h.Set("User-Agent", "forged")
 	h.Set("Cookie", "session=forged")
 	h.Set("Connection", "close")
+	h.Set("Accept-Encoding", "br")
 	h.Set("x-tenant", "forged") // the endpoint's static header, another case
 	h["X-Bad\nName"] = []string{"v"}
 	h.Set("X-Crlf", "a\r\nInjected: 1")
@@ -81,6 +82,7 @@ func TestInjectHeadersCannotOverwriteSenderHeaders(t *testing.T) {
 		assert.Equal(t, []string{"acme"}, h.Header.Values("X-Tenant"), "the endpoint's header wins")
 		assert.Empty(t, h.Header.Values("Cookie"))
 		assert.Empty(t, h.Header.Values("Transfer-Encoding"))
+		assert.NotEqual(t, []string{"br"}, h.Header.Values("Accept-Encoding"), "the transport's")
 		assert.Empty(t, h.Header.Values("X-Crlf"), "a value with CR LF is dropped")
 		assert.Empty(t, h.Header.Values("Injected"))
 		assert.Equal(t, []string{"good"}, h.Header.Values("X-Mixed"), "only the valid value")

@@ -67,8 +67,8 @@ type DeliveryObserver struct {
 	//     Credentials set), keeps the sender's value;
 	//   - Authorization, Proxy-Authorization, Cookie, Host, Content-Type, Content-Length,
 	//     Content-Encoding, Transfer-Encoding, Trailer, TE, Connection, Keep-Alive,
-	//     Proxy-Connection, Upgrade, Expect and User-Agent are never taken from a hook,
-	//     even when the request has none;
+	//     Proxy-Connection, Upgrade, Expect, Accept-Encoding (the transport's) and
+	//     User-Agent are never taken from a hook, even when the request has none;
 	//   - a name that is not a valid header token or a value with a control character
 	//     (CR, LF, NUL, ...) is dropped rather than failing the attempt.
 	// Attempts that fail before anything is sent (a refused destination, credentials that
@@ -91,7 +91,7 @@ var reservedHeaders = map[string]bool{
 	"Content-Type": true, "Content-Length": true, "Content-Encoding": true,
 	"Transfer-Encoding": true, "Trailer": true, "Te": true, "Connection": true,
 	"Keep-Alive": true, "Proxy-Connection": true, "Upgrade": true, "Expect": true,
-	"User-Agent": true,
+	"Accept-Encoding": true, "User-Agent": true,
 }
 
 // injectHeaders calls the observer's InjectHeaders hook and adds to h the headers it set
