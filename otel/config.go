@@ -121,6 +121,9 @@ const (
 	// MetricQueueDeliveries is the gauge of stored deliveries ({delivery}) by
 	// AttrQueueState (QueueDepth).
 	MetricQueueDeliveries = "hookkit.queue.deliveries"
+	// MetricEndpoints is the gauge of a dispatcher's endpoints ({endpoint}) by
+	// AttrEndpointState (EndpointStates).
+	MetricEndpoints = "hookkit.endpoints"
 	// MetricEndpointStateChanges counts endpoint state changes ({change}) by
 	// AttrEndpointState and AttrEndpointPreviousState.
 	MetricEndpointStateChanges = "hookkit.endpoint.state_changes"

@@ -11,6 +11,7 @@
 //	s, _ := sender.New(sender.Config{Observer: hookkitotel.SenderObserver(cfg)})
 //	d, _ := dispatch.New(s, store, dispatch.Config{Observer: hookkitotel.DispatchObserver(cfg)})
 //	_, _ = hookkitotel.QueueDepth(otel.Meter(hookkitotel.ScopeName), store)
+//	_, _ = hookkitotel.EndpointStates(otel.Meter(hookkitotel.ScopeName), d)
 //
 //	verify, _ := receiver.New(receiver.Config{Keys: keys, Observer: hookkitotel.ReceiverObserver(cfg)})
 //	mux.Handle("POST /webhooks", hookkitotel.ReceiverMiddleware(cfg)(verify(router)))
@@ -35,6 +36,7 @@
 //	hookkit.delivery.attempt.duration  s           hookkit.attempt.class (histogram)
 //	hookkit.deliveries                 {delivery}  hookkit.delivery.outcome (delivered, failed, dead_lettered), error.type
 //	hookkit.queue.deliveries           {delivery}  hookkit.queue.state (pending, leased, dead) (gauge, QueueDepth)
+//	hookkit.endpoints                  {endpoint}  hookkit.endpoint.state (gauge, EndpointStates)
 //	hookkit.endpoint.state_changes     {change}    hookkit.endpoint.state, hookkit.endpoint.previous_state
 //	hookkit.dead_letters.evicted       {delivery}  -
 //	hookkit.receiver.requests          {request}   hookkit.receiver.outcome, hookkit.receiver.reason, http.response.status_code

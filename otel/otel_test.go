@@ -500,6 +500,9 @@ func TestDispatcherMetrics(t *testing.T) {
 	reg, err := hookkitotel.QueueDepth(mp.Meter(hookkitotel.ScopeName), store)
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, reg.Unregister()) }()
+	ereg, err := hookkitotel.EndpointStates(mp.Meter(hookkitotel.ScopeName), d)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, ereg.Unregister()) }()
 
 	retry := &sender.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond, RandomizationFactor: -1, MaxAttempts: 2, MaxElapsedTime: time.Minute}
 	for _, id := range []string{"ok", "flaky", "dead"} {
@@ -516,6 +519,10 @@ func TestDispatcherMetrics(t *testing.T) {
 	assert.Equal(t, map[string]int64{
 		"hookkit.queue.state=pending": 3, "hookkit.queue.state=leased": 0, "hookkit.queue.state=dead": 0,
 	}, points(t, tel.collect(t), hookkitotel.MetricQueueDeliveries), "before Start")
+	assert.Equal(t, map[string]int64{
+		"hookkit.endpoint.state=active": 3, "hookkit.endpoint.state=failing": 0, "hookkit.endpoint.state=paused": 0,
+		"hookkit.endpoint.state=probing": 0, "hookkit.endpoint.state=disabled": 0,
+	}, points(t, tel.collect(t), hookkitotel.MetricEndpoints), "before Start")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -527,6 +534,10 @@ func TestDispatcherMetrics(t *testing.T) {
 	assert.Equal(t, map[string]int64{
 		"hookkit.queue.state=pending": 0, "hookkit.queue.state=leased": 0, "hookkit.queue.state=dead": 1,
 	}, points(t, rm, hookkitotel.MetricQueueDeliveries), "after Drain")
+	assert.Equal(t, map[string]int64{
+		"hookkit.endpoint.state=active": 2, "hookkit.endpoint.state=failing": 1, "hookkit.endpoint.state=paused": 0,
+		"hookkit.endpoint.state=probing": 0, "hookkit.endpoint.state=disabled": 0,
+	}, points(t, rm, hookkitotel.MetricEndpoints), "dead is failing: 2 failures, below the breaker's threshold")
 	assert.Equal(t, map[string]int64{
 		"hookkit.attempt.class=acknowledged,hookkit.endpoint.id=ok,http.response.status_code=204":    1,
 		"hookkit.attempt.class=retryable,hookkit.endpoint.id=flaky,http.response.status_code=503":    1,

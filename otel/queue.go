@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
 )
 
@@ -46,6 +47,45 @@ func QueueDepth(meter metric.Meter, store queue.Store) (metric.Registration, err
 	}, g)
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/otel: queue depth callback: %w", err)
+	}
+	return reg, nil
+}
+
+// endpointStates are the states EndpointStates reports, every one at each collection
+// (0 included), so that an alert on "paused > 0" sees the endpoint recover.
+var endpointStates = []dispatch.EndpointState{
+	dispatch.EndpointActive, dispatch.EndpointFailing, dispatch.EndpointPaused,
+	dispatch.EndpointProbing, dispatch.EndpointDisabled,
+}
+
+// EndpointStates registers the observable gauge hookkit.endpoints ({endpoint}) on meter:
+// at each collection, how many of d's endpoints are in each circuit-breaker state
+// (hookkit.endpoint.state: active, failing, paused, probing, disabled), from
+// d.Endpoints(). "Paused now" is what to alert on; hookkit.endpoint.state_changes
+// (DispatchObserver) counts the moves. Unregister the returned registration when the
+// dispatcher is gone.
+func EndpointStates(meter metric.Meter, d *dispatch.Dispatcher) (metric.Registration, error) {
+	g, err := meter.Int64ObservableGauge(MetricEndpoints, metric.WithUnit("{endpoint}"),
+		metric.WithDescription("Endpoints of a dispatcher, by circuit-breaker state (active, failing, paused, probing, disabled)."))
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/otel: endpoint states gauge: %w", err)
+	}
+	opts := make([]metric.ObserveOption, len(endpointStates))
+	for i, st := range endpointStates {
+		opts[i] = metric.WithAttributes(AttrEndpointState.String(st.String()))
+	}
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		counts := make(map[dispatch.EndpointState]int64, len(endpointStates))
+		for _, st := range d.Endpoints() {
+			counts[st.State]++
+		}
+		for i, st := range endpointStates {
+			o.ObserveInt64(g, counts[st], opts[i])
+		}
+		return nil
+	}, g)
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/otel: endpoint states callback: %w", err)
 	}
 	return reg, nil
 }

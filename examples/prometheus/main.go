@@ -6,8 +6,8 @@
 // (503) and one that always fails (500), whose circuit breaker pauses it and whose
 // delivery ends as a dead letter. The metrics go through the OpenTelemetry Prometheus
 // exporter to a /metrics endpoint, which the program scrapes once, printing the lines a
-// user would alert on (dead letters, the attempt failure rate, queue depth, paused
-// endpoints) with the alert rules that read them.
+// user would alert on (dead letters, the attempt failure rate, queue depth, endpoints
+// paused now) with the alert rules that read them.
 //
 // Run it with:
 //
@@ -58,7 +58,7 @@ var alerts = []struct{ name, expr string }{
 	{"WebhookDeadLetters", `increase(hookkit_deliveries_total{hookkit_delivery_outcome="dead_lettered"}[15m]) > 0`},
 	{"WebhookAttemptFailureRate", `sum(rate(hookkit_delivery_attempts_total{hookkit_attempt_class!="acknowledged"}[5m])) / sum(rate(hookkit_delivery_attempts_total[5m])) > 0.2`},
 	{"WebhookQueueBacklog", `hookkit_queue_deliveries{hookkit_queue_state="pending"} > 1000`},
-	{"WebhookEndpointPaused", `increase(hookkit_endpoint_state_changes_total{hookkit_endpoint_state="paused"}[15m]) > 0`},
+	{"WebhookEndpointPaused", `hookkit_endpoints{hookkit_endpoint_state=~"paused|disabled"} > 0`},
 }
 
 // watched are the metric families printed from the scrape.
@@ -67,6 +67,7 @@ var watched = []string{
 	"hookkit_delivery_attempts_total",
 	"hookkit_delivery_attempt_duration_seconds_count",
 	"hookkit_queue_deliveries",
+	"hookkit_endpoints",
 	"hookkit_endpoint_state_changes_total",
 	"hookkit_receiver_requests_total",
 }
@@ -154,6 +155,11 @@ func run(ctx context.Context, w io.Writer) (string, error) {
 		return "", err
 	}
 	defer gauge.Unregister()
+	states, err := hookkitotel.EndpointStates(mp.Meter(hookkitotel.ScopeName), d)
+	if err != nil {
+		return "", err
+	}
+	defer states.Unregister()
 	retry := &sender.RetryPolicy{InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond,
 		MaxAttempts: 4, MaxElapsedTime: 10 * time.Second}
 	invoices, err := event.NewFilter("invoice-*")
@@ -211,12 +217,13 @@ func run(ctx context.Context, w io.Writer) (string, error) {
 	all := samples.sum("hookkit_delivery_attempts_total", "")
 	failed := all - samples.sum("hookkit_delivery_attempts_total", `hookkit_attempt_class="acknowledged"`)
 	pending := samples.sum("hookkit_queue_deliveries", `hookkit_queue_state="pending"`)
-	paused := samples.sum("hookkit_endpoint_state_changes_total", `hookkit_endpoint_state="paused"`)
+	paused := samples.sum("hookkit_endpoints", `hookkit_endpoint_state="paused"`) +
+		samples.sum("hookkit_endpoints", `hookkit_endpoint_state="disabled"`)
 	fmt.Fprintln(w, "\nwhat to alert on (Prometheus rules; this scrape's values):")
 	fmt.Fprintf(w, "  %-26s %s\n  %-26s   now: %.0f dead letter(s)\n", alerts[0].name, alerts[0].expr, "", dead)
 	fmt.Fprintf(w, "  %-26s %s\n  %-26s   now: %.0f of %.0f attempts failed (%.0f%%)\n", alerts[1].name, alerts[1].expr, "", failed, all, 100*failed/max(all, 1))
 	fmt.Fprintf(w, "  %-26s %s\n  %-26s   now: %.0f pending\n", alerts[2].name, alerts[2].expr, "", pending)
-	fmt.Fprintf(w, "  %-26s %s\n  %-26s   now: paused %.0f time(s)\n", alerts[3].name, alerts[3].expr, "", paused)
+	fmt.Fprintf(w, "  %-26s %s\n  %-26s   now: %.0f endpoint(s) paused or disabled\n", alerts[3].name, alerts[3].expr, "", paused)
 	return scrape, nil
 }
 

@@ -43,6 +43,8 @@ func TestRunScrapesTheAlertingMetrics(t *testing.T) {
 		{"hookkit_queue_deliveries", []string{`hookkit_queue_state="dead"`}, 1},
 		{"hookkit_endpoint_state_changes_total", []string{`hookkit_endpoint_id="broken"`, `hookkit_endpoint_state="paused"`}, 2},
 		{"hookkit_endpoint_state_changes_total", []string{`hookkit_endpoint_id="flaky"`, `hookkit_endpoint_state="active"`}, 1},
+		{"hookkit_endpoints", []string{`hookkit_endpoint_state="paused"`}, 1},
+		{"hookkit_endpoints", []string{`hookkit_endpoint_state="active"`}, 2},
 		{"hookkit_receiver_requests_total", []string{`hookkit_receiver_outcome="accepted"`, `http_response_status_code="204"`}, 6},
 		{"hookkit_receiver_requests_total", []string{`hookkit_receiver_outcome="accepted"`, `http_response_status_code="500"`}, 4},
 	} {
@@ -60,7 +62,7 @@ func TestRunScrapesTheAlertingMetrics(t *testing.T) {
 	assert.Contains(t, text, "now: 1 dead letter(s)")
 	assert.Contains(t, text, "now: 5 of 11 attempts failed (45%)")
 	assert.Contains(t, text, "now: 0 pending")
-	assert.Contains(t, text, "now: paused 2 time(s)")
+	assert.Contains(t, text, "now: 1 endpoint(s) paused or disabled")
 	assert.NotContains(t, text, "whsec_", "no secret in the output")
 }
 
