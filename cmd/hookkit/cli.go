@@ -42,6 +42,7 @@ var commands = []command{
 	{"publish", "store an event's deliveries durably, for a worker to deliver", runPublish},
 	{"worker", "deliver what a store holds, with retries, until stopped or empty", runWorker},
 	{"queue", "count, list and requeue the deliveries of a store", runQueue},
+	{"console", "serve the delivery console (dead letters, requeue) on loopback", runConsole},
 	{"apikey", "create, list and revoke the API keys a listener accepts", runAPIKey},
 }
 

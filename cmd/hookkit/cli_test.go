@@ -39,6 +39,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"publish": {"--store", "--endpoints", "--type", "--data", "--id"},
 		"worker":  {"--store", "--endpoints", "--workers", "--until-empty", "--allow-private", "--allow-http", "--lease-for"},
 		"queue":   {"--store", "--endpoint", "--id"},
+		"console": {"--store", "--endpoints", "--addr", "--public", "--worker", "--workers", "--allow-private", "--allow-http", "--lease-for"},
 		"apikey":  {"--store", "--name", "--prefix", "--id"},
 	}
 	require.Len(t, flags, len(commands))

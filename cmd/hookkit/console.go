@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hookkit/hookkit/console"
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/sender"
+)
+
+// consoleNoAuth is printed (stderr) by every console at start.
+const consoleNoAuth = "the console has no authentication of its own: anyone who can reach it can requeue dead letters"
+
+func runConsole(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "console",
+		`hookkit console --store DSN --endpoints FILE [--addr HOST:PORT] [--public] [--worker [--workers N] [--allow-private] [--allow-http] [--lease-for DUR]]`,
+		`Serves the delivery console (package console) on HOST:PORT: the endpoints of FILE (see
+"hookkit publish --help" for its format) with their pending, leased and dead deliveries in
+the store, each dead letter with its attempt history, and forms to requeue one dead letter or
+all of an endpoint's. Pages are server-rendered HTML without JavaScript; every action is a
+POST with a CSRF token.
+
+The console has no authentication of its own, so it listens on loopback only
+(127.0.0.1:8080 by default) and refuses another address unless --public is given (then put
+it behind a proxy that authenticates). Logs go to stderr, starting with the "listening"
+line that gives the URL (--addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM stops it.
+
+Without --worker the console runs beside the workers ("hookkit worker" processes sharing
+the store): requeued deliveries are theirs to deliver; the endpoints' circuit-breaker
+states live in the workers' memory, so the console shows them as unknown and "enable"
+says that it cannot reach a worker. With --worker it also runs a worker in its own process
+(the flags of "hookkit worker"), whose endpoint states it shows and can re-enable, and prints
+one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
+	var storeDSN, endpointsFile string
+	var workers int
+	var leaseFor time.Duration
+	var public, withWorker, allowPrivate, allowHTTP bool
+	fs.StringVar(&storeDSN, "store", "", storeUsage)
+	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` (JSON)")
+	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on, loopback unless --public (port 0 picks a free one)")
+	fs.BoolVar(&public, "public", false, "allow a non-loopback --addr (the console has no authentication: put it behind one)")
+	fs.BoolVar(&withWorker, "worker", false, "also deliver, as \"hookkit worker\" does, in this process")
+	fs.IntVar(&workers, "workers", dispatch.DefaultWorkers, "with --worker: attempts in flight at once (`N` ≥ 1)")
+	fs.BoolVar(&allowPrivate, "allow-private", false, "with --worker: allow private, loopback and link-local destinations")
+	fs.BoolVar(&allowHTTP, "allow-http", false, "with --worker: allow plain http:// endpoint and token URLs")
+	fs.DurationVar(&leaseFor, "lease-for", dispatch.DefaultLeaseFor, "with --worker: how long a delivery stays leased to this worker (`DUR`)")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return unexpectedArgument(pos)
+	case endpointsFile == "":
+		return usagef("--endpoints is required")
+	case workers < 1:
+		return usagef("--workers must be at least 1")
+	case leaseFor <= 0:
+		return usagef("--lease-for must be positive")
+	case !withWorker && (allowPrivate || allowHTTP):
+		return usagef("--allow-private and --allow-http are for --worker (without it the console sends nothing)")
+	}
+	loopback, err := isLoopbackAddr(*addr)
+	if err != nil {
+		return err
+	}
+	if !loopback && !public {
+		return usagef("--addr %s is not a loopback address and %s; pass --public to serve it anyway (behind an authenticating proxy)", *addr, consoleNoAuth)
+	}
+	// Without --worker nothing is sent: every endpoint of the file is shown as it is.
+	opt := endpointsOptions{allowHTTP: true, allowPrivate: true}
+	if withWorker {
+		opt = endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}
+	}
+	subs, err := loadEndpoints(endpointsFile, opt)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, storeDSN)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+
+	var src console.Source = console.Detached(st, subs)
+	var rec *console.Recorder
+	var d *dispatch.Dispatcher
+	if withWorker {
+		rec = console.NewRecorder(0)
+		s, err := sender.New(sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP, Observer: rec.Observer()})
+		if err != nil {
+			return err
+		}
+		defer s.CloseIdleConnections()
+		out := &lineWriter{e: e}
+		report := func(outcome string) func(context.Context, queue.Delivery) {
+			return func(_ context.Context, d queue.Delivery) {
+				out.write(finishedJSON{ID: d.ID, Event: d.Event.ID(), Endpoint: d.EndpointID, Outcome: outcome,
+					Reason: d.DeadReason, Attempts: len(d.Attempts)})
+			}
+		}
+		d, err = dispatch.New(s, st, dispatch.Config{Workers: workers, LeaseFor: leaseFor,
+			Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Observer: dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}})
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if err := d.Subscribe(sub); err != nil {
+				return usagef("--endpoints: endpoint %q: %v", sub.Endpoint.ID, err)
+			}
+		}
+		if err := d.Start(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		src = d
+	}
+	c, err := console.New(src, console.Config{Recorder: rec, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           c,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	bound := ln.Addr().String()
+	logger.Warn(consoleNoAuth, "addr", bound)
+	logger.Info("listening", "addr", bound, "url", "http://"+bound+"/", "endpoints", len(subs), "worker", withWorker)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("stopping: %w", err)
+	}
+	if runErr == nil {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	} else if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	if d != nil {
+		grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), workerGrace)
+		defer cancel()
+		if err := d.Shutdown(grace); err != nil && runErr == nil {
+			runErr = fmt.Errorf("stopping the worker: %w", err)
+		}
+	}
+	return runErr
+}
+
+// isLoopbackAddr reports whether HOST:PORT names a loopback address only: 127.0.0.0/8,
+// ::1 or localhost. An empty host (every interface) is not one.
+func isLoopbackAddr(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, usagef("--addr wants HOST:PORT, e.g. 127.0.0.1:8080")
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
