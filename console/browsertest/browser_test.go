@@ -280,6 +280,24 @@ func runConsoleInBrowser(t *testing.T, store queue.Store, copyScreenshot bool) {
 		}
 	}
 
+	// The overview: both endpoints, their counts and charts.
+	do(t, bctx, chromedp.Navigate(consoleURL+"/"), chromedp.WaitVisible(chromedp.CSS("table.endpoints")))
+	overview := run(t, bctx, chromedp.Text(chromedp.CSS("table.endpoints tbody")))
+	for _, want := range []string{"acme", "globex", "active"} {
+		if !strings.Contains(overview, want) {
+			t.Errorf("the overview lacks %q:\n%s", want, overview)
+		}
+	}
+	if n := run(t, bctx, chromedp.Evaluate[int](`document.querySelectorAll("table.endpoints svg.chart").length`)); n != 2 {
+		t.Errorf("the overview has %d endpoint charts, want 2", n)
+	}
+	shot = filepath.Join(t.ArtifactDir(), "overview.png")
+	if err := os.WriteFile(shot, run(t, bctx, chromedp.FullScreenshot(100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+	do(t, bctx, chromedp.Navigate(consoleURL+"/endpoints/acme"), chromedp.WaitVisible(chromedp.CSS("table.dead-letters")))
+
 	// Requeue the first dead letter of the page (the oldest): pending while the receiver
 	// holds it, then delivered.
 	firstID := run(t, bctx, chromedp.Text(chromedp.CSS("table.dead-letters tbody tr:first-child td:first-child a")))
