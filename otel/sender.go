@@ -58,7 +58,9 @@ type senderObs struct {
 type attemptKey struct{}
 
 func (o *senderObs) started(ctx context.Context, info sender.AttemptInfo) context.Context {
-	attrs := make([]attribute.KeyValue, 0, 10)
+	// The attributes the semantic conventions want at creation, for samplers; the rest
+	// only on a span that records.
+	attrs := make([]attribute.KeyValue, 0, 5)
 	attrs = append(attrs, semconv.HTTPRequestMethodPost)
 	if u, ok := info.URL(); ok {
 		attrs = append(attrs, semconv.ServerAddress(u.Hostname()))
@@ -67,41 +69,43 @@ func (o *senderObs) started(ctx context.Context, info sender.AttemptInfo) contex
 		}
 		attrs = append(attrs, semconv.URLFull(u.String()))
 	}
-	attrs = append(attrs,
-		AttrEventType.String(info.EventType),
-		AttrEventID.String(info.EventID),
-		AttrEndpointID.String(info.Endpoint),
-		AttrAttemptNumber.Int(info.Number))
 	if info.Number > 1 {
 		attrs = append(attrs, semconv.HTTPRequestResendCount(info.Number-1))
 	}
-	ctx, span := o.tracer.Start(ctx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, span := o.tracer.Start(ctx, http.MethodPost, clientKind, trace.WithAttributes(attrs...))
+	if span.IsRecording() {
+		span.SetAttributes(
+			AttrEventType.String(info.EventType),
+			AttrEventID.String(info.EventID),
+			AttrEndpointID.String(info.Endpoint),
+			AttrAttemptNumber.Int(info.Number))
+	}
 	return context.WithValue(ctx, attemptKey{}, span)
 }
 
+// clientKind is the start option of every attempt span, made once.
+var clientKind = trace.WithSpanKind(trace.SpanKindClient)
+
 func (o *senderObs) finished(ctx context.Context, info sender.AttemptInfo, a sender.Attempt) {
-	class := AttrAttemptClass.String(a.Class.String())
-	var status attribute.KeyValue
-	if a.Status > 0 {
-		status = semconv.HTTPResponseStatusCode(a.Status)
-	}
 	if span, ok := ctx.Value(attemptKey{}).(trace.Span); ok {
-		attrs := make([]attribute.KeyValue, 0, 3)
-		attrs = append(attrs, class)
-		if a.Status > 0 {
-			attrs = append(attrs, status)
+		if span.IsRecording() {
+			attrs := make([]attribute.KeyValue, 0, 3)
+			attrs = append(attrs, AttrAttemptClass.String(a.Class.String()))
+			if a.Status > 0 {
+				attrs = append(attrs, semconv.HTTPResponseStatusCode(a.Status))
+			}
+			if a.Class != sender.ClassAcknowledged {
+				et, desc := attemptErrorType(a)
+				attrs = append(attrs, semconv.ErrorTypeKey.String(et))
+				span.SetStatus(codes.Error, desc)
+			}
+			span.SetAttributes(attrs...)
 		}
-		if a.Class != sender.ClassAcknowledged {
-			et, desc := attemptErrorType(a)
-			attrs = append(attrs, semconv.ErrorTypeKey.String(et))
-			span.SetStatus(codes.Error, desc)
-		}
-		span.SetAttributes(attrs...)
 		span.End()
 	}
 	sets := o.attemptSets(a.Class, a.Status, info.Endpoint)
-	o.ins.duration.Record(ctx, a.Duration.Seconds(), metric.WithAttributeSet(sets.duration))
-	o.ins.attempts.Add(ctx, 1, metric.WithAttributeSet(sets.attempts))
+	o.ins.duration.Record(ctx, a.Duration.Seconds(), sets.duration)
+	o.ins.attempts.Add(ctx, 1, sets.attempts)
 }
 
 // setKey identifies the attribute sets of an attempt's metrics.
@@ -111,13 +115,18 @@ type setKey struct {
 	endpoint string // "" unless Config.EndpointMetrics
 }
 
-// attemptSets are the attribute sets of hookkit.delivery.attempt.duration and
-// hookkit.delivery.attempts for one class, status and endpoint.
-type attemptSets struct{ duration, attempts attribute.Set }
+// attemptSets are the measurement options (attribute sets) of
+// hookkit.delivery.attempt.duration and hookkit.delivery.attempts for one class, status
+// and endpoint.
+type attemptSets struct {
+	duration metric.RecordOption
+	attempts metric.AddOption
+}
 
-// attemptSets returns the sets for an attempt, built once per distinct key: every value
-// is bounded (classes, status codes, and endpoints only with Config.EndpointMetrics), so
-// the cache is too, and an attempt records its metrics without sorting attributes again.
+// attemptSets returns the options for an attempt, built once per distinct key: every
+// value is bounded (classes, status codes, and endpoints only with
+// Config.EndpointMetrics), so the cache is too, and an attempt records its metrics
+// without building or sorting attributes again.
 func (o *senderObs) attemptSets(class sender.Class, status int, endpoint string) *attemptSets {
 	if !o.endpoints {
 		endpoint = ""
@@ -131,11 +140,11 @@ func (o *senderObs) attemptSets(class sender.Class, status int, endpoint string)
 	if o.endpoints {
 		kvs = append(kvs, AttrEndpointID.String(endpoint))
 	}
-	sets := &attemptSets{duration: attribute.NewSet(kvs...)}
+	sets := &attemptSets{duration: metric.WithAttributeSet(attribute.NewSet(kvs...))}
 	if status > 0 {
 		kvs = append(kvs, semconv.HTTPResponseStatusCode(status))
 	}
-	sets.attempts = attribute.NewSet(kvs...)
+	sets.attempts = metric.WithAttributeSet(attribute.NewSet(kvs...))
 	v, _ := o.sets.LoadOrStore(k, sets)
 	return v.(*attemptSets)
 }
