@@ -65,16 +65,17 @@ func (r *rsReceiver) count(id string) int {
 	return r.got[id]
 }
 
-// TestPostgresRestartMidRun: a dispatcher on pgqueue (LISTEN/NOTIFY on, polling once an
-// hour, so that only a notification, its own work or a lease's expiry wakes it) delivers
-// a stream of 300 events that another instance publishes one at a time, and its Postgres
-// (a throwaway server of this test's own, not the shared one) is stopped in fast mode
-// after the 100th and started again a second later on the same port. The publisher
+// TestPostgresRestartMidRun: two dispatchers on pgqueue, each with a pool of its own
+// (LISTEN/NOTIFY on, polling once an hour, so that only a notification, their own work or
+// a lease's expiry wakes them) deliver a stream of 300 events that another instance
+// publishes one at a time, and their Postgres (a throwaway server of this test's own, not
+// the shared one) is stopped in fast mode after the 100th and started again a second
+// later on the same port. The publisher
 // retries what fails while the server is down, with the same delivery IDs, so that an
 // enqueue whose commit was not acknowledged is found stored (queue.ErrDuplicateDelivery)
 // rather than stored twice. Pass: every event committed is received; the store ends
-// empty; the listener reconnected (a backend LISTENs again) and NOTIFY wakes the
-// dispatcher again: each of 10 events published after the restart, one at a time, is
+// empty; both listeners reconnected (two backends LISTEN again) and NOTIFY wakes the
+// dispatchers again: each of 10 events published after the restart, one at a time, is
 // received within a second.
 func TestPostgresRestartMidRun(t *testing.T) {
 	if testing.Short() {
@@ -95,28 +96,29 @@ func TestPostgresRestartMidRun(t *testing.T) {
 		t.Cleanup(pool.Close)
 		return pool
 	}
-	// 30 ms per request, two at a time: slower than the publisher, so that deliveries are
-	// pending and in flight when the server stops.
+	// Two delivering instances, each a dispatcher with one worker on a pool of its own;
+	// 30 ms per request: slower than the publisher, so that deliveries are pending and
+	// in flight when the server stops.
+	const instances = 2
 	recv := newRSReceiver(t, 4*events, 30*time.Millisecond)
-
-	// The delivering instance.
-	dpool := newPool()
-	store, err := pgqueue.New(ctx, dpool, pgqueue.Config{Schema: schema})
-	require.NoError(t, err)
-	t.Cleanup(store.Close)
 	snd, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	require.NoError(t, err)
 	t.Cleanup(snd.CloseIdleConnections)
-	d, err := dispatch.New(snd, store, dispatch.Config{Workers: 2, LeaseFor: 3 * time.Second, PollInterval: time.Hour})
-	require.NoError(t, err)
 	ep := dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: recv.url, Timeout: 2 * time.Second}}
-	require.NoError(t, d.Subscribe(ep))
-	require.NoError(t, d.Start(ctx))
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		assert.NoError(t, d.Shutdown(sctx))
-	})
+	for range instances {
+		store, err := pgqueue.New(ctx, newPool(), pgqueue.Config{Schema: schema})
+		require.NoError(t, err)
+		t.Cleanup(store.Close)
+		d, err := dispatch.New(snd, store, dispatch.Config{Workers: 1, LeaseFor: 3 * time.Second, PollInterval: time.Hour})
+		require.NoError(t, err)
+		require.NoError(t, d.Subscribe(ep))
+		require.NoError(t, d.Start(ctx))
+		t.Cleanup(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			assert.NoError(t, d.Shutdown(sctx))
+		})
+	}
 
 	// The publishing instance: another pool, a dispatcher never started (FanOut).
 	ppool := newPool()
@@ -127,7 +129,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, pd.Subscribe(ep))
 
-	// listeners counts the backends LISTENing for the delivering Store.
+	// listeners counts the backends LISTENing for the delivering Stores.
 	listeners := func() int {
 		var n int
 		err := ppool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
@@ -145,7 +147,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	waitUntil("the listener", 10*time.Second, func() bool { return listeners() == 1 })
+	waitUntil("the listeners", 10*time.Second, func() bool { return listeners() == instances })
 
 	// publish stores the event's deliveries, retrying until they are stored, and
 	// returns how many attempts failed.
@@ -216,9 +218,9 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	}
 	t.Logf("restart: %d events received, %d of them more than once (outcomes lost with the server)", len(ids), dups)
 
-	// NOTIFY works again: with a poll interval of an hour and nothing due, only the
-	// reconnected listener can wake the dispatcher within a second.
-	waitUntil("the listener reconnected", 20*time.Second, func() bool { return listeners() == 1 })
+	// NOTIFY works again: with a poll interval of an hour and nothing due, only a
+	// reconnected listener can wake a dispatcher within a second.
+	waitUntil("the listeners reconnected", 20*time.Second, func() bool { return listeners() == instances })
 	var lat []time.Duration
 	for i := range probes {
 		ev, err := event.New("order-created", map[string]int{"probe": i})

@@ -5,7 +5,7 @@
 // itself in a normal run.
 //
 //	func TestChild(t *testing.T) {
-//		cfg, ok := crashtest.ChildConfig("HOOKKIT_MY_CHILD")
+//		cfg, ok := crashtest.ChildConfig[childConfig]("HOOKKIT_MY_CHILD")
 //		if !ok {
 //			t.Skip("a child process of TestKilled")
 //		}
@@ -13,7 +13,7 @@
 //	}
 //
 //	func TestKilled(t *testing.T) {
-//		c := crashtest.Start(t, "TestChild", "HOOKKIT_MY_CHILD", cfg)
+//		c := crashtest.Start(t, "TestChild", "HOOKKIT_MY_CHILD", childConfig{...})
 //		...
 //		require.NoError(t, c.Kill()) // SIGKILL
 //		c.Wait(t, 10*time.Second)
