@@ -2,6 +2,8 @@ package browsertest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"io"
@@ -17,13 +19,17 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookkit/hookkit/console"
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/testenv/services"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -149,12 +155,38 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 	}
 }
 
+// newPgStore returns a pgqueue.Store in a schema of its own on the test server
+// (services.Postgres: skipped without one, failed when CI=true), dropped at the end.
+func newPgStore(t *testing.T) queue.Store {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), services.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "hk_console_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	s, err := pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // TestConsoleInBrowser: a dispatcher delivers to a loopback receiver that first fails
 // (two dead letters, each with a 503 then a 422 problem) and then accepts; in Chromium,
 // the console's endpoint page lists the dead letters with their last error and renders
 // the chart; clicking Requeue moves one to pending (shown there while the receiver holds
-// the request) and the worker delivers it (the receiver counts it). A screenshot of the
-// page is written under the test's artifact directory.
+// the request) and the worker delivers it (the receiver counts it). Screenshots of the
+// pages are written under the test's artifact directory (go test -artifacts keeps them).
+// It runs on memqueue, sqlitequeue and pgqueue (with a PostgreSQL: HOOKKIT_TEST_POSTGRES).
 func TestConsoleInBrowser(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -169,6 +201,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		}},
+		{"pgqueue", func(t *testing.T) queue.Store { return newPgStore(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runConsoleInBrowser(t, tc.store(t), tc.name == "memqueue" && *updateScreenshot) })
 	}
