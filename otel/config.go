@@ -45,6 +45,12 @@ type Config struct {
 	// thousands of endpoints; set it for tens of endpoints, to alert per endpoint. Spans
 	// always carry the endpoint ID.
 	EndpointMetrics bool
+	// OmitURLPath ends the attempt spans' url.full at the host and port
+	// ("https://hooks.example.com"), for senders whose endpoints carry a credential in
+	// the path (Slack- and Discord-style webhook URLs do). false (the default): scheme,
+	// host, port and path, as the semantic conventions want; the query string, which may
+	// carry a token, is never recorded either way.
+	OmitURLPath bool
 }
 
 func (c *Config) tracer() trace.Tracer {

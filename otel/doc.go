@@ -24,7 +24,8 @@
 // hookkit.endpoint.id, hookkit.attempt.number and hookkit.attempt.class on the client
 // side, hookkit.receiver.outcome and hookkit.receiver.reason on the server side. url.full
 // is the endpoint's scheme, host and path: the query string, which may carry a token, is
-// dropped whole rather than scrubbed by a list of known parameter names. No header,
+// dropped whole rather than scrubbed by a list of known parameter names, and
+// Config.OmitURLPath drops the path too, for endpoints with a credential in it. No header,
 // credential, signature or body is ever recorded. With Config.Propagator set, the attempt
 // span's context travels in the delivery's headers and the server span continues it (off
 // by default: see Config.Propagator).

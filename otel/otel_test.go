@@ -707,3 +707,21 @@ func TestAttemptTimeoutErrorType(t *testing.T) {
 	assert.Contains(t, spans[0].Status().Description, "timed out")
 	assert.Equal(t, map[string]int64{"hookkit.attempt.class=retryable": 1}, points(t, tel.collect(t), hookkitotel.MetricAttempts))
 }
+
+// TestOmitURLPath: with OmitURLPath the attempt span's url.full ends at the host and port,
+// so a token in an endpoint's path is not recorded.
+func TestOmitURLPath(t *testing.T) {
+	tel := newTelemetry(t, false)
+	tel.cfg.OmitURLPath = true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	s := newSender(t, tel, 1)
+	ev, err := event.New("x", nil)
+	require.NoError(t, err)
+	_, err = s.Send(context.Background(), sender.Endpoint{URL: srv.URL + "/services/T0/B0/path-s3cr3t?x=1"}, ev)
+	require.NoError(t, err)
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.Equal(t, srv.URL, attrMap(spans[0].Attributes())["url.full"])
+	assertNoSecrets(t, spans, tel.collect(t), "path-s3cr3t")
+}

@@ -22,7 +22,8 @@ import (
 // those of Send and those a dispatch.Dispatcher makes through the Sender, becomes a client
 // span named "POST" under the attempt's context, with the HTTP semantic conventions'
 // attributes (http.request.method, server.address, server.port, url.full without query
-// string, fragment or user information, http.response.status_code, error.type,
+// string, fragment or user information (and without the path, with
+// Config.OmitURLPath), http.response.status_code, error.type,
 // http.request.resend_count from the second attempt on) and hookkit's
 // (hookkit.event.type, hookkit.event.id, hookkit.endpoint.id, hookkit.attempt.number,
 // hookkit.attempt.class); it ends with status Error unless the attempt was acknowledged.
@@ -33,7 +34,7 @@ import (
 // hookkit.deliveries per Send that delivered or gave up (outcome delivered or failed,
 // error.type the kind of failure: gone, rejected, exhausted, ...).
 func SenderObserver(cfg Config) sender.DeliveryObserver {
-	o := &senderObs{tracer: cfg.tracer(), ins: newInstruments(cfg.meter()), endpoints: cfg.EndpointMetrics}
+	o := &senderObs{tracer: cfg.tracer(), ins: newInstruments(cfg.meter()), endpoints: cfg.EndpointMetrics, omitPath: cfg.OmitURLPath}
 	obs := sender.DeliveryObserver{
 		AttemptStarted:  o.started,
 		AttemptFinished: o.finished,
@@ -50,6 +51,7 @@ type senderObs struct {
 	tracer    trace.Tracer
 	ins       *instruments
 	endpoints bool
+	omitPath  bool
 	sets      sync.Map // setKey -> *attemptSets
 }
 
@@ -66,6 +68,9 @@ func (o *senderObs) started(ctx context.Context, info sender.AttemptInfo) contex
 		attrs = append(attrs, semconv.ServerAddress(u.Hostname()))
 		if port := portOf(u.Scheme, u.Port()); port > 0 {
 			attrs = append(attrs, semconv.ServerPort(port))
+		}
+		if o.omitPath {
+			u.Path, u.RawPath = "", ""
 		}
 		attrs = append(attrs, semconv.URLFull(u.String()))
 	}
