@@ -327,6 +327,8 @@ func BenchmarkSlowEndpoints(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.Cleanup(pool.Close)
+					// New connects (it reads the schema's version), so the clock does not
+					// count the pool's first connection.
 					s, err := pgqueue.New(b.Context(), pool, pgqueue.Config{Schema: schema, MaxPending: -1})
 					if err != nil {
 						b.Fatal(err)
