@@ -105,3 +105,17 @@ func benchObserverSides(b *testing.B, url string, base sender.Config) {
 		b.ReportMetric(float64(elapsed[i])/float64(elapsed[0]), name+"/none")
 	}
 }
+
+// BenchmarkSenderObserverHooks is the cost of SenderObserver's AttemptStarted and
+// AttemptFinished alone on the no-op providers (an AttemptInfo made outside a Sender has
+// no URL, so url.full is not built here).
+func BenchmarkSenderObserverHooks(b *testing.B) {
+	obs := hookkitotel.SenderObserver(hookkitotel.Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: noop.NewMeterProvider()})
+	info := sender.AttemptInfo{EventID: "evt_1", EventType: "envelope-sent", Endpoint: "acme", Number: 1}
+	a := sender.Attempt{Number: 1, Status: http.StatusNoContent, Class: sender.ClassAcknowledged, Duration: time.Millisecond}
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx := obs.AttemptStarted(context.Background(), info)
+		obs.AttemptFinished(ctx, info, a)
+	}
+}
