@@ -725,3 +725,36 @@ func TestOmitURLPath(t *testing.T) {
 	assert.Equal(t, srv.URL, attrMap(spans[0].Attributes())["url.full"])
 	assertNoSecrets(t, spans, tel.collect(t), "path-s3cr3t")
 }
+
+// TestServerSpanOfAPanickingHandler: a handler that panics leaves an error span behind
+// (error.type panic), and the panic goes on to net/http.
+func TestServerSpanOfAPanickingHandler(t *testing.T) {
+	tel := newTelemetry(t, false)
+	h := hookkitotel.ReceiverMiddleware(tel.cfg)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("boom")
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/hooks", strings.NewReader("{}"))
+	assert.PanicsWithValue(t, "boom", func() { h.ServeHTTP(httptest.NewRecorder(), req) })
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.Equal(t, codes.Error, spans[0].Status().Code)
+	assert.Equal(t, "panic", attrMap(spans[0].Attributes())["error.type"])
+	assert.Equal(t, "POST", spans[0].Name(), "no ServeMux pattern: the method alone")
+}
+
+// TestSendOutcomeByEndpoint: with EndpointMetrics, a Send's outcome carries its endpoint.
+func TestSendOutcomeByEndpoint(t *testing.T) {
+	tel := newTelemetry(t, false)
+	tel.cfg.EndpointMetrics = true
+	lb := newLoopback(t, tel, func(string, int) int { return http.StatusGone })
+	s := newSender(t, tel, 3)
+	ev, err := event.New("x", nil)
+	require.NoError(t, err)
+	_, err = s.Send(context.Background(), sender.Endpoint{ID: "acme", URL: lb.URL + "/hooks", Keys: lb.keys}, ev)
+	require.ErrorIs(t, err, sender.ErrGone)
+	rm := tel.collect(t)
+	assert.Equal(t, map[string]int64{"error.type=gone,hookkit.delivery.outcome=failed,hookkit.endpoint.id=acme": 1},
+		points(t, rm, hookkitotel.MetricDeliveries))
+	assert.Equal(t, map[string]int64{"hookkit.attempt.class=gone,hookkit.endpoint.id=acme,http.response.status_code=410": 1},
+		points(t, rm, hookkitotel.MetricAttempts))
+}

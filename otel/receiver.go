@@ -27,9 +27,10 @@ import (
 // http.ServeMux pattern ("POST /webhooks"), and carries the HTTP semantic conventions'
 // server attributes (http.request.method, url.path, url.scheme, http.route,
 // server.address, server.port, client.address, network.peer.address,
-// network.peer.port, network.protocol.version, user_agent.original, http.response.status_code, and error.type with
-// status Error for a 5xx: a 4xx is the sender's error, not the server's). No query
-// string, header, credential, signature or body is recorded. ReceiverObserver's hooks,
+// network.peer.port, network.protocol.version, user_agent.original,
+// http.response.status_code, and error.type with status Error for a 5xx or a panic: a 4xx
+// is the sender's error, not the server's). No query string, header, credential,
+// signature or body is recorded; url.path is the receiver's own route. ReceiverObserver's hooks,
 // on the receiver's Config.Observer, add what was delivered (hookkit.event.type,
 // hookkit.event.id, hookkit.receiver.outcome and reason) to the span. With
 // Config.Propagator set, the span's parent is the context the request carries (the
@@ -53,9 +54,18 @@ func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 				name += " " + route
 				attrs = append(attrs, semconv.HTTPRoute(route))
 			}
-			ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+			ctx, span := tracer.Start(ctx, name, serverKind, trace.WithAttributes(attrs...))
 			defer span.End()
 			sw := &statusWriter{ResponseWriter: w}
+			defer func() {
+				if p := recover(); p != nil {
+					// net/http answers nothing and logs it (http.ErrAbortHandler: silently);
+					// the span says the handler failed, and the panic goes on.
+					span.SetAttributes(semconv.ErrorTypeKey.String("panic"))
+					span.SetStatus(codes.Error, "handler panicked")
+					panic(p)
+				}
+			}()
 			next.ServeHTTP(sw, r.WithContext(ctx))
 			status := sw.status
 			if status == 0 {
@@ -69,6 +79,9 @@ func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// serverKind is the start option of every server span, made once.
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
 
 // methodOf is the semantic conventions' http.request.method: the method when it is a
 // known one, else _OTHER (an unbounded set must not reach attributes).
