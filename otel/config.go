@@ -106,12 +106,12 @@ const (
 
 // Outcome values of AttrDeliveryOutcome and AttrReceiverOutcome.
 const (
-	OutcomeDelivered    = "delivered"
-	OutcomeFailed       = "failed"
-	OutcomeDeadLettered = "dead_lettered"
-	OutcomeAccepted     = "accepted"
-	OutcomeDuplicate    = "duplicate"
-	OutcomeRejected     = "rejected"
+	OutcomeDelivered    = "delivered"     // acknowledged by the endpoint
+	OutcomeFailed       = "failed"        // Send gave up (error.type says why)
+	OutcomeDeadLettered = "dead_lettered" // a dispatcher gave up: a dead letter in its store
+	OutcomeAccepted     = "accepted"      // verified and handed to the handler (status: its answer)
+	OutcomeDuplicate    = "duplicate"     // already handled: acknowledged without the handler
+	OutcomeRejected     = "rejected"      // refused by the receiver (hookkit.receiver.reason says why)
 )
 
 // The metrics' names.

@@ -176,3 +176,32 @@ func ExampleDispatchObserver() {
 	// Output:
 	// map[ok delivered:1 refusing dead_lettered:1]
 }
+
+// The endpoints of a dispatcher by circuit-breaker state, at each collection.
+func ExampleEndpointStates() {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+
+	s, _ := sender.New(sender.Config{})
+	d, _ := dispatch.New(s, nil, dispatch.Config{})
+	_ = d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "acme", URL: "https://hooks.acme.example/in"}})
+	_ = d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "globex", URL: "https://hooks.globex.example/in"}})
+
+	reg, err := hookkitotel.EndpointStates(mp.Meter(hookkitotel.ScopeName), d)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer reg.Unregister()
+	var rm metricdata.ResourceMetrics
+	_ = reader.Collect(context.Background(), &rm)
+	states := map[string]int64{}
+	for _, p := range rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Gauge[int64]).DataPoints {
+		state, _ := p.Attributes.Value(hookkitotel.AttrEndpointState)
+		states[state.AsString()] = p.Value
+	}
+	fmt.Println(states)
+	// Output:
+	// map[active:2 disabled:0 failing:0 paused:0 probing:0]
+}
