@@ -27,7 +27,6 @@ import (
 	"github.com/hookkit/hookkit/dispatch/memqueue"
 	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
-	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 	"github.com/hookkit/hookkit/sender"
@@ -193,14 +192,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		store func(t *testing.T) queue.Store
 	}{
 		{"memqueue", func(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) }},
-		{"sqlitequeue", func(t *testing.T) queue.Store {
-			s, err := sqlitequeue.Open(t.Context(), filepath.Join(t.TempDir(), "queue.db"), sqlitequeue.Config{Synchronous: sqlitequeue.SyncNormal})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}},
+		{"sqlitequeue", newSqliteStore},
 		{"pgqueue", func(t *testing.T) queue.Store { return newPgStore(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runConsoleInBrowser(t, tc.store(t), tc.name == "memqueue" && *updateScreenshot) })
