@@ -101,6 +101,28 @@ type Config struct {
 	// dispatcher is idle and grows with load; a few milliseconds batch more. Negative is an
 	// error.
 	CompleteWindow time.Duration
+	// Registry, when not nil, keeps the endpoints and their circuit-breaker state, shared
+	// by every dispatcher on it (pgqueue.Store implements it beside its queue; see
+	// Register and the package documentation, Many instances): endpoints are added with
+	// Register (Subscribe returns ErrNotEncodable), Publish finds them with one indexed
+	// lookup, and each dispatcher caches at most RegistryCache of them. nil: the
+	// subscriptions and their state are this dispatcher's, in memory.
+	Registry queue.Registry
+	// RegistryKey is the 32-byte AES-256 key that seals the endpoint specs written to the
+	// Registry (SpecCodec.Key): every dispatcher on one registry needs the same key. nil:
+	// specs are stored in clear, and one with secrets is refused (ErrSpecSecrets) unless
+	// RegistryPlaintext is set. Any other length is an error.
+	RegistryKey []byte
+	// RegistryPlaintext allows specs with secrets to be stored in clear when there is no
+	// RegistryKey (tests; a database protected by other means).
+	RegistryPlaintext bool
+	// RegistryCache bounds the registry endpoints kept in memory (least recently used
+	// evicted first, never one with attempts in flight). 0 means DefaultRegistryCache
+	// (10,000); negative is an error.
+	RegistryCache int
+	// SpecOptions say how the endpoints of the Registry (and of Register without one)
+	// build their credentials (OAuth2's token client). The zero value is auth's default.
+	SpecOptions SpecOptions
 }
 
 // Subscription is what a Dispatcher delivers to one endpoint: the endpoint, the event
@@ -198,6 +220,7 @@ type Dispatcher struct {
 	stop       chan struct{}
 	jobs       chan job
 	done       chan struct{}
+	reg        *registry       // nil without Config.Registry
 	outcomes   chan completion // to the completer
 	completed  chan struct{}   // closed when the completer has sent everything
 	hardCtx    context.Context
@@ -259,7 +282,15 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 			ErrInvalidConfig, cfg.CompleteWindow, cfg.LeaseFor)
 	}
 	cfg.Breaker = cfg.Breaker.withDefaults()
+	var reg *registry
+	if cfg.Registry != nil {
+		var err error
+		if reg, err = newRegistry(cfg); err != nil {
+			return nil, err
+		}
+	}
 	d := &Dispatcher{
+		reg:   reg,
 		s:     s,
 		store: store,
 		cfg:   cfg,
@@ -305,32 +336,17 @@ func (d *Dispatcher) Store() queue.Store { return d.store }
 // sender.ErrInvalidPolicy); a Timeout not shorter than Config.LeaseFor. It returns
 // ErrClosed after Shutdown.
 func (d *Dispatcher) Subscribe(sub Subscription) error {
-	ep := &sub.Endpoint
-	if ep.ID == "" {
-		return fmt.Errorf("%w: empty id", sender.ErrInvalidEndpoint)
+	if d.reg != nil {
+		return ErrNotEncodable
 	}
-	if ep.URL == "" {
-		return fmt.Errorf("%w: empty url", sender.ErrInvalidEndpoint)
-	}
-	tg, err := d.s.Prepare(*ep)
+	t, limit, err := d.prepare(sub)
 	if err != nil {
 		return err
 	}
-	if tg.Timeout() >= d.cfg.LeaseFor {
-		return fmt.Errorf("%w: timeout %v is not shorter than the dispatcher's lease (%v)",
-			sender.ErrInvalidEndpoint, tg.Timeout(), d.cfg.LeaseFor)
-	}
-	t := &target{t: tg, retry: d.s.RetryPolicy(*ep)}
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	limit := sub.MaxInFlight
-	if limit == 0 {
-		limit = d.cfg.MaxInFlight
-	}
-	if limit < 0 {
-		limit = d.cfg.Workers
-	}
+	ep := &sub.Endpoint
 	d.mu.Lock()
 	if old := d.subs[ep.ID]; old != nil {
 		old.sub, old.t, old.maxInFlight = sub, t, limit
@@ -345,11 +361,43 @@ func (d *Dispatcher) Subscribe(sub Subscription) error {
 	return nil
 }
 
+// prepare checks a subscription as Subscribe documents and returns its endpoint
+// prepared and the in-flight bound in effect.
+func (d *Dispatcher) prepare(sub Subscription) (*target, int, error) {
+	ep := &sub.Endpoint
+	if ep.ID == "" {
+		return nil, 0, fmt.Errorf("%w: empty id", sender.ErrInvalidEndpoint)
+	}
+	if ep.URL == "" {
+		return nil, 0, fmt.Errorf("%w: empty url", sender.ErrInvalidEndpoint)
+	}
+	tg, err := d.s.Prepare(*ep)
+	if err != nil {
+		return nil, 0, err
+	}
+	if tg.Timeout() >= d.cfg.LeaseFor {
+		return nil, 0, fmt.Errorf("%w: timeout %v is not shorter than the dispatcher's lease (%v)",
+			sender.ErrInvalidEndpoint, tg.Timeout(), d.cfg.LeaseFor)
+	}
+	limit := sub.MaxInFlight
+	if limit == 0 {
+		limit = d.cfg.MaxInFlight
+	}
+	if limit < 0 {
+		limit = d.cfg.Workers
+	}
+	return &target{t: tg, retry: d.s.RetryPolicy(*ep)}, limit, nil
+}
+
 // Unsubscribe removes the subscription of the endpoint with the given ID: nothing more is
 // published to it, and its pending deliveries become dead letters (reason
 // queue.DeadReasonUnsubscribed), so nothing is lost; deliveries in flight finish. It returns
-// queue.ErrNotFound for an unknown ID.
+// queue.ErrNotFound for an unknown ID. With a Config.Registry it deletes the endpoint
+// there, for every dispatcher.
 func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
+	if d.reg != nil {
+		return d.unregister(ctx, id)
+	}
 	d.mu.Lock()
 	if d.subs[id] == nil {
 		d.mu.Unlock()
@@ -362,10 +410,18 @@ func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
 	return err
 }
 
-// Endpoint returns the status of the subscribed endpoint with the given ID.
+// Endpoint returns the status of the subscribed endpoint with the given ID. With a
+// Config.Registry: of an endpoint this dispatcher caches (the registry's
+// GetEndpoints has them all).
 func (d *Dispatcher) Endpoint(id string) (EndpointStatus, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.reg != nil {
+		if st := d.registryStatuses(id); len(st) == 1 {
+			return st[0], true
+		}
+		return EndpointStatus{}, false
+	}
 	sub := d.subs[id]
 	if sub == nil {
 		return EndpointStatus{}, false
@@ -374,9 +430,14 @@ func (d *Dispatcher) Endpoint(id string) (EndpointStatus, bool) {
 }
 
 // Endpoints returns the status of every subscribed endpoint, in no particular order.
+// With a Config.Registry: of the endpoints this dispatcher caches (the registry's
+// ListEndpoints has them all).
 func (d *Dispatcher) Endpoints() []EndpointStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.reg != nil {
+		return d.registryStatuses("")
+	}
 	out := make([]EndpointStatus, 0, len(d.subs))
 	for _, sub := range d.subs {
 		out = append(out, sub.status())
@@ -395,8 +456,15 @@ func (sub *subscription) status() EndpointStatus {
 }
 
 // EnableEndpoint resumes a disabled or paused endpoint: its breaker is reset to active.
-// Dead letters stay where they are; Requeue them if they should be sent.
+// Dead letters stay where they are; Requeue them if they should be sent. With a
+// Config.Registry it writes the registry (EnableEndpointContext, bounded by 10 s) and
+// every dispatcher on it resumes the endpoint within a poll interval.
 func (d *Dispatcher) EnableEndpoint(id string) error {
+	if d.reg != nil {
+		ctx, cancel := d.storeCtx()
+		defer cancel()
+		return d.EnableEndpointContext(ctx, id)
+	}
 	d.mu.Lock()
 	sub := d.subs[id]
 	if sub == nil {
@@ -431,7 +499,7 @@ func (d *Dispatcher) rebuildRoutes() {
 // when the store is full and ErrClosed after Shutdown. Publishing before Start is allowed;
 // the deliveries wait in the store. It is FanOut, then the store's Enqueue, then Notify.
 func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) {
-	ds, err := d.FanOut(ev)
+	ds, err := d.FanOutContext(ctx, ev)
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
@@ -448,13 +516,23 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 // of publishing inside the caller's own database transaction: pass the deliveries to a
 // store's transactional enqueue (an EnqueueTx of the store's own, see package queue), then
 // call Notify after the commit. nil (no error) when no subscription matches; ErrClosed
-// after Shutdown; an event that does not encode is Encode's error.
+// after Shutdown; an event that does not encode is Encode's error. With a
+// Config.Registry it asks the registry (FanOutContext, with context.Background()).
 func (d *Dispatcher) FanOut(ev *event.Event) ([]queue.Delivery, error) {
+	return d.FanOutContext(context.Background(), ev)
+}
+
+// FanOutContext is FanOut with a context for the registry's lookup (MatchEndpoints,
+// with a Config.Registry; without one it does no I/O and ignores ctx).
+func (d *Dispatcher) FanOutContext(ctx context.Context, ev *event.Event) ([]queue.Delivery, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
 	if ev == nil {
 		return nil, errors.New("hookkit/dispatch: Publish of a nil event")
+	}
+	if d.reg != nil {
+		return d.fanOutRegistry(ctx, ev)
 	}
 	var ds []queue.Delivery
 	rs := *d.routes.Load()
@@ -635,8 +713,15 @@ func (d *Dispatcher) pump() {
 		notified = n.Notifications()
 	}
 	for {
+		var polled time.Time
+		if d.reg != nil {
+			polled = d.pollRegistry()
+		}
 		d.fill()
 		wait := d.cfg.PollInterval
+		if d.reg != nil {
+			wait = min(wait, max(polled.Sub(d.now()), 0))
+		}
 		if nd != nil {
 			// Wake when the next retry is due, if that is sooner than the poll. A due time
 			// already past belongs to an endpoint at its limit: a finishing attempt wakes us.
@@ -680,6 +765,10 @@ func (d *Dispatcher) nextProbe() (time.Time, bool) {
 // fill leases as many deliveries as there are free workers, only for endpoints that
 // can take them now.
 func (d *Dispatcher) fill() {
+	if d.reg != nil {
+		d.fillRegistry()
+		return
+	}
 	for {
 		d.mu.Lock()
 		free := d.cfg.Workers - d.busy
@@ -814,6 +903,11 @@ func (d *Dispatcher) handle(j job) {
 			lvl = slog.LevelWarn
 		}
 		d.log.Log(ctx, lvl, "hookkit: store update failed", "delivery", del.ID, "endpoint", del.EndpointID, "err", err)
+	}
+	if d.reg != nil {
+		d.finishRegistry(ctx, j, o, probe, sa.Err, rescheduled)
+		d.Notify()
+		return
 	}
 	d.mu.Lock()
 	d.busy--

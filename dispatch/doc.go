@@ -57,6 +57,55 @@
 // sender.ErrInvalidPolicy, sender.ErrInvalidEndpoint), never silently taken as the
 // default.
 //
+// # Many instances, one registry
+//
+// With Config.Registry, the endpoints and their circuit-breaker state live in the
+// registry (queue.Registry: pgqueue.Store implements it beside its queue), shared by
+// every dispatcher on it:
+//
+//   - Register writes an endpoint (its EndpointSpec sealed by a SpecCodec under
+//     Config.RegistryKey, its patterns, ordering and bound); Unsubscribe deletes it.
+//     Subscribe is refused (ErrNotEncodable): a Subscription's keys and credentials
+//     cannot be read back to be stored.
+//   - Publish (FanOutContext) asks the registry which endpoints the event type selects:
+//     one indexed lookup (MatchEndpoints), whatever the number of endpoints.
+//   - Workers lease without a per-endpoint limit map (no 100,000-entry map per lease)
+//     and resolve each delivery's endpoint through a bounded LRU cache
+//     (Config.RegistryCache), reading the misses of a lease in one GetEndpoints. A
+//     delivery that cannot run now is handed back untried, its due time moved to when it
+//     may: the end of the cool-down of a paused endpoint, the next poll for an endpoint
+//     at its MaxInFlight or probing. No attempt is recorded, so no retry budget is spent.
+//     The price of an unrestricted lease: a backlog of a paused endpoint, or of one at its
+//     bound, is leased and handed back once per cool-down or poll (a lease and a write
+//     per delivery), and may fill a lease batch meanwhile; a store-side exclusion of
+//     paused endpoints in the lease query would avoid it. A delivery of an endpoint the
+//     registry does not have becomes a dead letter (queue.DeadReasonUnsubscribed), as
+//     after Unsubscribe; of a disabled one, "endpoint gone" — decided on a fresh read
+//     of the endpoint, never on the cache, since a dead letter is not undone.
+//   - Breaker transitions (failures, paused, probing, recovered, disabled after 410) are
+//     written with SetEndpointState, compare-and-set on the record's version: of two
+//     instances deciding from one version, one writes and the other decides again from
+//     what it wrote — a success seen by one never re-enables an endpoint another has
+//     just disabled. The probe after a cool-down is claimed the same way, so one instance
+//     probes (the claim lasts Config.LeaseFor; if the prober dies, another probes after).
+//     Observer.EndpointStateChanged is called by the dispatcher that made the change.
+//   - Every Config.PollInterval each dispatcher reads the registry's changes since its
+//     cursor (EndpointChanges, one indexed query) and refreshes the endpoints it caches;
+//     an endpoint disabled, paused or enabled anywhere (EnableEndpoint, or the CLI) is
+//     seen everywhere within a poll interval (Publish at once: MatchEndpoints skips
+//     disabled endpoints). More changes than the cache holds drop the cache.
+//
+// Per-endpoint bounds compose per instance: MaxInFlight is enforced by each dispatcher
+// over its own attempts, so N dispatchers may have N × MaxInFlight attempts in flight to
+// one endpoint (an ordered endpoint stays at one: the store's head rule is global).
+// Enforcing the bound globally belongs in the store's lease query (a count of an
+// endpoint's live leases against its registry row); pgqueue's does not do it yet.
+//
+// Every dispatcher on a store must use the registry, or none: a dispatcher with a
+// registry dead-letters the deliveries of endpoints the registry does not know.
+// SQLite (sqlitequeue) has no registry yet: a registry is for several hosts, which is
+// pgqueue's job.
+//
 // # Packages
 //
 // The store is behind a contract that imports nothing of the sender:

@@ -40,18 +40,17 @@
 //
 // # Endpoint state shared by several dispatchers
 //
-// Today each dispatcher keeps its subscriptions and their breaker state (failures,
+// Without more, each dispatcher keeps its subscriptions and their breaker state (failures,
 // paused, disabled) in its own memory, which is right for one process. With a store that
 // several dispatchers share, the state of an endpoint is a fact about the endpoint, not
-// about the process that noticed it: after a 410 every dispatcher must stop leasing its
-// deliveries. The decision: that state lives in the store, beside the deliveries, through
-// an optional extension a shared store implements (not yet: the next step of the Postgres store, dispatch/pgqueue). Its
-// shape: an endpoint row per subscription (state, consecutive failures, paused-until, a
-// version), changed only by compare-and-set on the version, so that two dispatchers that
-// see the same failure make one transition; Lease skips the deliveries of endpoints that
-// are paused or disabled in the same query that leases (no synthetic attempts, no write
-// storm); disabling after 410 and dead-lettering the pending deliveries happen in one
-// transaction; each dispatcher reads the rows it serves at every poll, so enabling an
-// endpoint anywhere takes effect everywhere within a poll interval. A store without the
-// extension (memqueue) keeps the per-process state.
+// about the process that noticed it: after a 410 every dispatcher must stop sending to it.
+// The optional Registry extension keeps the endpoints themselves beside the deliveries:
+// an opaque spec (the dispatcher's, sealed), the patterns indexed by (kind, value) so
+// that an event type's candidate keys (MatchKeys) find its endpoints without a scan, and
+// the state, changed only by compare-and-set on a version (SetEndpointState), so that of
+// two dispatchers deciding from one version one writes and the other decides again.
+// Dispatchers cache the endpoints they serve and follow EndpointChanges at every poll, so
+// enabling an endpoint anywhere takes effect everywhere within a poll interval.
+// memqueue.Registry (one process) and pgqueue.Store implement it; queuetest.RunRegistry
+// checks an implementation; dispatch.Config.Registry uses it.
 package queue
