@@ -441,9 +441,10 @@ func TestPaginationTenThousandDeadLetters(t *testing.T) {
 	rowRE := regexp.MustCompile(`href="/endpoints/acme/dead/(dl-\d+)\?at=`)
 	nextRE := regexp.MustCompile(`href="([^"]+)#dead" rel="next"`)
 	seen := map[string]int{}
-	p, pages := "/endpoints/acme", 0
+	p, pages, last := "/endpoints/acme", 0, ""
 	for p != "" && pages < 100 {
 		r := b.get(p)
+		last = r.body
 		require.Equal(t, http.StatusOK, r.status, p)
 		rows := rowRE.FindAllStringSubmatch(r.body, -1)
 		assert.LessOrEqual(t, len(rows), console.MaxPageSize)
@@ -458,6 +459,17 @@ func TestPaginationTenThousandDeadLetters(t *testing.T) {
 	}
 	assert.Equal(t, 20, pages)
 	assert.Len(t, seen, len(ids))
+
+	// The last dead letter's Requeue form, on the last page, finds it from the position it
+	// sends (not by scanning from the start, which stops at CountCap).
+	forms := regexp.MustCompile(`<form method="post" action="(/endpoints/acme/dead/dl-9999/requeue)"><input type="hidden" name="csrf" value="([^"]+)"><input type="hidden" name="at" value="([^"]+)">`).
+		FindStringSubmatch(last)
+	require.NotNil(t, forms, "the last page has the last dead letter's form")
+	r = b.post(forms[1], url.Values{"csrf": {forms[2]}, "at": {unescape(forms[3])}})
+	require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	st, err := store.Stats(t.Context(), t0)
+	require.NoError(t, err)
+	assert.Equal(t, queue.Stats{Pending: 1, Dead: 9999}, st)
 	for id, n := range seen {
 		if n != 1 {
 			t.Errorf("%s listed %d times", id, n)

@@ -88,6 +88,7 @@ type deliveryRow struct {
 	Status    string
 	LastError string
 	Requeue   string // the action, for a dead letter
+	At        string // its position in its listing (queue.Cursor), which the requeue form sends
 }
 
 type endpointPage struct {
@@ -496,7 +497,8 @@ func (c *Console) deliveryRow(base string, d *queue.Delivery, dead bool, now tim
 		kind, at = "dead", d.DeadAt
 	}
 	href := endpointHref(base, d.EndpointID) + "/" + kind + "/" + url.PathEscape(d.ID)
-	row := deliveryRow{ID: d.ID, Href: href + "?" + url.Values{"at": {queue.Cursor(at, d.Seq)}}.Encode(),
+	pos := queue.Cursor(at, d.Seq)
+	row := deliveryRow{ID: d.ID, Href: href + "?" + url.Values{"at": {pos}}.Encode(), At: pos,
 		When: at.UTC().Format(timeFormat), Reason: d.DeadReason, Attempts: len(d.Attempts)}
 	if d.Event != nil {
 		row.EventType, row.EventID = d.Event.Type(), d.Event.ID()
