@@ -1,12 +1,16 @@
 package console_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/hookkit/hookkit/console"
 	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/memqueue"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -47,4 +51,42 @@ func ExampleNew() {
 	// Output:
 	// 401 false
 	// 200 true
+}
+
+// A console beside the workers, in a process without a dispatcher (as "hookkit console"
+// runs): the store's dead letters and the endpoints' configuration; enabling an endpoint
+// answers ErrNoDispatcher, which the page explains.
+func ExampleDetached() {
+	store := memqueue.New(memqueue.Config{}) // in production: the workers' durable store
+	subs := []dispatch.Subscription{{Endpoint: sender.Endpoint{ID: "acme", URL: "https://hooks.acme.example/docusign"}}}
+	src := console.Detached(store, subs)
+	c, err := console.New(src, console.Config{})
+	if err != nil {
+		panic(err)
+	}
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/endpoints/acme", nil))
+	fmt.Println(w.Code, errors.Is(src.EnableEndpoint("acme"), console.ErrNoDispatcher))
+	// Output: 200 true
+}
+
+// A Recorder keeps each endpoint's recent attempts for the charts; Recent reads them back.
+func ExampleRecorder() {
+	rec := console.NewRecorder(2) // the last 2 attempts of each endpoint
+	obs := rec.Observer()         // sender.Config{Observer: obs}; here called by hand
+	for i, status := range []int{503, 503, 200} {
+		class := sender.ClassRetryable
+		if status == 200 {
+			class = sender.ClassAcknowledged
+		}
+		obs.AttemptFinished(context.Background(), sender.AttemptInfo{Endpoint: "acme"},
+			sender.Attempt{Number: i + 1, Status: status, Class: class, Duration: 40 * time.Millisecond})
+	}
+	samples, _ := rec.Recent("acme")
+	for _, s := range samples {
+		fmt.Println(s.Number, s.Status, s.Class, s.Duration)
+	}
+	// Output:
+	// 2 503 retryable 40ms
+	// 3 200 acknowledged 40ms
 }
