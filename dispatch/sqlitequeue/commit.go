@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +88,20 @@ func (s *Store) committer() {
 		case <-s.quit:
 			return
 		}
+		batch = s.gather(batch)
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// gather adds to batch the requests waiting, up to maxBatch: it takes those already
+// sent, then yields the processor (runtime.Gosched) so that the goroutines the last
+// commit woke, which run on this processor, can send theirs, and takes those, as long as
+// yielding brings more.
+func (s *Store) gather(batch []*request) []*request {
+	idle := 0
+	for len(batch) < s.maxBatch {
+		n := len(batch)
 	more:
 		for len(batch) < s.maxBatch {
 			select {
@@ -94,9 +111,17 @@ func (s *Store) committer() {
 				break more
 			}
 		}
-		s.commit(batch)
-		clear(batch)
+		if len(batch) == n {
+			idle++
+			if idle > 1 {
+				break
+			}
+		} else {
+			idle = 0
+		}
+		runtime.Gosched()
 	}
+	return batch
 }
 
 // commit applies batch in one write transaction, in order (a Lease after a Complete
@@ -117,9 +142,9 @@ func (s *Store) commit(batch []*request) {
 	}()
 	// fail ends the transaction with err for every request taken, and for every request
 	// not yet taken: nothing of them is stored.
-	fail := func(tx *sql.Tx, err error) {
-		if tx != nil {
-			_ = tx.Rollback()
+	fail := func(begun bool, err error) {
+		if begun {
+			s.rollback()
 		}
 		for _, r := range batch {
 			if r.state.CompareAndSwap(waiting, taken) || r.state.Load() == taken {
@@ -127,12 +152,21 @@ func (s *Store) commit(batch []*request) {
 			}
 		}
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		fail(nil, fmt.Errorf("hookkit/sqlitequeue: begin: %w", err))
+	stores := false
+	for _, r := range batch {
+		stores = stores || r.ds != nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.syncFor(ctx, stores); err != nil {
+		fail(false, err)
 		return
 	}
-	t := &txStmts{ctx: ctx, tx: tx, s: s}
+	if err := s.begin(ctx); err != nil {
+		fail(false, err)
+		return
+	}
+	t := &txStmts{ctx: ctx, s: s}
 	applied := false
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
@@ -162,16 +196,20 @@ func (s *Store) commit(batch []*request) {
 		case errors.Is(err, queue.ErrDuplicateDelivery) || errors.Is(err, queue.ErrQueueFull):
 			r.err = err // refused: nothing of it was applied
 		default:
-			fail(tx, err)
+			fail(true, err)
 			return
 		}
 	}
 	if !applied {
-		_ = tx.Rollback()
+		s.rollback()
 		return
 	}
-	if err := tx.Commit(); err != nil {
-		fail(nil, fmt.Errorf("hookkit/sqlitequeue: commit: %w", err))
+	if err := t.flushMeta(); err != nil {
+		fail(true, err)
+		return
+	}
+	if err := s.commitTx(); err != nil {
+		fail(false, err)
 		return
 	}
 	s.commits.Add(1)
@@ -184,10 +222,18 @@ func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
 	if _, err := t.get(stSavepoint).ExecContext(t.ctx); err != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: savepoint: %w", err)
 	}
+	m := t.m
 	err := fn()
 	if err != nil {
 		if _, rerr := t.get(stRollbackTo).ExecContext(t.ctx); rerr != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: rollback to savepoint: %w", rerr)
+		}
+		// What fn did to the meta row is undone with the rest; a read made in fn stays
+		// valid (the row is only changed by flushMeta).
+		read, next, pending, dead := t.m.read, t.m.nextSeq, t.m.pending, t.m.dead
+		t.m = m
+		if read && !m.read {
+			t.m.read, t.m.nextSeq, t.m.pending, t.m.dead = true, next, pending, dead
 		}
 	}
 	if _, rerr := t.get(stRelease).ExecContext(t.ctx); rerr != nil {
@@ -244,27 +290,40 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 }
 
 func (s *Store) applyEnqueue(t *txStmts, r *request) error {
-	if s.max > 0 {
-		var pending, dead int
-		if err := t.get(stCount).QueryRowContext(t.ctx).Scan(&pending, &dead); err != nil {
-			return fmt.Errorf("hookkit/sqlitequeue: count: %w", err)
-		}
-		if pending+len(r.ds) > s.max {
-			return queue.ErrQueueFull
-		}
+	m, err := t.meta()
+	if err != nil {
+		return err
+	}
+	if s.max > 0 && m.pending+m.dPending+int64(len(r.ds)) > int64(s.max) {
+		return queue.ErrQueueFull
 	}
 	ins := t.get(stInsert)
 	for i := range r.ds {
 		d := &r.ds[i]
-		var seq int64
-		err := ins.QueryRowContext(t.ctx, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
-			nullNanos(d.Created), nanos(d.Due), d.RoundStart, len(d.Attempts)).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return queue.ErrDuplicateDelivery
+		if m.dead+m.dDead > 0 {
+			var one int
+			switch err := t.get(stDeadID).QueryRowContext(t.ctx, d.ID).Scan(&one); {
+			case err == nil:
+				return queue.ErrDuplicateDelivery
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
+			}
 		}
+		seq := m.nextSeq
+		res, err := ins.ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
+			nullNanos(d.Created), nanos(d.Due), d.RoundStart, len(d.Attempts))
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
+		}
+		if n == 0 {
+			return queue.ErrDuplicateDelivery
+		}
+		m.nextSeq, m.seqUsed = seq+1, true
+		t.counts(1, 0)
 		if len(d.Attempts) > 0 {
 			if err := insertAttempts(t.ctx, t.get(stInsertAttempt), seq, 0, d.Attempts); err != nil {
 				return err
@@ -303,9 +362,21 @@ func (s *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Ou
 	return r.errs, r.evicted, nil
 }
 
+// leaseSeq returns the seq a lease token ends in (Lease writes prefix "." seq), false for
+// a token Lease did not write.
+func leaseSeq(token string) (int64, bool) {
+	i := strings.LastIndexByte(token, '.')
+	if i < 0 {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(token[i+1:], 10, 64)
+	return seq, err == nil && seq > 0
+}
+
 func (s *Store) applyComplete(t *txStmts, r *request) error {
 	r.errs = make([]error, len(r.outcomes))
 	buried := false
+	var acked []byte // the seqs acknowledged, a JSON array, for their attempts
 	for i := range r.outcomes {
 		o := &r.outcomes[i]
 		switch o.Kind {
@@ -314,31 +385,45 @@ func (s *Store) applyComplete(t *txStmts, r *request) error {
 			r.errs[i] = queue.ErrInvalidOutcome
 			continue
 		}
-		if o.Lease == "" {
+		seq, ok := leaseSeq(o.Lease)
+		if !ok {
 			r.errs[i] = queue.ErrLeaseLost
 			continue
 		}
 		var (
-			seq  int64
 			nAtt int
 			err  error
 		)
 		switch o.Kind {
 		case queue.OutcomeAck:
 			var res sql.Result
-			if res, err = t.get(stAck).ExecContext(t.ctx, o.ID, o.Lease); err != nil {
+			if res, err = t.get(stAck).ExecContext(t.ctx, seq, o.Lease, o.ID); err != nil {
 				return fmt.Errorf("hookkit/sqlitequeue: ack: %w", err)
 			}
 			if n, err := res.RowsAffected(); err != nil {
 				return fmt.Errorf("hookkit/sqlitequeue: ack: %w", err)
 			} else if n == 0 {
 				r.errs[i] = queue.ErrLeaseLost
+				continue
 			}
+			t.counts(-1, 0)
+			if acked == nil {
+				acked = append(make([]byte, 0, 16*len(r.outcomes)), '[')
+			} else {
+				acked = append(acked, ',')
+			}
+			acked = strconv.AppendInt(acked, seq, 10)
 			continue
 		case queue.OutcomeReschedule:
-			err = t.get(stReschedule).QueryRowContext(t.ctx, nanos(o.Due), len(o.Attempts), o.ID, o.Lease).Scan(&seq, &nAtt)
+			err = t.get(stReschedule).QueryRowContext(t.ctx, nanos(o.Due), len(o.Attempts), seq, o.Lease, o.ID).Scan(&nAtt)
 		case queue.OutcomeDeadLetter:
-			err = t.get(stDeadLetter).QueryRowContext(t.ctx, nanos(r.now), o.Reason, len(o.Attempts), o.ID, o.Lease).Scan(&seq, &nAtt)
+			err = t.get(stBury).QueryRowContext(t.ctx, len(o.Attempts), o.Reason, nanos(r.now), seq, o.Lease, o.ID).Scan(&nAtt)
+			if err == nil {
+				if _, err = t.get(stDeletePending).ExecContext(t.ctx, seq); err != nil {
+					return fmt.Errorf("hookkit/sqlitequeue: dead-letter: %w", err)
+				}
+				t.counts(-1, 1)
+			}
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			r.errs[i] = queue.ErrLeaseLost
@@ -354,6 +439,11 @@ func (s *Store) applyComplete(t *txStmts, r *request) error {
 		}
 		buried = buried || o.Kind == queue.OutcomeDeadLetter
 	}
+	if acked != nil {
+		if _, err := t.get(stAckAttempts).ExecContext(t.ctx, string(append(acked, ']'))); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: ack: %w", err)
+		}
+	}
 	if buried {
 		var err error
 		if r.evicted, err = s.evict(t, r.evicting); err != nil {
@@ -368,11 +458,11 @@ func (s *Store) evict(t *txStmts, report bool) ([]queue.Delivery, error) {
 	if s.maxDead < 0 {
 		return nil, nil
 	}
-	var pending, dead int
-	if err := t.get(stCount).QueryRowContext(t.ctx).Scan(&pending, &dead); err != nil {
-		return nil, fmt.Errorf("hookkit/sqlitequeue: count: %w", err)
+	m, err := t.meta()
+	if err != nil {
+		return nil, err
 	}
-	excess := dead - s.maxDead
+	excess := int(m.dead + m.dDead - int64(s.maxDead))
 	if excess <= 0 {
 		return nil, nil
 	}
@@ -391,8 +481,17 @@ func (s *Store) evict(t *txStmts, report bool) ([]queue.Delivery, error) {
 		}
 		evicted = ds
 	}
-	if _, err := t.get(stEvict).ExecContext(t.ctx, excess); err != nil {
+	if _, err := t.get(stEvictAttempts).ExecContext(t.ctx, excess); err != nil {
 		return nil, fmt.Errorf("hookkit/sqlitequeue: evict: %w", err)
 	}
+	res, err := t.get(stEvict).ExecContext(t.ctx, excess)
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: evict: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: evict: %w", err)
+	}
+	t.counts(0, -n)
 	return evicted, nil
 }

@@ -19,11 +19,16 @@
 // # Durability: Synchronous
 //
 // Enqueue returns only once its deliveries are committed. With SyncFull (the default,
-// PRAGMA synchronous=FULL) every commit is fsynced first: what Enqueue accepted
-// survives a power loss. With SyncNormal (synchronous=NORMAL, in WAL mode) a commit
-// survives a crash of the process (SIGKILL, a panic) but the last commits before a
-// power loss or an OS crash may be lost; it costs no fsync per commit. A lost commit of
-// Lease or Complete only makes a delivery be attempted again (at-least-once).
+// PRAGMA synchronous=FULL) every commit that stores deliveries (Enqueue, Requeue,
+// DeadLetterEndpoint) is fsynced before it returns: what they accepted survives a power
+// loss. A commit of Leases and Completes alone runs with synchronous=NORMAL: it is made
+// durable by the next fsynced commit or checkpoint (the WAL keeps commits in order, and a
+// power loss loses at most the unsynced tail), so a power loss may undo the last leases
+// and outcomes, and those deliveries are attempted again (at-least-once), but it never
+// loses a delivery Enqueue accepted. With SyncNormal (synchronous=NORMAL, in WAL mode)
+// every commit survives a crash of the process (SIGKILL, a panic) but the last commits
+// before a power loss or an OS crash may be lost; it costs no fsync per commit. A lost
+// commit of Lease or Complete only makes a delivery be attempted again (at-least-once).
 //
 // # Group commit
 //
@@ -33,7 +38,8 @@
 // second seeing the first's leases): while one transaction commits and fsyncs, the next
 // calls queue up, and the next transaction takes all of them, so that many concurrent
 // publishers are not capped at the disk's fsync rate, and a lone caller is not delayed
-// (there is no wait window). Each call keeps its own result: an Enqueue that is refused
+// (there is no wait window: before it begins a transaction the committer only yields the
+// processor, so that the callers its last commit woke can send their next calls). Each call keeps its own result: an Enqueue that is refused
 // (queue.ErrDuplicateDelivery, queue.ErrQueueFull) changes nothing and fails alone while
 // the others are stored (an Enqueue of several deliveries runs in a SAVEPOINT of its own
 // for that; one of a single delivery, and a Complete, whose outcomes each have their own
@@ -46,14 +52,21 @@
 //
 // # Connections
 //
-// One writer connection, where the statements are prepared once: SQLite admits one
-// writer per file at a time, so more connections would only wait on the file lock. A
-// few read-only connections serve ListPending, ListDead, Stats and NextDue; in WAL mode
+// One writer connection, held by the store, where every statement is prepared once (BEGIN
+// IMMEDIATE and COMMIT too): SQLite admits one writer per file at a time, so more
+// connections would only wait on the file lock. A few read-only connections serve
+// ListPending, ListDead, Stats, EndpointStats and NextDue; in WAL mode
 // (journal_mode=WAL) they read the last commit without waiting for the writer.
 //
 // # What is stored
 //
-// Every field of queue.Delivery: the event as its binary form
+// Pending (and leased) deliveries in one table, dead letters in another, so that the
+// pending table and its indexes hold only what the dispatcher works on; a delivery keeps
+// its Seq when it moves between them. Seq comes from a counter in the file (never
+// reused), and the counts of pending and dead deliveries (MaxPending, MaxDead, Stats) are
+// kept in the file too, updated once per write transaction under the file's write lock,
+// so that several processes sharing the file keep them exact. Every field of
+// queue.Delivery: the event as its binary form
 // (event.Encoded.MarshalBinary) in a BLOB, rebuilt with UnmarshalBinary when loaded, so
 // that every attempt's body is byte for byte the one Encode wrote and no JSON is parsed;
 // the event id and endpoint id also as columns, for the listing filters; every field of
@@ -64,8 +77,10 @@
 // # Schema versions
 //
 // Open creates the schema in a new file and migrates an older one, in one write
-// transaction, versioned by PRAGMA user_version (SchemaVersion). It refuses a file
-// written by a newer hookkit (ErrSchemaTooNew) rather than change what it does not know.
+// transaction, versioned by PRAGMA user_version (SchemaVersion), keeping every
+// delivery, dead letter, attempt and lease (version 1, one table for both, is moved into
+// version 2's two tables). It refuses a file written by a newer hookkit (ErrSchemaTooNew)
+// rather than change what it does not know.
 //
 // # Dependencies
 //

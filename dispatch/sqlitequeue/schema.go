@@ -11,23 +11,31 @@ import (
 // PRAGMA user_version. Open creates the schema in a file at version 0 (a new file),
 // migrates a file at an older version, and refuses one at a newer version
 // (ErrSchemaTooNew).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaTooNew is returned by Open for a file whose schema version is above
 // SchemaVersion: it was written by a newer hookkit, which this one must not change.
 var ErrSchemaTooNew = errors.New("hookkit/sqlitequeue: database schema is newer than this hookkit (written by a newer version)")
 
-// migrations[v] takes a file from schema version v to v+1.
+// migrations[v] takes a file from schema version v to v+1. A new file runs them all.
 //
 // Times are int64 Unix nanoseconds. due and dead_at are NOT NULL where they matter (the
 // keysets of the listings): the zero time is stored as the smallest int64 (zeroNanos),
 // which sorts first, as time.Time{} does. created, lease_expires and Attempt.start are
-// NULL for the zero time. A delivery is dead when dead_at IS NOT NULL, leased when lease
-// IS NOT NULL (until another Lease takes it over, a Complete ends it, or it dies).
+// NULL for the zero time.
 //
-// counts keeps the number of pending (including leased) deliveries and of dead letters,
-// kept exact by triggers, so that the bounds (MaxPending, MaxDead) and Stats cost one
-// row read, not a count over the table.
+// Version 1 kept every delivery in one table, deliveries (dead when dead_at IS NOT NULL),
+// with seq from AUTOINCREMENT and counts kept by triggers.
+//
+// Version 2 keeps pending (including leased) deliveries in pending and dead letters in
+// dead, so that the pending table and its indexes hold only what the dispatcher works on
+// (a delivery is leased when lease IS NOT NULL, until another Lease takes it over, a
+// Complete ends it, or it dies). Seq comes from meta.next_seq (never reused, across both
+// tables), and meta's counts of pending and dead deliveries (the bounds MaxPending and
+// MaxDead, and Stats) are updated once per write transaction by the store, under the
+// file's write lock, instead of by a trigger per row. Each statement's index: see
+// stmts.go. The view deliveries shows both tables as version 1's table did (with
+// dead_at), for the queries that read across them.
 var migrations = []string{
 	0: `
 CREATE TABLE deliveries (
@@ -95,6 +103,88 @@ END;
 CREATE TRIGGER deliveries_delete_attempts AFTER DELETE ON deliveries WHEN OLD.n_attempts > 0 BEGIN
 	DELETE FROM attempts WHERE seq = OLD.seq;
 END;
+`,
+	1: `
+CREATE TABLE pending (
+	seq           INTEGER PRIMARY KEY, -- Delivery.Seq, from meta.next_seq
+	id            TEXT    NOT NULL UNIQUE,
+	endpoint      TEXT    NOT NULL,
+	event_id      TEXT    NOT NULL,
+	event         BLOB    NOT NULL,    -- event.Encoded.MarshalBinary
+	ordered       INTEGER NOT NULL,
+	created       INTEGER,
+	due           INTEGER NOT NULL,
+	round_start   INTEGER NOT NULL,
+	n_attempts    INTEGER NOT NULL,    -- rows in attempts
+	lease         TEXT,
+	lease_expires INTEGER
+);
+CREATE TABLE dead (
+	seq         INTEGER PRIMARY KEY,
+	id          TEXT    NOT NULL UNIQUE,
+	endpoint    TEXT    NOT NULL,
+	event_id    TEXT    NOT NULL,
+	event       BLOB    NOT NULL,
+	ordered     INTEGER NOT NULL,
+	created     INTEGER,
+	due         INTEGER NOT NULL,
+	round_start INTEGER NOT NULL,
+	n_attempts  INTEGER NOT NULL,
+	dead_reason TEXT,
+	dead_at     INTEGER NOT NULL
+);
+CREATE TABLE meta (
+	id       INTEGER PRIMARY KEY CHECK (id = 0),
+	next_seq INTEGER NOT NULL,
+	pending  INTEGER NOT NULL,
+	dead     INTEGER NOT NULL
+);
+INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
+	SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires
+	FROM deliveries WHERE dead_at IS NULL;
+INSERT INTO dead (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, dead_reason, dead_at)
+	SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, dead_reason, dead_at
+	FROM deliveries WHERE dead_at IS NOT NULL;
+INSERT INTO meta (id, next_seq, pending, dead) VALUES (0,
+	max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'), 0),
+		coalesce((SELECT max(seq) FROM deliveries), 0)) + 1,
+	(SELECT count(*) FROM pending), (SELECT count(*) FROM dead));
+DROP TRIGGER deliveries_count_insert;
+DROP TRIGGER deliveries_count_delete;
+DROP TRIGGER deliveries_count_update;
+DROP TRIGGER deliveries_delete_attempts;
+DROP TABLE deliveries;
+DROP TABLE counts;
+-- Attempts of deliveries no longer stored (none unless the file was damaged).
+DELETE FROM attempts WHERE seq NOT IN (SELECT seq FROM pending UNION ALL SELECT seq FROM dead);
+
+-- Not leased, earliest (due, seq) first: Lease without endpoints, NextDue, ListPending.
+CREATE INDEX pending_due ON pending (due, seq) WHERE lease IS NULL;
+-- An endpoint's deliveries, leased or not: Lease by endpoint, ListPending by endpoint,
+-- DeadLetterEndpoint.
+CREATE INDEX pending_endpoint ON pending (endpoint, due, seq);
+-- The head rule: the lowest seq of an endpoint's ordered group.
+CREATE INDEX pending_ordered ON pending (endpoint, seq) WHERE ordered = 1;
+-- Leases by expiry: expired leases for Lease without endpoints, Stats, NextDue, and the
+-- leased rows of ListPending.
+CREATE INDEX pending_lease ON pending (lease_expires) WHERE lease IS NOT NULL;
+-- ListFilter.EventID.
+CREATE INDEX pending_event ON pending (event_id);
+-- Dead letters, oldest (dead_at, seq) first: ListDead, eviction.
+CREATE INDEX dead_at ON dead (dead_at, seq);
+-- An endpoint's dead letters: ListDead and Requeue by endpoint.
+CREATE INDEX dead_endpoint ON dead (endpoint, dead_at, seq);
+-- ListFilter.EventID.
+CREATE INDEX dead_event ON dead (event_id);
+
+-- Both tables as version 1's deliveries table (dead when dead_at IS NOT NULL), for the
+-- queries that read across them (EndpointStats).
+CREATE VIEW deliveries AS
+	SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts,
+		lease, lease_expires, NULL AS dead_reason, NULL AS dead_at FROM pending
+	UNION ALL
+	SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts,
+		NULL, NULL, dead_reason, dead_at FROM dead;
 `,
 }
 

@@ -53,8 +53,11 @@ type Synchronous int
 
 // The durability levels of Config.Synchronous.
 const (
-	// SyncFull (the default) runs PRAGMA synchronous=FULL: every commit is fsynced before
-	// it returns, so a committed delivery survives a power loss.
+	// SyncFull (the default) runs PRAGMA synchronous=FULL for every commit that stores
+	// deliveries (Enqueue, Requeue, DeadLetterEndpoint): it is fsynced before it returns,
+	// so a stored delivery survives a power loss. A commit of Leases and Completes alone
+	// is made durable by the next fsynced commit: a power loss may undo it, and its
+	// deliveries are attempted again (see the package documentation).
 	SyncFull Synchronous = iota
 	// SyncNormal runs PRAGMA synchronous=NORMAL in WAL mode: a commit survives a crash of
 	// the process (SIGKILL), but the last commits before a power loss or an OS crash may
@@ -88,14 +91,30 @@ type Config struct {
 // Store is a queue.Store kept in one SQLite file. See the package documentation.
 // It is safe for concurrent use, and for use by several processes sharing the file.
 type Store struct {
-	w        *sql.DB // the one writer connection
-	r        *sql.DB // read-only connections
+	w        *sql.DB   // the one writer connection
+	wc       *sql.Conn // w's connection, held from Open to Close
+	r        *sql.DB   // read-only connections
 	max      int
 	maxDead  int
 	maxBatch int
 
 	st [nStmts]*sql.Stmt // prepared on w
-	rs readStmts         // prepared on r
+
+	// With SyncFull, only the commits that store deliveries wait for fsync (syncFor):
+	// the writer's PRAGMA synchronous is switched between FULL and NORMAL before a
+	// transaction begins. wmu makes the switch and the transaction one step (the
+	// committer and writeTx share the writer connection); synced is the writer's
+	// current setting.
+	full   bool
+	wmu    sync.Mutex
+	synced bool
+
+	// The writer's transactions are statements prepared once on wc (not sql.Tx, which
+	// binds every statement to each transaction anew and prepares BEGIN and COMMIT each
+	// time); wmu is held from begin to the commit or rollback.
+	stBegin, stCommit, stRollback *sql.Stmt
+
+	rs readStmts // prepared on r
 
 	reqs    chan *request
 	quit    chan struct{}
@@ -134,7 +153,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	case busy < 0:
 		return nil, fmt.Errorf("%w: negative BusyTimeout", ErrInvalidConfig)
 	}
-	s := &Store{max: cfg.MaxPending, maxDead: cfg.MaxDead, maxBatch: cfg.MaxBatch}
+	s := &Store{max: cfg.MaxPending, maxDead: cfg.MaxDead, maxBatch: cfg.MaxBatch, full: cfg.Synchronous == SyncFull, synced: true}
 	if s.max == 0 {
 		s.max = DefaultMaxPending
 	}
@@ -190,6 +209,10 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 	s.w, s.r = w, r
+	if s.wc, err = w.Conn(ctx); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("hookkit/sqlitequeue: open %s: %w", path, err)
+	}
 	if err := s.prepare(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -215,13 +238,17 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
-	for _, st := range s.st {
+	for _, st := range append(s.st[:], s.stBegin, s.stCommit, s.stRollback) {
 		if st != nil {
 			_ = st.Close()
 		}
 	}
 	s.rs.close()
-	return errors.Join(s.r.Close(), s.w.Close())
+	var err error
+	if s.wc != nil {
+		err = s.wc.Close()
+	}
+	return errors.Join(err, s.r.Close(), s.w.Close())
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check on the file: nil when it answers
@@ -250,6 +277,57 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrIntegrity, strings.Join(found, "; "))
+}
+
+// begin starts a write transaction on the writer connection: BEGIN IMMEDIATE, which
+// takes the file's write lock before reading, so that two processes never both lease one
+// delivery and a transaction never fails half-way to upgrade a read lock. s.wmu is held.
+func (s *Store) begin(ctx context.Context) error {
+	if _, err := s.stBegin.ExecContext(ctx); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: begin: %w", err)
+	}
+	return nil
+}
+
+// commitTx commits the transaction begun by begin; if the commit fails, the transaction
+// is rolled back. Neither watches a context: once the statements have run, the outcome
+// is the commit's.
+func (s *Store) commitTx() error {
+	if _, err := s.stCommit.ExecContext(context.Background()); err != nil {
+		s.rollback()
+		return fmt.Errorf("hookkit/sqlitequeue: commit: %w", err)
+	}
+	return nil
+}
+
+// rollback ends the transaction begun by begin, undoing it (an error, such as no
+// transaction being open after a failed COMMIT, changes nothing).
+func (s *Store) rollback() {
+	_, _ = s.stRollback.ExecContext(context.Background())
+}
+
+// syncFor sets the writer's PRAGMA synchronous for the transaction about to begin, with
+// s.wmu held: FULL when it stores deliveries (store), else NORMAL. Only with SyncFull:
+// a transaction of Leases and Completes alone is then not fsynced before it returns but
+// with the next one that is (the WAL keeps commits in order, and a power loss loses at
+// most its unsynced tail), or at the next checkpoint. What it may lose is a lease, an
+// acknowledgement or a retry's schedule, so a delivery is attempted again; never a
+// delivery that Enqueue, Requeue or DeadLetterEndpoint returned as stored.
+func (s *Store) syncFor(ctx context.Context, store bool) error {
+	if !s.full || s.synced == store {
+		return nil
+	}
+	// Not a prepared statement: SQLite applies PRAGMA synchronous when it prepares the
+	// statement, and running a prepared one again changes nothing.
+	q := "PRAGMA synchronous = NORMAL"
+	if store {
+		q = "PRAGMA synchronous = FULL"
+	}
+	if _, err := s.wc.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: set synchronous: %w", err)
+	}
+	s.synced = store
+	return nil
 }
 
 // zeroNanos stores the zero time.Time where a column is NOT NULL (due, dead_at): it

@@ -11,39 +11,58 @@ import (
 	"github.com/hookkit/hookkit/event"
 )
 
-// cols are the columns of a delivery, in the order scanDelivery reads them.
-const cols = `seq, id, endpoint, event, ordered, created, due, round_start, lease, lease_expires, dead_reason, dead_at, n_attempts`
+// pendingCols and deadCols are the columns of a delivery in pending and in dead, in the
+// order scanDelivery reads them.
+const (
+	pendingCols = `seq, id, endpoint, event, ordered, created, due, round_start, lease, lease_expires, NULL, NULL, n_attempts`
+	deadCols    = `seq, id, endpoint, event, ordered, created, due, round_start, NULL, NULL, dead_reason, dead_at, n_attempts`
+	// The columns a delivery keeps when it moves between pending and dead.
+	movedCols = `seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts`
+)
 
-// leasable is the condition on d for a delivery that Lease may take at ?1 (now): pending,
-// due, not leased or its lease expired, and, if ordered, the head of its endpoint's
-// ordered group (no lower seq of the group is stored, pending or leased).
-const leasable = `d.dead_at IS NULL AND d.due <= ?1 AND (d.lease IS NULL OR d.lease_expires <= ?1)
-	AND (d.ordered = 0 OR NOT EXISTS (SELECT 1 FROM deliveries o
-		WHERE o.endpoint = d.endpoint AND o.ordered = 1 AND o.dead_at IS NULL AND o.seq < d.seq))`
+// headRule is the condition on d for an ordered delivery: it is the head of its
+// endpoint's ordered group (no lower seq of the group is pending or leased).
+const headRule = `(d.ordered = 0 OR NOT EXISTS (SELECT 1 FROM pending o
+		WHERE o.endpoint = d.endpoint AND o.ordered = 1 AND o.seq < d.seq))`
 
 // Every LIMIT that takes a bound parameter is written "LIMIT ? + 0": SQLite reads a
 // plain "LIMIT ?" as an integer known when it plans, and so prepares the statement again
 // (sqlite3Reprepare, some 40 µs) whenever the value bound to it changes. "? + 0" is an
 // expression it leaves to the run.
+//
+// The index each statement uses (EXPLAIN QUERY PLAN): the lease candidates by endpoint
+// pending_endpoint, without endpoints pending_due (not leased) and pending_lease
+// (expired leases), the head rule pending_ordered; the lease, Complete and the moves by
+// seq, the rowid; the insert's duplicate check the unique ids of pending and dead.
 
 // The statements of the writer connection.
 const (
-	stCount = iota
+	stMeta = iota
+	stMetaUpdate
 	stInsert
+	stDeadID
 	stInsertAttempt
 	stAck
+	stAckAttempts
 	stReschedule
-	stDeadLetter
-	stLeaseAll
+	stBury
+	stDeletePending
+	stLeaseFree
+	stLeaseExpired
 	stLeaseEndpoint
 	stLeaseTake
 	stAttempts
 	stEvictList
+	stEvictAttempts
 	stEvict
 	stDeadEndpoint
+	stDeadEndpointDelete
 	stRequeueID
+	stRequeueIDDelete
 	stRequeueEndpoint
+	stRequeueEndpointDelete
 	stRequeueAll
+	stRequeueAllDelete
 	stSavepoint
 	stRollbackTo
 	stRelease
@@ -51,34 +70,54 @@ const (
 )
 
 var writeSQL = [nStmts]string{
-	stCount: `SELECT pending, dead FROM counts`,
-	stInsert: `INSERT INTO deliveries (id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
+	stMeta:       `SELECT next_seq, pending, dead FROM meta`,
+	stMetaUpdate: `UPDATE meta SET next_seq = max(next_seq, ?), pending = pending + ?, dead = dead + ?`,
+	// Seq is given (from meta.next_seq); no row when the id is pending. One row of
+	// VALUES, not a SELECT: SQLite then checks the constraints before it writes, and
+	// needs no statement journal.
+	stInsert: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	// An id among the dead letters (checked only when there are some).
+	stDeadID: `SELECT 1 FROM dead WHERE id = ?`,
 	stInsertAttempt: `INSERT INTO attempts (seq, n, number, start, duration, status, class, error_text, retry_after)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	stAck: `DELETE FROM deliveries WHERE id = ? AND lease = ? AND dead_at IS NULL`,
-	stReschedule: `UPDATE deliveries SET due = ?, lease = NULL, lease_expires = NULL, n_attempts = n_attempts + ?
-		WHERE id = ? AND lease = ? AND dead_at IS NULL RETURNING seq, n_attempts`,
-	stDeadLetter: `UPDATE deliveries SET dead_at = ?, dead_reason = ?, lease = NULL, lease_expires = NULL, n_attempts = n_attempts + ?
-		WHERE id = ? AND lease = ? AND dead_at IS NULL RETURNING seq, n_attempts`,
-	stLeaseAll:      `SELECT d.seq, d.due FROM deliveries d WHERE ` + leasable + ` ORDER BY d.due, d.seq LIMIT ?2 + 0`,
-	stLeaseEndpoint: `SELECT d.seq, d.due FROM deliveries d WHERE d.endpoint = ?3 AND ` + leasable + ` ORDER BY d.due, d.seq LIMIT ?2 + 0`,
+	// The outcomes name their delivery by its lease token, which ends in its seq: the
+	// rowid, then the token and the id checked.
+	stAck:         `DELETE FROM pending WHERE seq = ? AND lease = ? AND id = ?`,
+	stAckAttempts: `DELETE FROM attempts WHERE seq IN (SELECT value FROM json_each(?))`,
+	stReschedule: `UPDATE pending SET due = ?, lease = NULL, lease_expires = NULL, n_attempts = n_attempts + ?
+		WHERE seq = ? AND lease = ? AND id = ? RETURNING n_attempts`,
+	stBury: `INSERT INTO dead (` + movedCols + `, dead_reason, dead_at)
+		SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts + ?1, ?2, ?3
+		FROM pending WHERE seq = ?4 AND lease = ?5 AND id = ?6 RETURNING n_attempts`,
+	stDeletePending: `DELETE FROM pending WHERE seq = ?`,
+	stLeaseFree: `SELECT d.seq, d.due FROM pending d WHERE d.lease IS NULL AND d.due <= ?1 AND ` + headRule +
+		` ORDER BY d.due, d.seq LIMIT ?2 + 0`,
+	stLeaseExpired: `SELECT d.seq, d.due FROM pending d WHERE d.lease IS NOT NULL AND d.lease_expires <= ?1 AND d.due <= ?1 AND ` +
+		headRule + ` ORDER BY d.due, d.seq LIMIT ?2 + 0`,
+	stLeaseEndpoint: `SELECT d.seq, d.due FROM pending d WHERE d.endpoint = ?3 AND d.due <= ?1
+		AND (d.lease IS NULL OR d.lease_expires <= ?1) AND ` + headRule + ` ORDER BY d.due, d.seq LIMIT ?2 + 0`,
 	// The token of each delivery is the call's random prefix and its seq: unique.
-	stLeaseTake: `UPDATE deliveries SET lease = ?1 || seq, lease_expires = ?2
-		WHERE seq IN (SELECT value FROM json_each(?3)) RETURNING ` + cols,
+	stLeaseTake: `UPDATE pending SET lease = ?1 || seq, lease_expires = ?2
+		WHERE seq IN (SELECT value FROM json_each(?3)) RETURNING ` + pendingCols,
 	stAttempts: `SELECT seq, number, start, duration, status, class, error_text, retry_after FROM attempts
 		WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq, n`,
-	stEvictList: `SELECT ` + cols + ` FROM deliveries WHERE dead_at IS NOT NULL ORDER BY dead_at, seq LIMIT ? + 0`,
-	stEvict: `DELETE FROM deliveries WHERE seq IN
-		(SELECT seq FROM deliveries WHERE dead_at IS NOT NULL ORDER BY dead_at, seq LIMIT ? + 0)`,
-	stDeadEndpoint: `UPDATE deliveries SET dead_at = ?1, dead_reason = ?2, lease = NULL, lease_expires = NULL
-		WHERE endpoint = ?3 AND dead_at IS NULL AND (lease IS NULL OR lease_expires <= ?1)`,
-	stRequeueID: `UPDATE deliveries SET dead_at = NULL, dead_reason = NULL, due = ?, round_start = n_attempts
-		WHERE id = ? AND dead_at IS NOT NULL`,
-	stRequeueEndpoint: `UPDATE deliveries SET dead_at = NULL, dead_reason = NULL, due = ?, round_start = n_attempts
-		WHERE endpoint = ? AND dead_at IS NOT NULL`,
-	stRequeueAll: `UPDATE deliveries SET dead_at = NULL, dead_reason = NULL, due = ?, round_start = n_attempts
-		WHERE dead_at IS NOT NULL`,
+	stEvictList:     `SELECT ` + deadCols + ` FROM dead ORDER BY dead_at, seq LIMIT ? + 0`,
+	stEvictAttempts: `DELETE FROM attempts WHERE seq IN (SELECT seq FROM dead ORDER BY dead_at, seq LIMIT ? + 0)`,
+	stEvict:         `DELETE FROM dead WHERE seq IN (SELECT seq FROM dead ORDER BY dead_at, seq LIMIT ? + 0)`,
+	stDeadEndpoint: `INSERT INTO dead (` + movedCols + `, dead_reason, dead_at)
+		SELECT ` + movedCols + `, ?2, ?1 FROM pending
+		WHERE endpoint = ?3 AND (lease IS NULL OR lease_expires <= ?1)`,
+	stDeadEndpointDelete: `DELETE FROM pending WHERE endpoint = ?2 AND (lease IS NULL OR lease_expires <= ?1)`,
+	stRequeueID: `INSERT INTO pending (` + movedCols + `)
+		SELECT seq, id, endpoint, event_id, event, ordered, created, ?1, n_attempts, n_attempts FROM dead WHERE id = ?2`,
+	stRequeueIDDelete: `DELETE FROM dead WHERE id = ?`,
+	stRequeueEndpoint: `INSERT INTO pending (` + movedCols + `)
+		SELECT seq, id, endpoint, event_id, event, ordered, created, ?1, n_attempts, n_attempts FROM dead WHERE endpoint = ?2`,
+	stRequeueEndpointDelete: `DELETE FROM dead WHERE endpoint = ?`,
+	stRequeueAll: `INSERT INTO pending (` + movedCols + `)
+		SELECT seq, id, endpoint, event_id, event, ordered, created, ?1, n_attempts, n_attempts FROM dead WHERE true`,
+	stRequeueAllDelete: `DELETE FROM dead`,
 	// An Enqueue of several deliveries in a group commit (commit, inSavepoint).
 	stSavepoint:  `SAVEPOINT request`,
 	stRollbackTo: `ROLLBACK TO request`,
@@ -114,11 +153,19 @@ func (r *readStmts) close() {
 }
 
 func listSQL(dead, byEndpoint, byEvent bool) string {
-	where, at := "dead_at IS NULL", "due"
+	table, cols, at := "pending", pendingCols, "due"
 	if dead {
-		where, at = "dead_at IS NOT NULL", "dead_at"
+		table, cols, at = "dead", deadCols, "dead_at"
 	}
-	q := `SELECT ` + cols + ` FROM deliveries WHERE ` + where + ` AND (` + at + `, seq) > (?, ?)`
+	if !dead && !byEndpoint && !byEvent {
+		// pending_due holds the rows not leased, in order; the leased ones (as many as
+		// the attempts in flight) are read through pending_lease and sorted in.
+		return `SELECT * FROM (SELECT ` + cols + ` FROM pending WHERE lease IS NULL AND (due, seq) > (?1, ?2)
+			ORDER BY due, seq LIMIT ?3 + 0)
+			UNION ALL SELECT * FROM (SELECT ` + cols + ` FROM pending WHERE lease IS NOT NULL AND (due, seq) > (?1, ?2))
+			ORDER BY 7, 1 LIMIT ?3 + 0`
+	}
+	q := `SELECT ` + cols + ` FROM ` + table + ` WHERE (` + at + `, seq) > (?, ?)`
 	if byEndpoint {
 		q += ` AND endpoint = ?`
 	}
@@ -131,8 +178,20 @@ func listSQL(dead, byEndpoint, byEvent bool) string {
 func (s *Store) prepare(ctx context.Context) error {
 	var err error
 	for i, q := range writeSQL {
-		if s.st[i], err = s.w.PrepareContext(ctx, q); err != nil {
+		if s.st[i], err = s.wc.PrepareContext(ctx, q); err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: prepare %q: %w", q, err)
+		}
+	}
+	for _, w := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&s.stBegin, "BEGIN IMMEDIATE"},
+		{&s.stCommit, "COMMIT"},
+		{&s.stRollback, "ROLLBACK"},
+	} {
+		if *w.st, err = s.wc.PrepareContext(ctx, w.q); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: prepare %q: %w", w.q, err)
 		}
 	}
 	for d := range 2 {
@@ -149,11 +208,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		st **sql.Stmt
 		q  string
 	}{
-		{&s.rs.stats, `SELECT c.pending, c.dead,
-			(SELECT count(*) FROM deliveries WHERE lease IS NOT NULL AND lease_expires > ?) FROM counts c`},
+		{&s.rs.stats, `SELECT m.pending, m.dead,
+			(SELECT count(*) FROM pending WHERE lease IS NOT NULL AND lease_expires > ?) FROM meta m`},
 		{&s.rs.nextDue, `SELECT
-			(SELECT due FROM deliveries WHERE dead_at IS NULL AND lease IS NULL ORDER BY due, seq LIMIT 1),
-			(SELECT min(lease_expires) FROM deliveries WHERE lease IS NOT NULL)`},
+			(SELECT due FROM pending WHERE lease IS NULL ORDER BY due, seq LIMIT 1),
+			(SELECT min(lease_expires) FROM pending WHERE lease IS NOT NULL)`},
 		{&s.rs.attempts, writeSQL[stAttempts]},
 	}
 	for _, r := range read {
@@ -164,19 +223,58 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// txStmts hands out the writer's statements bound to one transaction, each bound once.
+// txStmts is one write transaction of the writer connection: its context, the
+// writer's statements, its view of the meta row.
 type txStmts struct {
 	ctx context.Context
-	tx  *sql.Tx
 	s   *Store
-	st  [nStmts]*sql.Stmt
+	m   meta
 }
 
-func (t *txStmts) get(i int) *sql.Stmt {
-	if t.st[i] == nil {
-		t.st[i] = t.tx.StmtContext(t.ctx, t.s.st[i])
+// meta is the transaction's view of the meta row: read once (at the first statement
+// that needs it), changed in memory by the statements of the transaction, written back
+// once before the commit (flushMeta). The file's write lock, held from BEGIN IMMEDIATE to
+// the commit, keeps another process from changing the row in between.
+type meta struct {
+	read            bool
+	nextSeq         int64 // the next Seq to assign
+	pending, dead   int64 // the counts when read
+	dPending, dDead int64 // the transaction's changes to them
+	seqUsed         bool  // nextSeq advanced
+}
+
+// meta returns the transaction's meta row, reading it the first time.
+func (t *txStmts) meta() (*meta, error) {
+	if !t.m.read {
+		if err := t.get(stMeta).QueryRowContext(t.ctx).Scan(&t.m.nextSeq, &t.m.pending, &t.m.dead); err != nil {
+			return nil, fmt.Errorf("hookkit/sqlitequeue: read meta: %w", err)
+		}
+		t.m.read = true
 	}
-	return t.st[i]
+	return &t.m, nil
+}
+
+// counts changes the counts of pending and dead deliveries by dp and dd (written by
+// flushMeta, whether meta was read or not).
+func (t *txStmts) counts(dp, dd int64) {
+	t.m.dPending += dp
+	t.m.dDead += dd
+}
+
+// flushMeta writes the transaction's changes to the meta row, if any.
+func (t *txStmts) flushMeta() error {
+	if t.m.dPending == 0 && t.m.dDead == 0 && !t.m.seqUsed {
+		return nil
+	}
+	if _, err := t.get(stMetaUpdate).ExecContext(t.ctx, t.m.nextSeq, t.m.dPending, t.m.dDead); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: write meta: %w", err)
+	}
+	return nil
+}
+
+// get returns the writer's statement i (writeSQL).
+func (t *txStmts) get(i int) *sql.Stmt {
+	return t.s.st[i]
 }
 
 // scanner is *sql.Rows.

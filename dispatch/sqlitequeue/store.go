@@ -21,18 +21,24 @@ func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("hookkit/sqlitequeue: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(&txStmts{ctx: ctx, tx: tx, s: s}); err != nil {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.syncFor(ctx, true); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("hookkit/sqlitequeue: commit: %w", err)
+	if err := s.begin(ctx); err != nil {
+		return err
 	}
-	return nil
+	t := &txStmts{ctx: ctx, s: s}
+	if err := fn(t); err != nil {
+		s.rollback()
+		return err
+	}
+	if err := t.flushMeta(); err != nil {
+		s.rollback()
+		return err
+	}
+	return s.commitTx()
 }
 
 // candidate is a delivery Lease may take.
@@ -135,18 +141,25 @@ func (s *Store) candidates(t *txStmts, req *queue.LeaseRequest, now int64) ([]ca
 		return nil
 	}
 	if req.Endpoints == nil {
-		cands = make([]candidate, 0, min(req.Max, 64))
-		return cands, read(t.get(stLeaseAll).QueryContext(t.ctx, now, req.Max))
-	}
-	// One indexed query per listed endpoint, for its first due deliveries; then the
-	// earliest of all of them.
-	st := t.get(stLeaseEndpoint)
-	for ep, n := range req.Endpoints {
-		if n <= 0 {
-			continue
-		}
-		if err := read(st.QueryContext(t.ctx, now, min(n, req.Max), ep)); err != nil {
+		// The first due of those not leased (pending_due) and of the expired leases
+		// (pending_lease); then the earliest of both.
+		if err := read(t.get(stLeaseFree).QueryContext(t.ctx, now, req.Max)); err != nil {
 			return nil, err
+		}
+		if err := read(t.get(stLeaseExpired).QueryContext(t.ctx, now, req.Max)); err != nil {
+			return nil, err
+		}
+	} else {
+		// One indexed query per listed endpoint, for its first due deliveries; then the
+		// earliest of all of them.
+		st := t.get(stLeaseEndpoint)
+		for ep, n := range req.Endpoints {
+			if n <= 0 {
+				continue
+			}
+			if err := read(st.QueryContext(t.ctx, now, min(n, req.Max), ep)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
@@ -174,6 +187,8 @@ func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointI
 	var n int64
 	var evicted []queue.Delivery
 	err := s.writeTx(ctx, func(t *txStmts) error {
+		// The same rows are copied into dead, then deleted from pending: nothing
+		// changes them in between (the transaction holds the write lock).
 		res, err := t.get(stDeadEndpoint).ExecContext(t.ctx, nanos(now), reason, endpointID)
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
@@ -181,9 +196,14 @@ func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointI
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
 		}
-		if n > 0 {
-			evicted, err = s.evict(t, report)
+		if n == 0 {
+			return nil
 		}
+		if err := moved(t.get(stDeadEndpointDelete).ExecContext(t.ctx, nanos(now), endpointID))(n); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
+		}
+		t.counts(-n, n)
+		evicted, err = s.evict(t, report)
 		return err
 	})
 	if err != nil {
@@ -200,20 +220,28 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 	}
 	var n int64
 	err := s.writeTx(ctx, func(t *txStmts) error {
+		// Copied into pending with their seq, then deleted from dead.
 		var res sql.Result
 		var err error
+		var del func(n int64) error
 		switch {
 		case sel.ID != "":
 			res, err = t.get(stRequeueID).ExecContext(t.ctx, nanos(due), sel.ID)
+			del = moved(t.get(stRequeueIDDelete).ExecContext(t.ctx, sel.ID))
 		case sel.EndpointID != "":
 			res, err = t.get(stRequeueEndpoint).ExecContext(t.ctx, nanos(due), sel.EndpointID)
+			del = moved(t.get(stRequeueEndpointDelete).ExecContext(t.ctx, sel.EndpointID))
 		default:
 			res, err = t.get(stRequeueAll).ExecContext(t.ctx, nanos(due))
+			del = moved(t.get(stRequeueAllDelete).ExecContext(t.ctx))
 		}
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
 		}
 		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
+		}
+		if err := del(n); err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
 		}
 		if n == 0 {
@@ -222,12 +250,13 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 			}
 			return nil
 		}
+		t.counts(n, -n)
 		if s.max > 0 {
-			var pending, dead int
-			if err := t.get(stCount).QueryRowContext(t.ctx).Scan(&pending, &dead); err != nil {
-				return fmt.Errorf("hookkit/sqlitequeue: count: %w", err)
+			m, err := t.meta()
+			if err != nil {
+				return err
 			}
-			if pending > s.max {
+			if m.pending+m.dPending > int64(s.max) {
 				return queue.ErrQueueFull // rolled back
 			}
 		}
@@ -237,6 +266,24 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 		return 0, err
 	}
 	return int(n), nil
+}
+
+// moved checks that the delete of a move (dead-lettering, requeueing) deleted as many rows
+// as were copied: the result and error of its Exec, then the count copied.
+func moved(res sql.Result, err error) func(n int64) error {
+	return func(n int64) error {
+		if err != nil {
+			return err
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if d != n {
+			return fmt.Errorf("%d rows copied, %d deleted", n, d)
+		}
+		return nil
+	}
 }
 
 // ListPending implements queue.Store.
