@@ -305,6 +305,24 @@ func runConsoleInBrowser(t *testing.T, store queue.Store, copyScreenshot bool) {
 		}
 	}
 
+	// A dead letter's page: its full attempt history.
+	do(t, bctx, chromedp.Click(chromedp.CSS("table.dead-letters tbody tr:first-child td:first-child a")),
+		chromedp.WaitVisible(chromedp.CSS("table.attempts")))
+	history := run(t, bctx, chromedp.Text(chromedp.CSS("table.attempts tbody")))
+	if n := run(t, bctx, chromedp.Evaluate[int](`document.querySelectorAll("table.attempts tbody tr").length`)); n != 2 {
+		t.Errorf("the attempt history has %d rows, want 2:\n%s", n, history)
+	}
+	for _, want := range []string{"503", "retryable", "422", "permanent", "Unknown order: order 93be does not exist yet (https://acme.example/problems/unknown-order)"} {
+		if !strings.Contains(history, want) {
+			t.Errorf("the attempt history lacks %q:\n%s", want, history)
+		}
+	}
+	shot = filepath.Join(t.ArtifactDir(), "dead-letter.png")
+	if err := os.WriteFile(shot, run(t, bctx, chromedp.FullScreenshot(100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+
 	// The overview: both endpoints, their counts and charts.
 	do(t, bctx, chromedp.Navigate(consoleURL+"/"), chromedp.WaitVisible(chromedp.CSS("table.endpoints")))
 	overview := run(t, bctx, chromedp.Text(chromedp.CSS("table.endpoints tbody")))
