@@ -41,7 +41,8 @@ var (
 // makes one for a process that runs no dispatcher. When the source also has
 // Requeue(ctx, queue.Selector) (int, error), as a Dispatcher does (requeued deliveries due
 // at its clock, its workers woken), the console requeues through it; otherwise through
-// the store, due at Config.Now.
+// the store, due at Config.Now. When it has EnableEndpointContext(ctx, id) error, the
+// console enables through it, with the request's context.
 type Source interface {
 	// Store is where the deliveries are.
 	Store() queue.Store
@@ -50,6 +51,12 @@ type Source interface {
 	// EnableEndpoint resumes a paused or disabled endpoint; queue.ErrNotFound for an
 	// unknown one.
 	EnableEndpoint(id string) error
+}
+
+// contextEnabler is a Source whose EnableEndpoint takes a context (a dispatcher whose
+// endpoint states are shared through a store does I/O to enable one).
+type contextEnabler interface {
+	EnableEndpointContext(ctx context.Context, id string) error
 }
 
 // requeuer is a Source that requeues itself (dispatch.Dispatcher.Requeue).

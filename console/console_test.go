@@ -263,6 +263,21 @@ func TestEnableEndpoint(t *testing.T) {
 	assert.Contains(t, page, "Endpoint acme is active again.")
 	assert.Contains(t, page, `<span class="state active">active</span>`)
 	assert.Equal(t, http.StatusNotFound, b.post("/endpoints/nope/enable", url.Values{"csrf": {token(t, page)}}).status)
+
+	// A source that enables with a context gets the request's.
+	cs := &ctxSource{fakeSource: &fakeSource{store: src.store, eps: []dispatch.EndpointStatus{{
+		Subscription: sub("acme", "https://hooks.acme.example/x"), State: dispatch.EndpointDisabled}}}, ctxs: make(chan context.Context, 1)}
+	b = newBrowser(t, newConsole(t, cs, console.Config{}), "")
+	page = b.get("/endpoints/acme").body
+	assert.Contains(t, page, `<span class="state disabled">disabled</span>`)
+	require.Equal(t, http.StatusSeeOther, b.post("/endpoints/acme/enable", url.Values{"csrf": {token(t, page)}}).status)
+	select {
+	case ctx := <-cs.ctxs:
+		assert.NotNil(t, ctx.Done(), "the request's context")
+	default:
+		t.Fatal("EnableEndpointContext was not called")
+	}
+	assert.Contains(t, b.get("/endpoints/acme").body, `<span class="state active">active</span>`)
 }
 
 // A Detached console (no dispatcher in the process) shows states as unknown, requeues

@@ -192,5 +192,16 @@ func (f *fakeSource) EnableEndpoint(id string) error {
 	return queue.ErrNotFound
 }
 
+// ctxSource is a fakeSource whose enabling takes the request's context.
+type ctxSource struct {
+	*fakeSource
+	ctxs chan context.Context
+}
+
+func (c *ctxSource) EnableEndpointContext(ctx context.Context, id string) error {
+	c.ctxs <- ctx
+	return c.EnableEndpoint(id)
+}
+
 // plainStore hides every optional extension of a store (queue.EndpointCounter among them).
 type plainStore struct{ queue.Store }

@@ -684,7 +684,12 @@ func (c *Console) requeueAll(w http.ResponseWriter, r *http.Request, segs []stri
 
 func (c *Console) enable(w http.ResponseWriter, r *http.Request, segs []string) {
 	ep := segs[1]
-	err := c.src.EnableEndpoint(ep)
+	var err error
+	if ce, ok := c.src.(contextEnabler); ok {
+		err = ce.EnableEndpointContext(r.Context(), ep)
+	} else {
+		err = c.src.EnableEndpoint(ep)
+	}
 	switch {
 	case errors.Is(err, queue.ErrNotFound):
 		c.notFound(w, r)
