@@ -36,11 +36,12 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"send": {"--url", "--scheme", "--secret", "--type", "--data", "--id", "--basic", "--bearer", "--token-url",
 			"--client-id", "--client-secret", "--scope", "--param", "--auth-style", "--max-attempts", "--timeout",
 			"--allow-http", "--allow-private", "--allow-insecure-basic", "--header-name", "--header-prefix", "--quiet"},
-		"publish": {"--store", "--endpoints", "--type", "--data", "--id"},
-		"worker":  {"--store", "--endpoints", "--workers", "--until-empty", "--allow-private", "--allow-http", "--lease-for"},
-		"queue":   {"--store", "--endpoint", "--id"},
-		"console": {"--store", "--endpoints", "--addr", "--public", "--worker", "--workers", "--allow-private", "--allow-http", "--lease-for"},
-		"apikey":  {"--store", "--name", "--prefix", "--id"},
+		"publish":  {"--store", "--endpoints", "--type", "--data", "--id"},
+		"worker":   {"--store", "--endpoints", "--workers", "--until-empty", "--allow-private", "--allow-http", "--lease-for"},
+		"queue":    {"--store", "--endpoint", "--id"},
+		"console":  {"--store", "--endpoints", "--addr", "--public", "--worker", "--workers", "--allow-private", "--allow-http", "--lease-for"},
+		"apikey":   {"--store", "--name", "--prefix", "--id"},
+		"endpoint": {"--store", "--id", "--endpoints", "--plaintext", "--allow-http", "--allow-private"},
 	}
 	require.Len(t, flags, len(commands))
 	for _, c := range commands {

@@ -30,11 +30,16 @@ type finishedJSON struct {
 
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "worker",
-		`hookkit worker --store DSN --endpoints FILE [--workers N] [--until-empty] [--allow-private] [--allow-http] [--lease-for DUR]`,
+		`hookkit worker --store DSN (--endpoints FILE | --registry) [--workers N] [--until-empty] [--allow-private] [--allow-http] [--lease-for DUR]`,
 		`Delivers the deliveries of the store (stored by "hookkit publish" or a program's
 dispatcher) to the endpoints of FILE (see "hookkit publish --help" for its format), with
 retries, a circuit breaker per endpoint and dead letters, until SIGINT or SIGTERM — or, with
 --until-empty, until nothing is pending or leased. Several workers may share one store.
+
+With --registry (a postgres:// store), the endpoints come from the store's registry
+instead of a file ("hookkit endpoint import"; secrets opened with the key in
+HOOKKIT_REGISTRY_KEY), and their state is shared: an endpoint disabled by one worker (410
+Gone) or by "hookkit endpoint disable" is disabled for every worker within a second.
 
 Prints one line of JSON on stdout per finished delivery, once the store has recorded it:
 {"id":…,"event":…,"endpoint":…,"outcome":"delivered"|"dead","reason":…,"attempts":N}.
@@ -49,9 +54,10 @@ loopback and link-local destinations unless --allow-private.`)
 	var storeDSN, endpointsFile string
 	var workers int
 	var leaseFor time.Duration
-	var untilEmpty, allowPrivate, allowHTTP bool
+	var untilEmpty, allowPrivate, allowHTTP, fromRegistry bool
 	fs.StringVar(&storeDSN, "store", "", storeUsage)
 	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` (JSON)")
+	fs.BoolVar(&fromRegistry, "registry", false, "serve the endpoints of the store's registry instead of --endpoints (postgres://… only)")
 	fs.IntVar(&workers, "workers", dispatch.DefaultWorkers, "attempts in flight at once, over all endpoints (`N` ≥ 1)")
 	fs.BoolVar(&untilEmpty, "until-empty", false, "exit once nothing is pending or leased")
 	fs.BoolVar(&allowPrivate, "allow-private", false, "allow private, loopback and link-local destinations (plain http:// also needs --allow-http)")
@@ -64,22 +70,33 @@ loopback and link-local destinations unless --allow-private.`)
 	switch {
 	case len(pos) > 0:
 		return unexpectedArgument(pos)
-	case endpointsFile == "":
+	case endpointsFile == "" && !fromRegistry:
 		return usagef("--endpoints is required")
+	case endpointsFile != "" && fromRegistry:
+		return usagef("--endpoints and --registry exclude each other")
 	case workers < 1:
 		return usagef("--workers must be at least 1")
 	case leaseFor <= 0:
 		return usagef("--lease-for must be positive")
 	}
-	subs, err := loadEndpoints(endpointsFile, endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate})
-	if err != nil {
-		return err
+	opt := endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}
+	var subs []dispatch.Subscription
+	if !fromRegistry {
+		if subs, err = loadEndpoints(endpointsFile, opt); err != nil {
+			return err
+		}
 	}
 	st, err := openStore(ctx, storeDSN)
 	if err != nil {
 		return err
 	}
 	defer st.close()
+	var cfg dispatch.Config
+	if fromRegistry {
+		if cfg.Registry, cfg.RegistryKey, cfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
+			return err
+		}
+	}
 
 	s, err := sender.New(sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP})
 	if err != nil {
@@ -93,12 +110,10 @@ loopback and link-local destinations unless --allow-private.`)
 				Reason: d.DeadReason, Attempts: len(d.Attempts)})
 		}
 	}
-	d, err := dispatch.New(s, st, dispatch.Config{
-		Workers:  workers,
-		LeaseFor: leaseFor,
-		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Observer: dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")},
-	})
+	cfg.Workers, cfg.LeaseFor = workers, leaseFor
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Observer = dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}
+	d, err := dispatch.New(s, st, cfg)
 	if err != nil {
 		return err
 	}

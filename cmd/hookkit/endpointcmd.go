@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hookkit/hookkit/auth"
+	"github.com/hookkit/hookkit/dispatch"
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/safenet"
+)
+
+// registryKeyEnv names the environment variable that holds the registry key (never a
+// flag: a flag's value shows in the process list).
+const registryKeyEnv = "HOOKKIT_REGISTRY_KEY"
+
+// endpointLineJSON is one line of endpoint list (and of enable/disable).
+type endpointLineJSON struct {
+	ID          string     `json:"id"`
+	State       string     `json:"state"`
+	Failures    int        `json:"failures,omitempty"`
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	Filter      []string   `json:"filter"`
+	Ordered     bool       `json:"ordered,omitempty"`
+	MaxInFlight int        `json:"max_in_flight,omitempty"`
+	Version     uint64     `json:"version"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Dead        *int       `json:"dead_lettered,omitempty"`
+}
+
+func endpointLine(e queue.Endpoint) endpointLineJSON {
+	out := endpointLineJSON{ID: e.ID, State: string(e.State), Failures: e.Failures, Reason: e.Reason, Ordered: e.Ordered,
+		MaxInFlight: e.MaxInFlight, Version: e.Version, UpdatedAt: e.UpdatedAt.UTC(), Filter: []string{}}
+	if e.State == queue.EndpointPaused || e.State == queue.EndpointProbing {
+		t := e.PausedUntil.UTC()
+		out.PausedUntil = &t
+	}
+	for _, p := range e.Patterns {
+		if p.Kind == queue.PatternPrefix {
+			out.Filter = append(out.Filter, p.Value+"*")
+		} else {
+			out.Filter = append(out.Filter, p.Value)
+		}
+	}
+	return out
+}
+
+func runEndpoint(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "endpoint",
+		`hookkit endpoint (list|import|enable|disable) --store postgres://… [--id ID] [--endpoints FILE] [--plaintext] [--allow-http] [--allow-private]`,
+		`Manages the endpoint registry of a Postgres store, which every "hookkit worker --registry"
+(and every program's dispatcher with dispatch.Config.Registry) on the store shares: an
+endpoint disabled here is disabled for all of them within a poll interval; enabled again,
+it is served again.
+
+  list     prints each endpoint, one JSON line each, in id order: its state (active,
+           failing, paused, probing, disabled), failures, reason, filter, version
+  import   writes the endpoints of --endpoints FILE (the format of "hookkit publish
+           --help") to the registry and prints {"imported":N}; endpoints already there
+           keep their state. Their secrets are sealed with the 32-byte key in the
+           environment variable HOOKKIT_REGISTRY_KEY (base64 or hex; every worker needs
+           the same); without one they are refused unless --plaintext
+  enable   makes the endpoint --id active again
+  disable  disables the endpoint --id, as a 410 Gone does, and makes its pending
+           deliveries dead letters`)
+	var storeDSN, id, endpointsFile string
+	var plaintext, allowHTTP, allowPrivate bool
+	fs.StringVar(&storeDSN, "store", "", "the Postgres store `DSN` (postgres://USER:PASS@HOST/DB, ?hookkit_schema=NAME)")
+	fs.StringVar(&id, "id", "", "the endpoint's `ID` (enable, disable)")
+	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` to import (JSON)")
+	fs.BoolVar(&plaintext, "plaintext", false, "import: store secrets in clear when HOOKKIT_REGISTRY_KEY is not set")
+	fs.BoolVar(&allowHTTP, "allow-http", false, "import: allow plain http:// endpoint and token URLs")
+	fs.BoolVar(&allowPrivate, "allow-private", false, "import: allow private, loopback and link-local destinations")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("missing action: list, import, enable or disable")
+	}
+	if len(pos) > 1 {
+		return unexpectedArgument(pos[1:])
+	}
+	action := pos[0]
+	switch action {
+	case "list":
+	case "import":
+		if endpointsFile == "" {
+			return usagef("import needs --endpoints FILE")
+		}
+	case "enable", "disable":
+		if id == "" {
+			return usagef("%s needs --id ID", action)
+		}
+	default:
+		return usagef("unknown action %q (want list, import, enable or disable)", action)
+	}
+	var codec dispatch.SpecCodec
+	var specs []dispatch.EndpointSpec
+	if action == "import" {
+		if codec.Key, err = registryKey(); err != nil {
+			return err
+		}
+		codec.AllowPlaintext = plaintext
+		if specs, err = loadSpecs(endpointsFile, endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}); err != nil {
+			return err
+		}
+	}
+	if !strings.HasPrefix(storeDSN, "postgres") {
+		return usagef("--store: the endpoint registry is in a Postgres store (postgres://…)")
+	}
+	st, err := openStore(ctx, storeDSN)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	reg, ok := st.Store.(queue.Registry)
+	if !ok {
+		return usagef("--store: this store has no endpoint registry")
+	}
+	switch action {
+	case "list":
+		after := ""
+		for {
+			page, err := reg.ListEndpoints(ctx, after, listPageSize)
+			if err != nil {
+				return err
+			}
+			for _, ep := range page.Endpoints {
+				if err := printJSON(e, endpointLine(ep)); err != nil {
+					return err
+				}
+			}
+			if page.Next == "" {
+				return nil
+			}
+			after = page.Next
+		}
+	case "import":
+		for _, s := range specs {
+			blob, err := codec.Seal(s)
+			if errors.Is(err, dispatch.ErrSpecSecrets) {
+				return usagef("endpoint %q has secrets: set %s (32 bytes, base64 or hex) or give --plaintext", s.ID, registryKeyEnv)
+			}
+			if err != nil {
+				return err
+			}
+			f, err := eventFilter(s.Filter)
+			if err != nil {
+				return err
+			}
+			if _, err := reg.PutEndpoint(ctx, queue.Endpoint{ID: s.ID, Spec: blob, Patterns: f, Ordered: s.Ordered,
+				MaxInFlight: max(s.MaxInFlight, 0), UpdatedAt: time.Now()}); err != nil {
+				return fmt.Errorf("endpoint %q: %w", s.ID, err)
+			}
+		}
+		return printJSON(e, map[string]int{"imported": len(specs)})
+	}
+	to, reason := queue.EndpointActive, "enabled by hookkit endpoint enable"
+	if action == "disable" {
+		to, reason = queue.EndpointDisabled, "disabled by hookkit endpoint disable"
+	}
+	rec, err := setEndpointState(ctx, reg, id, queue.StateUpdate{State: to, Reason: reason})
+	if err != nil {
+		return err
+	}
+	line := endpointLine(rec)
+	if action == "disable" {
+		n, err := st.DeadLetterEndpoint(ctx, time.Now(), id, queue.DeadReasonGone)
+		if err != nil {
+			return err
+		}
+		line.Dead = &n
+	}
+	return printJSON(e, line)
+}
+
+// setEndpointState writes st for the endpoint id, compare-and-set on the version it read
+// (reading again after a conflict, a few times).
+func setEndpointState(ctx context.Context, reg queue.Registry, id string, st queue.StateUpdate) (queue.Endpoint, error) {
+	es, err := reg.GetEndpoints(ctx, id)
+	if err != nil {
+		return queue.Endpoint{}, err
+	}
+	if len(es) == 0 {
+		return queue.Endpoint{}, fmt.Errorf("no endpoint %q in the registry", id)
+	}
+	cur := es[0]
+	for range 8 {
+		st.UpdatedAt = time.Now()
+		next, err := reg.SetEndpointState(ctx, id, cur.Version, st)
+		if !errors.Is(err, queue.ErrVersionConflict) {
+			return next, err
+		}
+		cur = next
+	}
+	return queue.Endpoint{}, fmt.Errorf("endpoint %q keeps changing; try again", id)
+}
+
+// registryKey reads HOOKKIT_REGISTRY_KEY: nil when unset.
+func registryKey() ([]byte, error) {
+	v := strings.TrimSpace(os.Getenv(registryKeyEnv))
+	if v == "" {
+		return nil, nil
+	}
+	for _, dec := range []func(string) ([]byte, error){base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString} {
+		if k, err := dec(v); err == nil && len(k) == dispatch.SpecKeySize {
+			return k, nil
+		}
+	}
+	return nil, usagef("%s must be %d bytes in base64 or hex (e.g. openssl rand -base64 32)", registryKeyEnv, dispatch.SpecKeySize)
+}
+
+// eventFilter returns the registry patterns of a filter's patterns.
+func eventFilter(patterns []string) ([]queue.Pattern, error) {
+	f, err := event.NewFilter(patterns...)
+	if err != nil {
+		return nil, usagef("--endpoints: filter: %v", err)
+	}
+	return queue.PatternsOf(f), nil
+}
+
+// loadSpecs reads an endpoints file as loadEndpoints does (every check, the same errors)
+// and returns its entries as endpoint specs.
+func loadSpecs(path string, opt endpointsOptions) ([]dispatch.EndpointSpec, error) {
+	if _, err := loadEndpoints(path, opt); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--endpoints: %v", errors.Unwrap(err))
+	}
+	var top struct {
+		Endpoints []endpointJSON `json:"endpoints"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&top); err != nil {
+		return nil, usagef("--endpoints: %v", err)
+	}
+	specs := make([]dispatch.EndpointSpec, 0, len(top.Endpoints))
+	for _, ej := range top.Endpoints {
+		s := dispatch.EndpointSpec{ID: ej.ID, URL: ej.URL, Scheme: ej.Scheme, Filter: ej.Filter, Ordered: ej.Ordered}
+		for _, sec := range ej.Secrets {
+			s.Secrets = append(s.Secrets, auth.NewPassword(sec))
+		}
+		if ej.Timeout != "" {
+			s.Timeout, _ = time.ParseDuration(ej.Timeout) // checked by loadEndpoints
+		}
+		switch {
+		case ej.Bearer != nil:
+			s.Bearer = auth.NewPassword(*ej.Bearer)
+		case ej.Basic != nil:
+			user, pass, _ := strings.Cut(*ej.Basic, ":")
+			s.BasicUser, s.BasicPassword = user, auth.NewPassword(pass)
+		case ej.OAuth2 != nil:
+			o := ej.OAuth2
+			s.OAuth2 = &dispatch.OAuth2Spec{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: auth.NewPassword(o.ClientSecret),
+				Scopes: o.Scopes, Params: o.Params, AuthStyle: o.AuthStyle}
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+// registryConfig is what "hookkit worker --registry" gives its dispatcher: the store's
+// registry, the key from HOOKKIT_REGISTRY_KEY and the OAuth2 client the CLI's safety
+// flags allow.
+func registryConfig(st queue.Store, opt endpointsOptions) (queue.Registry, []byte, dispatch.SpecOptions, error) {
+	reg, ok := st.(queue.Registry)
+	if !ok {
+		return nil, nil, dispatch.SpecOptions{}, usagef("--registry needs a store with an endpoint registry (postgres://…)")
+	}
+	key, err := registryKey()
+	if err != nil {
+		return nil, nil, dispatch.SpecOptions{}, err
+	}
+	return reg, key, dispatch.SpecOptions{AllowHTTP: opt.allowHTTP,
+		HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: opt.allowPrivate}, 30*time.Second)}, nil
+}
