@@ -98,6 +98,10 @@ type Config struct {
 	// PerTx is the number of jobs per transaction in the transactional insert. 0 means
 	// DefaultPerTx; negative is an error.
 	PerTx int
+	// Notify is the pgqueue.Config.Notify of hookkit's stores. The zero value, NotifyOn,
+	// is pgqueue's default: every storing transaction sends a notification (River's
+	// client sends at most one per queue per FetchCooldown, 100 ms by default).
+	Notify pgqueue.NotifyMode
 	// Timeout bounds each run. 0 means DefaultTimeout; negative is an error.
 	Timeout time.Duration
 	// Logger receives River's log lines at warning level and above, and the
@@ -280,7 +284,7 @@ func (b *Bench) HookkitBurnDown(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer drop()
-	store, err := pgqueue.New(ctx, b.pool, pgqueue.Config{Schema: name, MaxPending: -1})
+	store, err := pgqueue.New(ctx, b.pool, pgqueue.Config{Schema: name, MaxPending: -1, Notify: b.cfg.Notify})
 	if err != nil {
 		return Result{}, err
 	}
@@ -529,7 +533,7 @@ func (b *Bench) HookkitInsertTx(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer drop()
-	store, err := pgqueue.New(ctx, b.pool, pgqueue.Config{Schema: name, MaxPending: -1})
+	store, err := pgqueue.New(ctx, b.pool, pgqueue.Config{Schema: name, MaxPending: -1, Notify: b.cfg.Notify})
 	if err != nil {
 		return Result{}, err
 	}

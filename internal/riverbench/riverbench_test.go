@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/internal/riverbench"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
@@ -119,15 +121,33 @@ func sideBySide(b *testing.B, hookkit, rvr func(context.Context) (riverbench.Res
 
 // BenchmarkBurnDown: 20,000 no-op jobs inserted off the clock, then River's client and
 // hookkit's dispatcher (no HTTP: an in-process 204) each timed until all are completed,
-// with 100 workers each; one round of each side per b.N (run -benchtime 5x).
+// with 100, 500 and 2,000 workers each (2,000: River's own benchmark, cmd/river bench;
+// hookkit's CompleteBatch equal to its workers); one round of each side per b.N (run
+// -benchtime 5x). A River worker's slot is free once its completion is queued to the
+// batch completer; a hookkit worker's only once its outcome is stored, so with few
+// workers hookkit's are waiting for the store more of the time.
 func BenchmarkBurnDown(b *testing.B) {
-	bb := newBench(b, riverbench.Config{})
-	sideBySide(b, bb.HookkitBurnDown, bb.RiverBurnDown)
+	for _, w := range []int{100, 500, 2000} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			bb := newBench(b, riverbench.Config{Workers: w})
+			sideBySide(b, bb.HookkitBurnDown, bb.RiverBurnDown)
+		})
+	}
 }
 
 // BenchmarkInsertTx: 20,000 jobs stored by 8 publishers, 100 per transaction:
-// pgqueue.EnqueueTx against River's InsertManyTx; one round of each side per b.N.
+// pgqueue.EnqueueTx against River's InsertManyTx; one round of each side per b.N. With
+// notify=on (pgqueue's default) every hookkit transaction sends a notification, which
+// Postgres commits one at a time; notify=listen-only sends none (River's client sends one
+// per FetchCooldown, 100 ms, in both).
 func BenchmarkInsertTx(b *testing.B) {
-	bb := newBench(b, riverbench.Config{})
-	sideBySide(b, bb.HookkitInsertTx, bb.RiverInsertTx)
+	for _, m := range []struct {
+		name string
+		mode pgqueue.NotifyMode
+	}{{"on", pgqueue.NotifyOn}, {"listen-only", pgqueue.NotifyListenOnly}} {
+		b.Run("notify="+m.name, func(b *testing.B) {
+			bb := newBench(b, riverbench.Config{Notify: m.mode})
+			sideBySide(b, bb.HookkitInsertTx, bb.RiverInsertTx)
+		})
+	}
 }
