@@ -131,7 +131,7 @@ func (d *Dispatcher) EnableEndpointContext(ctx context.Context, id string) error
 	if d.reg == nil {
 		return d.EnableEndpoint(id)
 	}
-	_, err := d.setState(ctx, id, func(queue.Endpoint) (queue.StateUpdate, bool) {
+	_, err := d.setState(ctx, id, nil, func(queue.Endpoint) (queue.StateUpdate, bool) {
 		return queue.StateUpdate{State: queue.EndpointActive, Reason: "enabled", UpdatedAt: d.now()}, true
 	})
 	return err
@@ -154,7 +154,7 @@ func (d *Dispatcher) DisableEndpoint(ctx context.Context, id string) error {
 		d.rebuildRoutes()
 		d.mu.Unlock()
 		d.flushChanges()
-	} else if _, err := d.setState(ctx, id, func(queue.Endpoint) (queue.StateUpdate, bool) {
+	} else if _, err := d.setState(ctx, id, nil, func(queue.Endpoint) (queue.StateUpdate, bool) {
 		return queue.StateUpdate{State: queue.EndpointDisabled, Reason: "disabled", UpdatedAt: d.now()}, true
 	}); err != nil {
 		return err
@@ -165,8 +165,8 @@ func (d *Dispatcher) DisableEndpoint(ctx context.Context, id string) error {
 
 // setState writes the state decide returns for the endpoint's current record
 // (compare-and-set, deciding again after a conflict), updates the cache and reports the
-// change; decide returns false to write nothing.
-func (d *Dispatcher) setState(ctx context.Context, id string, decide func(queue.Endpoint) (queue.StateUpdate, bool)) (queue.Endpoint, error) {
+// change (caused by cause, if any); decide returns false to write nothing.
+func (d *Dispatcher) setState(ctx context.Context, id string, cause error, decide func(queue.Endpoint) (queue.StateUpdate, bool)) (queue.Endpoint, error) {
 	d.mu.Lock()
 	var rec queue.Endpoint
 	e := d.reg.entries[id]
@@ -200,9 +200,12 @@ func (d *Dispatcher) setState(ctx context.Context, id string, decide func(queue.
 		d.mu.Unlock()
 		if err == nil {
 			if from, to := brState(rec.State), brState(next.State); from != to {
+				if to == EndpointActive {
+					cause = nil // a recovery has no error
+				}
 				d.mu.Lock()
 				d.changes = append(d.changes, EndpointStateChange{EndpointID: id, From: from, To: to,
-					Failures: next.Failures, Until: pausedUntil(next), Time: next.UpdatedAt})
+					Failures: next.Failures, Until: pausedUntil(next), Err: cause, Time: next.UpdatedAt})
 				d.mu.Unlock()
 				d.flushChanges()
 			}
@@ -547,7 +550,7 @@ func (d *Dispatcher) finishRegistry(ctx context.Context, j job, o outcome, probe
 	}
 	id := j.d.EndpointID
 	var change *EndpointStateChange
-	rec, err := d.setState(ctx, id, func(cur queue.Endpoint) (queue.StateUpdate, bool) {
+	rec, err := d.setState(ctx, id, attemptErr, func(cur queue.Endpoint) (queue.StateUpdate, bool) {
 		b := breaker{cfg: d.cfg.Breaker, state: brState(cur.State), failures: cur.Failures, until: cur.PausedUntil}
 		if !probe && (b.state == EndpointPaused || b.state == EndpointProbing) {
 			return queue.StateUpdate{}, false // started before the pause: the probe decides

@@ -348,3 +348,55 @@ func countAcked(hits []dspHit) int {
 	}
 	return len(ids)
 }
+
+// TestRegistryStaleSuccessDoesNotResurrect: a dispatcher whose cache says "failing" has
+// an attempt in flight when another instance disables the endpoint (written to the
+// registry directly). The attempt then succeeds: the dispatcher's write of "active" is
+// refused (its version is stale), it decides again from the disabled record, and the
+// endpoint stays disabled.
+func TestRegistryStaleSuccessDoesNotResurrect(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		var failing atomic.Bool
+		failing.Store(true)
+		release := make(chan struct{})
+		started := make(chan struct{}, 1)
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			if failing.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			started <- struct{}{}
+			<-release
+			w.WriteHeader(http.StatusNoContent)
+		})
+		reg := memqueue.NewRegistry()
+		retry := &sender.RetryPolicy{InitialInterval: time.Second, MaxInterval: time.Second, RandomizationFactor: -1, MaxAttempts: 10, MaxElapsedTime: time.Hour}
+		d := newDispatcher(t, nw.newSender(t, sender.Config{Retry: *retry}), memqueue.New(memqueue.Config{}),
+			dispatch.Config{Registry: reg, RegistryPlaintext: true, PollInterval: time.Hour, Breaker: dispatch.BreakerConfig{Threshold: 10}})
+		ctx := context.Background()
+		require.NoError(t, d.Register(ctx, dispatch.EndpointSpec{ID: "ep", URL: srv.URL, MaxInFlight: 1}))
+		require.NoError(t, d.Start(ctx))
+		_, err := d.Publish(ctx, newEvent(t, "x"))
+		require.NoError(t, err)
+		synctest.Wait()
+		recs, err := reg.GetEndpoints(ctx, "ep")
+		require.NoError(t, err)
+		require.Equal(t, queue.EndpointFailing, recs[0].State)
+		failing.Store(false)
+		time.Sleep(time.Second) // the retry goes, and waits for release
+		<-started
+		recs, err = reg.GetEndpoints(ctx, "ep")
+		require.NoError(t, err)
+		_, err = reg.SetEndpointState(ctx, "ep", recs[0].Version, queue.StateUpdate{State: queue.EndpointDisabled, Reason: "410 Gone elsewhere", UpdatedAt: time.Now()})
+		require.NoError(t, err, "another instance disables it")
+		close(release)
+		synctest.Wait()
+		recs, err = reg.GetEndpoints(ctx, "ep")
+		require.NoError(t, err)
+		assert.Equal(t, queue.EndpointDisabled, recs[0].State, "not resurrected by a success decided on a stale version")
+		assert.Equal(t, "410 Gone elsewhere", recs[0].Reason)
+		st, ok := d.Endpoint("ep")
+		require.True(t, ok)
+		assert.Equal(t, dispatch.EndpointDisabled, st.State, "the dispatcher's cache took the current record")
+	})
+}
