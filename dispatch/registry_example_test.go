@@ -1,8 +1,10 @@
 package dispatch_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/hookkit/hookkit/auth"
@@ -43,4 +45,27 @@ func ExampleDispatcher_Register() {
 	// <nil>
 	// 1 <nil>
 	// 0 <nil>
+}
+
+// A SpecCodec seals an endpoint's spec for the registry: nothing of it is readable
+// without the key, and it opens only as the record of its own endpoint.
+func ExampleSpecCodec() {
+	key := make([]byte, dispatch.SpecKeySize) // in production: from your secret manager
+	_, _ = rand.Read(key)
+	codec := dispatch.SpecCodec{Key: key}
+	spec := dispatch.EndpointSpec{ID: "acme", URL: "https://hooks.acme.example/orders",
+		Bearer: auth.NewPassword("s3cr3t-token")}
+	blob, _ := codec.Seal(spec)
+	fmt.Println(bytes.Contains(blob, []byte("s3cr3t-token")), bytes.Contains(blob, []byte("acme.example")))
+	opened, err := codec.Open("acme", blob)
+	fmt.Println(opened.URL, opened.Bearer, err) // a Password prints redacted
+	_, err = codec.Open("other", blob)
+	fmt.Println(err)
+	_, err = dispatch.SpecCodec{}.Seal(spec) // no key: secrets are not stored in clear
+	fmt.Println(errors.Is(err, dispatch.ErrSpecSecrets))
+	// Output:
+	// false false
+	// https://hooks.acme.example/orders [REDACTED] <nil>
+	// hookkit/dispatch: endpoint spec cannot be opened with the configured registry keys
+	// true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,13 @@ func TestSpecCodecSealsSecrets(t *testing.T) {
 	got, err = c.Open("c", blob)
 	require.NoError(t, err)
 	assert.Equal(t, "basic-pass-abc", got.BasicPassword.Reveal())
+
+	for _, format := range []string{"%v", "%+v", "%#v"} {
+		out := fmt.Sprintf(format, spec) + fmt.Sprintf(format, basic) + fmt.Sprintf(format, *spec.OAuth2)
+		for _, secret := range []string{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "oauth-client-secret-xyz", "basic-pass-abc"} {
+			assert.NotContains(t, out, secret, "a printed spec (%s)", format)
+		}
+	}
 }
 
 // TestSpecCodecWithoutKey: without a key, a spec with any secret is refused

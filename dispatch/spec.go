@@ -40,7 +40,7 @@ var (
 
 // EndpointSpec describes an endpoint in plain data, so that it can be stored in a
 // registry and rebuilt by every instance: the fields of the CLI's endpoints file. Its
-// secrets are auth.Password values, which print as "[redacted]": a spec may be logged.
+// secrets are auth.Password values, which print as "[REDACTED]": a spec may be logged.
 type EndpointSpec struct {
 	// ID names the endpoint. Required.
 	ID string
