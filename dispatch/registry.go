@@ -356,9 +356,36 @@ func (d *Dispatcher) pollRegistry() time.Time {
 	defer d.mu.Unlock()
 	d.reg.cursor, d.reg.polled = ch.Next, true
 	if ch.Overflow {
+		// Too many changes to follow: forget the idle endpoints (read again when needed)
+		// and read the busy ones again now.
+		var busy []string
 		for _, e := range d.reg.entries {
 			if e.sub.inflight == 0 {
 				d.dropEntry(e)
+			} else {
+				busy = append(busy, e.id)
+			}
+		}
+		if len(busy) > 0 {
+			d.mu.Unlock()
+			recs, err := d.reg.r.GetEndpoints(d.hardCtx, busy...)
+			d.mu.Lock()
+			if err != nil {
+				d.reg.cursor = since // follow the changes again from where they overflowed
+				d.reg.next = d.now()
+				return d.reg.next
+			}
+			found := make(map[string]bool, len(recs))
+			for _, rec := range recs {
+				found[rec.ID] = true
+				if e := d.reg.entries[rec.ID]; e != nil {
+					d.applyRecord(e, rec)
+				}
+			}
+			for _, id := range busy {
+				if e := d.reg.entries[id]; e != nil && !found[id] {
+					d.dropEntry(e)
+				}
 			}
 		}
 		return next

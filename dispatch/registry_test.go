@@ -408,3 +408,42 @@ func TestRegistryStaleSuccessDoesNotResurrect(t *testing.T) {
 		assert.Equal(t, dispatch.EndpointDisabled, st.State, "the dispatcher's cache took the current record")
 	})
 }
+
+// TestRegistryOverflowRereadsBusyEndpoints: more changes between two polls than the cache
+// holds (RegistryCache 1) drop the cache; an endpoint with an attempt in flight stays, read
+// again: disabled meanwhile by another instance, it is cached as disabled.
+func TestRegistryOverflowRereadsBusyEndpoints(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		release := make(chan struct{})
+		srv := nw.server(func(w http.ResponseWriter, _ dspHit, _ int) {
+			<-release
+			w.WriteHeader(http.StatusNoContent)
+		})
+		reg := memqueue.NewRegistry()
+		d := newDispatcher(t, nw.sender(t), memqueue.New(memqueue.Config{}),
+			dispatch.Config{Registry: reg, RegistryPlaintext: true, PollInterval: time.Second, RegistryCache: 1})
+		ctx := context.Background()
+		require.NoError(t, d.Register(ctx, dispatch.EndpointSpec{ID: "ep", URL: srv.URL}))
+		require.NoError(t, d.Start(ctx))
+		_, err := d.Publish(ctx, newEvent(t, "x"))
+		require.NoError(t, err)
+		synctest.Wait()
+		st, ok := d.Endpoint("ep")
+		require.True(t, ok)
+		require.Equal(t, 1, st.InFlight)
+		for _, id := range []string{"x1", "x2", "x3"} {
+			_, err := reg.PutEndpoint(ctx, queue.Endpoint{ID: id, Spec: []byte("P{}"), UpdatedAt: time.Now()})
+			require.NoError(t, err)
+		}
+		recs, err := reg.GetEndpoints(ctx, "ep")
+		require.NoError(t, err)
+		_, err = reg.SetEndpointState(ctx, "ep", recs[0].Version, queue.StateUpdate{State: queue.EndpointDisabled, UpdatedAt: time.Now()})
+		require.NoError(t, err)
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		st, ok = d.Endpoint("ep")
+		require.True(t, ok, "a busy endpoint stays cached")
+		assert.Equal(t, dispatch.EndpointDisabled, st.State, "read again after the overflow")
+		close(release)
+	})
+}
