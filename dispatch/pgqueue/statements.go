@@ -40,13 +40,21 @@ const leasable = `d.dead_at IS NULL AND d.due <= $1 AND (d.lease IS NULL OR d.le
 	AND (NOT d.ordered OR NOT EXISTS (SELECT 1 FROM {s}.deliveries o
 		WHERE o.endpoint_id = d.endpoint_id AND o.ordered AND o.dead_at IS NULL AND o.seq < d.seq))`
 
-// take gives each candidate (c) its lease (found by the primary key: "= ANY(ARRAY(...))"
-// keeps the planner from hashing the whole table to join 100 rows): the token is the call's random prefix ($3)
+// take gives each candidate (c) its lease: the token is the call's random prefix ($3)
 // and the delivery's seq, unique; it expires at $4. It returns them with their attempts,
 // earliest (due, seq) first.
+//
+// The candidates are found by their ctid, a TID scan ("= ANY(ARRAY(...))" also keeps the
+// planner from hashing the whole table to join 100 rows), not by the primary key: one
+// index descent on a text key per row less, about a tenth of the statement's execution
+// time for 100 deliveries. A ctid names one version of a row, and that is safe here: c
+// locked each row FOR UPDATE, so no other transaction can update or delete it before
+// this one ends, and c returns the ctid of the version it locked (a row updated since the
+// statement's snapshot is locked, and rechecked, in its latest version). The UPDATE
+// relies on c's locks as it did with the primary key: it does not check leasable again.
 const take = `, u AS (
 	UPDATE {s}.deliveries d SET lease = $3::text || d.seq::text, lease_expires = $4
-	WHERE d.id = ANY(ARRAY(SELECT id FROM c))
+	WHERE d.ctid = ANY(ARRAY(SELECT ctid FROM c))
 	RETURNING ` + dcols + `
 )
 SELECT u.*, att.* FROM u` + `{attempts_u}` + ` ORDER BY u.due, u.seq`
@@ -120,7 +128,7 @@ func newStatements(schema, channel string) statements {
 
 	// $1 now, $2 max, $3 token prefix, $4 expiry.
 	q.leaseAll = sql(`WITH c AS (
-	SELECT d.id FROM {s}.deliveries d
+	SELECT d.ctid FROM {s}.deliveries d
 	WHERE ` + leasable + `
 	ORDER BY d.due, d.seq LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -130,9 +138,9 @@ func newStatements(schema, channel string) statements {
 	// all of them up to $2. The rows an endpoint's scan locked beyond $2 stay locked (not
 	// leased) until the statement ends; each limit is capped at $2 to keep them few.
 	q.leaseEndpoints = sql(`WITH c AS (
-	SELECT x.id FROM unnest($5::text[], $6::int4[]) AS e(ep, lim)
+	SELECT x.ctid FROM unnest($5::text[], $6::int4[]) AS e(ep, lim)
 	CROSS JOIN LATERAL (
-		SELECT d.id, d.due, d.seq FROM {s}.deliveries d
+		SELECT d.ctid, d.due, d.seq FROM {s}.deliveries d
 		WHERE d.endpoint_id = e.ep AND ` + leasable + `
 		ORDER BY d.due, d.seq LIMIT e.lim
 		FOR UPDATE SKIP LOCKED
