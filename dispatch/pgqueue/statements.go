@@ -40,9 +40,15 @@ const leasable = `d.dead_at IS NULL AND d.due <= $1 AND (d.lease IS NULL OR d.le
 	AND (NOT d.ordered OR NOT EXISTS (SELECT 1 FROM {s}.deliveries o
 		WHERE o.endpoint_id = d.endpoint_id AND o.ordered AND o.dead_at IS NULL AND o.seq < d.seq))`
 
+// noAttempts are the columns of attemptsOf for a row that has no attempts.
+const noAttempts = `NULL::int8[], NULL::int8[], NULL::int8[], NULL::int4[], NULL::text[], NULL::text[], NULL::int8[]`
+
 // take gives each candidate (c) its lease: the token is the call's random prefix ($3)
 // and the delivery's seq, unique; it expires at $4. It returns them with their attempts,
-// earliest (due, seq) first.
+// earliest (due, seq) first. Only the rows that have attempts are joined to them: a
+// delivery's first lease (the common case) skips the aggregate of attemptsOf, whose
+// seven ordered aggregates cost about a fifth of the statement's execution time for 100
+// new deliveries (with attempts, the time is as before).
 //
 // The candidates are found by their ctid, a TID scan ("= ANY(ARRAY(...))" also keeps the
 // planner from hashing the whole table to join 100 rows), not by the primary key: one
@@ -57,7 +63,10 @@ const take = `, u AS (
 	WHERE d.ctid = ANY(ARRAY(SELECT ctid FROM c))
 	RETURNING ` + dcols + `
 )
-SELECT u.*, att.* FROM u` + `{attempts_u}` + ` ORDER BY u.due, u.seq`
+SELECT u.*, att.* FROM u{attempts_u} WHERE u.n_attempts > 0
+UNION ALL
+SELECT u.*, ` + noAttempts + ` FROM u WHERE u.n_attempts = 0
+ORDER BY due, seq`
 
 // attemptArrays are the parameters of the attempts appended by a statement, one array
 // per field, from $n: the ID of the delivery, the position in the outcome's (or
