@@ -549,7 +549,10 @@ func (d *Dispatcher) FanOutContext(ctx context.Context, ev *event.Event) ([]queu
 				return nil, err
 			}
 			now = d.now()
-			ds = make([]queue.Delivery, 0, len(rs)-i)
+			// Room for a few: preallocating for every route left would cost
+			// ~200 B per subscription on each Publish (205 KB at 1,000 endpoints
+			// of which 3 match).
+			ds = make([]queue.Delivery, 0, min(len(rs)-i, 8))
 		}
 		ds = append(ds, queue.Delivery{ID: d.newID(), EndpointID: r.id, Event: enc, Ordered: r.ordered, Created: now, Due: now})
 	}
