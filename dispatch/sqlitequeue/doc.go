@@ -32,22 +32,23 @@
 //
 // # Group commit
 //
-// A committer goroutine merges the Enqueue, Complete and Lease calls that are waiting
-// into one transaction, up to Config.MaxBatch, applied in the order they arrived (a
-// Lease after a Complete sees its effect; two Leases never take the same delivery, the
-// second seeing the first's leases): while one transaction commits and fsyncs, the next
-// calls queue up, and the next transaction takes all of them, so that many concurrent
-// publishers are not capped at the disk's fsync rate, and a lone caller is not delayed
-// (there is no wait window: before it begins a transaction the committer only yields the
-// processor, so that the callers its last commit woke can send their next calls). Each call keeps its own result: an Enqueue that is refused
-// (queue.ErrDuplicateDelivery, queue.ErrQueueFull) changes nothing and fails alone while
-// the others are stored (an Enqueue of several deliveries runs in a SAVEPOINT of its own
-// for that; one of a single delivery, and a Complete, whose outcomes each have their own
-// result, need none). Any other error, of a statement or of the commit, fails every call
-// of the transaction, and none of them is stored. A call whose context ends while it waits is
-// never applied and returns the context's error; once its transaction has begun, it
-// waits for the commit, so an error always means that nothing of it was stored (and a
-// Lease returns its deliveries only once their leases are committed).
+// A committer goroutine merges the Enqueue, Complete and Lease calls that are waiting into
+// one transaction, up to Config.MaxBatch, applied in the order they arrived (a Lease after
+// a Complete sees its effect; two Leases never take the same delivery, the second seeing
+// the first's leases): while one transaction commits and fsyncs, the next calls queue up,
+// and the next transaction takes all of them, so that many concurrent publishers are not
+// capped at the disk's fsync rate, and a lone caller is not delayed (there is no wait
+// window: before it begins a transaction the committer only yields the processor, so that
+// the callers its last commit woke can send their next calls). Each call keeps its own
+// result: an Enqueue that is refused (queue.ErrDuplicateDelivery, queue.ErrQueueFull)
+// changes nothing and fails alone while the others are stored (an Enqueue of several
+// deliveries runs in a SAVEPOINT of its own for that; one of a single delivery, and a
+// Complete, whose outcomes each have their own result, need none). Any other error, of a
+// statement or of the commit, fails every call of the transaction, and none of them is
+// stored. A call whose context ends while it waits is never applied and returns the
+// context's error; once its transaction has begun, it waits for the commit, so an error
+// always means that nothing of it was stored (and a Lease returns its deliveries only once
+// their leases are committed).
 // DeadLetterEndpoint and Requeue run in transactions of their own.
 //
 // # Connections
@@ -62,17 +63,17 @@
 //
 // Pending (and leased) deliveries in one table, dead letters in another, so that the
 // pending table and its indexes hold only what the dispatcher works on; a delivery keeps
-// its Seq when it moves between them. Seq comes from a counter in the file (never
-// reused), and the counts of pending and dead deliveries (MaxPending, MaxDead, Stats) are
-// kept in the file too, updated once per write transaction under the file's write lock,
-// so that several processes sharing the file keep them exact. Every field of
-// queue.Delivery: the event as its binary form
-// (event.Encoded.MarshalBinary) in a BLOB, rebuilt with UnmarshalBinary when loaded, so
-// that every attempt's body is byte for byte the one Encode wrote and no JSON is parsed;
-// the event id and endpoint id also as columns, for the listing filters; every field of
-// every Attempt in a table of its own. Times are int64 Unix nanoseconds (instants from
-// 1678 to 2262 are kept exactly; others are clamped to those bounds) and come back in
-// UTC. The store reads no clock: every time comes from its caller.
+// its Seq when it moves between them. Seq comes from a counter in the file (never reused),
+// and the counts of pending and dead deliveries (MaxPending, MaxDead, Stats) are kept in
+// the file too, updated once per write transaction under the file's write lock, so that
+// several processes sharing the file keep them exact. Every field of queue.Delivery: the
+// event as its binary form (event.Encoded.MarshalBinary) in a BLOB, rebuilt with
+// UnmarshalBinary when loaded, so that every attempt's body is byte for byte the one
+// Encode wrote and no JSON is parsed; the event id and endpoint id also as columns, for
+// the listing filters; every field of every Attempt in a table of its own. Times are int64
+// Unix nanoseconds (instants from 1678 to 2262 are kept exactly; others are clamped to
+// those bounds) and come back in UTC. The store reads no clock: every time comes from its
+// caller.
 //
 // # Schema versions
 //
