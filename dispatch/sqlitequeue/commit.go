@@ -230,11 +230,10 @@ func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
 		}
 		// What fn did to the meta row is undone with the rest; a read made in fn stays
 		// valid (the row is only changed by flushMeta).
-		read, next, pending, dead := t.m.read, t.m.nextSeq, t.m.pending, t.m.dead
-		t.m = m
-		if read && !m.read {
-			t.m.read, t.m.nextSeq, t.m.pending, t.m.dead = true, next, pending, dead
+		if t.m.read && !m.read {
+			m.read, m.nextSeq, m.pending, m.dead = true, t.m.readSeq, t.m.pending, t.m.dead
 		}
+		t.m = m
 	}
 	if _, rerr := t.get(stRelease).ExecContext(t.ctx); rerr != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: release savepoint: %w", rerr)

@@ -92,6 +92,12 @@ func TestGroupCommitFailingRequestFailsAlone(t *testing.T) {
 		ids = append(ids, d.ID)
 	}
 	assert.ElementsMatch(t, []string{"taken", "g1", "g2"}, ids, "the failing calls stored nothing, the others everything")
+	st, err := s.Stats(ctx, queuetest.T0)
+	require.NoError(t, err)
+	assert.Equal(t, 3, st.Pending, "the count undone with the savepoint")
+	require.Len(t, p.Deliveries, 3)
+	assert.Less(t, p.Deliveries[0].Seq, p.Deliveries[1].Seq)
+	assert.Less(t, p.Deliveries[1].Seq, p.Deliveries[2].Seq, "Seq increasing in enqueue order")
 
 	// Through the committer, concurrently: the duplicate fails alone.
 	var wg sync.WaitGroup
@@ -113,7 +119,7 @@ func TestGroupCommitFailingRequestFailsAlone(t *testing.T) {
 			assert.NoError(t, err, "call %d", i)
 		}
 	}
-	st, err := s.Stats(ctx, queuetest.T0)
+	st, err = s.Stats(ctx, queuetest.T0)
 	require.NoError(t, err)
 	assert.Equal(t, 3+7, st.Pending)
 }

@@ -221,27 +221,18 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 	var n int64
 	err := s.writeTx(ctx, func(t *txStmts) error {
 		// Copied into pending with their seq, then deleted from dead.
-		var res sql.Result
-		var err error
-		var del func(n int64) error
+		ins, del, args := stRequeueAll, stRequeueAllDelete, []any(nil)
 		switch {
 		case sel.ID != "":
-			res, err = t.get(stRequeueID).ExecContext(t.ctx, nanos(due), sel.ID)
-			del = moved(t.get(stRequeueIDDelete).ExecContext(t.ctx, sel.ID))
+			ins, del, args = stRequeueID, stRequeueIDDelete, []any{sel.ID}
 		case sel.EndpointID != "":
-			res, err = t.get(stRequeueEndpoint).ExecContext(t.ctx, nanos(due), sel.EndpointID)
-			del = moved(t.get(stRequeueEndpointDelete).ExecContext(t.ctx, sel.EndpointID))
-		default:
-			res, err = t.get(stRequeueAll).ExecContext(t.ctx, nanos(due))
-			del = moved(t.get(stRequeueAllDelete).ExecContext(t.ctx))
+			ins, del, args = stRequeueEndpoint, stRequeueEndpointDelete, []any{sel.EndpointID}
 		}
+		res, err := t.get(ins).ExecContext(t.ctx, append([]any{nanos(due)}, args...)...)
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
 		}
 		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
-		}
-		if err := del(n); err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
 		}
 		if n == 0 {
@@ -249,6 +240,9 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 				return queue.ErrNotFound
 			}
 			return nil
+		}
+		if err := moved(t.get(del).ExecContext(t.ctx, args...))(n); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
 		}
 		t.counts(n, -n)
 		if s.max > 0 {
