@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash internal/testenv/oauth2mock/install.sh
+bash internal/testenv/chromium/install.sh   # headless Chromium for the console's browser test (console/browsertest)
 # PostgreSQL and Redis for the tests that need them (HOOKKIT_TEST_POSTGRES, HOOKKIT_TEST_REDIS):
 # the variables when set, else the local defaults, else throwaway servers stopped at exit.
 source internal/testenv/services/start.sh
