@@ -42,11 +42,21 @@ var (
 // Requeue(ctx, queue.Selector) (int, error), as a Dispatcher does (requeued deliveries due
 // at its clock, its workers woken), the console requeues through it; otherwise through
 // the store, due at Config.Now. When it has EnableEndpointContext(ctx, id) error, the
-// console enables through it, with the request's context.
+// console enables through it, with the request's context; when it has
+// DisableEndpoint(ctx, id) error, the endpoint's page offers Disable too.
+//
+// When it has Registry() queue.Registry and that is not nil — a Dispatcher with
+// dispatch.Config.Registry, or Registered — the endpoints and their states are the
+// registry's: the overview pages through ListEndpoints (Config.PageSize at a time, never
+// the whole registry), each endpoint shows its shared record (state, failures, paused
+// until, the reason of the last change), and Endpoints is not used for the listing (a
+// registry-backed dispatcher's has only the endpoints it caches). The attempts in flight
+// are those of the source's Endpoint(id) (a dispatcher's, in this process), else unknown.
 type Source interface {
 	// Store is where the deliveries are.
 	Store() queue.Store
-	// Endpoints returns the status of every endpoint, in any order.
+	// Endpoints returns the status of every endpoint, in any order (see above for a
+	// source with a registry).
 	Endpoints() []dispatch.EndpointStatus
 	// EnableEndpoint resumes a paused or disabled endpoint; queue.ErrNotFound for an
 	// unknown one.
@@ -132,6 +142,17 @@ type Config struct {
 	// Logger logs store failures (the page says only that the store failed). nil:
 	// slog.Default().
 	Logger *slog.Logger
+	// SecureCookies sets the Secure attribute on the console's cookies (the session and
+	// the flash message) on every response: for a console behind a TLS-terminating proxy,
+	// which sees the browser's HTTPS requests as plain HTTP. false: Secure only when the
+	// request itself came over TLS (http.Request.TLS set).
+	SecureCookies bool
+	// RegistryKey is the 32-byte key that opens the endpoint specs of the source's
+	// registry (dispatch.Config.RegistryKey; Registered), which the console opens only to
+	// show each endpoint's URL host. nil: a spec stored in clear shows its host, a sealed
+	// one "sealed" — unless the source is a dispatcher that has the endpoint in its cache.
+	// Any other length is an error.
+	RegistryKey []byte
 }
 
 // Console is the delivery console: an http.Handler that serves the pages and actions of
@@ -143,6 +164,9 @@ type Console struct {
 	counter  queue.EndpointCounter // the store, when it counts per endpoint
 	requeue  requeuer              // the source, when it requeues itself
 	detached bool
+	reg      queue.Registry     // the source's registry, when its endpoints are in one
+	codec    dispatch.SpecCodec // opens the registry's specs (Config.RegistryKey)
+	inFlight bool               // the source counts attempts in flight (not Detached, not Registered)
 	cfg      Config
 	log      *slog.Logger
 	key      []byte
@@ -165,6 +189,8 @@ func New(src Source, cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("%w: CountCap %d not in 0..%d", ErrInvalidConfig, cfg.CountCap, MaxCountCap)
 	case cfg.Key != nil && len(cfg.Key) < 32:
 		return nil, fmt.Errorf("%w: Key shorter than 32 bytes", ErrInvalidConfig)
+	case cfg.RegistryKey != nil && len(cfg.RegistryKey) != dispatch.SpecKeySize:
+		return nil, fmt.Errorf("%w: RegistryKey must be %d bytes", ErrInvalidConfig, dispatch.SpecKeySize)
 	case cfg.BasePath != "" && !validBase(cfg.BasePath):
 		return nil, fmt.Errorf("%w: BasePath must be a clean absolute path such as /admin/webhooks", ErrInvalidConfig)
 	}
@@ -188,6 +214,15 @@ func New(src Source, cfg Config) (*Console, error) {
 	c.counter, _ = c.store.(queue.EndpointCounter)
 	c.requeue, _ = src.(requeuer)
 	_, c.detached = src.(*detached)
+	_, isRegistered := src.(*registered)
+	c.inFlight = !c.detached && !isRegistered
+	if rh, ok := src.(registryHolder); ok {
+		c.reg = rh.Registry()
+	}
+	if cfg.RegistryKey != nil {
+		c.codec.Key = append([]byte(nil), cfg.RegistryKey...)
+		c.cfg.RegistryKey = nil // kept only in the codec
+	}
 	if cfg.Key != nil {
 		c.key = append([]byte(nil), cfg.Key...)
 	} else {
@@ -249,6 +284,8 @@ func (c *Console) setHeaders(w http.ResponseWriter) {
 //	POST /endpoints/{ep}/dead/{id}/requeue   requeue one dead letter
 //	POST /endpoints/{ep}/requeue             requeue every dead letter of the endpoint
 //	POST /endpoints/{ep}/enable              re-enable the endpoint
+//	POST /endpoints/{ep}/disable             disable it (a source with DisableEndpoint)
+//	/?after=ID                               with a registry: the overview's next page
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.setHeaders(w)
 	segs, ok := segments(r.URL.EscapedPath())
@@ -284,6 +321,8 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		post(c.requeueAll)
 	case len(segs) == 3 && segs[2] == "enable":
 		post(c.enable)
+	case len(segs) == 3 && segs[2] == "disable":
+		post(c.disable)
 	case len(segs) == 4 && (segs[2] == "dead" || segs[2] == "pending"):
 		get(c.delivery)
 	case len(segs) == 5 && segs[2] == "dead" && segs[4] == "requeue":

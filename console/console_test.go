@@ -68,7 +68,7 @@ func TestOverview(t *testing.T) {
 		require.NotEmpty(t, m, "a row for %s", id)
 		return m
 	}
-	counts := regexp.MustCompile(`<td class="num(?: dead)?">([^<]*)</td>`)
+	counts := regexp.MustCompile(`<td class="num(?: dead| muted)?">([^<]*)</td>`)
 	cells := func(id string) []string {
 		var out []string
 		for _, m := range counts.FindAllStringSubmatch(row(id), -1) {
@@ -78,7 +78,7 @@ func TestOverview(t *testing.T) {
 	}
 	assert.Equal(t, []string{"0", "0", "0", "0", "3"}, cells("acme"), "failures, in flight, pending, leased, dead")
 	assert.Equal(t, []string{"0", "0", "1", "0", "0"}, cells("globex"))
-	assert.Equal(t, []string{"0", "0", "0", "0", "1"}, cells("gone-endpoint"))
+	assert.Equal(t, []string{"—", "unknown", "0", "0", "1"}, cells("gone-endpoint"), "not subscribed: no state, no fake 0")
 	assert.Contains(t, r.body, "<strong>1</strong> pending")
 	assert.Regexp(t, `<strong class="dead">4</strong> dead letters`, r.body)
 }

@@ -41,7 +41,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	v := b64.EncodeToString(b[:])
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: c.cookiePath(r), HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: c.secure(r)})
 	// The new cookie counts for this response's forms too.
 	r.AddCookie(&http.Cookie{Name: sessionCookie, Value: v})
 	return v
@@ -57,6 +57,10 @@ func validSession(v string) bool {
 }
 
 func (c *Console) cookiePath(r *http.Request) string { return c.base(r) + "/" }
+
+// secure reports whether the cookies of the response to r are Secure: always with
+// Config.SecureCookies, else when r came over TLS.
+func (c *Console) secure(r *http.Request) bool { return c.cfg.SecureCookies || r.TLS != nil }
 
 // csrfToken is the token the forms of a page carry for session s.
 func (c *Console) csrfToken(s string) string { return c.mac("csrf", s) }
@@ -97,7 +101,7 @@ func (c *Console) setFlash(w http.ResponseWriter, r *http.Request, kind byte, ms
 	}
 	v := string(kind) + msg
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: b64.EncodeToString([]byte(v)) + "." + c.mac("flash", ck.Value, v),
-		Path: c.cookiePath(r), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: 60})
+		Path: c.cookiePath(r), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.secure(r), MaxAge: 60})
 }
 
 // takeFlash returns the flash message of the request (and clears it): its kind and text,
@@ -108,7 +112,7 @@ func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request, session stri
 		return 0, ""
 	}
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: c.cookiePath(r), HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
+		SameSite: http.SameSiteStrictMode, Secure: c.secure(r), MaxAge: -1})
 	enc, sig, ok := strings.Cut(ck.Value, ".")
 	raw, err := b64.DecodeString(enc)
 	if !ok || err != nil || len(raw) < 1 || !hmac.Equal([]byte(sig), []byte(c.mac("flash", session, string(raw)))) {

@@ -14,7 +14,8 @@
 //
 // The console finds the prefix http.StripPrefix removed by itself (Config.BasePath sets
 // it when a proxy rewrites paths). "hookkit console" serves it on its own, beside the
-// workers, with Detached: the same pages over a store and an endpoints file, on loopback.
+// workers, with Detached: the same pages over a store and an endpoints file, on loopback
+// (with --registry: Registered, over the store's shared endpoint registry).
 //
 // Safety:
 //   - Nothing secret is shown: an endpoint appears by its ID and its URL's host only
@@ -51,4 +52,24 @@
 // Without a dispatcher in the process (Detached), an endpoint's circuit-breaker state is
 // unknown to the console — it lives in each worker's memory — so the console says so and
 // "enable" answers with an explanation instead of pretending.
+//
+// # Endpoints in a shared registry
+//
+// When the endpoints live in the store's registry (dispatch.Config.Registry, queue.Registry;
+// pgqueue has one), their circuit-breaker state is shared by every dispatcher on it, and
+// the console shows and changes that shared state: over a registry-backed Dispatcher, or
+// beside the workers with Registered (hookkit console --registry). The overview pages
+// through the registry by its cursor (Config.PageSize endpoints a page: a registry of
+// 100,000 endpoints is never loaded whole), each endpoint with its record's state
+// (active, failing, paused until, probing, disabled), consecutive failures and the reason
+// of its last change; endpoints with deliveries in the store but no record are listed
+// among them as "not in the registry". Enable (and Disable, which also makes the pending
+// deliveries dead letters, as a 410 Gone does) writes the record, compare-and-set, and
+// every worker on the registry follows within its poll interval. Attempts in flight are
+// counted by each dispatcher in its memory: the console shows those of its own
+// dispatcher, and "unknown" beside the workers — never a made-up 0. Config.RegistryKey
+// opens the sealed specs to show each endpoint's host (nothing else of them).
+//
+// Behind a TLS-terminating proxy the console sees plain HTTP: set Config.SecureCookies so
+// that its cookies are marked Secure all the same.
 package console

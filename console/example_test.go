@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/hookkit/hookkit/console"
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/memqueue"
+	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -89,4 +92,30 @@ func ExampleRecorder() {
 	// Output:
 	// 2 503 retryable 40ms
 	// 3 200 acknowledged 40ms
+}
+
+// A console beside the workers whose endpoints are in the store's shared registry (as
+// "hookkit console --registry" runs): the endpoints' shared states, and an Enable that
+// writes the registry, which every dispatcher on it follows within its poll interval.
+func ExampleRegistered() {
+	ctx := context.Background()
+	store, reg := memqueue.New(memqueue.Config{}), memqueue.NewRegistry() // in production: one pgqueue.Store, both
+	now := time.Now()
+	rec, _ := reg.PutEndpoint(ctx, queue.Endpoint{ID: "acme", Patterns: queue.PatternsOf(event.Filter{}), UpdatedAt: now})
+	_, _ = reg.SetEndpointState(ctx, "acme", rec.Version, queue.StateUpdate{State: queue.EndpointDisabled, Reason: "410 Gone", UpdatedAt: now})
+
+	src := console.Registered(store, reg)
+	c, err := console.New(src, console.Config{}) // RegistryKey: the workers' key, to show each endpoint's host
+	if err != nil {
+		panic(err)
+	}
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/endpoints/acme", nil))
+	fmt.Println(w.Code, strings.Contains(w.Body.String(), `<span class="state disabled">disabled</span>`))
+	_ = src.EnableEndpoint("acme") // what the page's Enable form does, with the request's context
+	recs, _ := reg.GetEndpoints(ctx, "acme")
+	fmt.Println(recs[0].State)
+	// Output:
+	// 200 true
+	// active
 }

@@ -37,6 +37,8 @@ type layout struct {
 	Flash    *flashView
 	Crumbs   []crumb
 	Detached bool
+	Registry bool // the endpoints and their states are a shared registry's
+	InFlight bool // the source counts attempts in flight (this process's)
 	Now      string
 }
 
@@ -53,20 +55,24 @@ type counts struct {
 // endpointRow is one endpoint as the pages show it: never its URL beyond the host, nor its
 // keys, credentials or headers.
 type endpointRow struct {
-	ID          string
-	Href        string
-	Host        string
-	Subscribed  bool
-	State       string
-	StateClass  string
-	PausedUntil string
-	Failures    int
-	InFlight    int
-	MaxInFlight int
-	Ordered     bool
-	Counts      counts
-	LastProblem string
-	Chart       *chart
+	ID            string
+	Href          string
+	Host          string
+	Subscribed    bool // subscribed to the source, or in its registry
+	Known         bool // its state is known here (not Detached)
+	State         string
+	StateClass    string
+	PausedUntil   string
+	Failures      string // "—" when not known
+	InFlight      string // "unknown" when not known here
+	InFlightKnown bool
+	MaxInFlight   string
+	Ordered       bool
+	Reason        string // why the registry's state last changed
+	Updated       string // when it did
+	Counts        counts
+	LastProblem   string
+	Chart         *chart
 }
 
 type overviewPage struct {
@@ -74,6 +80,8 @@ type overviewPage struct {
 	Totals    counts
 	Endpoints []endpointRow
 	Chart     *chart
+	Next      string // the next page of the registry's endpoints
+	First     string // the first page, when not on it
 }
 
 type deliveryRow struct {
@@ -103,6 +111,8 @@ type endpointPage struct {
 	RequeueAll   string
 	Enable       string
 	CanEnable    bool
+	Disable      string // the action, when the source can disable
+	CanDisable   bool
 }
 
 type attemptRow struct {
@@ -139,7 +149,7 @@ type errorPage struct {
 func (c *Console) page(w http.ResponseWriter, r *http.Request, heading string, crumbs ...crumb) layout {
 	s := c.session(w, r)
 	l := layout{Title: c.cfg.Title, Heading: heading, Base: c.base(r), CSRF: c.csrfToken(s), CSS: c.css,
-		Crumbs: crumbs, Detached: c.detached, Now: c.cfg.Now().UTC().Format(timeFormat)}
+		Crumbs: crumbs, Detached: c.detached, Registry: c.reg != nil, InFlight: c.inFlight, Now: c.cfg.Now().UTC().Format(timeFormat)}
 	if kind, msg := c.takeFlash(w, r, s); kind != 0 {
 		l.Flash = &flashView{Class: "ok", Text: msg}
 		if kind == flashError {
@@ -224,9 +234,12 @@ func (c *Console) endpointsByID() map[string]dispatch.EndpointStatus {
 // row makes the row of an endpoint; st is zero (and subscribed false) for one known only
 // from the store's deliveries.
 func (c *Console) row(base, id string, st dispatch.EndpointStatus, subscribed bool) endpointRow {
-	e := endpointRow{ID: id, Href: endpointHref(base, id), Subscribed: subscribed}
+	e := endpointRow{ID: id, Href: endpointHref(base, id), Subscribed: subscribed, Failures: "—", InFlight: "unknown"}
 	if !subscribed {
 		e.Host, e.State, e.StateClass = "—", "not subscribed", "unknown"
+		if c.reg != nil {
+			e.State = "not in the registry"
+		}
 		return e
 	}
 	e.Host = host(st.Subscription.Endpoint.URL)
@@ -235,12 +248,62 @@ func (c *Console) row(base, id string, st dispatch.EndpointStatus, subscribed bo
 		e.State, e.StateClass = "unknown here", "unknown"
 		return e
 	}
+	e.Known, e.InFlightKnown = true, true
 	e.State, e.StateClass = st.State.String(), st.State.String()
-	e.Failures, e.InFlight, e.MaxInFlight = st.Failures, st.InFlight, st.Subscription.MaxInFlight
+	e.Failures, e.InFlight = strconv.Itoa(st.Failures), strconv.Itoa(st.InFlight)
+	e.MaxInFlight = strconv.Itoa(st.Subscription.MaxInFlight)
 	if st.State == dispatch.EndpointPaused && !st.PausedUntil.IsZero() {
 		e.PausedUntil = st.PausedUntil.UTC().Format(timeFormat)
 	}
 	return e
+}
+
+// regRow makes the row of an endpoint from its registry record: the shared state, and the
+// attempts in flight in this process when the source counts them (a dispatcher: an
+// endpoint it does not cache has none in flight here, as it never evicts a busy one).
+func (c *Console) regRow(base string, rec queue.Endpoint) endpointRow {
+	state := rec.State
+	if state == "" {
+		state = queue.EndpointActive
+	}
+	e := endpointRow{ID: rec.ID, Href: endpointHref(base, rec.ID), Subscribed: true, Known: true, State: string(state),
+		StateClass: string(state), Failures: strconv.Itoa(rec.Failures), InFlight: "unknown", Ordered: rec.Ordered,
+		Reason: rec.Reason, MaxInFlight: "the dispatcher's default"}
+	if rec.MaxInFlight > 0 {
+		e.MaxInFlight = strconv.Itoa(rec.MaxInFlight)
+	}
+	if (state == queue.EndpointPaused || state == queue.EndpointProbing) && !rec.PausedUntil.IsZero() {
+		e.PausedUntil = rec.PausedUntil.UTC().Format(timeFormat)
+	}
+	if !rec.UpdatedAt.IsZero() {
+		e.Updated = rec.UpdatedAt.UTC().Format(timeFormat)
+	}
+	var opened bool
+	e.Host, opened = c.specHost(rec)
+	if ep, ok := c.src.(endpointer); ok && c.inFlight {
+		st, cached := ep.Endpoint(rec.ID)
+		e.InFlight, e.InFlightKnown = strconv.Itoa(st.InFlight), true
+		if cached {
+			e.MaxInFlight = strconv.Itoa(st.Subscription.MaxInFlight)
+			if !opened {
+				e.Host = host(st.Subscription.Endpoint.URL)
+			}
+		}
+	}
+	return e
+}
+
+// specHost returns the host of the URL in an endpoint's stored spec, and whether the spec
+// opened; nothing else of the spec is used.
+func (c *Console) specHost(rec queue.Endpoint) (string, bool) {
+	spec, err := c.codec.Open(rec.ID, rec.Spec)
+	switch {
+	case err == nil:
+		return host(spec.URL), true
+	case errors.Is(err, dispatch.ErrSpecKey):
+		return "sealed (no registry key here)", false
+	}
+	return "(unreadable spec)", false
 }
 
 // showCount is n as shown: "≥ n" when counting stopped at the cap.
@@ -320,8 +383,16 @@ func (c *Console) samples(ctx context.Context, id string) ([]Sample, string, str
 	return storedSamples(p.Deliveries, d.Deliveries), "failed attempts kept in the store", "", nil
 }
 
+// maxAfter bounds the length of the overview's registry cursor (an endpoint ID).
+const maxAfter = 1024
+
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ []string) {
 	ctx, now := r.Context(), c.cfg.Now()
+	after := r.URL.Query().Get("after")
+	if len(after) > maxAfter || (after != "" && c.reg == nil) {
+		c.badRequest(w, r, "The page cursor is not valid: start again from the first page.")
+		return
+	}
 	l := c.page(w, r, "Endpoints")
 	totals, err := c.store.Stats(ctx, now)
 	if err != nil {
@@ -335,29 +406,46 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ []string) {
 			return
 		}
 	}
-	eps := c.endpointsByID()
-	ids := make([]string, 0, len(eps)+len(per))
-	for id := range eps {
-		ids = append(ids, id)
-	}
-	for id := range per {
-		if _, ok := eps[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
 	p := overviewPage{layout: l, Totals: statsCounts(totals)}
-	var all []Sample
-	for _, id := range ids {
-		st, subscribed := eps[id]
-		e := c.row(l.Base, id, st, subscribed)
-		if per != nil {
-			e.Counts = statsCounts(per[id])
-		} else if e.Counts, err = c.countEndpoint(ctx, id, now); err != nil {
+	if c.reg != nil {
+		var next string
+		if p.Endpoints, next, err = c.registryRows(ctx, l.Base, after, per); err != nil {
 			c.storeError(w, r, err)
 			return
 		}
-		s, source, problem, err := c.samples(ctx, id)
+		if next != "" {
+			p.Next = l.Base + "/?" + url.Values{"after": {next}}.Encode()
+		}
+		if after != "" {
+			p.First = l.Base + "/"
+		}
+	} else {
+		eps := c.endpointsByID()
+		ids := make([]string, 0, len(eps)+len(per))
+		for id := range eps {
+			ids = append(ids, id)
+		}
+		for id := range per {
+			if _, ok := eps[id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			st, subscribed := eps[id]
+			p.Endpoints = append(p.Endpoints, c.row(l.Base, id, st, subscribed))
+		}
+	}
+	var all []Sample
+	for i := range p.Endpoints {
+		e := &p.Endpoints[i]
+		if per != nil {
+			e.Counts = statsCounts(per[e.ID])
+		} else if e.Counts, err = c.countEndpoint(ctx, e.ID, now); err != nil {
+			c.storeError(w, r, err)
+			return
+		}
+		s, source, problem, err := c.samples(ctx, e.ID)
 		if err != nil {
 			c.storeError(w, r, err)
 			return
@@ -365,7 +453,6 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ []string) {
 		e.LastProblem = problem
 		e.Chart = newChart(s, 160, 24, source)
 		all = append(all, s...)
-		p.Endpoints = append(p.Endpoints, e)
 	}
 	slices.SortStableFunc(all, func(a, b Sample) int { return a.Start.Compare(b.Start) })
 	source := "failed attempts kept in the store"
@@ -374,6 +461,36 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ []string) {
 	}
 	p.Chart = newChart(all, 600, 80, source)
 	c.render(w, http.StatusOK, "overview", p)
+}
+
+// registryRows returns one page of the overview from the registry: up to PageSize
+// endpoints after the cursor (one ListEndpoints), with the endpoints that have deliveries
+// in the store (per, when the store counts them) but no record, among them in ID order
+// (those between the cursor and the page's last ID, or all beyond the cursor on the last
+// page: every ID in that range that the registry has is on the page). next is the cursor
+// of the next page ("" on the last).
+func (c *Console) registryRows(ctx context.Context, base, after string, per map[string]queue.Stats) ([]endpointRow, string, error) {
+	page, err := c.reg.ListEndpoints(ctx, after, c.cfg.PageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	rows := make([]endpointRow, 0, len(page.Endpoints))
+	listed := make(map[string]bool, len(page.Endpoints))
+	for _, rec := range page.Endpoints {
+		rows = append(rows, c.regRow(base, rec))
+		listed[rec.ID] = true
+	}
+	last := ""
+	if n := len(page.Endpoints); n > 0 {
+		last = page.Endpoints[n-1].ID
+	}
+	for id := range per {
+		if id > after && (page.Next == "" || id <= last) && !listed[id] {
+			rows = append(rows, c.row(base, id, dispatch.EndpointStatus{}, false))
+		}
+	}
+	slices.SortFunc(rows, func(a, b endpointRow) int { return strings.Compare(a.ID, b.ID) })
+	return rows, page.Next, nil
 }
 
 // cursorParam returns a query parameter that is a listing cursor; false (after answering
@@ -387,25 +504,35 @@ func (c *Console) cursorParam(w http.ResponseWriter, r *http.Request, name strin
 	return v, true
 }
 
-// knownEndpoint returns the status of endpoint id and whether it is subscribed; false
-// (after answering 404) when it is neither subscribed nor has anything stored.
-func (c *Console) knownEndpoint(w http.ResponseWriter, r *http.Request, id string) (dispatch.EndpointStatus, bool, bool) {
-	if st, ok := c.endpointsByID()[id]; ok {
-		return st, true, true
+// knownEndpoint returns the row of endpoint id (its status from the registry's record,
+// or the source's); false (after answering 404) when it is neither subscribed, nor in the
+// registry, nor has anything stored.
+func (c *Console) knownEndpoint(w http.ResponseWriter, r *http.Request, id string) (endpointRow, bool) {
+	ctx, base := r.Context(), c.base(r)
+	if c.reg != nil {
+		recs, err := c.reg.GetEndpoints(ctx, id)
+		if err != nil {
+			c.storeError(w, r, err)
+			return endpointRow{}, false
+		}
+		if len(recs) == 1 {
+			return c.regRow(base, recs[0]), true
+		}
+	} else if st, ok := c.endpointsByID()[id]; ok {
+		return c.row(base, id, st, true), true
 	}
-	ctx := r.Context()
 	for _, list := range []func(context.Context, queue.ListFilter) (queue.Page, error){c.store.ListDead, c.store.ListPending} {
 		p, err := list(ctx, queue.ListFilter{EndpointID: id, Limit: 1})
 		if err != nil {
 			c.storeError(w, r, err)
-			return dispatch.EndpointStatus{}, false, false
+			return endpointRow{}, false
 		}
 		if len(p.Deliveries) > 0 {
-			return dispatch.EndpointStatus{}, false, true
+			return c.row(base, id, dispatch.EndpointStatus{}, false), true
 		}
 	}
 	c.notFound(w, r)
-	return dispatch.EndpointStatus{}, false, false
+	return endpointRow{}, false
 }
 
 func (c *Console) endpoint(w http.ResponseWriter, r *http.Request, segs []string) {
@@ -418,7 +545,7 @@ func (c *Console) endpoint(w http.ResponseWriter, r *http.Request, segs []string
 	if !ok {
 		return
 	}
-	st, subscribed, ok := c.knownEndpoint(w, r, id)
+	e, ok := c.knownEndpoint(w, r, id)
 	if !ok {
 		return
 	}
@@ -434,7 +561,6 @@ func (c *Console) endpoint(w http.ResponseWriter, r *http.Request, segs []string
 		return
 	}
 	l := c.page(w, r, "Endpoint "+id, crumb{Href: base + "/", Text: "Endpoints"})
-	e := c.row(base, id, st, subscribed)
 	if c.counter != nil {
 		per, err := c.counter.EndpointStats(ctx, now)
 		if err != nil {
@@ -466,7 +592,10 @@ func (c *Console) endpoint(w http.ResponseWriter, r *http.Request, segs []string
 	e.Chart = newChart(samples, 600, 100, source)
 	href := e.Href
 	p := endpointPage{layout: l, E: e, RequeueAll: href + "/requeue", Enable: href + "/enable",
-		CanEnable: subscribed && !c.detached && st.State != dispatch.EndpointActive}
+		CanEnable: e.Known && e.StateClass != dispatch.EndpointActive.String()}
+	if _, ok := c.src.(disabler); ok && e.Known {
+		p.Disable, p.CanDisable = href+"/disable", e.StateClass != dispatch.EndpointDisabled.String()
+	}
 	for _, d := range pending.Deliveries {
 		p.Pending = append(p.Pending, c.deliveryRow(base, &d, false, now))
 	}
@@ -668,7 +797,7 @@ func (c *Console) requeueOne(w http.ResponseWriter, r *http.Request, segs []stri
 
 func (c *Console) requeueAll(w http.ResponseWriter, r *http.Request, segs []string) {
 	ep := segs[1]
-	if _, _, ok := c.knownEndpoint(w, r, ep); !ok {
+	if _, ok := c.knownEndpoint(w, r, ep); !ok {
 		return
 	}
 	n, err := c.doRequeue(r.Context(), queue.Selector{EndpointID: ep})
@@ -696,10 +825,39 @@ func (c *Console) enable(w http.ResponseWriter, r *http.Request, segs []string) 
 	case errors.Is(err, ErrNoDispatcher):
 		c.redirect(w, r, ep, flashError, "Not enabled: this console runs no dispatcher, and an endpoint's circuit-breaker state "+
 			"lives in the memory of each worker that delivers to it. Restart the workers (their breakers start active), "+
-			"or serve the console from a worker (hookkit console --worker).")
+			"serve the console from a worker (hookkit console --worker), or keep the endpoints in the store's shared registry "+
+			"(hookkit endpoint import; hookkit console --registry).")
 	case err != nil:
-		c.fail(w, r, http.StatusInternalServerError, "The endpoint could not be enabled.")
+		c.log.Error("hookkit/console: enabling an endpoint failed", "endpoint", ep, "err", err)
+		c.fail(w, r, http.StatusInternalServerError, "The endpoint could not be enabled; see the server's log.")
+	case c.reg != nil:
+		c.redirect(w, r, ep, flashOK, fmt.Sprintf("Endpoint %s is active again in the registry: every worker on it serves it "+
+			"again within its poll interval.", ep))
 	default:
 		c.redirect(w, r, ep, flashOK, fmt.Sprintf("Endpoint %s is active again.", ep))
+	}
+}
+
+func (c *Console) disable(w http.ResponseWriter, r *http.Request, segs []string) {
+	ep := segs[1]
+	d, ok := c.src.(disabler)
+	if !ok {
+		c.notFound(w, r)
+		return
+	}
+	err := d.DisableEndpoint(r.Context(), ep)
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		c.notFound(w, r)
+	case err != nil:
+		c.log.Error("hookkit/console: disabling an endpoint failed", "endpoint", ep, "err", err)
+		c.fail(w, r, http.StatusInternalServerError, "The endpoint could not be disabled; see the server's log.")
+	default:
+		msg := fmt.Sprintf("Endpoint %s is disabled: nothing more is published or sent to it, and its pending deliveries "+
+			"are dead letters (requeue them once it is enabled again).", ep)
+		if c.reg != nil {
+			msg += " Every worker on the registry follows within its poll interval."
+		}
+		c.redirect(w, r, ep, flashOK, msg)
 	}
 }

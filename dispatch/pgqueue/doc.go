@@ -165,11 +165,19 @@
 // due deliveries (due, seq), the ordered heads (endpoint, seq), the leases by expiry, the
 // dead letters (dead_at, seq), the event id and the endpoint.
 //
-// # What comes next
+// # Endpoint registry
 //
-// The endpoint state shared by every instance (see "Endpoint state shared by several
-// dispatchers" in package queue) will be added to this store; the schema version will
-// say so.
+// Store implements queue.Registry (schema version 2: the tables endpoints and
+// endpoint_patterns): the endpoints themselves — their specs as dispatch.SpecCodec sealed
+// them, their event-type patterns — and their shared circuit-breaker state. Every
+// dispatcher with dispatch.Config.Registry set to the Store, and every "hookkit worker
+// --registry" on the schema, shares them: an endpoint disabled by one (410 Gone) is
+// disabled for all; enabled again from any (Dispatcher.EnableEndpoint, "hookkit endpoint
+// enable", the console's Enable form: "hookkit console --registry") it is served again
+// within a poll interval. MatchEndpoints finds an event's endpoints with index probes,
+// SetEndpointState is a compare-and-set on the version, EndpointChanges follows the
+// writers' transaction ids and ListEndpoints pages by id: the design comment at the top
+// of registry.go says how, and what each costs.
 //
 // # Dependencies
 //
