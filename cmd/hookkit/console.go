@@ -16,11 +16,11 @@ import (
 )
 
 // consoleNoAuth is printed (stderr) by every console at start.
-const consoleNoAuth = "the console has no authentication of its own: anyone who can reach it can requeue dead letters"
+const consoleNoAuth = "the console has no authentication of its own: anyone who can reach it can requeue dead letters and enable or disable endpoints"
 
 func runConsole(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "console",
-		`hookkit console --store DSN --endpoints FILE [--addr HOST:PORT] [--public] [--worker [--workers N] [--allow-private] [--allow-http] [--lease-for DUR]]`,
+		`hookkit console --store DSN (--endpoints FILE | --registry) [--addr HOST:PORT] [--public] [--secure-cookies] [--worker [--workers N] [--allow-private] [--allow-http] [--lease-for DUR]]`,
 		`Serves the delivery console (package console) on HOST:PORT: the endpoints of FILE (see
 "hookkit publish --help" for its format) with their pending, leased and dead deliveries in
 the store, each dead letter with its attempt history, and forms to requeue one dead letter or
@@ -29,23 +29,36 @@ POST with a CSRF token.
 
 The console has no authentication of its own, so it listens on loopback only
 (127.0.0.1:8080 by default) and refuses another address unless --public is given (then put
-it behind a proxy that authenticates). Logs go to stderr, starting with the "listening"
-line that gives the URL (--addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM stops it.
+it behind a proxy that authenticates; --secure-cookies when that proxy terminates TLS).
+Logs go to stderr, starting with the "listening" line that gives the URL (--addr
+127.0.0.1:0 picks a free port). SIGINT or SIGTERM stops it.
 
 Without --worker the console runs beside the workers ("hookkit worker" processes sharing
-the store): requeued deliveries are theirs to deliver; the endpoints' circuit-breaker
-states live in the workers' memory, so the console shows them as unknown and "enable"
-says that it cannot reach a worker. With --worker it also runs a worker in its own process
-(the flags of "hookkit worker"), whose endpoint states it shows and can re-enable, and prints
-one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
+the store): requeued deliveries are theirs to deliver; without --registry the endpoints'
+circuit-breaker states live in the workers' memory, so the console shows them as unknown
+and "enable" says that it cannot reach a worker. With --worker it also runs a worker in its
+own process (the flags of "hookkit worker"), whose endpoint states it shows and can
+re-enable, and prints one JSON line per finished delivery on stdout, as "hookkit worker"
+does.
+
+With --registry (a postgres:// store) the endpoints are those of the store's shared
+registry ("hookkit endpoint import"), listed a page at a time, each with its shared state
+(active, failing, paused until, probing, disabled), failures and the reason of its last
+change; Enable and Disable write the registry, and every "hookkit worker --registry" on
+the store follows within its poll interval (Disable also makes the endpoint's pending
+deliveries dead letters). Attempts in flight are counted by each worker: shown as unknown
+here, unless --worker (then this process's). HOOKKIT_REGISTRY_KEY, the workers' key, lets
+the console show each endpoint's host (and the --worker deliver).`)
 	var storeDSN, endpointsFile string
 	var workers int
 	var leaseFor time.Duration
-	var public, withWorker, allowPrivate, allowHTTP bool
+	var public, withWorker, allowPrivate, allowHTTP, fromRegistry, secureCookies bool
 	fs.StringVar(&storeDSN, "store", "", storeUsage)
 	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` (JSON)")
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on, loopback unless --public (port 0 picks a free one)")
 	fs.BoolVar(&public, "public", false, "allow a non-loopback --addr (the console has no authentication: put it behind one)")
+	fs.BoolVar(&fromRegistry, "registry", false, "the endpoints and their shared states from the store's registry instead of --endpoints (postgres://… only)")
+	fs.BoolVar(&secureCookies, "secure-cookies", false, "mark the cookies Secure on plain HTTP too (behind a proxy that terminates TLS)")
 	fs.BoolVar(&withWorker, "worker", false, "also deliver, as \"hookkit worker\" does, in this process")
 	fs.IntVar(&workers, "workers", dispatch.DefaultWorkers, "with --worker: attempts in flight at once (`N` ≥ 1)")
 	fs.BoolVar(&allowPrivate, "allow-private", false, "with --worker: allow private, loopback and link-local destinations")
@@ -58,8 +71,10 @@ one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
 	switch {
 	case len(pos) > 0:
 		return unexpectedArgument(pos)
-	case endpointsFile == "":
-		return usagef("--endpoints is required")
+	case endpointsFile == "" && !fromRegistry:
+		return usagef("--endpoints is required (or --registry)")
+	case endpointsFile != "" && fromRegistry:
+		return usagef("--endpoints and --registry exclude each other")
 	case workers < 1:
 		return usagef("--workers must be at least 1")
 	case leaseFor <= 0:
@@ -79,9 +94,11 @@ one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
 	if withWorker {
 		opt = endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}
 	}
-	subs, err := loadEndpoints(endpointsFile, opt)
-	if err != nil {
-		return err
+	var subs []dispatch.Subscription
+	if !fromRegistry {
+		if subs, err = loadEndpoints(endpointsFile, opt); err != nil {
+			return err
+		}
 	}
 	st, err := openStore(ctx, storeDSN)
 	if err != nil {
@@ -90,7 +107,18 @@ one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
 	defer st.close()
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 
-	var src console.Source = console.Detached(st, subs)
+	var src console.Source
+	ccfg := console.Config{Logger: logger, SecureCookies: secureCookies}
+	var dcfg dispatch.Config
+	if fromRegistry {
+		if dcfg.Registry, dcfg.RegistryKey, dcfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
+			return err
+		}
+		ccfg.RegistryKey = dcfg.RegistryKey
+		src = console.Registered(st.Store, dcfg.Registry)
+	} else {
+		src = console.Detached(st, subs)
+	}
 	var rec *console.Recorder
 	var d *dispatch.Dispatcher
 	if withWorker {
@@ -107,9 +135,10 @@ one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
 					Reason: d.DeadReason, Attempts: len(d.Attempts)})
 			}
 		}
-		d, err = dispatch.New(s, st, dispatch.Config{Workers: workers, LeaseFor: leaseFor,
-			Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Observer: dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}})
+		dcfg.Workers, dcfg.LeaseFor = workers, leaseFor
+		dcfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		dcfg.Observer = dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}
+		d, err = dispatch.New(s, st, dcfg)
 		if err != nil {
 			return err
 		}
@@ -123,7 +152,8 @@ one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
 		}
 		src = d
 	}
-	c, err := console.New(src, console.Config{Recorder: rec, Logger: logger})
+	ccfg.Recorder = rec
+	c, err := console.New(src, ccfg)
 	if err != nil {
 		return err
 	}
@@ -142,7 +172,7 @@ one JSON line per finished delivery on stdout, as "hookkit worker" does.`)
 	}
 	bound := ln.Addr().String()
 	logger.Warn(consoleNoAuth, "addr", bound)
-	logger.Info("listening", "addr", bound, "url", "http://"+bound+"/", "endpoints", len(subs), "worker", withWorker)
+	logger.Info("listening", "addr", bound, "url", "http://"+bound+"/", "endpoints", len(subs), "registry", fromRegistry, "worker", withWorker)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var runErr error

@@ -57,11 +57,17 @@ func TestConsoleUsage(t *testing.T) {
 		{[]string{"--store", db, "--endpoints", eps, "--worker", "--workers", "0"}, "--workers"},
 		{[]string{"--endpoints", eps}, "--store is required"},
 		{[]string{"--store", db, "--endpoints", eps, "extra"}, "unexpected argument"},
+		{[]string{"--store", db, "--endpoints", eps, "--registry"}, "exclude each other"},
+		{[]string{"--store", db, "--registry"}, "--registry needs a store with an endpoint registry"},
 	} {
 		r := runIn(t, "", append([]string{"console"}, tc.args...)...)
 		assert.Equal(t, exitUsage, r.code, "%v: %s", tc.args, r.stderr)
 		assert.Contains(t, r.stderr, tc.want, tc.args)
 		assert.Empty(t, r.stdout)
+	}
+	r := runIn(t, "", "console", "--help")
+	for _, f := range []string{"--registry", "--secure-cookies"} {
+		assert.Regexp(t, `\n  `+regexp.QuoteMeta(f)+`[ \n]`, r.stdout, "console --help documents %s", f)
 	}
 }
 
