@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/statuswriter"
 	"github.com/hookkit/hookkit/receiver"
 )
 
@@ -56,7 +57,7 @@ func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 			}
 			ctx, span := tracer.Start(ctx, name, serverKind, trace.WithAttributes(attrs...))
 			defer span.End()
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &statuswriter.Writer{ResponseWriter: w}
 			defer func() {
 				if p := recover(); p != nil {
 					// net/http answers nothing and logs it (http.ErrAbortHandler: silently);
@@ -67,7 +68,7 @@ func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 				}
 			}()
 			next.ServeHTTP(sw, r.WithContext(ctx))
-			status := sw.status
+			status := sw.Status
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -157,37 +158,6 @@ func splitHostPort(hp string) (host, port string) {
 	}
 	return strings.Trim(hp, "[]"), ""
 }
-
-// statusWriter records the status the handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush sends buffered data to the client when the underlying writer can.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (read deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ReceiverObserver returns the observer to set as receiver.Config.Observer. It counts
 // hookkit.receiver.requests by outcome (accepted with the handler's status, duplicate

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookkit/hookkit/auth"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/statuswriter"
 	"github.com/hookkit/hookkit/signature"
 )
 
@@ -278,43 +279,12 @@ func DeliveryIDFrom(ctx context.Context) (string, bool) {
 type reqState struct {
 	delivery delivery
 	body     bodyReader
-	writer   statusWriter
+	writer   statuswriter.Writer
 }
 
 type bodyReader struct{ bytes.Reader }
 
 func (*bodyReader) Close() error { return nil }
-
-// statusWriter records the status the next handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush sends buffered data to the client when the underlying writer can flush.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := h.m
@@ -466,7 +436,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	h.next.ServeHTTP(&st.writer, r2)
 
-	status := st.writer.status
+	status := st.writer.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
