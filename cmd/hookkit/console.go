@@ -11,7 +11,6 @@ import (
 
 	"github.com/hookkit/hookkit/console"
 	"github.com/hookkit/hookkit/dispatch"
-	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -117,39 +116,19 @@ the console show each endpoint's host (and the --worker deliver).`)
 		ccfg.RegistryKey = dcfg.RegistryKey
 		src = console.Registered(st.Store, dcfg.Registry)
 	} else {
-		src = console.Detached(st, subs)
+		src = console.Detached(st.Store, subs)
 	}
 	var rec *console.Recorder
 	var d *dispatch.Dispatcher
 	if withWorker {
 		rec = console.NewRecorder(0)
-		s, err := sender.New(sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP, Observer: rec.Observer()})
+		w, err := newWorkerRun(ctx, e, st.Store, subs, dcfg,
+			sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP, Observer: rec.Observer()}, workers, leaseFor)
 		if err != nil {
 			return err
 		}
-		defer s.CloseIdleConnections()
-		out := &lineWriter{e: e}
-		report := func(outcome string) func(context.Context, queue.Delivery) {
-			return func(_ context.Context, d queue.Delivery) {
-				out.write(finishedJSON{ID: d.ID, Event: d.Event.ID(), Endpoint: d.EndpointID, Outcome: outcome,
-					Reason: d.DeadReason, Attempts: len(d.Attempts)})
-			}
-		}
-		dcfg.Workers, dcfg.LeaseFor = workers, leaseFor
-		dcfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		dcfg.Observer = dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}
-		d, err = dispatch.New(s, st, dcfg)
-		if err != nil {
-			return err
-		}
-		for _, sub := range subs {
-			if err := d.Subscribe(sub); err != nil {
-				return usagef("--endpoints: endpoint %q: %v", sub.Endpoint.ID, err)
-			}
-		}
-		if err := d.Start(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
+		defer w.s.CloseIdleConnections()
+		d = w.d
 		src = d
 	}
 	ccfg.Recorder = rec

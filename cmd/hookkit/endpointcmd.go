@@ -176,7 +176,7 @@ it is served again.
 	}
 	line := endpointLine(rec)
 	if action == "disable" {
-		n, err := st.DeadLetterEndpoint(ctx, time.Now(), id, queue.DeadReasonGone)
+		n, err := st.Store.DeadLetterEndpoint(ctx, time.Now(), id, queue.DeadReasonGone)
 		if err != nil {
 			return err
 		}

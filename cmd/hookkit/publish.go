@@ -80,15 +80,15 @@ default); errors in it name the endpoint and the field. Its URLs are checked by 
 		return err
 	}
 	defer st.close()
-	d, err := fanOutDispatcher(st, subs)
+	d, err := fanOutDispatcher(st.Store, subs)
 	if err != nil {
 		return err
 	}
 	var n publishCount
 	if fromStdin {
-		err = publishStream(ctx, e, d, st, &n)
+		err = publishStream(ctx, e, d, st.Store, &n)
 	} else {
-		err = publishEvents(ctx, d, st, []*event.Event{ev}, &n)
+		err = publishEvents(ctx, d, st.Store, []*event.Event{ev}, &n)
 	}
 	if perr := printJSON(e, n); perr != nil && err == nil {
 		err = perr

@@ -84,13 +84,13 @@ pending and dead print it).`)
 	now := time.Now()
 	switch action {
 	case "stats":
-		s, err := st.Stats(ctx, now)
+		s, err := st.Store.Stats(ctx, now)
 		if err != nil {
 			return err
 		}
 		return printJSON(e, s)
 	case "requeue":
-		n, err := st.Requeue(ctx, queue.Selector{ID: id, EndpointID: endpointID}, now)
+		n, err := st.Store.Requeue(ctx, queue.Selector{ID: id, EndpointID: endpointID}, now)
 		if errors.Is(err, queue.ErrNotFound) {
 			return errors.New("no dead letter has that --id")
 		}
@@ -99,9 +99,9 @@ pending and dead print it).`)
 		}
 		return printJSON(e, map[string]int{"requeued": n})
 	}
-	list := st.ListPending
+	list := st.Store.ListPending
 	if action == "dead" {
-		list = st.ListDead
+		list = st.Store.ListDead
 	}
 	f := queue.ListFilter{EndpointID: endpointID, Limit: listPageSize}
 	for {

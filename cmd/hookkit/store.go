@@ -17,9 +17,13 @@ import (
 // storeUsage documents --store for every command that takes it.
 const storeUsage = "delivery store `DSN`: sqlite:PATH (a file, created if missing; sqlite:PATH?synchronous=normal to fsync less) or postgres://USER:PASS@HOST/DB (?hookkit_schema=NAME, default hookkit)"
 
-// openedStore is a store opened from a DSN, and how to close it.
+// openedStore is a store opened from a DSN, and how to close it. Store is a named field,
+// not an embedded one: a wrapper that embedded the interface would hide the store's
+// optional extensions (queue.Notifier, queue.NextDuer, queue.EndpointCounter,
+// queue.Registry...) from the dispatcher and the console, which find them by type
+// assertion — so pass st.Store, never st.
 type openedStore struct {
-	queue.Store
+	Store queue.Store
 	close func() error
 }
 

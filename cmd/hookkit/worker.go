@@ -98,33 +98,12 @@ loopback and link-local destinations unless --allow-private.`)
 		}
 	}
 
-	s, err := sender.New(sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP})
+	w, err := newWorkerRun(ctx, e, st.Store, subs, cfg, sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP}, workers, leaseFor)
 	if err != nil {
 		return err
 	}
-	defer s.CloseIdleConnections()
-	out := &lineWriter{e: e}
-	report := func(outcome string) func(context.Context, queue.Delivery) {
-		return func(_ context.Context, d queue.Delivery) {
-			out.write(finishedJSON{ID: d.ID, Event: d.Event.ID(), Endpoint: d.EndpointID, Outcome: outcome,
-				Reason: d.DeadReason, Attempts: len(d.Attempts)})
-		}
-	}
-	cfg.Workers, cfg.LeaseFor = workers, leaseFor
-	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg.Observer = dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}
-	d, err := dispatch.New(s, st, cfg)
-	if err != nil {
-		return err
-	}
-	for _, sub := range subs {
-		if err := d.Subscribe(sub); err != nil {
-			return usagef("--endpoints: endpoint %q: %v", sub.Endpoint.ID, err)
-		}
-	}
-	if err := d.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
+	defer w.s.CloseIdleConnections()
+	d, out := w.d, w.out
 	var runErr error
 	if untilEmpty {
 		runErr = d.Drain(ctx)
@@ -143,6 +122,54 @@ loopback and link-local destinations unless --allow-private.`)
 		runErr = out.err
 	}
 	return runErr
+}
+
+// workerRun is a started dispatcher delivering what a store holds, each finished delivery
+// reported as a JSON line on stdout: the heart of `hookkit worker`, and of `hookkit console
+// --worker`. The caller shuts d down and closes s's idle connections.
+type workerRun struct {
+	d   *dispatch.Dispatcher
+	s   *sender.Sender
+	out *lineWriter
+}
+
+// newWorkerRun makes the Sender (scfg) and a Dispatcher on st (cfg, with Workers, LeaseFor,
+// a warning logger on stderr and the line-per-delivery observer filled in), subscribes subs
+// and starts it. st must be the opened store itself (openedStore.Store), so that the
+// dispatcher finds its extensions.
+func newWorkerRun(ctx context.Context, e *env, st queue.Store, subs []dispatch.Subscription, cfg dispatch.Config,
+	scfg sender.Config, workers int, leaseFor time.Duration) (*workerRun, error) {
+	s, err := sender.New(scfg)
+	if err != nil {
+		return nil, err
+	}
+	out := &lineWriter{e: e}
+	report := func(outcome string) func(context.Context, queue.Delivery) {
+		return func(_ context.Context, d queue.Delivery) {
+			out.write(finishedJSON{ID: d.ID, Event: d.Event.ID(), Endpoint: d.EndpointID, Outcome: outcome,
+				Reason: d.DeadReason, Attempts: len(d.Attempts)})
+		}
+	}
+	cfg.Workers, cfg.LeaseFor = workers, leaseFor
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Observer = dispatch.Observer{Delivered: report("delivered"), DeadLettered: report("dead")}
+	d, err := dispatch.New(s, st, cfg)
+	if err == nil {
+		for _, sub := range subs {
+			if err = d.Subscribe(sub); err != nil {
+				err = usagef("--endpoints: endpoint %q: %v", sub.Endpoint.ID, err)
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = d.Start(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		s.CloseIdleConnections()
+		return nil, err
+	}
+	return &workerRun{d: d, s: s, out: out}, nil
 }
 
 // lineWriter writes one JSON line per call to stdout, each in one Write, from any
