@@ -185,7 +185,9 @@ func (s *e2eTimed) report(b *testing.B) {
 // rounds, and the ratios over the memory store within each round are logged (a
 // benchmark with sub-benchmarks shows its log with -v only). The pgqueue variants also
 // report the mean duration of each Enqueue, Lease and Complete as the dispatcher saw
-// it, and how many deliveries each Lease and Complete carried (e2eTimed). Run:
+// it, and how many deliveries each Lease and Complete carried (e2eTimed); every variant
+// reports when the last Publish returned, as a percentage of the run (published-%: near
+// 100, publishing is the bottleneck). Run:
 //
 //	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench 'BenchmarkDispatchEndToEnd$' -benchtime 3s -v .
 func BenchmarkDispatchEndToEnd(b *testing.B) {
@@ -232,6 +234,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 				}()
 				b.ReportAllocs()
 				b.ResetTimer()
+				start := time.Now()
 				var next atomic.Int64
 				var wg sync.WaitGroup
 				for range 16 {
@@ -245,6 +248,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 					})
 				}
 				wg.Wait()
+				published := time.Since(start)
 				timer := time.NewTimer(2 * time.Minute)
 				defer timer.Stop()
 				select {
@@ -255,6 +259,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 				b.StopTimer()
 				rate := float64(b.N) / b.Elapsed().Seconds()
 				b.ReportMetric(rate, "deliveries/s")
+				b.ReportMetric(100*published.Seconds()/b.Elapsed().Seconds(), "published-%")
 				if ts, ok := store.(*e2eTimed); ok {
 					ts.report(b)
 				}

@@ -24,7 +24,8 @@ type insert struct {
 
 // prepare checks ds as Enqueue does (ErrInvalidDelivery, ErrDuplicateDelivery within
 // ds, ErrQueueFull for a batch larger than the bound) and builds the insert.
-func (s *Store) prepare(ds []queue.Delivery) (*insert, error) {
+// tx says the insert runs in the caller's transaction (insertTx: notifying in it).
+func (s *Store) prepare(ds []queue.Delivery, tx bool) (*insert, error) {
 	if s.maxPending >= 0 && len(ds) > s.maxPending {
 		return nil, queue.ErrQueueFull
 	}
@@ -87,6 +88,9 @@ func (s *Store) prepare(ds []queue.Delivery) (*insert, error) {
 		in.args = append(in.args, att.args()...)
 	}
 	in.sql = s.q.insert[bounded][withAtt]
+	if tx {
+		in.sql = s.q.insertTx[bounded][withAtt]
+	}
 	return in, nil
 }
 
@@ -140,7 +144,9 @@ func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) er
 }
 
 // Enqueue implements queue.Store in one round trip, in one implicit transaction: all the
-// deliveries or none.
+// deliveries or none. Unless Config.Notify turns sending off, the listeners are woken
+// after the commit, by a notification the Store sends on its own and shares between the
+// Enqueues committed meanwhile (see the package documentation, Wake-ups).
 func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -148,11 +154,15 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	in, err := s.prepare(ds)
+	in, err := s.prepare(ds, false)
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, s.pool, in, true)
+	if err := s.run(ctx, s.pool, in, true); err != nil {
+		return err
+	}
+	s.wakeAfterCommit()
+	return nil
 }
 
 // EnqueueTx stores ds in the caller's transaction tx, with every rule of Enqueue
@@ -181,7 +191,7 @@ func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, ds ...queue.Delivery) 
 	if len(ds) == 0 {
 		return nil
 	}
-	in, err := s.prepare(ds)
+	in, err := s.prepare(ds, true)
 	if err != nil {
 		return err
 	}
@@ -201,7 +211,7 @@ func (s *Store) EnqueueSQLTx(ctx context.Context, tx *sql.Tx, ds ...queue.Delive
 	if tx == nil {
 		return fmt.Errorf("hookkit/pgqueue: EnqueueSQLTx: nil transaction")
 	}
-	in, err := s.prepare(ds)
+	in, err := s.prepare(ds, true)
 	if err != nil {
 		return err
 	}

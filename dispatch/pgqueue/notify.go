@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,8 +18,9 @@ import (
 type NotifyMode int
 
 const (
-	// NotifyOn, the zero value: the enqueuing statements send a notification inside
-	// their transaction, and the Store listens (Notifications).
+	// NotifyOn, the zero value: the Store sends notifications (EnqueueTx and
+	// EnqueueSQLTx inside the caller's transaction, Enqueue and Requeue after their
+	// commit, shared between the calls committed meanwhile) and listens (Notifications).
 	NotifyOn NotifyMode = iota
 	// NotifySendOnly sends but never LISTENs: for a Store whose pool goes through
 	// PgBouncer in transaction pooling mode (which forwards a NOTIFY but cannot keep a
@@ -101,9 +103,12 @@ func (s *Store) Notifications() <-chan struct{} {
 }
 
 // Close stops the listener (if Notifications started one) and waits for it to end,
-// closing its connection. It does not close the pool, which stays the application's,
-// and the Store remains usable for everything else: only the wake-ups stop (a dispatcher
-// still using it polls). It is safe to call more than once and from several goroutines.
+// closing its connection, and waits for a notification being sent after an Enqueue's
+// commit (see the package documentation, Wake-ups). It does not close the pool, which
+// stays the application's, and the Store remains usable for everything else: only its
+// own wake-ups stop (a dispatcher still using it polls; an Enqueue after Close still
+// wakes the other Stores, sending its notification before it returns). It is safe to
+// call more than once and from several goroutines.
 func (s *Store) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -113,6 +118,116 @@ func (s *Store) Close() {
 		cancel()
 	}
 	s.listener.Wait()
+	s.waker.close()
+}
+
+// wakeTimeout bounds the statement that sends a notification after a commit;
+// wakeInterval is the least time from the start of one such notification to the start of
+// the next one sent for the commits made meanwhile (at most 200 a second per Store).
+const (
+	wakeTimeout  = 5 * time.Second
+	wakeInterval = 5 * time.Millisecond
+)
+
+// waker sends the notifications of the Store's own enqueuing calls (Enqueue, Requeue)
+// after their commit, at most one at a time, coalescing the requests made while one is
+// being sent into one more (see wakeAfterCommit).
+type waker struct {
+	mu      sync.Mutex
+	running bool          // a sender goroutine is at work
+	again   bool          // a commit was made while it sent: send once more
+	closed  bool          // Close was called: send in the caller
+	done    chan struct{} // closed when the running goroutine ends
+	// send sends one notification; nil means the Store's (sendWake). Tests replace it.
+	send func(context.Context) error
+}
+
+// wakeAfterCommit wakes the listeners of the schema after one of the Store's own
+// enqueuing transactions committed, when Config.Notify sends. It never waits for the
+// database: a goroutine sends the notification (q.notify, a transaction of its own), and
+// while it does, the requests of other commits are folded into a single one more, sent
+// once the first is done and at least wakeInterval after the first began. So every
+// commit is followed by a notification whose transaction began after it (a listener
+// that leases on it sees the deliveries), an idle Store's first commit is announced at
+// once, and a burst of concurrent Enqueues costs at most one notification per
+// wakeInterval instead of one commit each serialized on the notification lock. After Close, the notification is sent in the
+// caller, before wakeAfterCommit returns.
+func (s *Store) wakeAfterCommit() {
+	if !s.sends() {
+		return
+	}
+	w := &s.waker
+	w.mu.Lock()
+	switch {
+	case w.closed:
+		w.mu.Unlock()
+		s.sendOne()
+		return
+	case w.running:
+		w.again = true
+		w.mu.Unlock()
+		return
+	}
+	w.running, w.done = true, make(chan struct{})
+	done := w.done
+	w.mu.Unlock()
+	go s.sendWakes(done)
+}
+
+// sendWakes is the waker's goroutine: it sends one notification, then one more for as
+// long as commits asked for one while it sent.
+func (s *Store) sendWakes(done chan struct{}) {
+	defer close(done)
+	w := &s.waker
+	for {
+		sent := time.Now()
+		s.sendOne()
+		w.mu.Lock()
+		again := w.again
+		if !again {
+			w.running = false
+		}
+		w.mu.Unlock()
+		if !again {
+			return
+		}
+		// The commits of the last wakeInterval share the next notification.
+		if d := wakeInterval - time.Since(sent); d > 0 {
+			time.Sleep(d)
+		}
+		w.mu.Lock()
+		w.again = false
+		w.mu.Unlock()
+	}
+}
+
+// sendOne sends one notification. A failure is not reported: the deliveries are
+// committed, and a dispatcher that is not woken finds them at its next poll.
+func (s *Store) sendOne() {
+	ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
+	defer cancel()
+	send := s.waker.send
+	if send == nil {
+		send = s.sendWake
+	}
+	_ = send(ctx)
+}
+
+// sendWake sends the schema's notification in a transaction of its own.
+func (s *Store) sendWake(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, s.q.notify, s.channel)
+	return err
+}
+
+// close makes later requests send in their caller and waits for the goroutine at work.
+func (w *waker) close() {
+	w.mu.Lock()
+	w.closed = true
+	done := w.done
+	w.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // signal writes the notification channel without blocking.

@@ -87,6 +87,7 @@ type Store struct {
 	started, closed bool
 	cancel          context.CancelFunc // stops the listener
 	listener        sync.WaitGroup
+	waker           waker // the notifications sent after Enqueue's commits (notify.go)
 }
 
 var (

@@ -102,8 +102,13 @@ type statements struct {
 
 	leaseAll, leaseEndpoints string
 	lockEndpoints            string
-	// insert[bounded][withAttempts]
-	insert                       [2][2]string
+	// insert[bounded][withAttempts], for Enqueue (no notification in the statement: it is
+	// sent after the commit, see wakeAfterCommit); insertTx the same for the caller's
+	// transaction (EnqueueTx, EnqueueSQLTx), notifying in it when sending is on.
+	insert, insertTx [2][2]string
+	// notify sends the schema's notification in a transaction of its own that does not
+	// wait for its commit record to be flushed ($1 the channel); see wakeAfterCommit.
+	notify                       string
 	ack, reschedule, deadLetter  string
 	evict, compact, deadEndpoint string
 	// requeue[bounded][selector: 0 id, 1 endpoint, 2 all]
@@ -114,10 +119,11 @@ type statements struct {
 }
 
 // newStatements returns the statements of a Store whose tables are in schema (quoted).
-// When channel is not "", the enqueuing statements (insert, requeue) send
-// a notification on channel (pg_notify) when they store something, in their own transaction (see
-// wakeIf); channel is made by channelFor, of characters that need no quoting in a
-// string literal.
+// When channel is not "", the statements that enqueue in the caller's transaction
+// (insertTx) send a notification on channel (pg_notify) when they store something, in
+// that transaction (see wakeIf); channel is made by channelFor, of characters that need
+// no quoting in a string literal. The Store's own enqueuing statements (insert, requeue)
+// never notify: the Store notifies after their commit (wakeAfterCommit).
 func newStatements(schema, channel string) statements {
 	q := statements{schema: schema}
 	// wakeIf is a HAVING or WHERE clause (kw) of a statement's final one-row SELECT that
@@ -180,8 +186,9 @@ func newStatements(schema, channel string) statements {
 				s += insertAttempts("ins", next)
 			}
 			s += `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), 0 FROM ins HAVING count(*) > 0)
-SELECT count(*) FROM ins` + wakeIf("HAVING", "count(*) > 0")
+SELECT count(*) FROM ins`
 			q.insert[bounded][withAtt] = sql(s)
+			q.insertTx[bounded][withAtt] = sql(s + wakeIf("HAVING", "count(*) > 0"))
 		}
 	}
 
@@ -267,7 +274,7 @@ SELECT count(*) FROM upd`)
 	WHERE d.id = ANY(ARRAY(SELECT id FROM sel)) AND d.dead_at IS NOT NULL` + fits + `
 	RETURNING 1
 ), cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), -count(*) FROM upd HAVING count(*) > 0)
-SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)` + wakeIf("WHERE", "(SELECT count(*) FROM upd) > 0"))
+SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)`)
 		}
 	}
 
@@ -278,6 +285,12 @@ SELECT (SELECT count(*) FROM sel), (SELECT count(*) FROM upd)` + wakeIf("WHERE",
 			}
 		}
 	}
+
+	// synchronous_commit off for this transaction only (set_config's third argument):
+	// it writes nothing but the notification, which Postgres delivers at commit whether
+	// or not the commit record is flushed yet, so the commit lock a NOTIFY takes is held
+	// for no fsync.
+	q.notify = `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`
 
 	// $1 now.
 	q.stats = sql(`SELECT coalesce(sum(pending), 0)::int8, coalesce(sum(dead), 0)::int8,

@@ -326,6 +326,9 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 	case done < found && done == 0:
 		return 0, queue.ErrQueueFull
 	}
+	if done > 0 {
+		s.wakeAfterCommit()
+	}
 	return done, nil
 }
 
