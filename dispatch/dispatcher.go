@@ -720,14 +720,18 @@ func (d *Dispatcher) pump() {
 		if d.reg != nil {
 			polled = d.pollRegistry()
 		}
-		d.fill()
+		idle := d.fill()
 		wait := d.cfg.PollInterval
 		if d.reg != nil {
 			wait = min(wait, max(polled.Sub(d.now()), 0))
 		}
-		if nd != nil {
+		if nd != nil && idle {
 			// Wake when the next retry is due, if that is sooner than the poll. A due time
 			// already past belongs to an endpoint at its limit: a finishing attempt wakes us.
+			// Asked only when fill found nothing to lease (once per idle period, not on
+			// every wake-up): after a Lease that took deliveries, their attempts wake the
+			// pump when they finish, and the Lease then made takes whatever fell due
+			// meanwhile, until one finds nothing and the next due time matters again.
 			if next, ok := nd.NextDue(d.hardCtx); ok {
 				if w := next.Sub(d.now()); w > 0 && w < wait {
 					wait = w
@@ -766,18 +770,22 @@ func (d *Dispatcher) nextProbe() (time.Time, bool) {
 }
 
 // fill leases as many deliveries as there are free workers, only for endpoints that
-// can take them now.
-func (d *Dispatcher) fill() {
+// can take them now. It reports whether the pump is idle, with nothing handed to the
+// workers to wake it: no Lease took anything, and either one was made or no endpoint
+// could take a delivery. With a registry it always reports true.
+func (d *Dispatcher) fill() (idle bool) {
 	if d.reg != nil {
 		d.fillRegistry()
-		return
+		return true
 	}
+	idle = true
 	for {
 		d.mu.Lock()
 		free := d.cfg.Workers - d.busy
 		if free <= 0 || d.stopping {
+			idle = idle && d.busy == 0
 			d.mu.Unlock()
-			return
+			return idle
 		}
 		now := d.now()
 		if d.limits == nil {
@@ -791,7 +799,7 @@ func (d *Dispatcher) fill() {
 		}
 		d.mu.Unlock()
 		if len(d.limits) == 0 {
-			return
+			return idle
 		}
 		// Only this goroutine starts deliveries, so the limits can shrink meanwhile only by
 		// a worker's failure pausing an endpoint: admit hands those deliveries back.
@@ -800,7 +808,10 @@ func (d *Dispatcher) fill() {
 			if d.log != nil && d.hardCtx.Err() == nil {
 				d.log.Error("hookkit: lease from store failed", "err", err)
 			}
-			return
+			return idle
+		}
+		if len(ds) > 0 {
+			idle = false
 		}
 		d.mu.Lock()
 		jobs := make([]job, 0, len(ds))
@@ -827,7 +838,7 @@ func (d *Dispatcher) fill() {
 			d.jobs <- j
 		}
 		if len(ds) < free {
-			return
+			return idle
 		}
 	}
 }
