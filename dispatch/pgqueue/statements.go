@@ -40,6 +40,23 @@ const leasable = `d.dead_at IS NULL AND d.due <= $1 AND (d.lease IS NULL OR d.le
 	AND (NOT d.ordered OR NOT EXISTS (SELECT 1 FROM {s}.deliveries o
 		WHERE o.endpoint_id = d.endpoint_id AND o.ordered AND o.dead_at IS NULL AND o.seq < d.seq))`
 
+// asyncCommit begins a Lease statement: a CTE that turns synchronous_commit off for the
+// statement's own transaction (set_config's third argument; the session's setting is
+// back at the commit), and asyncCommitted is the condition that evaluates it once (an
+// uncorrelated subquery: a one-time filter, run before any row is read). A lease need not
+// be durable when its statement returns: its commit is visible to every other transaction
+// at once (no two instances hold one delivery), and a lease lost in a crash (the server's,
+// before the WAL writer flushed it, within 3 × wal_writer_delay) leaves the delivery
+// leasable, as its expiry would have: an attempt made under it is one the store has not
+// recorded, the duplicate that at-least-once allows and that a crash before Complete
+// already makes. The Complete that records the attempt's outcome commits synchronously,
+// and its flush makes the lease written before it durable too (the WAL is written in
+// order). So the pump's serial Lease does not wait for a WAL flush.
+const (
+	asyncCommit    = `WITH sc AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v)`
+	asyncCommitted = `(SELECT v FROM sc) = 'off'`
+)
+
 // noAttempts are the columns of attemptsOf for a row that has no attempts.
 const noAttempts = `NULL::int8[], NULL::int8[], NULL::int8[], NULL::int4[], NULL::text[], NULL::text[], NULL::int8[]`
 
@@ -142,9 +159,9 @@ func newStatements(schema, channel string) statements {
 	sql := func(s string) string { return strings.ReplaceAll(r.Replace(s), "{s}", schema) }
 
 	// $1 now, $2 max, $3 token prefix, $4 expiry.
-	q.leaseAll = sql(`WITH c AS (
+	q.leaseAll = sql(asyncCommit + `, c AS (
 	SELECT d.ctid FROM {s}.deliveries d
-	WHERE ` + leasable + `
+	WHERE ` + asyncCommitted + ` AND ` + leasable + `
 	ORDER BY d.due, d.seq LIMIT $2
 	FOR UPDATE SKIP LOCKED
 )` + take)
@@ -152,7 +169,7 @@ func newStatements(schema, channel string) statements {
 	// limit (each a LATERAL index scan that locks what it takes), then the earliest of
 	// all of them up to $2. The rows an endpoint's scan locked beyond $2 stay locked (not
 	// leased) until the statement ends; each limit is capped at $2 to keep them few.
-	q.leaseEndpoints = sql(`WITH c AS (
+	q.leaseEndpoints = sql(asyncCommit + `, c AS (
 	SELECT x.ctid FROM unnest($5::text[], $6::int4[]) AS e(ep, lim)
 	CROSS JOIN LATERAL (
 		SELECT d.ctid, d.due, d.seq FROM {s}.deliveries d
@@ -160,6 +177,7 @@ func newStatements(schema, channel string) statements {
 		ORDER BY d.due, d.seq LIMIT e.lim
 		FOR UPDATE SKIP LOCKED
 	) x
+	WHERE ` + asyncCommitted + `
 	ORDER BY x.due, x.seq LIMIT $2
 )` + take)
 
