@@ -18,8 +18,8 @@ import (
 )
 
 // watchedStore is a memqueue.Store that counts what the dispatcher asks of it: deliveries
-// leased, writes (Ack, Reschedule, DeadLetter) and pump cycles (one NextDue per cycle,
-// after the cycle's leases), so that a test can check that the dispatcher looked at the
+// leased, writes (Ack, Reschedule, DeadLetter) and idle pump cycles (one NextDue per
+// cycle that leased nothing, after its leases: the pump asks only when idle), so that a test can check that the dispatcher looked at the
 // store, and what it did there, while the clock moved.
 type watchedStore struct {
 	*memqueue.Store
