@@ -201,3 +201,55 @@ func TestGroupCommitLeaseInOrder(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, queue.Stats{Pending: 2, Leased: 4}, st, "o2, o3 wait for o1; o1, u0, u1, u2 leased")
 }
+
+// TestCompleteOutcomesKeepTheirResults: in one Complete call each outcome keeps its own
+// result: a wrong token is ErrLeaseLost, the second outcome naming a delivery already
+// acknowledged in the call is ErrLeaseLost, a delivery's stored attempts go with it, an
+// id with quotes, a backslash and a control byte is acknowledged, and a reschedule in the
+// same call is applied; the count of pending deliveries follows.
+func TestCompleteOutcomesKeepTheirResults(t *testing.T) {
+	s := openInternal(t, Config{})
+	ctx := t.Context()
+	ids := []string{"plain", "wrong-token", "twice", "with-attempts", "q\"\\\x01é", "rescheduled"}
+	var ds []queue.Delivery
+	for _, id := range ids {
+		d := queuetest.Delivery(t, id, "ep", queuetest.T0)
+		if id == "with-attempts" {
+			d.Attempts = []queue.Attempt{{Number: 1, Start: queuetest.T0, Status: 500, Class: "http_5xx"}}
+		}
+		ds = append(ds, d)
+	}
+	require.NoError(t, s.Enqueue(ctx, ds...))
+	leased, err := s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 10, For: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, leased, len(ids))
+	token := map[string]string{}
+	for _, d := range leased {
+		token[d.ID] = d.Lease
+	}
+	errs, err := s.Complete(ctx, queuetest.T0,
+		queue.Ack("plain", token["plain"]),
+		queue.Ack("wrong-token", token["wrong-token"]+"0"), // names another seq
+		queue.Ack("wrong-token", token["twice"]),           // another delivery's token: not this id
+		queue.Ack("twice", token["twice"]),
+		queue.Ack("twice", token["twice"]),
+		queue.Ack("with-attempts", token["with-attempts"]),
+		queue.Ack("q\"\\\x01é", token["q\"\\\x01é"]),
+		queue.Reschedule("rescheduled", token["rescheduled"], queuetest.T0.Add(time.Hour)),
+	)
+	require.NoError(t, err)
+	assert.Equal(t, []error{nil, queue.ErrLeaseLost, queue.ErrLeaseLost, nil, queue.ErrLeaseLost, nil, nil, nil}, errs)
+	p, err := s.ListPending(ctx, queue.ListFilter{})
+	require.NoError(t, err)
+	var left []string
+	for _, d := range p.Deliveries {
+		left = append(left, d.ID)
+	}
+	assert.ElementsMatch(t, []string{"wrong-token", "rescheduled"}, left)
+	st, err := s.Stats(ctx, queuetest.T0)
+	require.NoError(t, err)
+	assert.Equal(t, queue.Stats{Pending: 1, Leased: 1}, st, "the count follows the acks")
+	var n int
+	require.NoError(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM attempts`).Scan(&n))
+	assert.Zero(t, n, "the acknowledged delivery's attempts are deleted")
+}
