@@ -775,8 +775,7 @@ func (d *Dispatcher) nextProbe() (time.Time, bool) {
 // could take a delivery. With a registry it always reports true.
 func (d *Dispatcher) fill() (idle bool) {
 	if d.reg != nil {
-		d.fillRegistry()
-		return true
+		return d.fillRegistry()
 	}
 	idle = true
 	for {

@@ -92,3 +92,26 @@ func TestPumpAsksNextDueWhenIdle(t *testing.T) {
 		assert.Zero(t, store.busy.Load())
 	})
 }
+
+// TestPumpAsksNextDueWhenIdleWithARegistry: the same rule with a Config.Registry (the
+// pump's other lease path): no NextDue right after a Lease that took deliveries, one once
+// the pump is idle, and every delivery made.
+func TestPumpAsksNextDueWhenIdleWithARegistry(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		ok := nw.server(nil)
+		store := &idleStore{Store: memqueue.New(memqueue.Config{})}
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 4, MaxInFlight: 4, Registry: memqueue.NewRegistry()})
+		require.NoError(t, d.Register(bg, dispatch.EndpointSpec{ID: "ok", URL: ok.URL, Filter: []string{"order-*"}}))
+		require.NoError(t, d.Start(bg))
+		synctest.Wait()
+		for range 40 {
+			_, err := d.Publish(bg, newEvent(t, "order-created"))
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		require.Equal(t, 40, ok.Count())
+		assert.Zero(t, store.busy.Load(), "no NextDue after a Lease that took deliveries")
+		assert.Positive(t, store.idle.Load(), "NextDue once idle")
+		assert.Greater(t, store.leases.Load(), store.idle.Load(), "fewer NextDue calls than Leases")
+	})
+}

@@ -451,14 +451,17 @@ func (d *Dispatcher) resolve(ds []queue.Delivery) (map[string]*regEntry, bool) {
 }
 
 // fillRegistry is fill with a registry: lease without endpoint limits, then decide each
-// delivery from its endpoint's cached state (see "Many instances, one registry").
-func (d *Dispatcher) fillRegistry() {
+// delivery from its endpoint's cached state (see "Many instances, one registry"). It
+// reports whether the pump is idle, as fill does.
+func (d *Dispatcher) fillRegistry() (idle bool) {
+	idle = true
 	for {
 		d.mu.Lock()
 		free := d.cfg.Workers - d.busy
 		if free <= 0 || d.stopping {
+			idle = idle && d.busy == 0
 			d.mu.Unlock()
-			return
+			return idle
 		}
 		now := d.now()
 		d.mu.Unlock()
@@ -467,11 +470,12 @@ func (d *Dispatcher) fillRegistry() {
 			if d.log != nil && d.hardCtx.Err() == nil {
 				d.log.Error("hookkit: lease from store failed", "err", err)
 			}
-			return
+			return idle
 		}
 		if len(ds) == 0 {
-			return
+			return idle
 		}
+		idle = false
 		ents, ok := d.resolve(ds)
 		later := now.Add(d.cfg.PollInterval)
 		jobs := make([]job, 0, len(ds))
@@ -522,7 +526,7 @@ func (d *Dispatcher) fillRegistry() {
 			d.jobs <- j
 		}
 		if len(ds) < free {
-			return
+			return idle
 		}
 	}
 }
