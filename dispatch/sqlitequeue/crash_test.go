@@ -1,16 +1,11 @@
 package sqlitequeue_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -25,6 +20,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/testenv/crashtest"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -82,12 +78,10 @@ func crashDispatcher(t *testing.T, store queue.Store, url string, run int) *disp
 // or until its standard input closes (the parent is gone); with Drain it runs until the
 // store is empty, shuts down and exits. It does nothing in a normal run.
 func TestCrashChild(t *testing.T) {
-	raw := os.Getenv(crashEnv)
-	if raw == "" {
+	run, ok := crashtest.ChildConfig[crashRun](crashEnv)
+	if !ok {
 		t.Skip("a child process of TestDispatcherKilledLosesNothing")
 	}
-	var run crashRun
-	require.NoError(t, json.Unmarshal([]byte(raw), &run))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	store, err := sqlitequeue.Open(ctx, run.DB, sqlitequeue.Config{})
@@ -99,13 +93,8 @@ func TestCrashChild(t *testing.T) {
 		require.NoError(t, d.Drain(ctx))
 	} else {
 		// Until SIGKILL, normally; the parent's end closes stdin.
-		stdinClosed := make(chan struct{})
-		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			close(stdinClosed)
-		}()
 		select {
-		case <-stdinClosed:
+		case <-crashtest.ParentGone():
 		case <-ctx.Done():
 		}
 	}
@@ -195,59 +184,6 @@ func (r *crashReceiver) counts() map[string]crashCount {
 	return out
 }
 
-// crashChild is a running child process.
-type crashChild struct {
-	cmd     *exec.Cmd
-	started time.Time
-	out     bytes.Buffer // its stdout and stderr, to read once done is closed
-	done    chan struct{}
-	err     error // cmd.Wait's, once done is closed
-}
-
-// startCrashChild runs the test binary again as a child doing run; it is killed at the
-// end of t if it is still running.
-func startCrashChild(t *testing.T, run crashRun) *crashChild {
-	t.Helper()
-	raw, err := json.Marshal(run)
-	require.NoError(t, err)
-	c := &crashChild{done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=4m")
-	c.cmd.Env = append(os.Environ(), crashEnv+"="+string(raw))
-	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
-	stdin, err := c.cmd.StdinPipe() // kept open: the child runs until killed
-	require.NoError(t, err)
-	c.started = time.Now()
-	require.NoError(t, c.cmd.Start())
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		select {
-		case <-c.done:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
-}
-
-// wait waits for the child to exit, killing it at the deadline and failing t.
-func (c *crashChild) wait(t *testing.T, within time.Duration, what string) {
-	t.Helper()
-	timer := time.NewTimer(within)
-	defer timer.Stop()
-	select {
-	case <-c.done:
-	case <-timer.C:
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		t.Fatalf("%s: the child did not exit within %v; its output:\n%s", what, within, c.out.String())
-	}
-}
-
 // crashPublish stores events events for the two endpoints in the file at path, through a
 // dispatcher that is not started, and returns their IDs.
 func crashPublish(t *testing.T, path, url string, events int) []string {
@@ -305,17 +241,17 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 
 	// Each child must deliver within LeaseFor + 1 s of its start: the killed child's
 	// leases hold only the deliveries it had in flight, the others are due.
-	resumed := func(run int, c *crashChild) {
+	resumed := func(run int, c *crashtest.Child) {
 		t.Helper()
-		timer := time.NewTimer(time.Until(c.started.Add(crashLeaseFor + time.Second)))
+		timer := time.NewTimer(time.Until(c.Started().Add(crashLeaseFor + time.Second)))
 		defer timer.Stop()
 		select {
 		case <-recv.firstOf(run):
-			t.Logf("child %d: first delivery %v after its start", run, time.Since(c.started).Round(time.Millisecond))
+			t.Logf("child %d: first delivery %v after its start", run, time.Since(c.Started()).Round(time.Millisecond))
 		case <-timer.C:
 			t.Fatalf("child %d: nothing delivered within %v of its start", run, crashLeaseFor+time.Second)
-		case <-c.done:
-			t.Fatalf("child %d exited before delivering: %v\n%s", run, c.err, c.out.String())
+		case <-c.Done():
+			t.Fatalf("child %d exited before delivering: %v\n%s", run, c.Err(), c.Output())
 		}
 	}
 
@@ -323,16 +259,16 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 	kills := 0
 	for i, at := range killAt {
 		run := i + 1
-		c := startCrashChild(t, crashRun{DB: path, URL: recv.url, Run: run})
+		c := crashtest.Start(t, "TestCrashChild", crashEnv, crashRun{DB: path, URL: recv.url, Run: run})
 		if i == 0 {
-			start = c.started
+			start = c.Started()
 		}
 		resumed(run, c)
 		if wait := time.Until(start.Add(at)); wait > 0 {
 			time.Sleep(wait) // the kill's moment: the test's schedule, not a wait for an event
 		}
-		require.NoError(t, c.cmd.Process.Kill(), "SIGKILL child %d", run) // SIGKILL on Unix
-		c.wait(t, 10*time.Second, fmt.Sprintf("child %d killed", run))
+		require.NoError(t, c.Kill(), "SIGKILL child %d", run)
+		c.Wait(t, 10*time.Second)
 		kills++
 	}
 	before := recv.total.Load()
@@ -340,10 +276,10 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 	require.Less(t, before, int64(2*events), "the kills came while deliveries were still under way")
 
 	run := len(killAt) + 1
-	last := startCrashChild(t, crashRun{DB: path, URL: recv.url, Run: run, Drain: true})
+	last := crashtest.Start(t, "TestCrashChild", crashEnv, crashRun{DB: path, URL: recv.url, Run: run, Drain: true})
 	resumed(run, last)
-	last.wait(t, 3*time.Minute, "the last child, draining")
-	require.NoError(t, last.err, "the last child: %s", last.out.String())
+	last.Wait(t, 3*time.Minute)
+	require.NoError(t, last.Err(), "the last child: %s", last.Output())
 	elapsed := time.Since(start)
 
 	// A duplicate is a delivery received more than once. Those the kills cause are
