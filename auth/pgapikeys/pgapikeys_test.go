@@ -2,9 +2,7 @@ package pgapikeys_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -48,18 +47,12 @@ func testPool(t testing.TB) *pgxpool.Pool {
 	return shared
 }
 
-// newSchema returns the name of a new schema, hk_test_<random>, dropped at the end of t.
+// newSchema returns the name of a new schema, dropped at the end of t
+// (services.PostgresSchema).
 func newSchema(t testing.TB) string {
 	t.Helper()
-	pool := testPool(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "hk_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-	})
-	return name
+	_, schema := services.PostgresSchema(t)
+	return schema
 }
 
 // newStore returns a Store in a new schema of the shared pool.

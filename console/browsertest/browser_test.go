@@ -2,8 +2,6 @@ package browsertest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"io"
@@ -19,8 +17,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 
 	"github.com/hookkit/hookkit/console"
 	"github.com/hookkit/hookkit/dispatch"
@@ -158,19 +156,12 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 // (services.Postgres: skipped without one, failed when CI=true), dropped at the end.
 func newPgStore(t *testing.T) queue.Store {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), services.Postgres(t))
+	dsn, schema := services.PostgresSchema(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "hk_console_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Error(err)
-		}
-	})
 	s, err := pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package pgqueue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -21,19 +19,13 @@ import (
 // the connection's setting is back to on after the commit.
 func TestLeaseCommitsAsynchronously(t *testing.T) {
 	ctx := t.Context()
-	cfg, err := pgxpool.ParseConfig(services.Postgres(t))
+	dsn, schema := services.PostgresSchema(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
 	cfg.MaxConns = 1
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "hk_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		assert.NoError(t, err)
-	})
 	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff})
 	require.NoError(t, err)
 	show := func(q interface {

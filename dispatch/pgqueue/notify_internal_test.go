@@ -2,8 +2,6 @@ package pgqueue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -69,16 +67,10 @@ func TestWakerCoalesces(t *testing.T) {
 // listening on the schema is woken and leases all 200.
 func TestEnqueueBurstNotifiesTwice(t *testing.T) {
 	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, services.Postgres(t))
+	dsn, schema := services.PostgresSchema(t)
+	pool, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "hk_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		assert.NoError(t, err)
-	})
 	s, err := New(ctx, pool, Config{Schema: schema})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -86,7 +78,7 @@ func TestEnqueueBurstNotifiesTwice(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(other.Close)
 
-	raw, err := pgx.Connect(ctx, services.Postgres(t))
+	raw, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
 	defer raw.Close(context.Background())
 	_, err = raw.Exec(ctx, "LISTEN "+pgx.Identifier{s.Channel()}.Sanitize())

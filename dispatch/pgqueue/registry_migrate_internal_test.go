@@ -1,9 +1,6 @@
 package pgqueue
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -23,17 +20,11 @@ import (
 // tables are there and work, and the delivery is still there.
 func TestMigrationFromVersion1(t *testing.T) {
 	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, services.Postgres(t))
+	dsn, schema := services.PostgresSchema(t)
+	pool, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "hk_test_" + hex.EncodeToString(b[:])
 	quoted := pgx.Identifier{schema}.Sanitize()
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+quoted+" CASCADE")
-		assert.NoError(t, err)
-	})
 	require.NoError(t, pgschema.Migrate(ctx, pool, pgschema.Spec{Pkg: "test", Schema: schema,
 		VersionTable: "schema_version", Migrations: migrations[:1], TooNew: ErrSchemaTooNew}))
 	ev, err := event.New("order.created", map[string]int{"n": 1})

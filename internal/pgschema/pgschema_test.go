@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,15 +23,10 @@ var errTooNew = errors.New("too new")
 // dropped at the end of the test.
 func freshSchema(t *testing.T) (*pgxpool.Pool, string) {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, services.Postgres(t))
+	dsn, schema := services.PostgresSchema(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
 	require.NoError(t, err)
-	schema := fmt.Sprintf("hk_pgschema_%d_%d", time.Now().UnixNano()%1e9, rand.N(1_000_000))
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		assert.NoError(t, err)
-		pool.Close()
-	})
+	t.Cleanup(pool.Close)
 	return pool, schema
 }
 

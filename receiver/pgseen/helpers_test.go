@@ -2,8 +2,6 @@ package pgseen_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/event"
@@ -74,18 +73,12 @@ func newPool(t testing.TB) *pgxpool.Pool {
 	return p
 }
 
-// newSchema returns the name of a new schema, hk_seen_<random>, dropped at the end of t.
+// newSchema returns the name of a new schema, dropped at the end of t
+// (services.PostgresSchema).
 func newSchema(t testing.TB) string {
 	t.Helper()
-	pool := testPool(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "hk_seen_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-	})
-	return name
+	_, schema := services.PostgresSchema(t)
+	return schema
 }
 
 // newStore returns a Store in a new schema of the shared pool.

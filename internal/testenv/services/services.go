@@ -7,6 +7,15 @@
 // machine, and fails when CI=true, so that CI never passes by skipping. The package imports
 // no driver: each store's module connects with its own.
 //
+// A Postgres test works in a schema of its own: PostgresSchema names one and drops it at
+// the end of the test, through database/sql and the pgx driver the test binary imports.
+//
+//	import _ "github.com/jackc/pgx/v5/stdlib" // PostgresSchema's driver
+//
+//	dsn, schema := services.PostgresSchema(t)
+//	pool, err := pgxpool.New(ctx, dsn)
+//	... // a store with Config{Schema: schema} on pool
+//
 // A test that stops and starts its database (a restart, a failover) must not do it to the
 // shared server: ThrowawayPostgres gives it a server of its own, started from the
 // PostgreSQL binaries in a temporary directory, that it may Stop and Start again.
