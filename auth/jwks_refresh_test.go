@@ -122,13 +122,15 @@ func validateAsync(ctx context.Context, v *JWTValidator, token string) <-chan er
 	return done
 }
 
+// awaitErr returns the error of a call run in a goroutine (validateAsync, applyAsync),
+// failing t when it has not returned within 10 s.
 func awaitErr(t *testing.T, done <-chan error) error {
 	t.Helper()
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("Validate did not return")
+		t.Fatal("the call did not return within 10 s")
 		return nil
 	}
 }

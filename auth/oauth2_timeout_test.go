@@ -51,23 +51,12 @@ func noTimeoutClient(s *httptest.Server) *http.Client {
 	return &http.Client{Transport: s.Client().Transport}
 }
 
-// applyAsync runs Apply in a goroutine; awaitApply waits for it with a guard.
+// applyAsync runs Apply in a goroutine; awaitErr waits for it with a guard.
 func applyAsync(ctx context.Context, c Credentials) (<-chan error, *http.Request) {
 	r, _ := http.NewRequest(http.MethodPost, "https://example.com/hook", nil)
 	done := make(chan error, 1)
 	go func() { done <- c.Apply(ctx, r) }()
 	return done, r
-}
-
-func awaitApply(t *testing.T, done <-chan error) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Apply did not return")
-		return nil
-	}
 }
 
 func TestApplyReturnsWhenCallerContextEnds(t *testing.T) {
@@ -82,7 +71,7 @@ func TestApplyReturnsWhenCallerContextEnds(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	done, r := applyAsync(ctx, o)
-	err = awaitApply(t, done)
+	err = awaitErr(t, done)
 	assert.Less(t, time.Since(start), 2*time.Second)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, ErrTokenUnavailable)
@@ -93,7 +82,7 @@ func TestApplyReturnsWhenCallerContextEnds(t *testing.T) {
 	// answers, the token is there without a second request.
 	ts.release()
 	done, r = applyAsync(context.Background(), o)
-	require.NoError(t, awaitApply(t, done))
+	require.NoError(t, awaitErr(t, done))
 	assert.Equal(t, "Bearer late", r.Header.Get("Authorization"))
 	assert.EqualValues(t, 1, ts.hits.Load())
 }
@@ -108,7 +97,7 @@ func TestApplyReturnsWhenCallerContextEndsFromTokenSource(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done, _ := applyAsync(ctx, o)
 	cancel()
-	err := awaitApply(t, done)
+	err := awaitErr(t, done)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, err, ErrTokenUnavailable)
 }
@@ -125,7 +114,7 @@ func TestTokenFetchEndsAtFetchTimeout(t *testing.T) {
 
 	start := time.Now()
 	done, _ := applyAsync(context.Background(), o)
-	err = awaitApply(t, done)
+	err = awaitErr(t, done)
 	assert.Less(t, time.Since(start), 2*time.Second)
 	require.ErrorIs(t, err, ErrTokenUnavailable)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)

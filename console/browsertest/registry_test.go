@@ -3,8 +3,6 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -71,20 +69,7 @@ func TestRegistryOverviewOnPgqueue(t *testing.T) {
 	t.Cleanup(srv.Close)
 	get := func(p string) (string, time.Duration) {
 		t.Helper()
-		start := time.Now()
-		resp, err := srv.Client().Get(srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d", p, resp.StatusCode)
-		}
-		return string(b), time.Since(start)
+		return timedGet(t, srv.Client(), srv.URL+p)
 	}
 	_, _ = get("/") // warm: prepared statements, connections
 	page, took := get("/")

@@ -121,20 +121,7 @@ func TestDeadLetterPagesOnEveryStore(t *testing.T) {
 			client := &http.Client{Jar: jar, Timeout: 30 * time.Second}
 			get := func(p string) (string, time.Duration) {
 				t.Helper()
-				start := time.Now()
-				resp, err := client.Get(srv.URL + p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("GET %s: %d", p, resp.StatusCode)
-				}
-				return string(b), time.Since(start)
+				return timedGet(t, client, srv.URL+p)
 			}
 			_, _ = get("/endpoints/acme") // warm: prepared statements, connections
 			page, took := get("/endpoints/acme")
@@ -184,4 +171,24 @@ func TestDeadLetterPagesOnEveryStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// timedGet GETs url with client and returns the body and how long the request took,
+// failing t on an error or a status other than 200.
+func timedGet(t *testing.T, client *http.Client, url string) (string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	return string(b), time.Since(start)
 }
