@@ -98,6 +98,17 @@ func (s *gatedJWKS) awaitEntered(t *testing.T) {
 	}
 }
 
+// warmJWT returns a validator on clk and its gated JWKS endpoint, serving rk, once the
+// validator has accepted a token of rk (its keys cached, after one fetch).
+func warmJWT(t *testing.T, clk *clock, rk testKey) (*gatedJWKS, *JWTValidator) {
+	t.Helper()
+	srv := newGatedJWKS(t, rk)
+	v := newGatedJWT(t, srv, clk)
+	_, err := v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, rk, stdClaims(clk.Now()), nil)))
+	require.NoError(t, err)
+	return srv, v
+}
+
 func newGatedJWT(t *testing.T, srv *gatedJWKS, clk *clock, mod ...func(*JWTConfig)) *JWTValidator {
 	t.Helper()
 	cfg := JWTConfig{
@@ -138,10 +149,7 @@ func awaitErr(t *testing.T, done <-chan error) error {
 func TestJWKSRefreshCompletesWhenClientHangsUp(t *testing.T) {
 	rk, ek, _ := testKeys(t)
 	clk := &clock{t: time.Now()}
-	srv := newGatedJWKS(t, rk)
-	v := newGatedJWT(t, srv, clk)
-	_, err := v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, rk, stdClaims(clk.Now()), nil)))
-	require.NoError(t, err)
+	srv, v := warmJWT(t, clk, rk)
 	require.EqualValues(t, 1, srv.hits.Load())
 
 	// ek is rotated in; an anonymous client names it and hangs up mid-fetch.
@@ -152,7 +160,7 @@ func TestJWKSRefreshCompletesWhenClientHangsUp(t *testing.T) {
 	done := validateAsync(ctx, v, sign(t, ek, stdClaims(clk.Now()), nil))
 	srv.awaitEntered(t)
 	cancel()
-	err = awaitErr(t, done)
+	err := awaitErr(t, done)
 	assert.ErrorIs(t, err, ErrValidatorUnavailable, "the client that left is told why")
 	assert.ErrorIs(t, err, context.Canceled)
 
@@ -167,16 +175,13 @@ func TestJWKSRefreshCompletesWhenClientHangsUp(t *testing.T) {
 func TestJWKSFailedRefreshDoesNotDelayRotatedKey(t *testing.T) {
 	rk, ek, _ := testKeys(t)
 	clk := &clock{t: time.Now()}
-	srv := newGatedJWKS(t, rk)
-	v := newGatedJWT(t, srv, clk)
-	_, err := v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, rk, stdClaims(clk.Now()), nil)))
-	require.NoError(t, err)
+	srv, v := warmJWT(t, clk, rk)
 
 	// A refresh for an unknown kid fails (the endpoint answers 500).
 	srv.setKeys(rk, ek)
 	clk.Add(2 * time.Minute)
 	srv.status.Store(http.StatusInternalServerError)
-	_, err = v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, ek, stdClaims(clk.Now()), nil)))
+	_, err := v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, ek, stdClaims(clk.Now()), nil)))
 	require.ErrorIs(t, err, ErrInvalidCredentials)
 	require.EqualValues(t, 2, srv.hits.Load())
 	// The cached keys still work.
@@ -236,10 +241,7 @@ func TestJWKSFailingEndpointFetchedOncePerRetryInterval(t *testing.T) {
 
 	t.Run("unknown kids against cached keys", func(t *testing.T) {
 		clk := &clock{t: time.Now()}
-		srv := newGatedJWKS(t, rk)
-		v := newGatedJWT(t, srv, clk)
-		_, err := v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, rk, stdClaims(clk.Now()), nil)))
-		require.NoError(t, err)
+		srv, v := warmJWT(t, clk, rk)
 		clk.Add(2 * time.Minute)
 		srv.status.Store(http.StatusInternalServerError)
 		tok := sign(t, ek, stdClaims(clk.Now()), nil)
@@ -274,10 +276,7 @@ func TestJWKSFailingEndpointFetchedOncePerRetryInterval(t *testing.T) {
 func TestJWKSConcurrentUnknownKidShareOneFetch(t *testing.T) {
 	rk, ek, _ := testKeys(t)
 	clk := &clock{t: time.Now()}
-	srv := newGatedJWKS(t, rk)
-	v := newGatedJWT(t, srv, clk)
-	_, err := v.Validate(context.Background(), reqWithAuth("Bearer "+sign(t, rk, stdClaims(clk.Now()), nil)))
-	require.NoError(t, err)
+	srv, v := warmJWT(t, clk, rk)
 
 	srv.setKeys(rk, ek)
 	clk.Add(2 * time.Minute)
@@ -298,7 +297,7 @@ func TestJWKSConcurrentUnknownKidShareOneFetch(t *testing.T) {
 	impatientCtx, cancelImpatient := context.WithCancel(context.Background())
 	impatient := validateAsync(impatientCtx, v, tok)
 	cancelImpatient()
-	err = awaitErr(t, impatient)
+	err := awaitErr(t, impatient)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, err, ErrValidatorUnavailable)
 	cancelStarter()
