@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 	"github.com/hookkit/hookkit/event"
@@ -136,21 +136,7 @@ func storeDSN(t *testing.T, kind string) string {
 	if kind == "sqlite" {
 		return "sqlite:" + filepath.Join(t.TempDir(), "hookkit.db")
 	}
-	base := services.Postgres(t)
-	schema := fmt.Sprintf("hk_cli_%d_%d", time.Now().UnixNano()%1e9, rand.N(1_000_000))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
+	base, schema := services.PostgresSchema(t)
 	sep := "?"
 	if strings.Contains(base, "?") {
 		sep = "&"
