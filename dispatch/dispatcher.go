@@ -113,6 +113,13 @@ type Config struct {
 	// specs are stored in clear, and one with secrets is refused (ErrSpecSecrets) unless
 	// RegistryPlaintext is set. Any other length is an error.
 	RegistryKey []byte
+	// RegistryOldKeys are earlier registry keys (32 bytes each, SpecCodec.OldKeys): specs
+	// sealed under one of them are still opened, while Register and every other write
+	// seal with RegistryKey alone. Rotation: give every instance the new RegistryKey with
+	// the old key here, re-seal the stored specs ("hookkit endpoint rekey",
+	// SpecCodec.Reseal), then drop the old key. nil: only RegistryKey opens sealed specs.
+	// A key of any other length is an error.
+	RegistryOldKeys [][]byte
 	// RegistryPlaintext allows specs with secrets to be stored in clear when there is no
 	// RegistryKey (tests; a database protected by other means).
 	RegistryPlaintext bool

@@ -55,7 +55,13 @@ func newRegistry(cfg Config) (*registry, error) {
 			return nil, err
 		}
 	}
-	return &registry{r: cfg.Registry, codec: SpecCodec{Key: cfg.RegistryKey, AllowPlaintext: cfg.RegistryPlaintext},
+	for i, k := range cfg.RegistryOldKeys {
+		if len(k) != SpecKeySize {
+			return nil, fmt.Errorf("%w: RegistryOldKeys[%d] is %d bytes, not %d", ErrInvalidConfig, i, len(k), SpecKeySize)
+		}
+	}
+	codec := SpecCodec{Key: cfg.RegistryKey, OldKeys: cfg.RegistryOldKeys, AllowPlaintext: cfg.RegistryPlaintext}
+	return &registry{r: cfg.Registry, codec: codec,
 		opts: cfg.SpecOptions, size: size, entries: make(map[string]*regEntry)}, nil
 }
 

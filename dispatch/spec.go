@@ -247,8 +247,10 @@ const (
 // the endpoint's ID as additional data, so that a sealed spec copied into another
 // endpoint's record does not open. The stored bytes hold a 4-byte tag of the key
 // (SHA-256 of it), so that Open picks the right one of Key and OldKeys: rotate by
-// putting the new key in Key and the old one in OldKeys, then Register every endpoint
-// again. Nothing of the spec is readable without the key (not even the URL).
+// putting the new key in Key and the old one in OldKeys (Config.RegistryOldKeys), then
+// re-seal every stored spec under Key (Reseal; "hookkit endpoint rekey" does it for a
+// store's registry), then drop the old key. Nothing of the spec is readable without the
+// key (not even the URL).
 //
 // Without a Key, a spec without secrets (no signing secret, no credentials) is stored in
 // clear; one with secrets is refused (ErrSpecSecrets) unless AllowPlaintext says clear
@@ -352,4 +354,23 @@ func (c SpecCodec) Open(id string, b []byte) (EndpointSpec, error) {
 		return EndpointSpec{}, fmt.Errorf("%w: the spec of %q is stored as %q's", ErrInvalidSpec, j.ID, id)
 	}
 	return j.spec(), nil
+}
+
+// Reseal returns the stored spec b of endpoint id as Seal writes it now: sealed under
+// Key (in clear without a Key), whichever of Key and OldKeys it was sealed under, or in
+// clear. changed is false, and b comes back as it is, when it already is in that form
+// (sealed under Key; without a Key, in clear). Its errors are Open's (ErrSpecKey: none
+// of the codec's keys opens it) and Seal's (ErrSpecSecrets); none holds a secret.
+func (c SpecCodec) Reseal(id string, b []byte) (out []byte, changed bool, err error) {
+	spec, err := c.Open(id, b)
+	if err != nil {
+		return nil, false, err
+	}
+	if c.Key == nil && b[0] == specPlain || c.Key != nil && b[0] == specSealed && string(b[1:5]) == string(keyTag(c.Key)) {
+		return b, false, nil
+	}
+	if out, err = c.Seal(spec); err != nil {
+		return nil, false, err
+	}
+	return out, true, nil
 }
