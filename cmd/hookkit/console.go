@@ -110,7 +110,7 @@ the console show each endpoint's host (and the --worker deliver).`)
 	ccfg := console.Config{Logger: logger, SecureCookies: secureCookies}
 	var dcfg dispatch.Config
 	if fromRegistry {
-		if dcfg.Registry, dcfg.RegistryKey, dcfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
+		if dcfg.Registry, dcfg.RegistryKey, dcfg.RegistryOldKeys, dcfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
 			return err
 		}
 		ccfg.RegistryKey = dcfg.RegistryKey

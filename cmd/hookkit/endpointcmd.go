@@ -23,6 +23,11 @@ import (
 // flag: a flag's value shows in the process list).
 const registryKeyEnv = "HOOKKIT_REGISTRY_KEY"
 
+// registryOldKeysEnv names the environment variable that holds the earlier registry keys
+// (comma-separated, each encoded as HOOKKIT_REGISTRY_KEY): specs sealed under them still
+// open; nothing is sealed with them.
+const registryOldKeysEnv = "HOOKKIT_REGISTRY_OLD_KEYS"
+
 // endpointLineJSON is one line of endpoint list (and of enable/disable).
 type endpointLineJSON struct {
 	ID          string     `json:"id"`
@@ -57,7 +62,7 @@ func endpointLine(e queue.Endpoint) endpointLineJSON {
 
 func runEndpoint(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "endpoint",
-		`hookkit endpoint (list|import|enable|disable) --store postgres://… [--id ID] [--endpoints FILE] [--plaintext] [--allow-http] [--allow-private]`,
+		`hookkit endpoint (list|import|enable|disable|rekey) --store postgres://… [--id ID] [--endpoints FILE] [--plaintext] [--allow-http] [--allow-private]`,
 		`Manages the endpoint registry of a Postgres store, which every "hookkit worker --registry"
 (and every program's dispatcher with dispatch.Config.Registry) on the store shares: an
 endpoint disabled here is disabled for all of them within a poll interval; enabled again,
@@ -72,7 +77,20 @@ it is served again.
            the same); without one they are refused unless --plaintext
   enable   makes the endpoint --id active again
   disable  disables the endpoint --id, as a 410 Gone does, and makes its pending
-           deliveries dead letters`)
+           deliveries dead letters
+  rekey    re-seals every endpoint's spec under HOOKKIT_REGISTRY_KEY (required) and
+           prints {"rekeyed":N,"unchanged":M,"failed":K}. Specs sealed under an earlier
+           key open with HOOKKIT_REGISTRY_OLD_KEYS (comma-separated, each encoded as
+           HOOKKIT_REGISTRY_KEY); specs in clear are sealed. Only the spec is rewritten:
+           the endpoint's state (disabled, paused, failures) is kept, even when a worker
+           changes it meanwhile. A spec none of the keys opens is reported by id on
+           stderr, left as it is, and the exit status is 1 (nothing secret is printed).
+
+Key rotation: give every worker and console the new HOOKKIT_REGISTRY_KEY with the old key
+in HOOKKIT_REGISTRY_OLD_KEYS, run "hookkit endpoint rekey", then drop the old key. Rekey
+is not compare-and-set against imports: an "endpoint import" (or a deletion) of the same
+endpoint while rekey runs may be undone by it; rekey then names that endpoint on stderr
+and exits 1: check it and import it again.`)
 	var storeDSN, id, endpointsFile string
 	var plaintext, allowHTTP, allowPrivate bool
 	fs.StringVar(&storeDSN, "store", "", "the Postgres store `DSN` (postgres://USER:PASS@HOST/DB, ?hookkit_schema=NAME)")
@@ -86,14 +104,14 @@ it is served again.
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("missing action: list, import, enable or disable")
+		return usagef("missing action: list, import, enable, disable or rekey")
 	}
 	if len(pos) > 1 {
 		return unexpectedArgument(pos[1:])
 	}
 	action := pos[0]
 	switch action {
-	case "list":
+	case "list", "rekey":
 	case "import":
 		if endpointsFile == "" {
 			return usagef("import needs --endpoints FILE")
@@ -103,10 +121,21 @@ it is served again.
 			return usagef("%s needs --id ID", action)
 		}
 	default:
-		return usagef("unknown action %q (want list, import, enable or disable)", action)
+		return usagef("unknown action %q (want list, import, enable, disable or rekey)", action)
 	}
 	var codec dispatch.SpecCodec
 	var specs []dispatch.EndpointSpec
+	if action == "rekey" {
+		if codec.Key, err = registryKey(); err != nil {
+			return err
+		}
+		if codec.Key == nil {
+			return usagef("rekey needs the new key in %s (and the old ones in %s)", registryKeyEnv, registryOldKeysEnv)
+		}
+		if codec.OldKeys, err = registryOldKeys(); err != nil {
+			return err
+		}
+	}
 	if action == "import" {
 		if codec.Key, err = registryKey(); err != nil {
 			return err
@@ -146,6 +175,8 @@ it is served again.
 			}
 			after = page.Next
 		}
+	case "rekey":
+		return rekeyEndpoints(ctx, e, reg, codec)
 	case "import":
 		for _, s := range specs {
 			blob, err := codec.Seal(s)
@@ -207,19 +238,106 @@ func setEndpointState(ctx context.Context, reg queue.Registry, id string, st que
 	return queue.Endpoint{}, fmt.Errorf("endpoint %q keeps changing; try again", id)
 }
 
+// rekeyCount is the output of endpoint rekey.
+type rekeyCount struct {
+	Rekeyed   int `json:"rekeyed"`
+	Unchanged int `json:"unchanged"`
+	Failed    int `json:"failed"`
+}
+
+// rekeyEndpoints re-seals every endpoint's spec under codec.Key, a page at a time. The
+// record is written again with PutEndpoint, which keeps an existing endpoint's state
+// (queue.Registry's promise): a state change made meanwhile by a worker stays. A version
+// returned other than the one read + 1 says that something else wrote the record in
+// between (a state change, harmless; or an import or deletion, which the write may have
+// undone): that endpoint is reported.
+func rekeyEndpoints(ctx context.Context, e *env, reg queue.Registry, codec dispatch.SpecCodec) error {
+	var n rekeyCount
+	var raced []string
+	after := ""
+	for {
+		page, err := reg.ListEndpoints(ctx, after, listPageSize)
+		if err != nil {
+			return err
+		}
+		for _, rec := range page.Endpoints {
+			blob, changed, err := codec.Reseal(rec.ID, rec.Spec)
+			switch {
+			case errors.Is(err, dispatch.ErrSpecKey) || errors.Is(err, dispatch.ErrInvalidSpec):
+				n.Failed++
+				fmt.Fprintf(e.stderr, "hookkit: endpoint %q: %v (left as it is)\n", rec.ID, err)
+				continue
+			case err != nil:
+				return fmt.Errorf("endpoint %q: %w", rec.ID, err)
+			case !changed:
+				n.Unchanged++
+				continue
+			}
+			got, err := reg.PutEndpoint(ctx, queue.Endpoint{ID: rec.ID, Spec: blob, Patterns: rec.Patterns, Ordered: rec.Ordered,
+				MaxInFlight: rec.MaxInFlight, UpdatedAt: time.Now()})
+			if err != nil {
+				return fmt.Errorf("endpoint %q: %w", rec.ID, err)
+			}
+			n.Rekeyed++
+			if got.Version != rec.Version+1 {
+				raced = append(raced, rec.ID)
+				fmt.Fprintf(e.stderr, "hookkit: endpoint %q changed while it was re-sealed (version %d read, %d written): check it and import it again if its description had changed\n",
+					rec.ID, rec.Version, got.Version)
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if err := printJSON(e, n); err != nil {
+		return err
+	}
+	if n.Failed > 0 || len(raced) > 0 {
+		return fmt.Errorf("rekey: %d endpoint(s) not opened with the configured keys, %d changed meanwhile (see above)", n.Failed, len(raced))
+	}
+	return nil
+}
+
 // registryKey reads HOOKKIT_REGISTRY_KEY: nil when unset.
 func registryKey() ([]byte, error) {
 	v := strings.TrimSpace(os.Getenv(registryKeyEnv))
 	if v == "" {
 		return nil, nil
 	}
+	if k, ok := decodeKey(v); ok {
+		return k, nil
+	}
+	return nil, usagef("%s must be %d bytes in base64 or hex (e.g. openssl rand -base64 32)", registryKeyEnv, dispatch.SpecKeySize)
+}
+
+// registryOldKeys reads HOOKKIT_REGISTRY_OLD_KEYS: nil when unset. A key that does not
+// decode is named by its position, never shown.
+func registryOldKeys() ([][]byte, error) {
+	v := strings.TrimSpace(os.Getenv(registryOldKeysEnv))
+	if v == "" {
+		return nil, nil
+	}
+	var keys [][]byte
+	for i, part := range strings.Split(v, ",") {
+		k, ok := decodeKey(strings.TrimSpace(part))
+		if !ok {
+			return nil, usagef("%s: key %d must be %d bytes in base64 or hex", registryOldKeysEnv, i+1, dispatch.SpecKeySize)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// decodeKey decodes a registry key from base64 (any alphabet, padded or not) or hex.
+func decodeKey(v string) ([]byte, bool) {
 	for _, dec := range []func(string) ([]byte, error){base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
 		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString} {
 		if k, err := dec(v); err == nil && len(k) == dispatch.SpecKeySize {
-			return k, nil
+			return k, true
 		}
 	}
-	return nil, usagef("%s must be %d bytes in base64 or hex (e.g. openssl rand -base64 32)", registryKeyEnv, dispatch.SpecKeySize)
+	return nil, false
 }
 
 // eventFilter returns the registry patterns of a filter's patterns.
@@ -273,17 +391,21 @@ func loadSpecs(path string, opt endpointsOptions) ([]dispatch.EndpointSpec, erro
 }
 
 // registryConfig is what "hookkit worker --registry" gives its dispatcher: the store's
-// registry, the key from HOOKKIT_REGISTRY_KEY and the OAuth2 client the CLI's safety
-// flags allow.
-func registryConfig(st queue.Store, opt endpointsOptions) (queue.Registry, []byte, dispatch.SpecOptions, error) {
+// registry, the key from HOOKKIT_REGISTRY_KEY, the earlier keys from
+// HOOKKIT_REGISTRY_OLD_KEYS and the OAuth2 client the CLI's safety flags allow.
+func registryConfig(st queue.Store, opt endpointsOptions) (queue.Registry, []byte, [][]byte, dispatch.SpecOptions, error) {
 	reg, ok := st.(queue.Registry)
 	if !ok {
-		return nil, nil, dispatch.SpecOptions{}, usagef("--registry needs a store with an endpoint registry (postgres://…)")
+		return nil, nil, nil, dispatch.SpecOptions{}, usagef("--registry needs a store with an endpoint registry (postgres://…)")
 	}
 	key, err := registryKey()
 	if err != nil {
-		return nil, nil, dispatch.SpecOptions{}, err
+		return nil, nil, nil, dispatch.SpecOptions{}, err
 	}
-	return reg, key, dispatch.SpecOptions{AllowHTTP: opt.allowHTTP,
+	old, err := registryOldKeys()
+	if err != nil {
+		return nil, nil, nil, dispatch.SpecOptions{}, err
+	}
+	return reg, key, old, dispatch.SpecOptions{AllowHTTP: opt.allowHTTP,
 		HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: opt.allowPrivate}, 30*time.Second)}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
@@ -23,7 +24,7 @@ const maxNDJSONLine = 4 << 20
 
 func runPublish(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "publish",
-		`hookkit publish --store DSN --endpoints FILE (--type T [--data JSON|@FILE] [--id ID] | -)`,
+		`hookkit publish --store DSN (--endpoints FILE | --registry) (--type T [--data JSON|@FILE] [--id ID] | -)`,
 		`Fans one event (--type, --data, --id) out to every endpoint of FILE whose filter matches
 its type, and stores the deliveries durably in the store; with "-", reads events from stdin
 as NDJSON, one {"type":…,"data":…,"id":…} a line (data and id optional). It sends nothing:
@@ -35,11 +36,18 @@ FILE is JSON: {"endpoints":[{"id":…,"url":…,"scheme":…,"secrets":[…],"fi
 "ordered":bool,"bearer":…,"basic":"user:pass","oauth2":{"token_url":…,"client_id":…,
 "client_secret":…,"scopes":[…],"params":{…},"auth_style":"header|params"},"timeout":"10s"}]}
 (scheme: standard by default; filter: every type by default; timeout of each attempt: 30s by
-default); errors in it name the endpoint and the field. Its URLs are checked by "hookkit worker", which sends.`)
+default); errors in it name the endpoint and the field. Its URLs are checked by "hookkit worker", which sends.
+
+With --registry (a postgres:// store) instead of --endpoints, the endpoints are those of the
+store's shared registry ("hookkit endpoint import"): each event goes to the endpoints whose
+filter matches its type and that are not disabled (one indexed lookup per event), for
+"hookkit worker --registry" to deliver. No registry key is needed: nothing secret is read.`)
 	var storeDSN, endpointsFile string
 	var f sendFlags
 	fs.StringVar(&storeDSN, "store", "", storeUsage)
 	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` (JSON, see above)")
+	var fromRegistry bool
+	fs.BoolVar(&fromRegistry, "registry", false, "fan out to the endpoints of the store's registry instead of --endpoints (postgres://… only)")
 	fs.StringVar(&f.typ, "type", "", "event `TYPE`, e.g. envelope-completed")
 	fs.StringVar(&f.data, "data", "{}", "event data: a `JSON` object, or @FILE to read it from a file")
 	fs.StringVar(&f.id, "id", "", "event `ID` (default a new random id)")
@@ -60,14 +68,21 @@ default); errors in it name the endpoint and the field. Its URLs are checked by 
 	if !fromStdin && f.typ == "" {
 		return usagef(`--type is required (or "-" to read NDJSON events from stdin)`)
 	}
-	if endpointsFile == "" {
-		return usagef("--endpoints is required")
+	switch {
+	case endpointsFile == "" && !fromRegistry:
+		return usagef("--endpoints is required (or --registry)")
+	case endpointsFile != "" && fromRegistry:
+		return usagef("--endpoints and --registry exclude each other")
+	case fromRegistry && !strings.HasPrefix(storeDSN, "postgres"):
+		return usagef("--registry: the endpoint registry is in a Postgres store (postgres://…)")
 	}
-	// publish never sends: the worker, with its own --allow-http/--allow-private, checks
-	// where the deliveries may go. Here the URLs only need to be well formed.
-	subs, err := loadEndpoints(endpointsFile, endpointsOptions{allowHTTP: true, allowPrivate: true})
-	if err != nil {
-		return err
+	var subs []dispatch.Subscription
+	if !fromRegistry {
+		// publish never sends: the worker, with its own --allow-http/--allow-private,
+		// checks where the deliveries may go. Here the URLs only need to be well formed.
+		if subs, err = loadEndpoints(endpointsFile, endpointsOptions{allowHTTP: true, allowPrivate: true}); err != nil {
+			return err
+		}
 	}
 	var ev *event.Event
 	if !fromStdin {
@@ -80,7 +95,14 @@ default); errors in it name the endpoint and the field. Its URLs are checked by 
 		return err
 	}
 	defer st.close()
-	d, err := fanOutDispatcher(st.Store, subs)
+	var reg queue.Registry
+	if fromRegistry {
+		var ok bool
+		if reg, ok = st.Store.(queue.Registry); !ok {
+			return usagef("--registry needs a store with an endpoint registry (postgres://…)")
+		}
+	}
+	d, err := fanOutDispatcher(st.Store, reg, subs)
 	if err != nil {
 		return err
 	}
@@ -103,13 +125,14 @@ type publishCount struct {
 }
 
 // fanOutDispatcher returns a dispatcher used only for its fan-out (never started): its
-// Sender never dials.
-func fanOutDispatcher(st queue.Store, subs []dispatch.Subscription) (*dispatch.Dispatcher, error) {
+// Sender never dials. With a registry, its fan-out is the registry's MatchEndpoints (no
+// spec is opened: no key needed) and subs is empty.
+func fanOutDispatcher(st queue.Store, reg queue.Registry, subs []dispatch.Subscription) (*dispatch.Dispatcher, error) {
 	s, err := sender.New(sender.Config{AllowHTTP: true, AllowPrivate: true})
 	if err != nil {
 		return nil, err
 	}
-	d, err := dispatch.New(s, st, dispatch.Config{})
+	d, err := dispatch.New(s, st, dispatch.Config{Registry: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +148,11 @@ func fanOutDispatcher(st queue.Store, subs []dispatch.Subscription) (*dispatch.D
 func publishEvents(ctx context.Context, d *dispatch.Dispatcher, st queue.Store, evs []*event.Event, n *publishCount) error {
 	var all []queue.Delivery
 	for _, ev := range evs {
-		ds, err := d.FanOut(ev)
+		ds, err := d.FanOutContext(ctx, ev)
 		if err != nil {
+			if d.Registry() != nil {
+				return fmt.Errorf("event %q: matching the registry's endpoints: %w", ev.ID, err)
+			}
 			return usagef("event %q: %v", ev.ID, err)
 		}
 		all = append(all, ds...)

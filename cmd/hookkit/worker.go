@@ -93,7 +93,7 @@ loopback and link-local destinations unless --allow-private.`)
 	defer st.close()
 	var cfg dispatch.Config
 	if fromRegistry {
-		if cfg.Registry, cfg.RegistryKey, cfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
+		if cfg.Registry, cfg.RegistryKey, cfg.RegistryOldKeys, cfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
 			return err
 		}
 	}
