@@ -66,7 +66,10 @@
 //   - Register writes an endpoint (its EndpointSpec sealed by a SpecCodec under
 //     Config.RegistryKey, its patterns, ordering and bound); Unsubscribe deletes it.
 //     Subscribe is refused (ErrNotEncodable): a Subscription's keys and credentials
-//     cannot be read back to be stored.
+//     cannot be read back to be stored. To rotate the key, give every instance the new
+//     RegistryKey with the old one in Config.RegistryOldKeys (it still opens specs sealed
+//     under it; every write seals with RegistryKey), re-seal the stored specs
+//     (SpecCodec.Reseal; the CLI's "hookkit endpoint rekey"), then drop the old key.
 //   - Publish (FanOutContext) asks the registry which endpoints the event type selects:
 //     one indexed lookup (MatchEndpoints), whatever the number of endpoints.
 //   - Workers lease without a per-endpoint limit map (no 100,000-entry map per lease)
