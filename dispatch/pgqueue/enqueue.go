@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // insert is one Enqueue prepared: the statements and their arguments.
@@ -65,7 +66,7 @@ func (s *Store) prepare(ds []queue.Delivery, tx bool) (*insert, error) {
 			return nil, fmt.Errorf("hookkit/pgqueue: encode event of %s: %w", d.ID, err)
 		}
 		ids[i], eps[i], evIDs[i], events[i] = d.ID, d.EndpointID, d.Event.ID(), b
-		ordered[i], created[i], due[i] = d.Ordered, nanos(d.Created), nanos(d.Due)
+		ordered[i], created[i], due[i] = d.Ordered, sqltime.Nanos(d.Created), sqltime.Nanos(d.Due)
 		roundStart[i], nAt[i] = int32(d.RoundStart), int32(len(d.Attempts))
 		if d.Ordered {
 			locks = append(locks, d.EndpointID)

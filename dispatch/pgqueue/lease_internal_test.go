@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"context"
+	"github.com/hookkit/hookkit/internal/sqltime"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestLeaseCommitsAsynchronously(t *testing.T) {
 		return v
 	}
 	require.Equal(t, "on", show(pool))
-	now, exp := nanos(queuetest.T0), nanos(queuetest.T0.Add(time.Minute))
+	now, exp := sqltime.Nanos(queuetest.T0), sqltime.Nanos(queuetest.T0.Add(time.Minute))
 	for i, c := range []struct {
 		name string
 		sql  string

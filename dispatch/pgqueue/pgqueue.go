@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -164,35 +162,4 @@ func (s *Store) queueCompaction(b *pgx.Batch, n int) {
 	if s.wrote(n) || s.owed.Swap(false) {
 		b.Queue(s.q.compact, s.compactKey())
 	}
-}
-
-// zeroNanos stores the zero time.Time in a NOT NULL time column (created, due,
-// attempts.start): it sorts before every other time, as the zero time does.
-const zeroNanos = math.MinInt64
-
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// nanos returns t as Unix nanoseconds, zeroNanos for the zero time. Instants outside
-// what int64 nanoseconds hold (before 1677, after 2262) are clamped to those bounds.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return zeroNanos
-	case t.Before(minTime):
-		return math.MinInt64 + 1
-	case t.After(maxTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of nanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == zeroNanos {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }

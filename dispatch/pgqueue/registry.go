@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // The endpoint registry: Store implements queue.Registry in the tables endpoints and
@@ -150,7 +151,7 @@ func scanEndpoint(rows pgx.Rows, lead ...any) (queue.Endpoint, error) {
 	if err := rows.Scan(dest...); err != nil {
 		return queue.Endpoint{}, fmt.Errorf("hookkit/pgqueue: read endpoint: %w", err)
 	}
-	e.Version, e.PausedUntil, e.UpdatedAt = uint64(version), fromNanos(pausedUntil), fromNanos(updatedAt)
+	e.Version, e.PausedUntil, e.UpdatedAt = uint64(version), sqltime.FromNanos(pausedUntil), sqltime.FromNanos(updatedAt)
 	e.MaxInFlight, e.Failures, e.State = int(maxInFlight), int(failures), queue.EndpointState(state)
 	if len(kinds) == len(values) && len(kinds) > 0 {
 		e.Patterns = make([]queue.Pattern, len(kinds))
@@ -182,7 +183,7 @@ func (s *Store) PutEndpoint(ctx context.Context, e queue.Endpoint) (queue.Endpoi
 	b := &pgx.Batch{}
 	b.Queue(q.lock, s.registryKey(e.ID))
 	b.Queue(q.put, e.ID, e.Spec, kinds, values, e.Ordered, e.MaxInFlight, string(e.State), e.Failures,
-		nanos(e.PausedUntil), e.Reason, nanos(e.UpdatedAt))
+		sqltime.Nanos(e.PausedUntil), e.Reason, sqltime.Nanos(e.UpdatedAt))
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -258,7 +259,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, now time.Time, id string) er
 	q := s.reg()
 	b := &pgx.Batch{}
 	b.Queue(q.lock, s.registryKey(id))
-	b.Queue(q.del, id, nanos(now))
+	b.Queue(q.del, id, sqltime.Nanos(now))
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -311,7 +312,7 @@ func (s *Store) SetEndpointState(ctx context.Context, id string, version uint64,
 		st.State = queue.EndpointActive
 	}
 	rows, err := s.pool.Query(ctx, s.reg().set, id, int64(version), string(st.State), st.Failures,
-		nanos(st.PausedUntil), st.Reason, nanos(st.UpdatedAt))
+		sqltime.Nanos(st.PausedUntil), st.Reason, sqltime.Nanos(st.UpdatedAt))
 	if err != nil {
 		return queue.Endpoint{}, fmt.Errorf("hookkit/pgqueue: set endpoint state: %w", err)
 	}

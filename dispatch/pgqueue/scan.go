@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // eventCol is the position of the event in dcols: read raw (no copy by pgx; one by
@@ -46,16 +47,16 @@ func (r *row) scanDelivery(rows pgx.Rows, d *queue.Delivery) error {
 	}
 	d.Event = enc
 	d.Seq = uint64(r.seq)
-	d.Created = fromNanos(r.created)
-	d.Due = fromNanos(r.due)
+	d.Created = sqltime.FromNanos(r.created)
+	d.Due = sqltime.FromNanos(r.due)
 	d.RoundStart = int(r.roundStart)
 	d.Lease = r.lease.String
 	if r.leaseExp.Valid {
-		d.LeaseExpires = fromNanos(r.leaseExp.Int64)
+		d.LeaseExpires = sqltime.FromNanos(r.leaseExp.Int64)
 	}
 	d.DeadReason = r.deadReason.String
 	if r.deadAt.Valid {
-		d.DeadAt = fromNanos(r.deadAt.Int64)
+		d.DeadAt = sqltime.FromNanos(r.deadAt.Int64)
 	}
 	n := len(r.number)
 	if n != int(r.nAtt) || len(r.start) != n || len(r.dur) != n || len(r.status) != n ||
@@ -65,7 +66,7 @@ func (r *row) scanDelivery(rows pgx.Rows, d *queue.Delivery) error {
 	if n > 0 {
 		d.Attempts = make([]queue.Attempt, n)
 		for i := range d.Attempts {
-			d.Attempts[i] = queue.Attempt{Number: int(r.number[i]), Start: fromNanos(r.start[i]),
+			d.Attempts[i] = queue.Attempt{Number: int(r.number[i]), Start: sqltime.FromNanos(r.start[i]),
 				Duration: time.Duration(r.dur[i]), Status: int(r.status[i]), Class: r.class[i],
 				Error: r.errText[i], RetryAfter: time.Duration(r.retryAfter[i])}
 		}

@@ -20,7 +20,7 @@ var ErrSchemaTooNew = errors.New("hookkit/pgqueue: database schema is newer than
 //
 // Times are bigint Unix nanoseconds: timestamptz keeps microseconds only, and every time
 // must come back as the same instant. created, due and attempts.start are NOT NULL, the
-// zero time stored as the smallest bigint (zeroNanos), which sorts first as time.Time{}
+// zero time stored as the smallest bigint (sqltime.Zero), which sorts first as time.Time{}
 // does. A delivery is dead when dead_at IS NOT NULL, leased when lease IS NOT NULL (until
 // another Lease takes it over, a Complete ends it, or it dies); lease_expires is set with
 // lease. The fixed-width columns come first (no alignment padding).

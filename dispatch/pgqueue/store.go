@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // Lease implements queue.Store in one statement: a CTE selects the leasable deliveries,
@@ -43,7 +44,7 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	var random [16]byte
 	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
 	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
-	now, exp := nanos(req.Now), nanos(req.Now.Add(req.For))
+	now, exp := sqltime.Nanos(req.Now), sqltime.Nanos(req.Now.Add(req.For))
 	var rows pgx.Rows
 	var err error
 	if eps == nil {
@@ -192,7 +193,7 @@ func (a *attemptCols) add(id string, as []queue.Attempt) {
 		a.id = append(a.id, id)
 		a.k = append(a.k, int32(k))
 		a.number = append(a.number, int64(x.Number))
-		a.start = append(a.start, nanos(x.Start))
+		a.start = append(a.start, sqltime.Nanos(x.Start))
 		a.duration = append(a.duration, int64(x.Duration))
 		a.status = append(a.status, int32(x.Status))
 		a.class = append(a.class, x.Class)
@@ -230,7 +231,7 @@ func (s *Store) queueGroup(b *pgx.Batch, now time.Time, outcomes []queue.Outcome
 	if g.kind == queue.OutcomeReschedule {
 		dues := make([]int64, len(g.idx))
 		for j, i := range g.idx {
-			dues[j] = nanos(outcomes[i].Due)
+			dues[j] = sqltime.Nanos(outcomes[i].Due)
 		}
 		b.Queue(s.q.reschedule, append([]any{ids, leases, dues, nadd}, att.args()...)...)
 		return
@@ -239,7 +240,7 @@ func (s *Store) queueGroup(b *pgx.Batch, now time.Time, outcomes []queue.Outcome
 	for j, i := range g.idx {
 		reasons[j] = outcomes[i].Reason
 	}
-	b.Queue(s.q.deadLetter, append([]any{ids, leases, nanos(now), reasons, nadd}, att.args()...)...)
+	b.Queue(s.q.deadLetter, append([]any{ids, leases, sqltime.Nanos(now), reasons, nadd}, att.args()...)...)
 }
 
 // DeadLetterEndpoint implements queue.Store. A delivery whose lease expired at or
@@ -255,7 +256,7 @@ func (s *Store) DeadLetterEndpointEvicting(ctx context.Context, now time.Time, e
 		return 0, nil, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(s.q.deadEndpoint, nanos(now), reason, endpointID)
+	b.Queue(s.q.deadEndpoint, sqltime.Nanos(now), reason, endpointID)
 	evicting := s.maxDead >= 0
 	writes := 1
 	if evicting {
@@ -295,7 +296,7 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 	if s.maxPending >= 0 {
 		bounded = 1
 	}
-	args := []any{nanos(due)}
+	args := []any{sqltime.Nanos(due)}
 	k := 2
 	switch {
 	case sel.ID != "":
@@ -346,16 +347,9 @@ func (s *Store) ListDead(ctx context.Context, f queue.ListFilter) (queue.Page, e
 // ORDER BY at, seq, reading one row more than the limit to know whether one follows. The
 // rows and their attempts are read in one statement, on one snapshot.
 func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.Page, error) {
-	afterAt, afterSeq := int64(math.MinInt64), int64(-1)
-	if f.After != "" {
-		at, seq, err := queue.ParseCursor(f.After)
-		if err != nil {
-			return queue.Page{}, err
-		}
-		if seq > math.MaxInt64 {
-			return queue.Page{}, queue.ErrInvalidCursor
-		}
-		afterAt, afterSeq = nanos(at), int64(seq)
+	afterAt, afterSeq, err := sqltime.After(f.After)
+	if err != nil {
+		return queue.Page{}, err
 	}
 	d, e, v := 0, 0, 0
 	args := make([]any, 2, 5)
@@ -402,7 +396,7 @@ func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.
 // the counts log and the live leases, counted with the lease index).
 func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 	var pending, dead, leased int
-	if err := s.pool.QueryRow(ctx, s.q.stats, nanos(now)).Scan(&pending, &dead, &leased); err != nil {
+	if err := s.pool.QueryRow(ctx, s.q.stats, sqltime.Nanos(now)).Scan(&pending, &dead, &leased); err != nil {
 		return queue.Stats{}, fmt.Errorf("hookkit/pgqueue: stats: %w", err)
 	}
 	return queue.Stats{Pending: pending - leased, Leased: leased, Dead: dead}, nil
@@ -417,9 +411,9 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
 	}
 	switch {
 	case due.Valid && (!exp.Valid || due.Int64 <= exp.Int64):
-		return fromNanos(due.Int64), true
+		return sqltime.FromNanos(due.Int64), true
 	case exp.Valid:
-		return fromNanos(exp.Int64), true
+		return sqltime.FromNanos(exp.Int64), true
 	}
 	return time.Time{}, false
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // The states of a request.
@@ -310,7 +311,7 @@ func (s *Store) applyEnqueue(t *txStmts, r *request) error {
 		}
 		seq := m.nextSeq
 		res, err := ins.ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
-			nullNanos(d.Created), nanos(d.Due), d.RoundStart, len(d.Attempts))
+			nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts))
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
 		}
@@ -414,9 +415,9 @@ func (s *Store) applyComplete(t *txStmts, r *request) error {
 			acked = strconv.AppendInt(acked, seq, 10)
 			continue
 		case queue.OutcomeReschedule:
-			err = t.get(stReschedule).QueryRowContext(t.ctx, nanos(o.Due), len(o.Attempts), seq, o.Lease, o.ID).Scan(&nAtt)
+			err = t.get(stReschedule).QueryRowContext(t.ctx, sqltime.Nanos(o.Due), len(o.Attempts), seq, o.Lease, o.ID).Scan(&nAtt)
 		case queue.OutcomeDeadLetter:
-			err = t.get(stBury).QueryRowContext(t.ctx, len(o.Attempts), o.Reason, nanos(r.now), seq, o.Lease, o.ID).Scan(&nAtt)
+			err = t.get(stBury).QueryRowContext(t.ctx, len(o.Attempts), o.Reason, sqltime.Nanos(r.now), seq, o.Lease, o.ID).Scan(&nAtt)
 			if err == nil {
 				if _, err = t.get(stDeletePending).ExecContext(t.ctx, seq); err != nil {
 					return fmt.Errorf("hookkit/sqlitequeue: dead-letter: %w", err)

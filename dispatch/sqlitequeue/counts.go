@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 var _ queue.EndpointCounter = (*Store)(nil)
@@ -24,7 +25,7 @@ func (s *Store) EndpointStats(ctx context.Context, now time.Time) (map[string]qu
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	rows, err := s.r.QueryContext(ctx, endpointStatsSQL, nanos(now))
+	rows, err := s.r.QueryContext(ctx, endpointStatsSQL, sqltime.Nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/sqlitequeue: endpoint stats: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // TestMigrateV1ToV2: a file written at schema version 1 (one deliveries table, counts
@@ -31,7 +32,7 @@ func TestMigrateV1ToV2(t *testing.T) {
 	ev := queuetest.Event(t)
 	blob, err := ev.MarshalBinary()
 	require.NoError(t, err)
-	t0 := nanos(queuetest.T0)
+	t0 := sqltime.Nanos(queuetest.T0)
 	ins := `INSERT INTO deliveries (id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts,
 		lease, lease_expires, dead_reason, dead_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	for _, r := range [][]any{

@@ -20,7 +20,7 @@ var ErrSchemaTooNew = errors.New("hookkit/sqlitequeue: database schema is newer 
 // migrations[v] takes a file from schema version v to v+1. A new file runs them all.
 //
 // Times are int64 Unix nanoseconds. due and dead_at are NOT NULL where they matter (the
-// keysets of the listings): the zero time is stored as the smallest int64 (zeroNanos),
+// keysets of the listings): the zero time is stored as the smallest int64 (sqltime.Zero),
 // which sorts first, as time.Time{} does. created, lease_expires and Attempt.start are
 // NULL for the zero time.
 //

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 
 	// The pure Go SQLite driver, registered as "sqlite".
 	"modernc.org/sqlite"
@@ -330,50 +330,19 @@ func (s *Store) syncFor(ctx context.Context, store bool) error {
 	return nil
 }
 
-// zeroNanos stores the zero time.Time where a column is NOT NULL (due, dead_at): it
-// sorts before every other time, as the zero time does.
-const zeroNanos = math.MinInt64
-
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// nanos returns t as Unix nanoseconds, zeroNanos for the zero time. Instants outside
-// what int64 nanoseconds hold (before 1677, after 2262) are clamped to those bounds.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return zeroNanos
-	case t.Before(minTime):
-		return math.MinInt64 + 1
-	case t.After(maxTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of nanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == zeroNanos {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // nullNanos returns t for a nullable column: nil for the zero time.
 func nullNanos(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return nanos(t)
+	return sqltime.Nanos(t)
 }
 
 func fromNull(n sql.NullInt64) time.Time {
 	if !n.Valid {
 		return time.Time{}
 	}
-	return fromNanos(n.Int64)
+	return sqltime.FromNanos(n.Int64)
 }
 
 // setUp puts the file in WAL mode (a lasting property of the file) and creates or

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // pendingCols and deadCols are the columns of a delivery in pending and in dead, in the
@@ -316,7 +317,7 @@ func (r *row) scanDelivery(sc scanner, d *queue.Delivery) (int, error) {
 	d.Event = enc
 	d.Seq = uint64(r.seq)
 	d.Created = fromNull(r.created)
-	d.Due = fromNanos(r.due)
+	d.Due = sqltime.FromNanos(r.due)
 	d.RoundStart = int(r.roundStart)
 	d.Lease = r.lease.String
 	d.LeaseExpires = fromNull(r.leaseExp)

@@ -7,12 +7,12 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer connection and
@@ -90,8 +90,8 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 // whether it changed anything.
 func (s *Store) applyLease(t *txStmts, r *request) (bool, error) {
 	req := r.lease
-	now := nanos(req.Now)
-	exp := nanos(req.Now.Add(req.For))
+	now := sqltime.Nanos(req.Now)
+	exp := sqltime.Nanos(req.Now.Add(req.For))
 	cands, err := s.candidates(t, req, now)
 	if err != nil || len(cands) == 0 {
 		return false, err
@@ -189,7 +189,7 @@ func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointI
 	err := s.writeTx(ctx, func(t *txStmts) error {
 		// The same rows are copied into dead, then deleted from pending: nothing
 		// changes them in between (the transaction holds the write lock).
-		res, err := t.get(stDeadEndpoint).ExecContext(t.ctx, nanos(now), reason, endpointID)
+		res, err := t.get(stDeadEndpoint).ExecContext(t.ctx, sqltime.Nanos(now), reason, endpointID)
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
 		}
@@ -199,7 +199,7 @@ func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointI
 		if n == 0 {
 			return nil
 		}
-		if err := moved(t.get(stDeadEndpointDelete).ExecContext(t.ctx, nanos(now), endpointID))(n); err != nil {
+		if err := moved(t.get(stDeadEndpointDelete).ExecContext(t.ctx, sqltime.Nanos(now), endpointID))(n); err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: dead-letter endpoint: %w", err)
 		}
 		t.counts(-n, n)
@@ -228,7 +228,7 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 		case sel.EndpointID != "":
 			ins, del, args = stRequeueEndpoint, stRequeueEndpointDelete, []any{sel.EndpointID}
 		}
-		res, err := t.get(ins).ExecContext(t.ctx, append([]any{nanos(due)}, args...)...)
+		res, err := t.get(ins).ExecContext(t.ctx, append([]any{sqltime.Nanos(due)}, args...)...)
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: requeue: %w", err)
 		}
@@ -296,16 +296,9 @@ func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.
 	if s.closed.Load() {
 		return queue.Page{}, ErrClosed
 	}
-	afterAt, afterSeq := int64(math.MinInt64), int64(-1)
-	if f.After != "" {
-		at, seq, err := queue.ParseCursor(f.After)
-		if err != nil {
-			return queue.Page{}, err
-		}
-		if seq > math.MaxInt64 {
-			return queue.Page{}, queue.ErrInvalidCursor
-		}
-		afterAt, afterSeq = nanos(at), int64(seq)
+	afterAt, afterSeq, err := sqltime.After(f.After)
+	if err != nil {
+		return queue.Page{}, err
 	}
 	d, e, v := 0, 0, 0
 	args := make([]any, 2, 5)
@@ -360,7 +353,7 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 		return queue.Stats{}, ErrClosed
 	}
 	var pending, dead, leased int
-	if err := s.rs.stats.QueryRowContext(ctx, nanos(now)).Scan(&pending, &dead, &leased); err != nil {
+	if err := s.rs.stats.QueryRowContext(ctx, sqltime.Nanos(now)).Scan(&pending, &dead, &leased); err != nil {
 		return queue.Stats{}, fmt.Errorf("hookkit/sqlitequeue: stats: %w", err)
 	}
 	return queue.Stats{Pending: pending - leased, Leased: leased, Dead: dead}, nil
@@ -378,10 +371,10 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
 	}
 	var t time.Time
 	if due.Valid {
-		t = fromNanos(due.Int64)
+		t = sqltime.FromNanos(due.Int64)
 	}
-	if exp.Valid && (t.IsZero() || exp.Int64 < nanos(t)) {
-		t = fromNanos(exp.Int64)
+	if exp.Valid && (t.IsZero() || exp.Int64 < sqltime.Nanos(t)) {
+		t = sqltime.FromNanos(exp.Int64)
 	}
 	return t, !t.IsZero()
 }
