@@ -18,31 +18,20 @@ import (
 	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
-var (
-	poolOnce sync.Once
-	shared   *pgxpool.Pool
-	poolErr  error
-)
+// shared is the pool the tests of this package share (closed by TestMain).
+var shared pgtest.SharedPool
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // testPool returns the pool shared by the tests of this package, on the test server
 // (services.Postgres: skipped without one, failed when CI=true).
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	url := services.Postgres(t)
-	poolOnce.Do(func() { shared, poolErr = pgxpool.New(context.Background(), url) })
-	require.NoError(t, poolErr)
-	return shared
+	return shared.Get(t)
 }
 
 // newSchema returns the name of a new schema, dropped at the end of t

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 	"github.com/hookkit/hookkit/receiver"
 	"github.com/hookkit/hookkit/receiver/pgseen"
@@ -28,11 +29,8 @@ import (
 // Example, which cannot ask for it.
 var pgURL = os.Getenv(services.PostgresEnv)
 
-var (
-	poolOnce sync.Once
-	shared   *pgxpool.Pool
-	poolErr  error
-)
+// shared is the pool the tests of this package share (closed by TestMain).
+var shared pgtest.SharedPool
 
 // TestMain runs a child receiver (crash_test.go) when the test binary is started as one,
 // and otherwise the tests; it leaves the Examples out when there is no test Postgres, as
@@ -47,21 +45,14 @@ func TestMain(m *testing.M) {
 		_ = flag.Set("test.run", "^Test")
 		fmt.Fprintf(os.Stderr, "pgseen: no %s: the Examples need Postgres and are not run\n", services.PostgresEnv)
 	}
-	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
-	os.Exit(code)
+	os.Exit(shared.Run(m))
 }
 
 // testPool returns the pool shared by the tests of this package, on the test server
 // (services.Postgres: skipped without one, failed when CI=true).
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	url := services.Postgres(t)
-	poolOnce.Do(func() { shared, poolErr = pgxpool.New(context.Background(), url) })
-	require.NoError(t, poolErr)
-	return shared
+	return shared.Get(t)
 }
 
 // newPool returns a pool of its own on the test server (another replica), closed at cleanup.
