@@ -1,31 +1,40 @@
 package main
 
 import (
+	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/sender"
 )
 
 // TestOpenStoreKeepsTheStoresExtensions pins down that the store a --store DSN opens
-// reaches the dispatcher and the console with its optional extensions: they are found by
-// type assertion, so a wrapper that embedded queue.Store would hide them (the worker then
-// polled Postgres instead of waking on LISTEN/NOTIFY, and the console counted by paging).
+// reaches the worker's dispatcher with its optional extensions: they are found by type
+// assertion, so a wrapper that embedded queue.Store would hide them (the worker then
+// polled Postgres instead of waking on LISTEN/NOTIFY, and never asked NextDue).
 func TestOpenStoreKeepsTheStoresExtensions(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			st, err := openStore(t.Context(), storeDSN(t, kind))
 			require.NoError(t, err)
 			defer func() { require.NoError(t, st.close()) }()
-			_, nextDue := st.Store.(queue.NextDuer)
-			_, counter := st.Store.(queue.EndpointCounter)
+			w, err := newWorkerRun(t.Context(), &env{stdout: io.Discard, stderr: io.Discard}, st.Store, nil,
+				dispatch.Config{}, sender.Config{}, 1, time.Minute)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, w.d.Shutdown(t.Context())) }()
+			got := w.d.Store()
+			_, nextDue := got.(queue.NextDuer)
+			_, counter := got.(queue.EndpointCounter)
 			assert.True(t, nextDue, "queue.NextDuer")
 			assert.True(t, counter, "queue.EndpointCounter")
 			if kind == "postgres" {
-				_, notifier := st.Store.(queue.Notifier)
-				_, registry := st.Store.(queue.Registry)
+				_, notifier := got.(queue.Notifier)
+				_, registry := got.(queue.Registry)
 				assert.True(t, notifier, "queue.Notifier")
 				assert.True(t, registry, "queue.Registry")
 			}
