@@ -112,3 +112,44 @@ func TestDispatcherShutdownFlushesOutcomes(t *testing.T) {
 		assert.Zero(t, dead)
 	})
 }
+
+// TestWorkerGoesOnBeforeItsOutcomeIsStored: a worker is free once its outcome is queued
+// for the store, so one worker makes the next attempts while the first outcome waits for
+// its batch; the Delivered hook is called only once the store has removed each delivery.
+func TestWorkerGoesOnBeforeItsOutcomeIsStored(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const n, window = 3, time.Minute
+		srv := nw.server(status(http.StatusNoContent))
+		store := &batchStore{Store: memqueue.New(memqueue.Config{})}
+		var mu sync.Mutex
+		var delivered []string
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 1, MaxInFlight: 1,
+			CompleteWindow: window, LeaseFor: time.Hour,
+			Observer: dispatch.Observer{Delivered: func(_ context.Context, del queue.Delivery) {
+				mu.Lock()
+				defer mu.Unlock()
+				delivered = append(delivered, del.ID)
+				pending, _ := store.Len()
+				assert.Less(t, pending, n-len(delivered)+1, "reported after the store removed it")
+			}}})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+		require.NoError(t, d.Start(bg))
+		for range n {
+			_, err := d.Publish(bg, newEvent(t, "order-created"))
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		assert.Equal(t, n, srv.Count(), "one worker made every attempt while the first outcome waited")
+		assert.Empty(t, store.Sizes(), "no outcome stored before the window")
+		mu.Lock()
+		assert.Empty(t, delivered, "nothing reported before it is stored")
+		mu.Unlock()
+		time.Sleep(window)
+		synctest.Wait()
+		assert.Equal(t, []int{n}, store.Sizes(), "the three outcomes in one Complete")
+		mu.Lock()
+		assert.Len(t, delivered, n)
+		mu.Unlock()
+		require.NoError(t, d.Shutdown(bg))
+	})
+}

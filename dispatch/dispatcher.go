@@ -92,8 +92,11 @@ type Config struct {
 	CompleteBatch int
 	// CompleteWindow is how long a batch of outcomes waits for more after its first one
 	// before it is sent (sooner when CompleteBatch outcomes are waiting, or at Shutdown).
-	// The worker of each outcome waits for its batch. A crash loses nothing: an outcome
-	// never sent leaves its lease to expire, and the delivery is attempted again. Keep it
+	// A worker does not wait for its outcome's batch: it goes on to the next delivery once
+	// the outcome is queued (at most CompleteBatch wait, then workers wait for room), and
+	// the attempt no longer counts against Workers or MaxInFlight. A crash loses nothing:
+	// an outcome never stored leaves its lease to expire, and the delivery is attempted
+	// again (an ordered endpoint's next delivery waits for it: see queue.Store). Keep it
 	// far below LeaseFor: a lease that expires while its outcome waits is lost; New refuses
 	// a window longer than a tenth of LeaseFor.
 	// 0 means no wait: a batch takes the outcomes already waiting (those that finished
@@ -862,90 +865,86 @@ func (d *Dispatcher) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(d.hardCtx), 10*time.Second)
 }
 
-// handle finishes one leased delivery: sends it (or not, by mode) and records the outcome
-// in the store and the breaker.
+// handle finishes one leased delivery: sends it (or not, by mode), records the outcome in
+// the breaker and queues it for the store. The worker is free once the outcome is queued,
+// not once it is stored: the completer stores it with the next batch and then reports it
+// (see finished), so a store's commit latency does not hold a worker, and the next Lease
+// runs while the outcomes of the last one are being written.
 func (d *Dispatcher) handle(j job) {
-	ctx, cancel := d.storeCtx()
-	defer cancel()
 	del := &j.d
+	c := completion{del: j.d, at: d.now()}
 	o, probe := outcomeNone, j.mode == modeProbe
 	var sa sender.Attempt // the attempt made, if any
-	var err error
-	var rescheduled bool // handed back pending (not acknowledged, not dead)
+	rescheduled := false  // handed back pending (not acknowledged, not dead)
+	handBack := func() {
+		rescheduled, c.o = true, queue.Reschedule(del.ID, del.Lease, del.Due)
+	}
 	d.mu.Lock()
 	stopping := d.stopping
 	d.mu.Unlock()
 	switch j.mode {
 	case modeUnsubscribed:
-		err = d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonUnsubscribed))
-		d.reportDead(ctx, err, del, queue.DeadReasonUnsubscribed, queue.Attempt{}, d.now())
+		c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonUnsubscribed), reportDead, queue.DeadReasonUnsubscribed
 	case modeDisabled:
-		err = d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonGone))
-		d.reportDead(ctx, err, del, queue.DeadReasonGone, queue.Attempt{}, d.now())
+		c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonGone), reportDead, queue.DeadReasonGone
 	case modeRelease:
-		rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
+		handBack()
 	default:
 		if stopping {
-			rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
+			handBack()
 			break
 		}
 		sa = d.s.Attempt(d.hardCtx, j.t.t, del.Event, len(del.Attempts))
-		now := d.now()
 		if d.hardCtx.Err() != nil && sa.Class != sender.ClassAcknowledged {
 			// Cancelled by a hard stop: the attempt did not finish; hand the lease back.
-			rescheduled, err = true, d.complete(queue.Reschedule(del.ID, del.Lease, del.Due))
+			handBack()
 			break
 		}
+		now := d.now()
 		var reason string
 		o, reason = judge(sa.Class)
 		a := record(sa)
+		c.at = now
 		switch {
 		case sa.Class == sender.ClassAcknowledged:
-			err = d.complete(queue.Ack(del.ID, del.Lease))
-			if err == nil && d.obs.Delivered != nil {
-				del.Attempts = append(del.Attempts, a)
-				d.obs.Delivered(ctx, *del)
-			}
+			c.o, c.report = queue.Ack(del.ID, del.Lease), reportDelivered
 		case reason != "":
-			err = d.complete(queue.DeadLetter(del.ID, del.Lease, reason, a))
-			d.reportDead(ctx, err, del, reason, a, now)
+			c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, reason, a), reportDead, reason
 		default:
-			var dead bool
-			rescheduled, dead, err = d.retryOrBury(j.t.retry, del, a, now)
-			if dead {
-				d.reportDead(ctx, err, del, queue.DeadReasonExhausted, a, now)
+			if delay, ok := nextDelay(j.t.retry, del, a, now); ok {
+				rescheduled, c.o = true, queue.Reschedule(del.ID, del.Lease, now.Add(delay), a)
+			} else {
+				c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonExhausted, a), reportDead, queue.DeadReasonExhausted
 			}
 		}
-	}
-	if err != nil && d.log != nil {
-		lvl := slog.LevelError
-		if errors.Is(err, queue.ErrLeaseLost) {
-			lvl = slog.LevelWarn
-		}
-		d.log.Log(ctx, lvl, "hookkit: store update failed", "delivery", del.ID, "endpoint", del.EndpointID, "err", err)
+		c.del.Attempts = append(c.del.Attempts, a)
 	}
 	if d.reg != nil {
-		d.finishRegistry(ctx, j, o, probe, sa.Err, rescheduled)
+		if rescheduled {
+			// finishRegistry may sweep the endpoint: this delivery must be pending by then.
+			c.res = make(chan error, 1)
+		}
+		d.outcomes <- c
+		d.finishRegistry(j, o, probe, sa.Err, rescheduled, c.res)
 		d.Notify()
 		return
 	}
 	d.mu.Lock()
-	d.busy--
 	cur := d.subs[del.EndpointID]
 	if j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled {
 		j.sub.inflight--
 		if cur == j.sub {
-			if c := j.sub.br.record(del.EndpointID, o, probe, d.now(), sa.Err); c != nil {
-				d.changes = append(d.changes, *c)
-				if c.To == EndpointDisabled {
+			if ch := j.sub.br.record(del.EndpointID, o, probe, d.now(), sa.Err); ch != nil {
+				d.changes = append(d.changes, *ch)
+				if ch.To == EndpointDisabled {
 					d.rebuildRoutes()
 				}
 			}
 		}
 	}
-	// Deliveries of a removed or disabled endpoint must not stay pending: if this one was
-	// just handed back, sweep the endpoint (Unsubscribe and the 410 handler sweep too;
-	// whichever runs last catches it).
+	// Deliveries of a removed or disabled endpoint must not stay pending: if this one is
+	// handed back, sweep the endpoint once that is stored (Unsubscribe and the 410 handler
+	// sweep too; whichever runs last catches it).
 	sweep := ""
 	switch {
 	case cur == nil && (rescheduled || j.mode == modeUnsubscribed):
@@ -953,54 +952,44 @@ func (d *Dispatcher) handle(j job) {
 	case cur != nil && cur.br.state == EndpointDisabled && (rescheduled || o == outcomeGone):
 		sweep = queue.DeadReasonGone
 	}
-	close(d.progress)
-	d.progress = make(chan struct{})
 	d.mu.Unlock()
 	d.flushChanges()
 	if sweep != "" {
+		c.res = make(chan error, 1)
+	}
+	d.outcomes <- c
+	if sweep != "" {
+		<-c.res
+		ctx, cancel := d.storeCtx()
 		if _, err := d.deadLetterEndpoint(ctx, del.EndpointID, sweep); err != nil && d.log != nil {
 			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", del.EndpointID, "err", err)
 		}
+		cancel()
 	}
+	d.mu.Lock()
+	d.busy--
+	d.mu.Unlock()
 	d.Notify()
 }
 
-// retryOrBury reschedules a failed delivery for its next attempt, or makes it a dead
-// letter when its retry policy is exhausted; it reports whether it rescheduled.
-func (d *Dispatcher) retryOrBury(p sender.RetryPolicy, del *queue.Delivery, a queue.Attempt, now time.Time) (rescheduled, dead bool, err error) {
-	delay, ok := nextDelay(p, del, a, now)
-	if !ok {
-		return false, true, d.complete(queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonExhausted, a))
-	}
-	return true, false, d.complete(queue.Reschedule(del.ID, del.Lease, now.Add(delay), a))
-}
+// report says which Observer hook a stored outcome is reported to.
+type report uint8
 
-// reportDead tells the DeadLettered hook about a delivery the store made a dead letter
-// (err nil), with attempt a appended when one was made (a.Number > 0).
-func (d *Dispatcher) reportDead(ctx context.Context, err error, del *queue.Delivery, reason string, a queue.Attempt, now time.Time) {
-	if err != nil || d.obs.DeadLettered == nil {
-		return
-	}
-	if a.Number > 0 {
-		del.Attempts = append(del.Attempts, a)
-	}
-	del.Lease, del.LeaseExpires = "", time.Time{}
-	del.DeadReason, del.DeadAt = reason, now
-	d.obs.DeadLettered(ctx, *del)
-}
+const (
+	reportNone      report = iota // handed back or rescheduled: not finished
+	reportDelivered               // Observer.Delivered
+	reportDead                    // Observer.DeadLettered
+)
 
-// completion is one outcome on its way to the completer, and where its result goes.
+// completion is one outcome on its way to the completer, with what to report once the
+// store has it.
 type completion struct {
-	o   queue.Outcome
-	res chan error // buffered: the completer never blocks on it
-}
-
-// complete sends the outcome of a leased delivery to the store in the next batch and
-// returns its result.
-func (d *Dispatcher) complete(o queue.Outcome) error {
-	c := completion{o: o, res: make(chan error, 1)}
-	d.outcomes <- c
-	return <-c.res
+	o      queue.Outcome
+	del    queue.Delivery // as leased, with the attempt made (if any) appended
+	report report
+	reason string     // the dead letter's reason (reportDead)
+	at     time.Time  // when the outcome was decided: the dead letter's DeadAt
+	res    chan error // when not nil (buffered), the store's result is sent to it too
 }
 
 // completer collects the outcomes of finished attempts into batches (up to
@@ -1052,13 +1041,14 @@ func (d *Dispatcher) completer() {
 	}
 }
 
-// flush sends one batch of outcomes to the store and hands each its result.
+// flush sends one batch of outcomes to the store, then reports each (finished) and wakes
+// Drain and the pump.
 func (d *Dispatcher) flush(batch []completion) {
 	ctx, cancel := d.storeCtx()
 	defer cancel()
 	os := make([]queue.Outcome, len(batch))
-	for i, c := range batch {
-		os[i] = c.o
+	for i := range batch {
+		os[i] = batch[i].o
 	}
 	var errs []error
 	var err error
@@ -1072,12 +1062,46 @@ func (d *Dispatcher) flush(batch []completion) {
 	if err == nil && len(errs) != len(os) {
 		err = fmt.Errorf("%w: %d results for %d outcomes", errStoreResults, len(errs), len(os))
 	}
-	for i, c := range batch {
-		if err != nil {
-			c.res <- err
-		} else {
-			c.res <- errs[i]
+	for i := range batch {
+		e := err
+		if e == nil {
+			e = errs[i]
 		}
+		d.finished(ctx, &batch[i], e)
+	}
+	d.mu.Lock()
+	close(d.progress)
+	d.progress = make(chan struct{})
+	d.mu.Unlock()
+	// What was stored may be leasable now (a retry due, an ordered endpoint's next
+	// delivery, a handed-back one): the pump asks again.
+	d.Notify()
+}
+
+// finished reports one outcome the store has answered: to the observer when it was
+// stored, to the log when not, and to the worker waiting for it, if any.
+func (d *Dispatcher) finished(ctx context.Context, c *completion, err error) {
+	if c.res != nil {
+		c.res <- err
+	}
+	del := &c.del
+	if err != nil {
+		if d.log != nil {
+			lvl := slog.LevelError
+			if errors.Is(err, queue.ErrLeaseLost) {
+				lvl = slog.LevelWarn
+			}
+			d.log.Log(ctx, lvl, "hookkit: store update failed", "delivery", del.ID, "endpoint", del.EndpointID, "err", err)
+		}
+		return
+	}
+	switch {
+	case c.report == reportDelivered && d.obs.Delivered != nil:
+		d.obs.Delivered(ctx, *del)
+	case c.report == reportDead && d.obs.DeadLettered != nil:
+		del.Lease, del.LeaseExpires = "", time.Time{}
+		del.DeadReason, del.DeadAt = c.reason, c.at
+		d.obs.DeadLettered(ctx, *del)
 	}
 }
 

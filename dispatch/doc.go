@@ -22,9 +22,12 @@
 // through the Sender (sender.Sender.Attempt), with the same signing, credentials,
 // classification and safety rules as Send. A retryable failure is rescheduled in the store
 // for the time the endpoint's retry policy (sender.RetryPolicy.Next, and Retry-After)
-// gives; no worker ever sleeps. Each subscription has a limit on attempts in flight
-// (Config.MaxInFlight, overridden by Subscription.MaxInFlight) and the dispatcher leases
-// only what can run now, so a slow or dead endpoint cannot starve the others.
+// gives; no worker ever sleeps, nor waits for the store: a worker hands its outcome to the
+// completer, which stores the outcomes of many attempts in one queue.Store.Complete
+// (Config.CompleteBatch, CompleteWindow) while the workers make the next attempts. Each
+// subscription has a limit on attempts in flight (Config.MaxInFlight, overridden by
+// Subscription.MaxInFlight) and the dispatcher leases only what can run now, so a slow or
+// dead endpoint cannot starve the others.
 // Subscription.Ordered delivers an endpoint's events one at a time in publish order.
 //
 // Circuit breaker (BreakerConfig): after Threshold consecutive failures (default 5) an

@@ -22,12 +22,14 @@ import (
 type Observer struct {
 	// Delivered is called when a delivery was acknowledged by its endpoint and the store
 	// has removed it, with the delivery as it was leased and its last attempt appended.
-	// It is called by the worker that made the attempt.
+	// It is called by the dispatcher's completer once the store has the outcome, one
+	// outcome at a time (a slow hook delays the next batch of outcomes).
 	Delivered func(ctx context.Context, d queue.Delivery)
 	// DeadLettered is called when a delivery became a dead letter in the store, with
 	// DeadReason set and every attempt (the last one included; none was made for the
 	// deliveries of an unsubscribed or disabled endpoint swept in one go, which are not
-	// reported here: see Unsubscribe). It is called by the worker that made the attempt.
+	// reported here: see Unsubscribe). It is called as Delivered is, once the store made
+	// the delivery a dead letter.
 	//
 	// Neither hook is called when the store refused the outcome (queue.ErrLeaseLost: the
 	// lease expired and another dispatcher has the delivery), so each finished delivery is

@@ -569,18 +569,20 @@ func (d *Dispatcher) claimProbe(j *job, e *regEntry, now, later time.Time) {
 	d.flushChanges()
 }
 
-// finishRegistry is the end of handle with a registry: the attempt's outcome goes to
-// the endpoint's shared state (compare-and-set), and the pending deliveries of an
-// endpoint this attempt disabled become dead letters.
-func (d *Dispatcher) finishRegistry(ctx context.Context, j job, o outcome, probe bool, attemptErr error, rescheduled bool) {
+// finishRegistry is the end of handle with a registry, once the outcome is queued for
+// the store: the attempt's outcome goes to the endpoint's shared state (compare-and-set),
+// and the pending deliveries of an endpoint this attempt disabled become dead letters
+// (after stored, the store's result for a rescheduled delivery, has come: it must be
+// pending by then).
+func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr error, rescheduled bool, stored <-chan error) {
+	ctx, cancel := d.storeCtx()
+	defer cancel()
 	counted := j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled && j.mode != modeUnsubscribed
 	d.mu.Lock()
 	d.busy--
 	if counted {
 		j.sub.inflight--
 	}
-	close(d.progress)
-	d.progress = make(chan struct{})
 	d.mu.Unlock()
 	if !counted || (o == outcomeNone && !probe) {
 		return
@@ -615,6 +617,9 @@ func (d *Dispatcher) finishRegistry(ctx context.Context, j job, o outcome, probe
 		return
 	}
 	if rec.State == queue.EndpointDisabled && (rescheduled || o == outcomeGone) {
+		if stored != nil {
+			<-stored
+		}
 		if _, err := d.deadLetterEndpoint(ctx, id, queue.DeadReasonGone); err != nil && d.log != nil {
 			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", id, "err", err)
 		}
