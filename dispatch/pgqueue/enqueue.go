@@ -145,9 +145,17 @@ func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) er
 }
 
 // Enqueue implements queue.Store in one round trip, in one implicit transaction: all the
-// deliveries or none. Unless Config.Notify turns sending off, the listeners are woken
-// after the commit, by a notification the Store sends on its own and shares between the
-// Enqueues committed meanwhile (see the package documentation, Wake-ups).
+// deliveries or none. Concurrent calls share statements: the deliveries of calls made
+// while the Store's earlier Enqueue statements run are inserted together, in one
+// transaction, each call still all or none and with its own result (a call refused on
+// its own — a duplicate, the bound — does not fail the others). A call whose context
+// ends while it waits for its turn returns at once, having stored nothing; once its
+// statement is under way it waits for the statement's result, which its context cancels
+// only together with every other caller's.
+//
+// Unless Config.Notify turns sending off, the listeners are woken after the commit, by a
+// notification the Store sends on its own and shares between the Enqueues committed
+// meanwhile (see the package documentation, Wake-ups).
 func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -155,15 +163,7 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	in, err := s.prepare(ds, false)
-	if err != nil {
-		return err
-	}
-	if err := s.run(ctx, s.pool, in, true); err != nil {
-		return err
-	}
-	s.wakeAfterCommit()
-	return nil
+	return s.enqueue(ctx, ds)
 }
 
 // EnqueueTx stores ds in the caller's transaction tx, with every rule of Enqueue

@@ -85,7 +85,8 @@ type Store struct {
 	started, closed bool
 	cancel          context.CancelFunc // stops the listener
 	listener        sync.WaitGroup
-	waker           waker // the notifications sent after Enqueue's commits (notify.go)
+	waker           waker        // the notifications sent after Enqueue's commits (notify.go)
+	eg              enqueueGroup // concurrent Enqueues merged (merge.go)
 }
 
 var (

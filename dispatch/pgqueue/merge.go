@@ -1,0 +1,173 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hookkit/hookkit/dispatch/queue"
+)
+
+// enqueueRunners is how many Enqueue statements a Store has in flight at once. Calls
+// made while they run wait and are sent together in the next one (see enqueueGroup).
+const enqueueRunners = 2
+
+// enqueueGroup merges concurrent Enqueue calls into shared statements: the deliveries of
+// every call waiting when a statement slot frees up go in one insert, one transaction
+// and one commit, instead of one each. A Dispatcher's publishers each Enqueue one
+// event's deliveries, so under load most of a commit's cost (the round trip, the
+// transaction, the WAL flush) is shared.
+//
+// There is no goroutine of its own: a caller that finds a slot free runs the statement
+// for itself and the callers queued before it, and on finishing hands the slot to the
+// first caller still queued. A merged statement that fails because of one call's
+// deliveries (a duplicate ID, the MaxPending bound, a delivery that cannot be encoded)
+// is retried call by call, so that each call gets the result it would have had alone.
+type enqueueGroup struct {
+	mu      sync.Mutex
+	pending []*enqueueReq
+	running int
+	merged  atomic.Int64 // statements that carried more than one call (tests)
+}
+
+// enqueueReq is one Enqueue call in an enqueueGroup.
+type enqueueReq struct {
+	ctx   context.Context
+	ds    []queue.Delivery
+	err   error
+	taken bool          // in a statement under way (guarded by the group's mu)
+	done  chan struct{} // closed when err is set
+	lead  chan struct{} // capacity 1: a statement slot may be free
+}
+
+// enqueue stores ds through the group: see enqueueGroup.
+func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery) error {
+	g := &s.eg
+	r := &enqueueReq{ctx: ctx, ds: ds, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	for {
+		if r.taken {
+			g.mu.Unlock()
+			<-r.done
+			return r.err
+		}
+		if g.running < enqueueRunners {
+			batch := g.pending
+			g.pending = nil
+			g.running++
+			for _, q := range batch {
+				q.taken = true
+			}
+			g.mu.Unlock()
+			s.enqueueBatch(batch)
+			g.mu.Lock()
+			g.running--
+			g.signalLocked()
+			g.mu.Unlock()
+			return r.err // r was queued, so it was in batch
+		}
+		g.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.err
+		case <-r.lead:
+		case <-ctx.Done():
+		}
+		g.mu.Lock()
+		if !r.taken && ctx.Err() != nil {
+			// Still queued: nothing was sent for it. Leave, passing on a wake-up meant for it.
+			for i, q := range g.pending {
+				if q == r {
+					g.pending = append(g.pending[:i], g.pending[i+1:]...)
+					break
+				}
+			}
+			g.signalLocked()
+			g.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+}
+
+// signalLocked wakes the first queued caller when a statement slot is free. Caller holds mu.
+func (g *enqueueGroup) signalLocked() {
+	if g.running < enqueueRunners && len(g.pending) > 0 {
+		select {
+		case g.pending[0].lead <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// enqueueBatch stores the deliveries of every call in batch, in one statement when it can,
+// and sets each call's result.
+func (s *Store) enqueueBatch(batch []*enqueueReq) {
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	if len(batch) == 1 {
+		batch[0].err = s.enqueueOne(batch[0].ctx, batch[0].ds)
+		return
+	}
+	s.eg.merged.Add(1)
+	n := 0
+	for _, r := range batch {
+		n += len(r.ds)
+	}
+	all := make([]queue.Delivery, 0, n)
+	for _, r := range batch {
+		all = append(all, r.ds...)
+	}
+	// The statement is everyone's: it is cancelled only once every caller's context ends.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
+	defer cancel()
+	var live atomic.Int64
+	live.Store(int64(len(batch)))
+	for _, r := range batch {
+		stop := context.AfterFunc(r.ctx, func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+	in, err := s.prepare(all, false)
+	if err == nil {
+		err = s.run(ctx, s.pool, in, true)
+		if err == nil {
+			s.wakeAfterCommit()
+			return
+		}
+		if !errors.Is(err, queue.ErrDuplicateDelivery) && !errors.Is(err, queue.ErrQueueFull) {
+			for _, r := range batch {
+				r.err = err
+			}
+			return
+		}
+	}
+	// One call's deliveries (or the sum of them) were refused: nothing was stored. Each
+	// call alone, in order.
+	for _, r := range batch {
+		r.err = s.enqueueOne(r.ctx, r.ds)
+	}
+}
+
+// enqueueOne stores the deliveries of one Enqueue call in one statement.
+func (s *Store) enqueueOne(ctx context.Context, ds []queue.Delivery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	in, err := s.prepare(ds, false)
+	if err != nil {
+		return err
+	}
+	if err := s.run(ctx, s.pool, in, true); err != nil {
+		return err
+	}
+	s.wakeAfterCommit()
+	return nil
+}
