@@ -2,7 +2,7 @@ package pgqueue
 
 import (
 	"context"
-	"github.com/hookkit/hookkit/internal/sqltime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
+	"github.com/hookkit/hookkit/internal/sqltime"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
@@ -64,5 +66,95 @@ func TestLeaseCommitsAsynchronously(t *testing.T) {
 			require.NoError(t, tx.Commit(ctx))
 			assert.Equal(t, "on", show(pool), "%s: the session's setting after the commit", c.name)
 		}
+	}
+}
+
+// TestLeaseUsesTheGenericPlan: Lease's statements run with their cached generic plan,
+// never planned again per call (pg_prepared_statements counts the plans of the
+// connection's prepared statements), and the session's plan_cache_mode is untouched.
+func TestLeaseUsesTheGenericPlan(t *testing.T) {
+	ctx := t.Context()
+	dsn, schema := services.PostgresSchema(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	require.NoError(t, err)
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff})
+	require.NoError(t, err)
+	const n = 8
+	for i := range n {
+		require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, strconv.Itoa(i), "ep", queuetest.T0)))
+	}
+	for i := range n {
+		req := queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute}
+		if i%2 == 1 {
+			req.Endpoints = map[string]int{"ep": 1}
+		}
+		ds, err := s.Lease(ctx, req)
+		require.NoError(t, err)
+		require.Len(t, ds, 1)
+	}
+	for _, q := range []string{s.q.leaseAll, s.q.leaseEndpoints} {
+		var generic, custom int64
+		require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, q).Scan(&generic, &custom))
+		assert.Zero(t, custom, "no custom plan")
+		assert.Equal(t, int64(n/2), generic, "every call ran the generic plan")
+	}
+	var mode string
+	require.NoError(t, pool.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&mode))
+	assert.Equal(t, "auto", mode, "the session's setting")
+}
+
+// BenchmarkLeasePlanCacheMode times the lease statement (8 of about 2,000 pending, of
+// one endpoint, then acknowledged) planned as Postgres's default chooses (mode=auto:
+// custom plans) and with the generic plan Lease asks for. Run:
+//
+//	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench BenchmarkLeasePlanCacheMode -benchtime 300x -count 3 .
+func BenchmarkLeasePlanCacheMode(b *testing.B) {
+	ctx := b.Context()
+	dsn, schema := services.PostgresSchema(b)
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(b, err)
+	b.Cleanup(pool.Close)
+	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff, MaxPending: -1})
+	require.NoError(b, err)
+	var ds []queue.Delivery
+	for i := range 2000 {
+		ds = append(ds, queuetest.Delivery(b, "old"+strconv.Itoa(i), "other", queuetest.T0))
+	}
+	require.NoError(b, s.Enqueue(ctx, ds...))
+	conn, err := pool.Acquire(ctx)
+	require.NoError(b, err)
+	defer conn.Release()
+	now, exp := sqltime.Nanos(queuetest.T0), sqltime.Nanos(queuetest.T0.Add(time.Minute))
+	for _, mode := range []string{"auto", "force_generic_plan"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+			require.NoError(b, err)
+			var leasing time.Duration
+			for i := range b.N {
+				batch := make([]queue.Delivery, 8)
+				for j := range batch {
+					batch[j] = queuetest.Delivery(b, mode+strconv.Itoa(i)+"."+strconv.Itoa(j), "ep", queuetest.T0)
+				}
+				require.NoError(b, s.Enqueue(ctx, batch...))
+				start := time.Now()
+				rows, err := conn.Query(ctx, s.q.leaseEndpoints, now, 8, mode+strconv.Itoa(i)+".", exp, []string{"ep", "other"}, []int32{8, 0})
+				require.NoError(b, err)
+				var ids, leases []string
+				for rows.Next() {
+					v := rows.RawValues()
+					ids, leases = append(ids, string(v[1])), append(leases, string(v[8]))
+				}
+				require.NoError(b, rows.Err())
+				leasing += time.Since(start)
+				require.Len(b, ids, 8)
+				_, err = conn.Exec(ctx, s.q.ack, ids, leases)
+				require.NoError(b, err)
+			}
+			b.ReportMetric(float64(leasing.Microseconds())/float64(b.N), "lease-µs")
+		})
 	}
 }

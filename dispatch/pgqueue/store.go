@@ -45,17 +45,32 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
 	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
 	now, exp := sqltime.Nanos(req.Now), sqltime.Nanos(req.Now.Add(req.For))
-	var rows pgx.Rows
-	var err error
+	// One round trip, one implicit transaction: the lease is planned with a generic plan
+	// (genericPlan), then run.
+	b := &pgx.Batch{}
+	b.Queue(genericPlan)
 	if eps == nil {
-		rows, err = s.pool.Query(ctx, s.q.leaseAll, now, req.Max, prefix, exp)
+		b.Queue(s.q.leaseAll, now, req.Max, prefix, exp)
 	} else {
-		rows, err = s.pool.Query(ctx, s.q.leaseEndpoints, now, req.Max, prefix, exp, eps, lims)
+		b.Queue(s.q.leaseEndpoints, now, req.Max, prefix, exp, eps, lims)
 	}
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
 	}
-	return scanDeliveries(rows, min(req.Max, 64))
+	ds, err := scanDeliveries(rows, min(req.Max, 64))
+	if err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
+	}
+	return ds, nil
 }
 
 // Complete implements queue.Store: the outcomes of one call are applied in one round
