@@ -41,25 +41,45 @@
 //
 // # Leasing
 //
-// Lease is one statement: a CTE selects the due deliveries, earliest (Due, Seq) first,
-// with FOR UPDATE SKIP LOCKED (two instances leasing at once take different rows
-// without waiting), and an UPDATE ... RETURNING gives each a random lease token. With
-// LeaseRequest.Endpoints, each listed endpoint's first deliveries up to its limit are
-// taken in the same statement (a LATERAL index scan per endpoint over unnest of the IDs
-// and limits), then the earliest of them up to Max. The ordered head rule is a NOT EXISTS
-// condition (no lower Seq of the endpoint's ordered group is stored): it holds across
-// instances, because the NOT EXISTS reads the statement's snapshot, in which a head that
-// another transaction has locked is still visible. The lease statement's transaction
-// commits with synchronous_commit off (for it alone): it is visible to every instance at
-// once, but Lease does not wait for its WAL flush. A lease lost in a server crash leaves
-// the delivery leasable, as its expiry would: an attempt made under it is one the store
-// had not recorded yet, the duplicate at-least-once delivery allows and a crash before
-// Complete makes anyway; Complete commits synchronously, and its flush makes the earlier
-// lease durable too. With the pump's Leases one after the other, their flush was its
-// pace: BenchmarkDispatchEndToEnd, alternating runs, Lease 3.4-4.1 ms -> 2.1-2.4 ms a
-// call, deliveries/s new/old 1.11, 1.25, 0.95, 1.23 per round. Complete sends all the
-// outcomes of a call in one round trip: one statement per kind of outcome over arrays,
-// in one transaction; an acknowledged delivery is deleted.
+// Lease is one statement (after the plan settings, below, in the same round trip): a CTE
+// selects the due deliveries, earliest (Due, Seq) first, with FOR UPDATE SKIP LOCKED (two
+// instances leasing at once take different rows without waiting), and an UPDATE ...
+// RETURNING gives each a random lease token. With LeaseRequest.Endpoints, each listed
+// endpoint's first deliveries up to its limit are taken in the same statement (a LATERAL
+// index scan per endpoint over unnest of the IDs and limits), then the earliest of them
+// up to Max. The ordered head rule is a NOT EXISTS condition (no lower Seq of the
+// endpoint's ordered group is stored): it holds across instances, because the NOT EXISTS
+// reads the statement's snapshot, in which a head that another transaction has locked is
+// still visible. The lease statement's transaction commits with synchronous_commit off
+// (for it alone): it is visible to every instance at once, but Lease does not wait for
+// its WAL flush. A lease lost in a server crash leaves the delivery leasable, as its
+// expiry would: an attempt made under it is one the store had not recorded yet, the
+// duplicate at-least-once delivery allows and a crash before Complete makes anyway;
+// Complete commits synchronously, and its flush makes the earlier lease durable too. With
+// the pump's Leases one after the other, their flush was its pace:
+// BenchmarkDispatchEndToEnd, alternating runs, Lease 3.4-4.1 ms -> 2.1-2.4 ms a call,
+// deliveries/s new/old 1.11, 1.25, 0.95, 1.23 per round. Complete sends all the outcomes
+// of a call in one round trip: one statement per kind of outcome over arrays, in one
+// transaction; an acknowledged delivery is deleted.
+//
+// Concurrent Enqueues share statements: at most two Enqueue statements of a Store run at
+// once, and the calls made meanwhile are inserted together by the next one, in one
+// transaction and one commit, each call still all or none with its own result (a merged
+// statement refused because of one call's duplicate or the bound is retried call by
+// call). With 16 publishers, about five calls share each commit.
+//
+// # Plans that hold
+//
+// A queue table is the worst case for a planner's statistics: it may go from empty to a
+// backlog of millions in less time than autovacuum takes to analyze it, and pgx's
+// prepared statements keep the plan made when it was small. Lease and Complete therefore
+// begin their transaction, in the same round trip, with settings local to it: the cached
+// generic plan (the lease statements were planned anew on every call, as long as they
+// took to run), index scans only (a plan made on an empty table read every pending
+// delivery to acknowledge a few: 3,000 rows for 2 in TestCompletePlansHoldWithAStaleTable)
+// and no JIT. Each statement has the index it needs: the primary key for Complete's IDs,
+// the due indexes for Lease. The pool's other statements, the application's included,
+// are planned as before.
 //
 // # Clocks and skew
 //

@@ -2,7 +2,9 @@ package pgqueue
 
 import (
 	"context"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +159,103 @@ func BenchmarkLeasePlanCacheMode(b *testing.B) {
 			b.ReportMetric(float64(leasing.Microseconds())/float64(b.N), "lease-µs")
 		})
 	}
+}
+
+// TestCompletePlansHoldWithAStaleTable: Complete's and Lease's statements, with the plan
+// settings they run with, keep finding rows through their indexes when their plan was
+// made while the table was empty and the table then grew (no ANALYZE between): the
+// acknowledgement reads the rows it deletes by the primary key, the leases scan the due
+// indexes, and neither scans the backlog.
+func TestCompletePlansHoldWithAStaleTable(t *testing.T) {
+	ctx := t.Context()
+	dsn, schema := services.PostgresSchema(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	require.NoError(t, err)
+	cfg.MaxConns = 2 // one held by the test for its prepared statements
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff, MaxPending: -1})
+	require.NoError(t, err)
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	now, exp := sqltime.Nanos(queuetest.T0), sqltime.Nanos(queuetest.T0.Add(time.Minute))
+	stmts := []struct {
+		name, sql string
+		args      func(ids, leases []string) []any
+		want      string // the index the plan reads deliveries through
+	}{
+		{"ack", s.q.ack, func(ids, leases []string) []any { return []any{ids, leases} }, "deliveries_pkey"},
+		{"reschedule", s.q.reschedule, func(ids, leases []string) []any {
+			args := []any{ids, leases, []int64{now, now}, []int32{0, 0}}
+			var none attemptCols
+			return append(args, none.args()...)
+		}, "deliveries_pkey"},
+		{"lease_all", s.q.leaseAll, func([]string, []string) []any { return []any{now, 2, "t.", exp} }, "deliveries_due"},
+		{"lease_endpoints", s.q.leaseEndpoints, func([]string, []string) []any {
+			return []any{now, 2, "t.", exp, []string{"ep"}, []int32{2}}
+		}, "deliveries_endpoint_due"},
+	}
+	// Plans made on the empty table, as a new store's first calls make them.
+	for _, st := range stmts {
+		_, err := conn.Exec(ctx, "PREPARE "+st.name+" AS "+st.sql)
+		require.NoError(t, err)
+		tx, err := conn.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, planSettings)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "EXECUTE "+st.name+placeholders(len(st.args(nil, nil))), simple(st.args([]string{"a", "b"}, []string{"x", "y"}))...)
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(ctx))
+	}
+	// The backlog, and two leased deliveries to complete.
+	ds := make([]queue.Delivery, 3000)
+	for i := range ds {
+		ds[i] = queuetest.Delivery(t, "d"+strconv.Itoa(i), "ep", queuetest.T0)
+	}
+	require.NoError(t, s.Enqueue(ctx, ds...))
+	leased, err := s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 2, For: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, leased, 2)
+	ids, leases := []string{leased[0].ID, leased[1].ID}, []string{leased[0].Lease, leased[1].Lease}
+	for _, st := range stmts {
+		tx, err := conn.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, planSettings)
+		require.NoError(t, err)
+		rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE "+st.name+placeholders(len(st.args(ids, leases))), simple(st.args(ids, leases))...)
+		require.NoError(t, err)
+		var plan strings.Builder
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			plan.WriteString(line + "\n")
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, tx.Rollback(ctx))
+		p := plan.String()
+		assert.NotContains(t, p, "Seq Scan on deliveries", "%s:\n%s", st.name, p)
+		assert.Regexp(t, `(Index Scan using|Bitmap Index Scan on) `+st.want+`\b`, p, "%s: through %s:\n%s", st.name, st.want, p)
+		for _, m := range removed.FindAllStringSubmatch(p, -1) {
+			n, _ := strconv.Atoi(m[1])
+			assert.LessOrEqual(t, n, 10, "%s: rows read and dropped:\n%s", st.name, p)
+		}
+		assert.Contains(t, p, "rows=2 loops=1", "%s applied to the two:\n%s", st.name, p)
+	}
+}
+
+// removed matches the rows a plan node read and dropped.
+var removed = regexp.MustCompile(`Rows Removed by (?:Join )?Filter: (\d+)`)
+
+// simple makes pgx send args in the SQL text (EXECUTE takes no parameters).
+func simple(args []any) []any { return append([]any{pgx.QueryExecModeSimpleProtocol}, args...) }
+
+// placeholders returns "($1, …, $n)".
+func placeholders(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(i+1)
+	}
+	return "(" + strings.Join(ps, ", ") + ")"
 }

@@ -57,16 +57,34 @@ const (
 	asyncCommitted = `(SELECT v FROM sc) = 'off'`
 )
 
-// genericPlan precedes each Lease statement in its transaction: it makes Postgres plan
-// the statement (prepared once per connection by pgx) with its cached generic plan
-// instead of planning it again for each call's parameters. With plan_cache_mode's
-// default, auto, the planner keeps choosing custom plans for the lease statements (the
-// generic plan's estimate for an unknown LIMIT looks worse), and planning cost as much as
-// running: a lease of 8 among 2,000 pending took 0.80 ms a call against 0.42–0.47 ms with
-// the generic plan (BenchmarkLeasePlanCacheMode). The
-// setting is local to the lease's own transaction: the pool's other statements, the
+// planSettings begins the transaction of each Lease and Complete, in the same round
+// trip, so that their statements (prepared once per connection by pgx) run with plans
+// that hold whatever the table's statistics say:
+//
+//   - the cached generic plan (plan_cache_mode), not one planned again per call: with the
+//     default, auto, the planner keeps choosing custom plans for the lease statements (the
+//     generic plan's estimate for an unknown LIMIT looks worse), and planning cost as much
+//     as running: a lease of 8 took 0.73 ms a call against 0.44–0.48 ms with the generic
+//     plan (BenchmarkLeasePlanCacheMode);
+//
+//   - index scans only (enable_seqscan, enable_bitmapscan): a plan made while the table
+//     looked small (a new schema, or not analyzed since it grew: autovacuum's analyze
+//     comes a minute later at best, never where autovacuum is off) scans the whole table,
+//     or every pending delivery through a partial index, for each call. Seen: acknowledging
+//     9 deliveries read 2,554 rows (a hash of the unnest against a bitmap scan of the
+//     pending ones), and with that fixed, 1,765 rows by a sequential scan; the cost grew
+//     with the backlog (TestCompletePlansHoldWithAStaleTable). Each statement has the
+//     index it needs: the primary key for Complete's IDs, the due indexes for Lease.
+//
+//   - no JIT compilation (jit): a sequential scan that is the only way (the counts log, read
+//     by the compaction and the eviction that may follow in a Complete) keeps its
+//     disabled path's cost, far above jit_above_cost, and compiling it took 54–57 ms.
+//
+// The settings are local to the transaction: the pool's other statements, the
 // application's included, plan as before.
-const genericPlan = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
+const planSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('jit', 'off', true)`
 
 // noAttempts are the columns of attemptsOf for a row that has no attempts.
 const noAttempts = `NULL::int8[], NULL::int8[], NULL::int8[], NULL::int4[], NULL::text[], NULL::text[], NULL::int8[]`
@@ -223,10 +241,13 @@ SELECT count(*) FROM ins`
 
 	// Complete: one statement per kind of outcome, each for many outcomes (arrays,
 	// distinct IDs), returning the positions (ord, from 1) of those applied.
+	//
+	// "d.id = ANY($1)" is the primary key's index condition (see planSettings); a row
+	// that carries the outcome's lease is not a dead letter (every way to one clears it).
 	// $1 IDs, $2 leases.
 	q.ack = sql(`WITH del AS (
 	DELETE FROM {s}.deliveries d USING unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(id, lease, ord)
-	WHERE d.id = u.id AND d.lease = u.lease AND d.dead_at IS NULL
+	WHERE d.id = ANY($1::text[]) AND d.id = u.id AND d.lease = u.lease
 	RETURNING u.ord, d.seq, d.n_attempts
 ), del_att AS (
 	DELETE FROM {s}.attempts a USING del WHERE del.n_attempts > 0 AND a.seq = del.seq
@@ -236,7 +257,7 @@ SELECT ord FROM del`)
 	q.reschedule = sql(`WITH upd AS (
 	UPDATE {s}.deliveries d SET due = u.due, lease = NULL, lease_expires = NULL, n_attempts = d.n_attempts + u.nadd
 	FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[]) WITH ORDINALITY AS u(id, lease, due, nadd, ord)
-	WHERE d.id = u.id AND d.lease = u.lease AND d.dead_at IS NULL
+	WHERE d.id = ANY($1::text[]) AND d.id = u.id AND d.lease = u.lease
 	RETURNING u.ord, d.id, d.seq, d.n_attempts - u.nadd AS first
 )` + insertAttempts("upd", 5) + `
 SELECT ord FROM upd`)
@@ -245,7 +266,7 @@ SELECT ord FROM upd`)
 	UPDATE {s}.deliveries d SET dead_at = $3, dead_reason = u.reason, lease = NULL, lease_expires = NULL,
 		n_attempts = d.n_attempts + u.nadd
 	FROM unnest($1::text[], $2::text[], $4::text[], $5::int4[]) WITH ORDINALITY AS u(id, lease, reason, nadd, ord)
-	WHERE d.id = u.id AND d.lease = u.lease AND d.dead_at IS NULL
+	WHERE d.id = ANY($1::text[]) AND d.id = u.id AND d.lease = u.lease
 	RETURNING u.ord, d.id, d.seq, d.n_attempts - u.nadd AS first
 )` + insertAttempts("upd", 6) + `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT -count(*), count(*) FROM upd HAVING count(*) > 0)
 SELECT ord FROM upd`)

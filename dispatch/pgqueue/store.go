@@ -45,10 +45,9 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
 	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
 	now, exp := sqltime.Nanos(req.Now), sqltime.Nanos(req.Now.Add(req.For))
-	// One round trip, one implicit transaction: the lease is planned with a generic plan
-	// (genericPlan), then run.
+	// One round trip, one implicit transaction: the plan settings, then the lease.
 	b := &pgx.Batch{}
-	b.Queue(genericPlan)
+	b.Queue(planSettings)
 	if eps == nil {
 		b.Queue(s.q.leaseAll, now, req.Max, prefix, exp)
 	} else {
@@ -134,6 +133,7 @@ func (s *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Ou
 		buries = buries || o.Kind == queue.OutcomeDeadLetter
 	}
 	b := &pgx.Batch{}
+	b.Queue(planSettings)
 	var queued []*group
 	writes := 0
 	for r := range rounds {
@@ -160,6 +160,9 @@ func (s *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Ou
 	s.queueCompaction(b, writes)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, fmt.Errorf("hookkit/pgqueue: complete: %w", err)
+	}
 	for _, g := range queued {
 		rows, err := br.Query()
 		if err != nil {
