@@ -72,13 +72,13 @@
 //
 // A queue table is the worst case for a planner's statistics: it may go from empty to a
 // backlog of millions in less time than autovacuum takes to analyze it, and pgx's
-// prepared statements keep the plan made when it was small. Lease and Complete therefore
-// begin their transaction, in the same round trip, with settings local to it: the cached
+// prepared statements keep the plan made when it was small. Lease, Complete and NextDue
+// therefore begin their transaction, in the same round trip, with settings local to it: the cached
 // generic plan (the lease statements were planned anew on every call, as long as they
 // took to run), index scans only (a plan made on an empty table read every pending
 // delivery to acknowledge a few: 3,000 rows for 2 in TestCompletePlansHoldWithAStaleTable)
 // and no JIT. Each statement has the index it needs: the primary key for Complete's IDs,
-// the due indexes for Lease. The pool's other statements, the application's included,
+// the due indexes for Lease and NextDue. The pool's other statements, the application's included,
 // are planned as before.
 //
 // # Clocks and skew

@@ -196,6 +196,7 @@ func TestCompletePlansHoldWithAStaleTable(t *testing.T) {
 		{"lease_endpoints", s.q.leaseEndpoints, func([]string, []string) []any {
 			return []any{now, 2, "t.", exp, []string{"ep"}, []int32{2}}
 		}, "deliveries_endpoint_due"},
+		{"next_due", s.q.nextDue, func([]string, []string) []any { return nil }, "deliveries_due"},
 	}
 	// Plans made on the empty table, as a new store's first calls make them.
 	for _, st := range stmts {
@@ -241,7 +242,9 @@ func TestCompletePlansHoldWithAStaleTable(t *testing.T) {
 			n, _ := strconv.Atoi(m[1])
 			assert.LessOrEqual(t, n, 10, "%s: rows read and dropped:\n%s", st.name, p)
 		}
-		assert.Contains(t, p, "rows=2 loops=1", "%s applied to the two:\n%s", st.name, p)
+		if st.name != "next_due" {
+			assert.Contains(t, p, "rows=2 loops=1", "%s applied to the two:\n%s", st.name, p)
+		}
 	}
 }
 
@@ -251,8 +254,11 @@ var removed = regexp.MustCompile(`Rows Removed by (?:Join )?Filter: (\d+)`)
 // simple makes pgx send args in the SQL text (EXECUTE takes no parameters).
 func simple(args []any) []any { return append([]any{pgx.QueryExecModeSimpleProtocol}, args...) }
 
-// placeholders returns "($1, …, $n)".
+// placeholders returns "($1, …, $n)", "" for none.
 func placeholders(n int) string {
+	if n == 0 {
+		return ""
+	}
 	ps := make([]string, n)
 	for i := range ps {
 		ps[i] = "$" + strconv.Itoa(i+1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -424,7 +425,15 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 // LeaseExpires of a lease, whichever comes first. It reports false on an error too.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
 	var due, exp pgtype.Int8
-	if err := s.pool.QueryRow(ctx, s.q.nextDue).Scan(&due, &exp); err != nil {
+	b := &pgx.Batch{}
+	b.Queue(planSettings)
+	b.Queue(s.q.nextDue)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&due, &exp)
+	}
+	if err = errors.Join(err, br.Close()); err != nil {
 		return time.Time{}, false
 	}
 	switch {
