@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -113,9 +114,10 @@ func TestDispatcherShutdownFlushesOutcomes(t *testing.T) {
 	})
 }
 
-// TestWorkerGoesOnBeforeItsOutcomeIsStored: a worker is free once its outcome is queued
-// for the store, so one worker makes the next attempts while the first outcome waits for
-// its batch; the Delivered hook is called only once the store has removed each delivery.
+// TestWorkerGoesOnBeforeItsOutcomeIsStored: with an OutcomeBacklog, a worker is free
+// once its outcome is queued for the store, so one worker makes the next attempts while
+// the first outcome waits for its batch; the Delivered hook is called only once the store
+// has removed each delivery.
 func TestWorkerGoesOnBeforeItsOutcomeIsStored(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		const n, window = 3, time.Minute
@@ -124,7 +126,7 @@ func TestWorkerGoesOnBeforeItsOutcomeIsStored(t *testing.T) {
 		var mu sync.Mutex
 		var delivered []string
 		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 1, MaxInFlight: 1,
-			CompleteWindow: window, LeaseFor: time.Hour,
+			CompleteWindow: window, LeaseFor: time.Hour, OutcomeBacklog: n,
 			Observer: dispatch.Observer{Delivered: func(_ context.Context, del queue.Delivery) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -152,4 +154,37 @@ func TestWorkerGoesOnBeforeItsOutcomeIsStored(t *testing.T) {
 		mu.Unlock()
 		require.NoError(t, d.Shutdown(bg))
 	})
+}
+
+// TestOutcomeBacklogBoundsWhatACrashRepeats: the attempts made and not yet stored are at
+// most Workers + OutcomeBacklog (what a crash may repeat), and without a backlog at most
+// Workers: a worker then waits for its outcome's batch before its next attempt.
+func TestOutcomeBacklogBoundsWhatACrashRepeats(t *testing.T) {
+	for _, backlog := range []int{0, 2} {
+		t.Run("backlog="+strconv.Itoa(backlog), func(t *testing.T) {
+			dspBubble(t, func(t *testing.T, nw *dspNet) {
+				const workers, window = 2, time.Minute
+				srv := nw.server(status(http.StatusNoContent))
+				store := &batchStore{Store: memqueue.New(memqueue.Config{})}
+				d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: workers, MaxInFlight: workers,
+					CompleteWindow: window, LeaseFor: time.Hour, OutcomeBacklog: backlog})
+				require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+				require.NoError(t, d.Start(bg))
+				for range 10 {
+					_, err := d.Publish(bg, newEvent(t, "order-created"))
+					require.NoError(t, err)
+				}
+				synctest.Wait()
+				// Each worker made one attempt per place in the backlog, then one more whose
+				// outcome waits for a place.
+				assert.Equal(t, workers+backlog, srv.Count(), "attempts made while no outcome is stored")
+				assert.Empty(t, store.Sizes())
+				time.Sleep(window)
+				synctest.Wait()
+				require.NoError(t, d.Drain(bg))
+				assert.Equal(t, 10, srv.Count(), "all delivered once the batches go")
+				require.NoError(t, d.Shutdown(bg))
+			})
+		})
+	}
 }

@@ -92,11 +92,10 @@ type Config struct {
 	CompleteBatch int
 	// CompleteWindow is how long a batch of outcomes waits for more after its first one
 	// before it is sent (sooner when CompleteBatch outcomes are waiting, or at Shutdown).
-	// A worker does not wait for its outcome's batch: it goes on to the next delivery once
-	// the outcome is queued (at most CompleteBatch wait, then workers wait for room), and
-	// the attempt no longer counts against Workers or MaxInFlight. A crash loses nothing:
-	// an outcome never stored leaves its lease to expire, and the delivery is attempted
-	// again (an ordered endpoint's next delivery waits for it: see queue.Store). Keep it
+	// The worker of each outcome waits for its batch, unless OutcomeBacklog lets it go on.
+	// A crash loses nothing: an outcome never stored leaves its lease to expire, and the
+	// delivery is attempted again (an ordered endpoint's next delivery waits for it: see
+	// queue.Store). Keep it
 	// far below LeaseFor: a lease that expires while its outcome waits is lost; New refuses
 	// a window longer than a tenth of LeaseFor.
 	// 0 means no wait: a batch takes the outcomes already waiting (those that finished
@@ -104,6 +103,16 @@ type Config struct {
 	// dispatcher is idle and grows with load; a few milliseconds batch more. Negative is an
 	// error.
 	CompleteWindow time.Duration
+	// OutcomeBacklog is how many finished attempts may wait for the store while their
+	// workers go on to the next deliveries. 0 means none: a worker waits until the store
+	// has its outcome, so at any moment at most Workers deliveries have been attempted and
+	// not recorded, and a crash repeats at most Workers of them. N > 0 lets the workers
+	// make their next attempts while the store commits the last outcomes (as River's
+	// completer does): for a store whose commits take about as long as an attempt to a
+	// fast endpoint, more deliveries a second (see BENCHMARKS.md), and a crash may repeat
+	// up to Workers + N. An outcome waiting in the backlog no longer counts against
+	// Workers or MaxInFlight. Negative is an error.
+	OutcomeBacklog int
 	// Registry, when not nil, keeps the endpoints and their circuit-breaker state, shared
 	// by every dispatcher on it (pgqueue.Store implements it beside its queue; see
 	// Register and the package documentation, Many instances): endpoints are added with
@@ -232,6 +241,7 @@ type Dispatcher struct {
 	done       chan struct{}
 	reg        *registry       // nil without Config.Registry
 	outcomes   chan completion // to the completer
+	backlog    chan struct{}   // a token per outcome waiting for the store without its worker (OutcomeBacklog); nil: none
 	completed  chan struct{}   // closed when the completer has sent everything
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -267,6 +277,8 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("%w: negative CompleteBatch", ErrInvalidConfig)
 	case cfg.CompleteWindow < 0:
 		return nil, fmt.Errorf("%w: negative CompleteWindow", ErrInvalidConfig)
+	case cfg.OutcomeBacklog < 0:
+		return nil, fmt.Errorf("%w: negative OutcomeBacklog", ErrInvalidConfig)
 	}
 	if cfg.CompleteBatch == 0 {
 		cfg.CompleteBatch = DefaultCompleteBatch
@@ -316,6 +328,9 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		progress:  make(chan struct{}),
 		outcomes:  make(chan completion, cfg.CompleteBatch),
 		completed: make(chan struct{}),
+	}
+	if cfg.OutcomeBacklog > 0 {
+		d.backlog = make(chan struct{}, cfg.OutcomeBacklog)
 	}
 	d.evict, _ = store.(queue.DeadEvicter)
 	if d.now == nil {
@@ -866,10 +881,9 @@ func (d *Dispatcher) storeCtx() (context.Context, context.CancelFunc) {
 }
 
 // handle finishes one leased delivery: sends it (or not, by mode), records the outcome in
-// the breaker and queues it for the store. The worker is free once the outcome is queued,
-// not once it is stored: the completer stores it with the next batch and then reports it
-// (see finished), so a store's commit latency does not hold a worker, and the next Lease
-// runs while the outcomes of the last one are being written.
+// the breaker and hands it to the completer, which stores it with the next batch and then
+// reports it (see finished). The worker waits for the store, or, with room in the
+// OutcomeBacklog, goes on at once: the store's commit then overlaps the next attempts.
 func (d *Dispatcher) handle(j job) {
 	del := &j.d
 	c := completion{del: j.d, at: d.now()}
@@ -920,11 +934,8 @@ func (d *Dispatcher) handle(j job) {
 		c.del.Attempts = append(c.del.Attempts, a)
 	}
 	if d.reg != nil {
-		if rescheduled {
-			// finishRegistry may sweep the endpoint: this delivery must be pending by then.
-			c.res = make(chan error, 1)
-		}
-		d.outcomes <- c
+		// finishRegistry may sweep the endpoint: a rescheduled delivery must be pending by then.
+		d.submit(&c, rescheduled)
 		d.finishRegistry(j, o, probe, sa.Err, rescheduled, c.res)
 		d.Notify()
 		return
@@ -954,10 +965,7 @@ func (d *Dispatcher) handle(j job) {
 	}
 	d.mu.Unlock()
 	d.flushChanges()
-	if sweep != "" {
-		c.res = make(chan error, 1)
-	}
-	d.outcomes <- c
+	d.submit(&c, sweep != "")
 	if sweep != "" {
 		<-c.res
 		ctx, cancel := d.storeCtx()
@@ -970,6 +978,25 @@ func (d *Dispatcher) handle(j job) {
 	d.busy--
 	d.mu.Unlock()
 	d.Notify()
+}
+
+// submit hands c to the completer. Without an OutcomeBacklog it returns once the store
+// has c (the worker waits); with one, once c is queued and holds a place in the backlog
+// (waiting for a place first). When result is set, the store's result is also sent to
+// c.res, for the caller to wait on.
+func (d *Dispatcher) submit(c *completion, result bool) {
+	if d.backlog == nil {
+		c.res = make(chan error, 1)
+		d.outcomes <- *c
+		c.res <- <-c.res // stored; kept in c.res for a caller that waits too
+		return
+	}
+	if result {
+		c.res = make(chan error, 1)
+	}
+	d.backlog <- struct{}{}
+	c.backlogged = true
+	d.outcomes <- *c
 }
 
 // report says which Observer hook a stored outcome is reported to.
@@ -990,6 +1017,8 @@ type completion struct {
 	reason string     // the dead letter's reason (reportDead)
 	at     time.Time  // when the outcome was decided: the dead letter's DeadAt
 	res    chan error // when not nil (buffered), the store's result is sent to it too
+	// backlogged says c holds a place in the OutcomeBacklog, given back once stored.
+	backlogged bool
 }
 
 // completer collects the outcomes of finished attempts into batches (up to
@@ -1083,6 +1112,9 @@ func (d *Dispatcher) flush(batch []completion) {
 func (d *Dispatcher) finished(ctx context.Context, c *completion, err error) {
 	if c.res != nil {
 		c.res <- err
+	}
+	if c.backlogged {
+		<-d.backlog
 	}
 	del := &c.del
 	if err != nil {

@@ -22,9 +22,9 @@
 // through the Sender (sender.Sender.Attempt), with the same signing, credentials,
 // classification and safety rules as Send. A retryable failure is rescheduled in the store
 // for the time the endpoint's retry policy (sender.RetryPolicy.Next, and Retry-After)
-// gives; no worker ever sleeps, nor waits for the store: a worker hands its outcome to the
-// completer, which stores the outcomes of many attempts in one queue.Store.Complete
-// (Config.CompleteBatch, CompleteWindow) while the workers make the next attempts. Each
+// gives; no worker ever sleeps. The outcomes of the attempts finished meanwhile go to the
+// store together, in one queue.Store.Complete (Config.CompleteBatch, CompleteWindow);
+// with Config.OutcomeBacklog the workers make their next attempts while it commits. Each
 // subscription has a limit on attempts in flight (Config.MaxInFlight, overridden by
 // Subscription.MaxInFlight) and the dispatcher leases only what can run now, so a slow or
 // dead endpoint cannot starve the others.

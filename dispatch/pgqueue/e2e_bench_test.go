@@ -86,13 +86,18 @@ func e2eSender(b *testing.B) *sender.Sender {
 // (NotifyListenOnly: no notifying commits, which Postgres serializes; a single instance
 // is woken by its own Publish anyway).
 var e2eStores = []struct {
-	name string
-	open func(b *testing.B) queue.Store
+	name    string
+	open    func(b *testing.B) queue.Store
+	backlog int // dispatch.Config.OutcomeBacklog
 }{
-	{"memory", func(*testing.B) queue.Store { return memqueue.New(memqueue.Config{MaxPending: -1}) }},
-	{"pgqueue", func(b *testing.B) queue.Store { return e2eStore(b, pgqueue.NotifyOn) }},
-	{"pgqueue-listenonly", func(b *testing.B) queue.Store { return e2eStore(b, pgqueue.NotifyListenOnly) }},
+	{"memory", e2eMemory, 0},
+	{"pgqueue", func(b *testing.B) queue.Store { return e2eStore(b, pgqueue.NotifyOn) }, 0},
+	{"pgqueue-listenonly", func(b *testing.B) queue.Store { return e2eStore(b, pgqueue.NotifyListenOnly) }, 0},
+	{"memory-backlog64", e2eMemory, 64},
+	{"pgqueue-backlog64", func(b *testing.B) queue.Store { return e2eStore(b, pgqueue.NotifyOn) }, 64},
 }
+
+func e2eMemory(*testing.B) queue.Store { return memqueue.New(memqueue.Config{MaxPending: -1}) }
 
 // e2ePoolConns is the size of the pool of BenchmarkDispatchEndToEnd's pgqueue Store:
 // a connection for each of the 16 publishers, the dispatcher's Lease and its Complete
@@ -180,7 +185,8 @@ func (s *e2eTimed) report(b *testing.B) {
 // BenchmarkDispatchEndToEnd measures deliveries per second from Publish to
 // acknowledgement through one dispatcher, on pgqueue against the memory store: b.N
 // events published by 16 goroutines (one Enqueue each) to one endpoint, a loopback
-// receiver answering 204 at once, 16 workers, up to 16 attempts in flight; the clock
+// receiver answering 204 at once, 16 workers, up to 16 attempts in flight (and, in the
+// -backlog64 variants, an OutcomeBacklog of 64 on both stores); the clock
 // stops when the Delivered hook has seen all b.N. The variants run in turn, e2eRounds
 // rounds, and the ratios over the memory store within each round are logged (a
 // benchmark with sub-benchmarks shows its log with -v only). The pgqueue variants also
@@ -212,7 +218,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 				store := bs.open(b)
 				var acked atomic.Int64
 				all := make(chan struct{})
-				d, err := dispatch.New(snd, store, dispatch.Config{Workers: 16, MaxInFlight: 16,
+				d, err := dispatch.New(snd, store, dispatch.Config{Workers: 16, MaxInFlight: 16, OutcomeBacklog: bs.backlog,
 					Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
 						if acked.Add(1) == int64(b.N) {
 							close(all)
@@ -268,6 +274,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 		}
 	}
 	rates.logRatios(b, "memory", "pgqueue", "pgqueue-listenonly")
+	rates.logRatios(b, "memory-backlog64", "pgqueue-backlog64")
 }
 
 // slowEndpoints is the number of endpoints of BenchmarkSlowEndpoints, each answering
