@@ -92,6 +92,11 @@ type Config struct {
 	// or its 50 ms tick, whichever comes first; not configurable). 0 means no wait;
 	// negative is an error.
 	CompleteWindow time.Duration
+	// OutcomeBacklog is hookkit's dispatch.Config.OutcomeBacklog in the burn-down: how many
+	// outcomes may wait for the store while their workers go on (a River worker's slot is
+	// always free once its completion is queued to the batch completer). 0 means none (the
+	// dispatcher's default); negative is an error.
+	OutcomeBacklog int
 	// Publishers is the number of goroutines publishing at once in the transactional
 	// insert. 0 means DefaultPublishers; negative is an error.
 	Publishers int
@@ -110,7 +115,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Jobs < 0 || c.Workers < 0 || c.CompleteBatch < 0 || c.CompleteWindow < 0 || c.Publishers < 0 || c.PerTx < 0 || c.Timeout < 0 {
+	if c.Jobs < 0 || c.Workers < 0 || c.CompleteBatch < 0 || c.CompleteWindow < 0 || c.OutcomeBacklog < 0 || c.Publishers < 0 || c.PerTx < 0 || c.Timeout < 0 {
 		return c, errors.New("riverbench: negative number in Config")
 	}
 	if c.Jobs == 0 {
@@ -233,7 +238,8 @@ func (b *Bench) newDispatcher(store queue.Store, delivered func()) (*dispatch.Di
 		return nil, err
 	}
 	cfg := dispatch.Config{Workers: b.cfg.Workers, MaxInFlight: -1, PollInterval: RiverFetchPollInterval,
-		CompleteBatch: b.cfg.CompleteBatch, CompleteWindow: b.cfg.CompleteWindow, Logger: b.cfg.Logger}
+		CompleteBatch: b.cfg.CompleteBatch, CompleteWindow: b.cfg.CompleteWindow, OutcomeBacklog: b.cfg.OutcomeBacklog,
+		Logger: b.cfg.Logger}
 	if delivered != nil {
 		cfg.Observer.Delivered = func(context.Context, queue.Delivery) { delivered() }
 	}

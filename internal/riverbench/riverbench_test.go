@@ -124,12 +124,18 @@ func sideBySide(b *testing.B, hookkit, rvr func(context.Context) (riverbench.Res
 // with 100, 500 and 2,000 workers each (2,000: River's own benchmark, cmd/river bench;
 // hookkit's CompleteBatch equal to its workers); one round of each side per b.N (run
 // -benchtime 5x). A River worker's slot is free once its completion is queued to the
-// batch completer; a hookkit worker's only once its outcome is stored, so with few
-// workers hookkit's are waiting for the store more of the time.
+// batch completer; a hookkit worker's, by default, only once its outcome is stored, so
+// with few workers hookkit's are waiting for the store more of the time: the last
+// variant gives hookkit's dispatcher an OutcomeBacklog as large as its workers, as
+// River's completer has.
 func BenchmarkBurnDown(b *testing.B) {
-	for _, w := range []int{100, 500, 2000} {
-		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
-			bb := newBench(b, riverbench.Config{Workers: w})
+	for _, c := range []struct{ workers, backlog int }{{100, 0}, {500, 0}, {2000, 0}, {100, 100}} {
+		name := fmt.Sprintf("workers=%d", c.workers)
+		if c.backlog > 0 {
+			name += fmt.Sprintf("/backlog=%d", c.backlog)
+		}
+		b.Run(name, func(b *testing.B) {
+			bb := newBench(b, riverbench.Config{Workers: c.workers, OutcomeBacklog: c.backlog})
 			sideBySide(b, bb.HookkitBurnDown, bb.RiverBurnDown)
 		})
 	}
