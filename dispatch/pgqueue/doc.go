@@ -72,14 +72,15 @@
 //
 // A queue table is the worst case for a planner's statistics: it may go from empty to a
 // backlog of millions in less time than autovacuum takes to analyze it, and pgx's
-// prepared statements keep the plan made when it was small. Lease, Complete and NextDue
-// therefore begin their transaction, in the same round trip, with settings local to it: the cached
-// generic plan (the lease statements were planned anew on every call, as long as they
-// took to run), index scans only (a plan made on an empty table read every pending
-// delivery to acknowledge a few: 3,000 rows for 2 in TestCompletePlansHoldWithAStaleTable)
-// and no JIT. Each statement has the index it needs: the primary key for Complete's IDs,
-// the due indexes for Lease and NextDue. The pool's other statements, the application's included,
-// are planned as before.
+// prepared statements keep the plan made when it was small. Lease, Complete, NextDue and
+// the registry's lookups therefore begin their transaction, in the same round trip, with
+// settings local to it: the cached generic plan (the lease statements were planned anew
+// on every call, as long as they took to run), index scans only (a plan made on an empty
+// table read every pending delivery to acknowledge a few: 3,000 rows for 2 in
+// TestCompletePlansHoldWithAStaleTable) and no JIT. Each statement has the index it
+// needs: the primary key for Complete's IDs, the due indexes for Lease and NextDue, the
+// patterns' and endpoints' keys for the registry. The pool's other statements, the
+// application's included, are planned as before.
 //
 // # Clocks and skew
 //
@@ -230,7 +231,9 @@
 // within a poll interval. MatchEndpoints finds an event's endpoints with index probes,
 // SetEndpointState is a compare-and-set on the version, EndpointChanges follows the
 // writers' transaction ids and ListEndpoints pages by id: the design comment at the top
-// of registry.go says how, and what each costs.
+// of registry.go says how, and what each costs. The lookups run with the plan settings
+// too (Plans that hold): on a registry that grew from empty, MatchEndpoints kept a plan
+// that read every pattern, 9 ms a Publish with 50,000 endpoints.
 //
 // # Dependencies
 //

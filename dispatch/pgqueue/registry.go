@@ -222,7 +222,7 @@ func (s *Store) GetEndpoints(ctx context.Context, ids ...string) ([]queue.Endpoi
 	if len(ids) == 0 {
 		return []queue.Endpoint{}, nil
 	}
-	rows, err := s.pool.Query(ctx, s.reg().get, ids)
+	rows, err := s.queryPlanned(ctx, s.reg().get, ids)
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: get endpoints: %w", err)
 	}
@@ -282,7 +282,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, now time.Time, id string) er
 // the type (queue.MatchKeys) up in the primary key of endpoint_patterns.
 func (s *Store) MatchEndpoints(ctx context.Context, eventType string) ([]queue.EndpointMatch, error) {
 	kinds, values := patternArrays(queue.MatchKeys(eventType))
-	rows, err := s.pool.Query(ctx, s.reg().match, kinds, values)
+	rows, err := s.queryPlanned(ctx, s.reg().match, kinds, values)
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: match endpoints: %w", err)
 	}
@@ -340,7 +340,7 @@ func (s *Store) SetEndpointState(ctx context.Context, id string, version uint64,
 // never skipped.
 func (s *Store) EndpointChanges(ctx context.Context, since uint64, limit int) (queue.Changes, error) {
 	limit = max(limit, 0)
-	rows, err := s.pool.Query(ctx, s.reg().changes, strconv.FormatUint(since, 10), limit+1)
+	rows, err := s.queryPlanned(ctx, s.reg().changes, strconv.FormatUint(since, 10), limit+1)
 	if err != nil {
 		return queue.Changes{}, fmt.Errorf("hookkit/pgqueue: endpoint changes: %w", err)
 	}
@@ -380,7 +380,7 @@ func (s *Store) ListEndpoints(ctx context.Context, after string, limit int) (que
 	if limit <= 0 {
 		n = 1 << 62
 	}
-	rows, err := s.pool.Query(ctx, s.reg().list, after, n)
+	rows, err := s.queryPlanned(ctx, s.reg().list, after, n)
 	if err != nil {
 		return queue.EndpointPage{}, fmt.Errorf("hookkit/pgqueue: list endpoints: %w", err)
 	}

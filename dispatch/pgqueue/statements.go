@@ -57,9 +57,10 @@ const (
 	asyncCommitted = `(SELECT v FROM sc) = 'off'`
 )
 
-// planSettings begins the transaction of each Lease, Complete and NextDue, in the same
-// round trip, so that their statements (prepared once per connection by pgx) run with
-// plans that hold whatever the table's statistics say:
+// planSettings begins the transaction of each Lease, Complete and NextDue and of the
+// registry's lookups (MatchEndpoints, GetEndpoints, EndpointChanges, ListEndpoints), in
+// the same round trip, so that their statements (prepared once per connection by pgx) run
+// with plans that hold whatever the tables' statistics say:
 //
 //   - the cached generic plan (plan_cache_mode), not one planned again per call: with the
 //     default, auto, the planner keeps choosing custom plans for the lease statements (the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -46,28 +45,18 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
 	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
 	now, exp := sqltime.Nanos(req.Now), sqltime.Nanos(req.Now.Add(req.For))
-	// One round trip, one implicit transaction: the plan settings, then the lease.
-	b := &pgx.Batch{}
-	b.Queue(planSettings)
+	var rows pgx.Rows
+	var err error
 	if eps == nil {
-		b.Queue(s.q.leaseAll, now, req.Max, prefix, exp)
+		rows, err = s.queryPlanned(ctx, s.q.leaseAll, now, req.Max, prefix, exp)
 	} else {
-		b.Queue(s.q.leaseEndpoints, now, req.Max, prefix, exp, eps, lims)
+		rows, err = s.queryPlanned(ctx, s.q.leaseEndpoints, now, req.Max, prefix, exp, eps, lims)
 	}
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
-	}
-	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
 	}
 	ds, err := scanDeliveries(rows, min(req.Max, 64))
 	if err != nil {
-		return nil, err
-	}
-	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
 	}
 	return ds, nil
@@ -425,15 +414,11 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 // LeaseExpires of a lease, whichever comes first. It reports false on an error too.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
 	var due, exp pgtype.Int8
-	b := &pgx.Batch{}
-	b.Queue(planSettings)
-	b.Queue(s.q.nextDue)
-	br := s.pool.SendBatch(ctx, b)
-	_, err := br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&due, &exp)
+	rows, err := s.queryPlanned(ctx, s.q.nextDue)
+	if err != nil {
+		return time.Time{}, false
 	}
-	if err = errors.Join(err, br.Close()); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&due, &exp}, func() error { return nil }); err != nil {
 		return time.Time{}, false
 	}
 	switch {

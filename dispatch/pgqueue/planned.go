@@ -1,0 +1,60 @@
+package pgqueue
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// queryPlanned is pool.Query for a statement that runs with planSettings: both go in one
+// round trip, run by Postgres in one implicit transaction. The rows end the batch when
+// they are closed or read to the end.
+func (s *Store) queryPlanned(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	b := &pgx.Batch{}
+	b.Queue(planSettings)
+	b.Queue(sql, args...)
+	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &plannedRows{Rows: rows, br: br}, nil
+}
+
+// plannedRows are the rows of queryPlanned: closing them closes the batch, whose error
+// (the implicit transaction's end) Err reports.
+type plannedRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	err    error
+	closed bool
+}
+
+func (r *plannedRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *plannedRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.br.Close()
+}
+
+func (r *plannedRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
