@@ -54,15 +54,22 @@ func batchSetup(t *testing.T, nw *dspNet, n int, cfg dispatch.Config) (d *dispat
 	store = &batchStore{Store: memqueue.New(memqueue.Config{})}
 	cfg.Workers, cfg.MaxInFlight = n, n
 	d = newDispatcher(t, nw.sender(t), store, cfg)
-	require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+	subscribeAndPublish(t, d, srv.URL, n)
+	synctest.Wait()
+	require.Equal(t, n, srv.Count(), "all in flight")
+	return d, store, release
+}
+
+// subscribeAndPublish subscribes endpoint "ep" at url to d, starts d and publishes n
+// events to it.
+func subscribeAndPublish(t *testing.T, d *dispatch.Dispatcher, url string, n int) {
+	t.Helper()
+	require.NoError(t, d.Subscribe(dspSub(t, "ep", url, nil)))
 	require.NoError(t, d.Start(bg))
 	for range n {
 		_, err := d.Publish(bg, newEvent(t, "order-created"))
 		require.NoError(t, err)
 	}
-	synctest.Wait()
-	require.Equal(t, n, srv.Count(), "all in flight")
-	return d, store, release
 }
 
 // TestDispatcherBatchesOutcomes: attempts that finish together are completed in one
@@ -134,12 +141,7 @@ func TestWorkerGoesOnBeforeItsOutcomeIsStored(t *testing.T) {
 				pending, _ := store.Len()
 				assert.Less(t, pending, n-len(delivered)+1, "reported after the store removed it")
 			}}})
-		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
-		require.NoError(t, d.Start(bg))
-		for range n {
-			_, err := d.Publish(bg, newEvent(t, "order-created"))
-			require.NoError(t, err)
-		}
+		subscribeAndPublish(t, d, srv.URL, n)
 		synctest.Wait()
 		assert.Equal(t, n, srv.Count(), "one worker made every attempt while the first outcome waited")
 		assert.Empty(t, store.Sizes(), "no outcome stored before the window")
@@ -168,12 +170,7 @@ func TestOutcomeBacklogBoundsWhatACrashRepeats(t *testing.T) {
 				store := &batchStore{Store: memqueue.New(memqueue.Config{})}
 				d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: workers, MaxInFlight: workers,
 					CompleteWindow: window, LeaseFor: time.Hour, OutcomeBacklog: backlog})
-				require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
-				require.NoError(t, d.Start(bg))
-				for range 10 {
-					_, err := d.Publish(bg, newEvent(t, "order-created"))
-					require.NoError(t, err)
-				}
+				subscribeAndPublish(t, d, srv.URL, 10)
 				synctest.Wait()
 				// Each worker made one attempt per place in the backlog, then one more whose
 				// outcome waits for a place.

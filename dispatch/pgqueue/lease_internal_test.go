@@ -24,15 +24,7 @@ import (
 // the connection's setting is back to on after the commit.
 func TestLeaseCommitsAsynchronously(t *testing.T) {
 	ctx := t.Context()
-	dsn, schema := services.PostgresSchema(t)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	require.NoError(t, err)
-	cfg.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff})
-	require.NoError(t, err)
+	s, pool := connsStore(t, 1, 0)
 	show := func(q interface {
 		QueryRow(context.Context, string, ...any) pgx.Row
 	}) string {
@@ -77,15 +69,7 @@ func TestLeaseCommitsAsynchronously(t *testing.T) {
 // and the session's plan_cache_mode is untouched.
 func TestLeaseUsesTheGenericPlan(t *testing.T) {
 	ctx := t.Context()
-	dsn, schema := services.PostgresSchema(t)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	require.NoError(t, err)
-	cfg.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff})
-	require.NoError(t, err)
+	s, pool := connsStore(t, 1, 0)
 	const n = 8
 	for i := range n {
 		require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, strconv.Itoa(i), "ep", queuetest.T0)))
@@ -237,21 +221,30 @@ func TestRegistryPlansHoldWithAStaleTable(t *testing.T) {
 	checkPlans(t, conn, stmts)
 }
 
-// planStore returns a Store on a new schema, and a connection of its pool (of two) held
-// for the test's prepared statements.
-func planStore(t *testing.T) (*Store, *pgxpool.Conn) {
+// connsStore returns a Store on a new schema, on a pool of its own of conns connections,
+// with NotifyOff and the bound maxPending (0: the default).
+func connsStore(t *testing.T, conns int32, maxPending int) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := t.Context()
 	dsn, schema := services.PostgresSchema(t)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
-	cfg.MaxConns = 2
+	cfg.MaxConns = conns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff, MaxPending: -1})
+	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff, MaxPending: maxPending})
 	require.NoError(t, err)
-	conn, err := pool.Acquire(ctx)
+	t.Cleanup(s.Close)
+	return s, pool
+}
+
+// planStore returns a Store on a new schema, and a connection of its pool (of two) held
+// for the test's prepared statements.
+func planStore(t *testing.T) (*Store, *pgxpool.Conn) {
+	t.Helper()
+	s, pool := connsStore(t, 2, -1)
+	conn, err := pool.Acquire(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(conn.Release)
 	return s, conn

@@ -6,25 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
-	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
-// mergeStore returns a Store on a fresh schema.
+// mergeStore returns a Store on a fresh schema, with the bound maxPending (0: the
+// default), on a pool of 4 connections.
 func mergeStore(t *testing.T, maxPending int) *Store {
 	t.Helper()
-	dsn, schema := services.PostgresSchema(t)
-	pool, err := pgxpool.New(t.Context(), dsn)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	s, err := New(t.Context(), pool, Config{Schema: schema, Notify: NotifyOff, MaxPending: maxPending})
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s, _ := connsStore(t, 4, maxPending)
 	return s
 }
 
