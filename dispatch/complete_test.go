@@ -185,3 +185,32 @@ func TestOutcomeBacklogBoundsWhatACrashRepeats(t *testing.T) {
 		})
 	}
 }
+
+// TestNextDeliveryLeasedWhileTheOutcomeIsStored: without an OutcomeBacklog a worker
+// waits for its outcome to be stored before its next attempt, but its next delivery is
+// leased meanwhile (a store that merges calls takes the lease in the outcome's
+// transaction): while the first outcome waits for its batch, the second delivery is
+// leased and not attempted.
+func TestNextDeliveryLeasedWhileTheOutcomeIsStored(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const window = time.Minute
+		srv := nw.server(status(http.StatusNoContent))
+		store := &batchStore{Store: memqueue.New(memqueue.Config{})}
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 1, MaxInFlight: 1,
+			CompleteWindow: window, LeaseFor: time.Hour})
+		subscribeAndPublish(t, d, srv.URL, 2)
+		synctest.Wait()
+		assert.Equal(t, 1, srv.Count(), "the worker waits for its outcome")
+		st, err := store.Stats(bg, time.Now())
+		require.NoError(t, err)
+		assert.Equal(t, 2, st.Leased, "the second delivery is leased already")
+		time.Sleep(window)
+		synctest.Wait()
+		assert.Equal(t, 2, srv.Count(), "attempted once the first outcome is stored")
+		time.Sleep(window)
+		synctest.Wait()
+		require.NoError(t, d.Drain(bg))
+		assert.Equal(t, []int{1, 1}, store.Sizes())
+		require.NoError(t, d.Shutdown(bg))
+	})
+}

@@ -105,8 +105,9 @@ type Config struct {
 	CompleteWindow time.Duration
 	// OutcomeBacklog is how many finished attempts may wait for the store while their
 	// workers go on to the next deliveries. 0 means none: a worker waits until the store
-	// has its outcome, so at any moment at most Workers deliveries have been attempted and
-	// not recorded, and a crash repeats at most Workers of them. N > 0 lets the workers
+	// has its outcome before its next attempt (its next delivery is leased meanwhile), so
+	// at any moment at most Workers deliveries have been attempted and not recorded, and a
+	// crash repeats at most Workers of them. N > 0 lets the workers
 	// make their next attempts while the store commits the last outcomes (as River's
 	// completer does): for a store whose commits take about as long as an attempt to a
 	// fast endpoint, more deliveries a second (see BENCHMARKS.md), and a crash may repeat
@@ -934,6 +935,11 @@ func (d *Dispatcher) handle(j job) {
 		c.del.Attempts = append(c.del.Attempts, a)
 	}
 	if d.reg != nil {
+		if j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled && j.mode != modeUnsubscribed {
+			d.mu.Lock()
+			j.sub.inflight--
+			d.mu.Unlock()
+		}
 		// finishRegistry may sweep the endpoint: a rescheduled delivery must be pending by then.
 		d.submit(&c, rescheduled)
 		d.finishRegistry(j, o, probe, sa.Err, rescheduled, c.res)
@@ -974,20 +980,20 @@ func (d *Dispatcher) handle(j job) {
 		}
 		cancel()
 	}
-	d.mu.Lock()
-	d.busy--
-	d.mu.Unlock()
-	d.Notify()
 }
 
-// submit hands c to the completer. Without an OutcomeBacklog it returns once the store
-// has c (the worker waits); with one, once c is queued and holds a place in the backlog
-// (waiting for a place first). When result is set, the store's result is also sent to
-// c.res, for the caller to wait on.
+// submit hands c to the completer and frees the worker's place in Workers, so that the
+// pump may lease the worker's next delivery while c is being stored (a store that merges
+// concurrent calls, as sqlitequeue does, then takes both in one transaction). Without an
+// OutcomeBacklog it returns once the store has c: the worker makes no attempt before its
+// last outcome is recorded. With one, it returns once c is queued and holds a place in
+// the backlog (waiting for a place first). When result is set, the store's result is
+// also sent to c.res, for the caller to wait on.
 func (d *Dispatcher) submit(c *completion, result bool) {
 	if d.backlog == nil {
 		c.res = make(chan error, 1)
 		d.outcomes <- *c
+		d.release()
 		c.res <- <-c.res // stored; kept in c.res for a caller that waits too
 		return
 	}
@@ -997,6 +1003,15 @@ func (d *Dispatcher) submit(c *completion, result bool) {
 	d.backlog <- struct{}{}
 	c.backlogged = true
 	d.outcomes <- *c
+	d.release()
+}
+
+// release frees a worker's place in Workers and wakes the pump.
+func (d *Dispatcher) release() {
+	d.mu.Lock()
+	d.busy--
+	d.mu.Unlock()
+	d.Notify()
 }
 
 // report says which Observer hook a stored outcome is reported to.

@@ -569,8 +569,8 @@ func (d *Dispatcher) claimProbe(j *job, e *regEntry, now, later time.Time) {
 	d.flushChanges()
 }
 
-// finishRegistry is the end of handle with a registry, once the outcome is queued for
-// the store: the attempt's outcome goes to the endpoint's shared state (compare-and-set),
+// finishRegistry is the end of handle with a registry, once the outcome is handed to the
+// completer (and the attempt no longer counted in flight): the attempt's outcome goes to the endpoint's shared state (compare-and-set),
 // and the pending deliveries of an endpoint this attempt disabled become dead letters
 // (after stored, the store's result for a rescheduled delivery, has come: it must be
 // pending by then).
@@ -578,12 +578,6 @@ func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr err
 	ctx, cancel := d.storeCtx()
 	defer cancel()
 	counted := j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled && j.mode != modeUnsubscribed
-	d.mu.Lock()
-	d.busy--
-	if counted {
-		j.sub.inflight--
-	}
-	d.mu.Unlock()
 	if !counted || (o == outcomeNone && !probe) {
 		return
 	}
