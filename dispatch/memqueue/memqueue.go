@@ -3,7 +3,6 @@ package memqueue
 import (
 	"cmp"
 	"context"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
 // DefaultMaxPending is the bound on pending deliveries of a Store when
@@ -125,25 +125,13 @@ type memQueue struct {
 type instant int64
 
 // noTime is the instant of the zero time.Time.
-const noTime instant = math.MinInt64
+const noTime = instant(sqltime.Zero)
 
-var (
-	firstInstant = time.Unix(0, math.MinInt64+1)
-	lastInstant  = time.Unix(0, math.MaxInt64)
-)
+// toInstant returns t as the store keeps it: sqltime.Nanos, clamped the same way.
+func toInstant(t time.Time) instant { return instant(sqltime.Nanos(t)) }
 
-func toInstant(t time.Time) instant {
-	switch {
-	case t.IsZero():
-		return noTime
-	case t.Before(firstInstant):
-		return math.MinInt64 + 1
-	case t.After(lastInstant):
-		return math.MaxInt64
-	}
-	return instant(t.UnixNano())
-}
-
+// time returns i as a time.Time in time.Local (not sqltime.FromNanos, which is in UTC):
+// the zero time for noTime.
 func (i instant) time() time.Time {
 	if i == noTime {
 		return time.Time{}

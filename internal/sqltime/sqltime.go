@@ -1,7 +1,8 @@
 // Package sqltime is how the SQL stores (dispatch/pgqueue, dispatch/sqlitequeue) keep
 // times and listing positions: instants as int64 Unix nanoseconds, so that comparisons
 // and keysets are integer comparisons in every database, and the listings' cursors
-// (queue.Cursor) read back as such a keyset.
+// (queue.Cursor) read back as such a keyset. dispatch/memqueue keeps its instants the
+// same way (Zero and Nanos), though it reads them back in time.Local, not FromNanos.
 package sqltime
 
 import (
