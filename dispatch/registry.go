@@ -502,8 +502,12 @@ func (d *Dispatcher) fillRegistry() (idle bool) {
 				switch b := &sub.br; {
 				case b.state == EndpointDisabled:
 					j.mode = modeDisabled
-				case (b.state == EndpointPaused || b.state == EndpointProbing) && now.Before(b.until):
-					j.d.Due = b.until
+				case b.state == EndpointPaused && now.Before(b.until):
+					j.d.Due = b.until // the cool-down's end
+				case b.state == EndpointProbing && now.Before(b.until):
+					// b.until is the probe claim's expiry, not a cool-down's end: the probe may
+					// answer in milliseconds, so wait a poll interval, not the claim's LeaseFor.
+					j.d.Due = later
 				case b.state == EndpointPaused || b.state == EndpointProbing:
 					if probing[del.EndpointID] {
 						j.d.Due = later // one probe at a time; the others wait for it
