@@ -176,8 +176,9 @@ func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
 // NewTransport returns the guarded transport New builds when Config.HTTPClient is nil:
 // the SSRF guard of cfg (AllowPrivate, AllowPrefixes, Resolver; the other fields do not
 // matter) in the dialer, on the resolved address, no proxy, otherwise net/http's default
-// settings with a larger idle pool (256, 32 per host). Wrap it (e.g. with OpenTelemetry)
-// and set Config.GuardedTransport, or use Config.WrapTransport.
+// settings with a larger idle pool (256 connections, all of which may be to one host).
+// Wrap it (e.g. with OpenTelemetry) and set Config.GuardedTransport, or use
+// Config.WrapTransport.
 func NewTransport(cfg Config) *http.Transport { return newGuardedTransport(&cfg) }
 
 // newGuardedTransport is NewTransport(*cfg).
