@@ -12,7 +12,7 @@ import (
 var _ queue.EndpointCounter = (*Store)(nil)
 
 // endpointStatsSQL counts the deliveries of each endpoint in one pass (GROUP BY), on a
-// read connection: pending includes the leased ones here, as counts.pending does.
+// read connection: pending includes the leased ones here, as meta.pending does.
 const endpointStatsSQL = `SELECT endpoint,
 	coalesce(sum(dead_at IS NULL), 0),
 	coalesce(sum(dead_at IS NULL AND lease IS NOT NULL AND lease_expires > ?), 0),
