@@ -34,9 +34,7 @@ const rusageThread = 1
 // each op is one group commit of k Enqueue requests (one delivery each), one Lease of
 // the k deliveries enqueued by the previous op and one Complete acknowledging the k
 // leased by the op before, as the dispatcher's steady state has them; ns/op divided by k
-// is the committer's time per delivery. The sub-benchmarks with one kind of request show
-// its share: enqueue (k Enqueues per commit), and the commit alone (an empty
-// transaction that changes the meta row).
+// is the committer's time per delivery.
 func BenchmarkCommitCycle(b *testing.B) {
 	for _, sync := range []Synchronous{SyncNormal, SyncFull} {
 		name := "normal"
