@@ -940,9 +940,13 @@ func (d *Dispatcher) handle(j job) {
 			j.sub.inflight--
 			d.mu.Unlock()
 		}
-		// finishRegistry may sweep the endpoint: a rescheduled delivery must be pending by then.
-		d.submit(&c, rescheduled)
-		d.finishRegistry(j, o, probe, sa.Err, rescheduled, c.res)
+		// The breaker's state is recorded before submit frees the worker's place, so that
+		// the pump admits the next delivery on it; the sweep waits for the outcome stored.
+		sweep := d.finishRegistry(j, o, probe, sa.Err, rescheduled)
+		d.submit(&c, sweep)
+		if sweep {
+			d.sweepRegistry(del.EndpointID, c.res)
+		}
 		d.Notify()
 		return
 	}

@@ -573,18 +573,20 @@ func (d *Dispatcher) claimProbe(j *job, e *regEntry, now, later time.Time) {
 	d.flushChanges()
 }
 
-// finishRegistry is the end of handle with a registry, once the outcome is handed to the
-// completer (and the attempt no longer counted in flight): the attempt's outcome goes to the endpoint's shared state (compare-and-set),
-// and the pending deliveries of an endpoint this attempt disabled become dead letters
-// (after stored, the store's result for a rescheduled delivery, has come: it must be
-// pending by then).
-func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr error, rescheduled bool, stored <-chan error) {
-	ctx, cancel := d.storeCtx()
-	defer cancel()
+// finishRegistry records the outcome of an attempt with a registry in the endpoint's
+// shared state (compare-and-set), before handle hands the outcome to the completer and
+// frees the worker's place, so that the pump admits the next delivery on the state this
+// attempt left (as the local breaker is recorded before submit). It reports whether the
+// endpoint is to be swept: when it is disabled and the delivery is handed back pending or
+// was the 410's, the endpoint's pending deliveries become dead letters once the outcome
+// is stored (sweepRegistry).
+func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr error, rescheduled bool) (sweep bool) {
 	counted := j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled && j.mode != modeUnsubscribed
 	if !counted || (o == outcomeNone && !probe) {
-		return
+		return false
 	}
+	ctx, cancel := d.storeCtx()
+	defer cancel()
 	id := j.d.EndpointID
 	var change *EndpointStateChange
 	rec, err := d.setState(ctx, id, attemptErr, func(cur queue.Endpoint) (queue.StateUpdate, bool) {
@@ -612,15 +614,20 @@ func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr err
 		if !errors.Is(err, queue.ErrNotFound) && d.log != nil {
 			d.log.Log(ctx, slog.LevelError, "hookkit: writing an endpoint's state to the registry failed", "endpoint", id, "err", err)
 		}
-		return
+		return false
 	}
-	if rec.State == queue.EndpointDisabled && (rescheduled || o == outcomeGone) {
-		if stored != nil {
-			<-stored
-		}
-		if _, err := d.deadLetterEndpoint(ctx, id, queue.DeadReasonGone); err != nil && d.log != nil {
-			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", id, "err", err)
-		}
+	return rec.State == queue.EndpointDisabled && (rescheduled || o == outcomeGone)
+}
+
+// sweepRegistry makes the pending deliveries of an endpoint that finishRegistry found
+// disabled dead letters, once stored, the store's result for the attempt's outcome, has
+// come (a handed-back delivery must be pending by then).
+func (d *Dispatcher) sweepRegistry(id string, stored <-chan error) {
+	<-stored
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	if _, err := d.deadLetterEndpoint(ctx, id, queue.DeadReasonGone); err != nil && d.log != nil {
+		d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", id, "err", err)
 	}
 }
 

@@ -67,3 +67,44 @@ func TestRegistryBacklogResumesWithTheProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestRegistryPausesAfterThresholdAttempts: with a registry, an attempt's failure is
+// recorded in the endpoint's state before its worker takes the next delivery, so the
+// endpoint pauses after Threshold attempts, as without a registry (Threshold 1, one
+// worker, an endpoint answering 503: one attempt, not Threshold + Workers).
+func TestRegistryPausesAfterThresholdAttempts(t *testing.T) {
+	for _, withRegistry := range []bool{false, true} {
+		name := "local"
+		if withRegistry {
+			name = "registry"
+		}
+		t.Run(name, func(t *testing.T) {
+			dspBubble(t, func(t *testing.T, nw *dspNet) {
+				srv := nw.server(status(http.StatusServiceUnavailable))
+				cfg := dispatch.Config{Workers: 1, Breaker: dispatch.BreakerConfig{Threshold: 1, CoolDown: time.Hour}}
+				if withRegistry {
+					cfg.Registry, cfg.RegistryPlaintext = memqueue.NewRegistry(), true
+				}
+				retry := sender.RetryPolicy{InitialInterval: time.Minute, MaxInterval: time.Minute, RandomizationFactor: -1, MaxAttempts: 100, MaxElapsedTime: time.Hour}
+				d := newDispatcher(t, nw.newSender(t, sender.Config{Retry: retry}), memqueue.New(memqueue.Config{}), cfg)
+				ctx := context.Background()
+				if withRegistry {
+					require.NoError(t, d.Register(ctx, dispatch.EndpointSpec{ID: "ep", URL: srv.URL}))
+				} else {
+					require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+				}
+				for range 5 {
+					_, err := d.Publish(ctx, newEvent(t, "x"))
+					require.NoError(t, err)
+				}
+				require.NoError(t, d.Start(ctx))
+				time.Sleep(10 * time.Second)
+				synctest.Wait()
+				st, ok := d.Endpoint("ep")
+				require.True(t, ok)
+				assert.Equal(t, dispatch.EndpointPaused, st.State)
+				assert.Equal(t, 1, srv.Count(), "one attempt before the pause")
+			})
+		})
+	}
+}
