@@ -1146,13 +1146,16 @@ func (d *Dispatcher) finished(ctx context.Context, c *completion, err error) {
 		}
 		return
 	}
+	// The hooks get a context of their own, as EndpointStateChanged does (flushChanges):
+	// ctx's deadline bounds the batch's Complete, not up to CompleteBatch hooks after it.
+	hookCtx := context.WithoutCancel(d.hardCtx)
 	switch {
 	case c.report == reportDelivered && d.obs.Delivered != nil:
-		d.obs.Delivered(ctx, *del)
+		d.obs.Delivered(hookCtx, *del)
 	case c.report == reportDead && d.obs.DeadLettered != nil:
 		del.Lease, del.LeaseExpires = "", time.Time{}
 		del.DeadReason, del.DeadAt = c.reason, c.at
-		d.obs.DeadLettered(ctx, *del)
+		d.obs.DeadLettered(hookCtx, *del)
 	}
 }
 
