@@ -257,6 +257,10 @@ type job struct {
 	t    *target // the endpoint as it was when the delivery was leased
 }
 
+// counted reports whether j's attempt is counted in its subscription's inflight (and
+// recorded in its breaker): a send or a probe of a subscribed endpoint.
+func (j *job) counted() bool { return j.sub != nil && (j.mode == modeSend || j.mode == modeProbe) }
+
 // New returns a Dispatcher that delivers through s and keeps deliveries in
 // store (nil: a new memqueue.Store with default bounds). It does nothing until Start. A
 // configuration that cannot work (see Config), or a nil s, is an error wrapping
@@ -848,7 +852,7 @@ func (d *Dispatcher) fill() (idle bool) {
 				if j.mode, c = sub.br.admit(del.EndpointID, now); c != nil {
 					d.changes = append(d.changes, *c)
 				}
-				if j.mode != modeRelease && j.mode != modeDisabled {
+				if j.counted() {
 					sub.inflight++
 				}
 			} else {
@@ -935,7 +939,7 @@ func (d *Dispatcher) handle(j job) {
 		c.del.Attempts = append(c.del.Attempts, a)
 	}
 	if d.reg != nil {
-		if j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled && j.mode != modeUnsubscribed {
+		if j.counted() {
 			d.mu.Lock()
 			j.sub.inflight--
 			d.mu.Unlock()
@@ -952,7 +956,7 @@ func (d *Dispatcher) handle(j job) {
 	}
 	d.mu.Lock()
 	cur := d.subs[del.EndpointID]
-	if j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled {
+	if j.counted() {
 		j.sub.inflight--
 		if cur == j.sub {
 			if ch := j.sub.br.record(del.EndpointID, o, probe, d.now(), sa.Err); ch != nil {

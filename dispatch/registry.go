@@ -581,8 +581,7 @@ func (d *Dispatcher) claimProbe(j *job, e *regEntry, now, later time.Time) {
 // was the 410's, the endpoint's pending deliveries become dead letters once the outcome
 // is stored (sweepRegistry).
 func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr error, rescheduled bool) (sweep bool) {
-	counted := j.sub != nil && j.mode != modeRelease && j.mode != modeDisabled && j.mode != modeUnsubscribed
-	if !counted || (o == outcomeNone && !probe) {
+	if !j.counted() || (o == outcomeNone && !probe) {
 		return false
 	}
 	ctx, cancel := d.storeCtx()
