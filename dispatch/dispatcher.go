@@ -891,7 +891,7 @@ func (d *Dispatcher) storeCtx() (context.Context, context.CancelFunc) {
 // OutcomeBacklog, goes on at once: the store's commit then overlaps the next attempts.
 func (d *Dispatcher) handle(j job) {
 	del := &j.d
-	c := completion{del: j.d, at: d.now()}
+	c := completion{del: j.d}
 	o, probe := outcomeNone, j.mode == modeProbe
 	var sa sender.Attempt // the attempt made, if any
 	rescheduled := false  // handed back pending (not acknowledged, not dead)
@@ -903,9 +903,11 @@ func (d *Dispatcher) handle(j job) {
 	d.mu.Unlock()
 	switch j.mode {
 	case modeUnsubscribed:
-		c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonUnsubscribed), reportDead, queue.DeadReasonUnsubscribed
+		c.at = d.now()
+		c.dead(queue.DeadReasonUnsubscribed)
 	case modeDisabled:
-		c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonGone), reportDead, queue.DeadReasonGone
+		c.at = d.now()
+		c.dead(queue.DeadReasonGone)
 	case modeRelease:
 		handBack()
 	default:
@@ -928,12 +930,12 @@ func (d *Dispatcher) handle(j job) {
 		case sa.Class == sender.ClassAcknowledged:
 			c.o, c.report = queue.Ack(del.ID, del.Lease), reportDelivered
 		case reason != "":
-			c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, reason, a), reportDead, reason
+			c.dead(reason, a)
 		default:
 			if delay, ok := nextDelay(j.t.retry, del, a, now); ok {
 				rescheduled, c.o = true, queue.Reschedule(del.ID, del.Lease, now.Add(delay), a)
 			} else {
-				c.o, c.report, c.reason = queue.DeadLetter(del.ID, del.Lease, queue.DeadReasonExhausted, a), reportDead, queue.DeadReasonExhausted
+				c.dead(queue.DeadReasonExhausted, a)
 			}
 		}
 		c.del.Attempts = append(c.del.Attempts, a)
@@ -951,7 +953,6 @@ func (d *Dispatcher) handle(j job) {
 		if sweep {
 			d.sweepRegistry(del.EndpointID, c.res)
 		}
-		d.Notify()
 		return
 	}
 	d.mu.Lock()
@@ -1042,6 +1043,11 @@ type completion struct {
 	res    chan error // when not nil (buffered), the store's result is sent to it too
 	// backlogged says c holds a place in the OutcomeBacklog, given back once stored.
 	backlogged bool
+}
+
+// dead makes c the dead letter of its delivery for reason, with the attempt made, if any.
+func (c *completion) dead(reason string, a ...queue.Attempt) {
+	c.o, c.report, c.reason = queue.DeadLetter(c.del.ID, c.del.Lease, reason, a...), reportDead, reason
 }
 
 // completer collects the outcomes of finished attempts into batches (up to
