@@ -68,10 +68,7 @@ func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 				}
 			}()
 			next.ServeHTTP(sw, r.WithContext(ctx))
-			status := sw.Status
-			if status == 0 {
-				status = http.StatusOK
-			}
+			status := sw.Code()
 			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 			if status >= 500 {
 				span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))

@@ -436,10 +436,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	h.next.ServeHTTP(&st.writer, r2)
 
-	status := st.writer.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := st.writer.Code()
 	if status >= 200 && status < 300 {
 		switch err := m.seen.Commit(bg, id, token, m.retentionFor(meta)); {
 		case err == nil:

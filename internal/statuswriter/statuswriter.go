@@ -7,13 +7,23 @@ import "net/http"
 
 // Writer wraps an http.ResponseWriter and records the first final status written: the
 // code given to WriteHeader (informational 1xx codes are passed on and not recorded), or
-// 200 on the first Write or Flush without one. Status is 0 while nothing was written. Its
-// zero value needs ResponseWriter set before use; it can be embedded and reused by
-// setting ResponseWriter and Status again.
+// 200 on the first Write or Flush without one. Status is 0 while nothing was written;
+// Code is the status the response has once the handler returned. Its zero value needs
+// ResponseWriter set before use.
 type Writer struct {
 	http.ResponseWriter
 	// Status is the final status written so far; 0 when none.
 	Status int
+}
+
+// Code returns the status of the response once the handler returned: Status, or 200
+// (http.StatusOK) when nothing was written, as net/http answers a handler that returns
+// without writing.
+func (w *Writer) Code() int {
+	if w.Status == 0 {
+		return http.StatusOK
+	}
+	return w.Status
 }
 
 // WriteHeader records code (when final and the first) and writes it.

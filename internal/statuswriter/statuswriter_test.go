@@ -16,20 +16,22 @@ func TestWriterRecordsTheFinalStatus(t *testing.T) {
 	cases := []struct {
 		name  string
 		write func(w http.ResponseWriter)
-		want  int
+		want  int // Status
+		code  int // Code()
 	}{
-		{"nothing written", func(http.ResponseWriter) {}, 0},
-		{"WriteHeader", func(w http.ResponseWriter) { w.WriteHeader(http.StatusAccepted) }, http.StatusAccepted},
-		{"Write without WriteHeader", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK},
-		{"Flush without WriteHeader", func(w http.ResponseWriter) { w.(http.Flusher).Flush() }, http.StatusOK},
+		{"nothing written", func(http.ResponseWriter) {}, 0, http.StatusOK},
+		{"WriteHeader", func(w http.ResponseWriter) { w.WriteHeader(http.StatusAccepted) }, http.StatusAccepted, http.StatusAccepted},
+		{"Write without WriteHeader", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK, http.StatusOK},
+		{"Flush without WriteHeader", func(w http.ResponseWriter) { w.(http.Flusher).Flush() }, http.StatusOK, http.StatusOK},
 		{"the first final status stays", func(w http.ResponseWriter) {
 			w.WriteHeader(http.StatusNoContent)
 			w.WriteHeader(http.StatusInternalServerError)
-		}, http.StatusNoContent},
+		}, http.StatusNoContent, http.StatusNoContent},
 		{"1xx is not final", func(w http.ResponseWriter) {
 			w.WriteHeader(http.StatusEarlyHints)
 			w.WriteHeader(http.StatusCreated)
-		}, http.StatusCreated},
+		}, http.StatusCreated, http.StatusCreated},
+		{"1xx alone", func(w http.ResponseWriter) { w.WriteHeader(http.StatusEarlyHints) }, 0, http.StatusOK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -37,6 +39,7 @@ func TestWriterRecordsTheFinalStatus(t *testing.T) {
 			w := &statuswriter.Writer{ResponseWriter: rec}
 			c.write(w)
 			assert.Equal(t, c.want, w.Status)
+			assert.Equal(t, c.code, w.Code())
 		})
 	}
 }
