@@ -67,13 +67,13 @@ the console show each endpoint's host (and the --worker deliver).`)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) > 0:
+	if len(pos) > 0 {
 		return unexpectedArgument(pos)
-	case endpointsFile == "" && !fromRegistry:
-		return usagef("--endpoints is required (or --registry)")
-	case endpointsFile != "" && fromRegistry:
-		return usagef("--endpoints and --registry exclude each other")
+	}
+	if err := checkEndpointsSource(endpointsFile, fromRegistry); err != nil {
+		return err
+	}
+	switch {
 	case workers < 1:
 		return usagef("--workers must be at least 1")
 	case leaseFor <= 0:
@@ -99,22 +99,25 @@ the console show each endpoint's host (and the --worker deliver).`)
 			return err
 		}
 	}
-	st, err := openStore(ctx, storeDSN)
+	var dcfg dispatch.Config
+	if fromRegistry {
+		if dcfg, err = registryConfig(opt); err != nil {
+			return err
+		}
+	}
+	st, reg, err := openStoreFor(ctx, storeDSN, fromRegistry)
 	if err != nil {
 		return err
 	}
 	defer st.close()
+	dcfg.Registry = reg
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 
 	var src console.Source
 	ccfg := console.Config{Logger: logger, SecureCookies: secureCookies}
-	var dcfg dispatch.Config
 	if fromRegistry {
-		if dcfg.Registry, dcfg.RegistryKey, dcfg.RegistryOldKeys, dcfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
-			return err
-		}
 		ccfg.RegistryKey = dcfg.RegistryKey
-		src = console.Registered(st.Store, dcfg.Registry)
+		src = console.Registered(st.Store, reg)
 	} else {
 		src = console.Detached(st.Store, subs)
 	}

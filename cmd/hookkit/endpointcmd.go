@@ -145,18 +145,11 @@ and exits 1: check it and import it again.`)
 			return err
 		}
 	}
-	if !strings.HasPrefix(storeDSN, "postgres") {
-		return usagef("--store: the endpoint registry is in a Postgres store (postgres://…)")
-	}
-	st, err := openStore(ctx, storeDSN)
+	st, reg, err := openRegistry(ctx, storeDSN, "hookkit endpoint")
 	if err != nil {
 		return err
 	}
 	defer st.close()
-	reg, ok := st.Store.(queue.Registry)
-	if !ok {
-		return usagef("--store: this store has no endpoint registry")
-	}
 	switch action {
 	case "list":
 		after := ""
@@ -390,22 +383,20 @@ func loadSpecs(path string, opt endpointsOptions) ([]dispatch.EndpointSpec, erro
 	return specs, nil
 }
 
-// registryConfig is what "hookkit worker --registry" gives its dispatcher: the store's
-// registry, the key from HOOKKIT_REGISTRY_KEY, the earlier keys from
-// HOOKKIT_REGISTRY_OLD_KEYS and the OAuth2 client the CLI's safety flags allow.
-func registryConfig(st queue.Store, opt endpointsOptions) (queue.Registry, []byte, [][]byte, dispatch.SpecOptions, error) {
-	reg, ok := st.(queue.Registry)
-	if !ok {
-		return nil, nil, nil, dispatch.SpecOptions{}, usagef("--registry needs a store with an endpoint registry (postgres://…)")
-	}
+// registryConfig is the dispatch.Config of "hookkit worker --registry" (and of the
+// console's) without its Registry, which openRegistry gives once the store is open: the key
+// from HOOKKIT_REGISTRY_KEY, the earlier keys from HOOKKIT_REGISTRY_OLD_KEYS and the OAuth2
+// client the CLI's safety flags allow. It reads the environment only, so a bad key is
+// reported before anything is connected.
+func registryConfig(opt endpointsOptions) (dispatch.Config, error) {
 	key, err := registryKey()
 	if err != nil {
-		return nil, nil, nil, dispatch.SpecOptions{}, err
+		return dispatch.Config{}, err
 	}
 	old, err := registryOldKeys()
 	if err != nil {
-		return nil, nil, nil, dispatch.SpecOptions{}, err
+		return dispatch.Config{}, err
 	}
-	return reg, key, old, dispatch.SpecOptions{AllowHTTP: opt.allowHTTP,
-		HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: opt.allowPrivate}, 30*time.Second)}, nil
+	return dispatch.Config{RegistryKey: key, RegistryOldKeys: old, SpecOptions: dispatch.SpecOptions{AllowHTTP: opt.allowHTTP,
+		HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: opt.allowPrivate}, 30*time.Second)}}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
@@ -68,13 +67,8 @@ filter matches its type and that are not disabled (one indexed lookup per event)
 	if !fromStdin && f.typ == "" {
 		return usagef(`--type is required (or "-" to read NDJSON events from stdin)`)
 	}
-	switch {
-	case endpointsFile == "" && !fromRegistry:
-		return usagef("--endpoints is required (or --registry)")
-	case endpointsFile != "" && fromRegistry:
-		return usagef("--endpoints and --registry exclude each other")
-	case fromRegistry && !strings.HasPrefix(storeDSN, "postgres"):
-		return usagef("--registry: the endpoint registry is in a Postgres store (postgres://…)")
+	if err := checkEndpointsSource(endpointsFile, fromRegistry); err != nil {
+		return err
 	}
 	var subs []dispatch.Subscription
 	if !fromRegistry {
@@ -90,18 +84,11 @@ filter matches its type and that are not disabled (one indexed lookup per event)
 			return err
 		}
 	}
-	st, err := openStore(ctx, storeDSN)
+	st, reg, err := openStoreFor(ctx, storeDSN, fromRegistry)
 	if err != nil {
 		return err
 	}
 	defer st.close()
-	var reg queue.Registry
-	if fromRegistry {
-		var ok bool
-		if reg, ok = st.Store.(queue.Registry); !ok {
-			return usagef("--registry needs a store with an endpoint registry (postgres://…)")
-		}
-	}
 	d, err := fanOutDispatcher(st.Store, reg, subs)
 	if err != nil {
 		return err

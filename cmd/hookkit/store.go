@@ -103,6 +103,49 @@ func openPostgres(ctx context.Context, dsn string) (*openedStore, error) {
 	return &openedStore{Store: s, close: func() error { s.Close(); pool.Close(); return nil }}, nil
 }
 
+// openRegistry opens the store of a DSN that must hold an endpoint registry (a Postgres
+// store), for the command or flag who ("--registry", "hookkit endpoint"). It checks the DSN's
+// kind before opening anything, so a sqlite: DSN is refused without creating its file,
+// then that the opened store is a queue.Registry.
+func openRegistry(ctx context.Context, dsn, who string) (*openedStore, queue.Registry, error) {
+	if kind, _, _ := strings.Cut(dsn, ":"); dsn != "" && kind != "postgres" && kind != "postgresql" {
+		return nil, nil, usagef("%s needs a store with an endpoint registry (postgres://…)", who)
+	}
+	st, err := openStore(ctx, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, ok := st.Store.(queue.Registry)
+	if !ok {
+		st.close()
+		return nil, nil, usagef("%s needs a store with an endpoint registry (postgres://…)", who)
+	}
+	return st, reg, nil
+}
+
+// openStoreFor opens the store of a DSN for worker, console and publish: with --registry
+// (fromRegistry) through openRegistry, returning its registry; without, any store and a nil
+// registry.
+func openStoreFor(ctx context.Context, dsn string, fromRegistry bool) (*openedStore, queue.Registry, error) {
+	if fromRegistry {
+		return openRegistry(ctx, dsn, "--registry")
+	}
+	st, err := openStore(ctx, dsn)
+	return st, nil, err
+}
+
+// checkEndpointsSource checks that exactly one of --endpoints FILE and --registry is given
+// (worker, console and publish).
+func checkEndpointsSource(endpointsFile string, fromRegistry bool) error {
+	switch {
+	case endpointsFile == "" && !fromRegistry:
+		return usagef("--endpoints is required (or --registry)")
+	case endpointsFile != "" && fromRegistry:
+		return usagef("--endpoints and --registry exclude each other")
+	}
+	return nil
+}
+
 // redact removes a password from an error message (drivers may quote a connection string).
 func redact(msg, password string) string {
 	if password == "" {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,5 +42,24 @@ func TestOpenStoreKeepsTheStoresExtensions(t *testing.T) {
 				assert.True(t, registry, "queue.Registry")
 			}
 		})
+	}
+}
+
+// TestRegistryOnSQLiteLeavesNoFile: every command that needs the registry refuses a
+// sqlite: store with a usage error (exit 2) before opening it, so the file it names is
+// never created.
+func TestRegistryOnSQLiteLeavesNoFile(t *testing.T) {
+	for _, args := range [][]string{
+		{"worker", "--registry", "--until-empty"},
+		{"console", "--registry", "--addr", "127.0.0.1:0"},
+		{"publish", "--registry", "--type", "a-b"},
+		{"endpoint", "list"},
+	} {
+		path := filepath.Join(t.TempDir(), "new.db")
+		r := runIn(t, "", append(args, "--store", "sqlite:"+path)...)
+		assert.Equal(t, exitUsage, r.code, "%v: %s", args, r.stderr)
+		assert.Contains(t, r.stderr, "needs a store with an endpoint registry (postgres://", args)
+		_, err := os.Stat(path)
+		assert.ErrorIs(t, err, fs.ErrNotExist, "%v created %s", args, path)
 	}
 }

@@ -67,13 +67,13 @@ loopback and link-local destinations unless --allow-private.`)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) > 0:
+	if len(pos) > 0 {
 		return unexpectedArgument(pos)
-	case endpointsFile == "" && !fromRegistry:
-		return usagef("--endpoints is required")
-	case endpointsFile != "" && fromRegistry:
-		return usagef("--endpoints and --registry exclude each other")
+	}
+	if err := checkEndpointsSource(endpointsFile, fromRegistry); err != nil {
+		return err
+	}
+	switch {
 	case workers < 1:
 		return usagef("--workers must be at least 1")
 	case leaseFor <= 0:
@@ -86,17 +86,18 @@ loopback and link-local destinations unless --allow-private.`)
 			return err
 		}
 	}
-	st, err := openStore(ctx, storeDSN)
+	var cfg dispatch.Config
+	if fromRegistry {
+		if cfg, err = registryConfig(opt); err != nil {
+			return err
+		}
+	}
+	st, reg, err := openStoreFor(ctx, storeDSN, fromRegistry)
 	if err != nil {
 		return err
 	}
 	defer st.close()
-	var cfg dispatch.Config
-	if fromRegistry {
-		if cfg.Registry, cfg.RegistryKey, cfg.RegistryOldKeys, cfg.SpecOptions, err = registryConfig(st.Store, opt); err != nil {
-			return err
-		}
-	}
+	cfg.Registry = reg
 
 	w, err := newWorkerRun(ctx, e, st.Store, subs, cfg, sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP}, workers, leaseFor)
 	if err != nil {
