@@ -190,27 +190,37 @@ func TestOutcomeBacklogBoundsWhatACrashRepeats(t *testing.T) {
 // waits for its outcome to be stored before its next attempt, but its next delivery is
 // leased meanwhile (a store that merges calls takes the lease in the outcome's
 // transaction): while the first outcome waits for its batch, the second delivery is
-// leased and not attempted.
+// leased and not attempted, and the third is not leased (MaxInFlight allows it: the
+// worker's place in Workers is freed once per outcome).
 func TestNextDeliveryLeasedWhileTheOutcomeIsStored(t *testing.T) {
 	dspBubble(t, func(t *testing.T, nw *dspNet) {
 		const window = time.Minute
 		srv := nw.server(status(http.StatusNoContent))
 		store := &batchStore{Store: memqueue.New(memqueue.Config{})}
-		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 1, MaxInFlight: 1,
+		// MaxInFlight 3: only Workers bounds what is leased.
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 1, MaxInFlight: 3,
 			CompleteWindow: window, LeaseFor: time.Hour})
-		subscribeAndPublish(t, d, srv.URL, 2)
+		subscribeAndPublish(t, d, srv.URL, 3)
 		synctest.Wait()
 		assert.Equal(t, 1, srv.Count(), "the worker waits for its outcome")
 		st, err := store.Stats(bg, time.Now())
 		require.NoError(t, err)
-		assert.Equal(t, 2, st.Leased, "the second delivery is leased already")
+		// The worker's place is freed once: one more delivery is leased (and waits for the
+		// worker), not two.
+		assert.Equal(t, 2, st.Leased, "the second delivery is leased already, the third not")
 		time.Sleep(window)
 		synctest.Wait()
 		assert.Equal(t, 2, srv.Count(), "attempted once the first outcome is stored")
+		st, err = store.Stats(bg, time.Now())
+		require.NoError(t, err)
+		assert.Equal(t, 2, st.Leased, "the second, its outcome waiting, and the third")
+		time.Sleep(window)
+		synctest.Wait()
+		assert.Equal(t, 3, srv.Count())
 		time.Sleep(window)
 		synctest.Wait()
 		require.NoError(t, d.Drain(bg))
-		assert.Equal(t, []int{1, 1}, store.Sizes())
+		assert.Equal(t, []int{1, 1, 1}, store.Sizes())
 		require.NoError(t, d.Shutdown(bg))
 	})
 }
