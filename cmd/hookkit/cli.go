@@ -44,7 +44,7 @@ var commands = []command{
 	{"queue", "count, list and requeue the deliveries of a store", runQueue},
 	{"console", "serve the delivery console (dead letters, requeue) on loopback", runConsole},
 	{"apikey", "create, list and revoke the API keys a listener accepts", runAPIKey},
-	{"endpoint", "list, import, enable and disable the endpoints of a store's registry", runEndpoint},
+	{"endpoint", "list, import, enable, disable and rekey the endpoints of a store's registry", runEndpoint},
 }
 
 // usageError is a mistake on the command line (exit status 2).
