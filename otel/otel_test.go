@@ -742,6 +742,22 @@ func TestServerSpanOfAPanickingHandler(t *testing.T) {
 	assert.Equal(t, "POST", spans[0].Name(), "no ServeMux pattern: the method alone")
 }
 
+// TestServerSpanOfAnAbortedHandler: a handler that aborts with http.ErrAbortHandler (a
+// deliberate abort, which net/http does not log) leaves a span without error status or
+// error.type, and the panic goes on to net/http.
+func TestServerSpanOfAnAbortedHandler(t *testing.T) {
+	tel := newTelemetry(t, false)
+	h := hookkitotel.ReceiverMiddleware(tel.cfg)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic(http.ErrAbortHandler)
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/hooks", strings.NewReader("{}"))
+	assert.PanicsWithError(t, http.ErrAbortHandler.Error(), func() { h.ServeHTTP(httptest.NewRecorder(), req) })
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.Equal(t, codes.Unset, spans[0].Status().Code)
+	assert.NotContains(t, attrMap(spans[0].Attributes()), "error.type")
+}
+
 // TestSendOutcomeByEndpoint: with EndpointMetrics, a Send's outcome carries its endpoint.
 func TestSendOutcomeByEndpoint(t *testing.T) {
 	tel := newTelemetry(t, false)

@@ -29,12 +29,12 @@ import (
 // server attributes (http.request.method, url.path, url.scheme, http.route,
 // server.address, server.port, client.address, network.peer.address,
 // network.peer.port, network.protocol.version, user_agent.original,
-// http.response.status_code, and error.type with status Error for a 5xx or a panic: a 4xx
-// is the sender's error, not the server's). No query string, header, credential,
-// signature or body is recorded; url.path is the receiver's own route. ReceiverObserver's hooks,
-// on the receiver's Config.Observer, add what was delivered (hookkit.event.type,
-// hookkit.event.id, hookkit.receiver.outcome and reason) to the span. With
-// Config.Propagator set, the span's parent is the context the request carries (the
+// http.response.status_code, and error.type with status Error for a 5xx or a panic: not
+// for a 4xx, the sender's error, nor for a panic with http.ErrAbortHandler, a deliberate
+// abort). No query string, header, credential, signature or body is recorded; url.path
+// is the receiver's own route. ReceiverObserver's hooks, on the receiver's
+// Config.Observer, add what was delivered (hookkit.event.type, hookkit.event.id,
+// hookkit.receiver.outcome and reason) to the span. With Config.Propagator set, the span's parent is the context the request carries (the
 // sender's attempt span, with SenderObserver's propagation): one trace spans sender and
 // listener.
 func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
@@ -60,10 +60,13 @@ func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 			sw := &statuswriter.Writer{ResponseWriter: w}
 			defer func() {
 				if p := recover(); p != nil {
-					// net/http answers nothing and logs it (http.ErrAbortHandler: silently);
-					// the span says the handler failed, and the panic goes on.
-					span.SetAttributes(semconv.ErrorTypeKey.String("panic"))
-					span.SetStatus(codes.Error, "handler panicked")
+					// net/http answers nothing and logs it; the span says the handler
+					// failed, and the panic goes on. http.ErrAbortHandler is a deliberate
+					// abort (net/http does not log it): not recorded as an error.
+					if p != http.ErrAbortHandler {
+						span.SetAttributes(semconv.ErrorTypeKey.String("panic"))
+						span.SetStatus(codes.Error, "handler panicked")
+					}
 					panic(p)
 				}
 			}()
