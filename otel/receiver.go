@@ -34,9 +34,9 @@ import (
 // abort). No query string, header, credential, signature or body is recorded; url.path
 // is the receiver's own route. ReceiverObserver's hooks, on the receiver's
 // Config.Observer, add what was delivered (hookkit.event.type, hookkit.event.id,
-// hookkit.receiver.outcome and reason) to the span. With Config.Propagator set, the span's parent is the context the request carries (the
-// sender's attempt span, with SenderObserver's propagation): one trace spans sender and
-// listener.
+// hookkit.receiver.outcome and reason) to the span. With Config.Propagator set, the
+// span's parent is the context the request carries (the sender's attempt span, with
+// SenderObserver's propagation): one trace spans sender and listener.
 func ReceiverMiddleware(cfg Config) func(http.Handler) http.Handler {
 	tracer, prop := cfg.tracer(), cfg.Propagator
 	return func(next http.Handler) http.Handler {
