@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -221,6 +222,97 @@ func TestNextDeliveryLeasedWhileTheOutcomeIsStored(t *testing.T) {
 		synctest.Wait()
 		require.NoError(t, d.Drain(bg))
 		assert.Equal(t, []int{1, 1, 1}, store.Sizes())
+		require.NoError(t, d.Shutdown(bg))
+	})
+}
+
+// lostStore is a memqueue.Store that refuses, once each, the outcomes of every other
+// delivery it is first given an outcome for, with queue.ErrLeaseLost (as if their leases
+// had expired and another dispatcher had them), storing nothing for them.
+type lostStore struct {
+	*memqueue.Store
+	mu      sync.Mutex
+	seen    map[string]bool
+	refused map[string]bool
+}
+
+func (s *lostStore) Complete(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, error) {
+	errs, _, err := s.CompleteEvicting(ctx, now, os...)
+	return errs, err
+}
+
+func (s *lostStore) CompleteEvicting(ctx context.Context, now time.Time, os ...queue.Outcome) ([]error, []queue.Delivery, error) {
+	s.mu.Lock()
+	errs := make([]error, len(os))
+	var keep []queue.Outcome
+	var at []int
+	for i, o := range os {
+		if !s.seen[o.ID] {
+			s.seen[o.ID] = true
+			if len(s.seen)%2 == 0 {
+				s.refused[o.ID] = true
+				errs[i] = queue.ErrLeaseLost
+				continue
+			}
+		}
+		keep = append(keep, o)
+		at = append(at, i)
+	}
+	s.mu.Unlock()
+	kept, evicted, err := s.Store.CompleteEvicting(ctx, now, keep...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range at {
+		errs[i] = kept[k]
+	}
+	return errs, evicted, nil
+}
+
+func (s *lostStore) Refused() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.refused)
+}
+
+// TestRefusedOutcomesAreNotReported: outcomes the store refuses (queue.ErrLeaseLost) are
+// not reported to Delivered, and their places in the OutcomeBacklog are handed back: the
+// workers go on, the refused deliveries are attempted again once their leases expire,
+// and Drain and Shutdown return.
+func TestRefusedOutcomesAreNotReported(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const n, leaseFor = 6, time.Minute
+		var mu sync.Mutex
+		delivered := map[string]int{}
+		obs := dispatch.Observer{Delivered: func(_ context.Context, del queue.Delivery) {
+			mu.Lock()
+			delivered[del.ID]++
+			mu.Unlock()
+		}}
+		srv := nw.server(status(http.StatusNoContent))
+		store := &lostStore{Store: memqueue.New(memqueue.Config{}), seen: map[string]bool{}, refused: map[string]bool{}}
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 2, OutcomeBacklog: 1,
+			LeaseFor: leaseFor, Observer: obs})
+		subscribeAndPublish(t, d, srv.URL, n)
+		synctest.Wait()
+		refused := store.Refused()
+		require.Len(t, refused, n/2)
+		mu.Lock()
+		assert.Len(t, delivered, n-n/2, "only the outcomes stored are reported")
+		for id := range refused {
+			assert.Zero(t, delivered[id], "refused %s: not reported", id)
+		}
+		mu.Unlock()
+		assert.Equal(t, n, srv.Count())
+
+		require.NoError(t, d.Drain(bg)) // the refused leases expire; their deliveries go again
+		assert.Equal(t, n+n/2, srv.Count(), "the refused ones attempted again")
+		mu.Lock()
+		assert.Len(t, delivered, n)
+		for id, k := range delivered {
+			assert.Equal(t, 1, k, "%s reported once", id)
+		}
+		mu.Unlock()
 		require.NoError(t, d.Shutdown(bg))
 	})
 }
