@@ -95,24 +95,25 @@ type Config struct {
 	// The worker of each outcome waits for its batch, unless OutcomeBacklog lets it go on.
 	// A crash loses nothing: an outcome never stored leaves its lease to expire, and the
 	// delivery is attempted again (an ordered endpoint's next delivery waits for it: see
-	// queue.Store). Keep it
-	// far below LeaseFor: a lease that expires while its outcome waits is lost; New refuses
-	// a window longer than a tenth of LeaseFor.
-	// 0 means no wait: a batch takes the outcomes already waiting (those that finished
-	// while the previous batch was being sent), so that batching costs no latency when the
-	// dispatcher is idle and grows with load; a few milliseconds batch more. Negative is an
-	// error.
+	// queue.Store). Keep it far below LeaseFor: a lease that expires while its outcome
+	// waits is lost; New refuses a window longer than a tenth of LeaseFor. 0 means no
+	// wait: a batch takes the outcomes already waiting (those that finished while the
+	// previous batch was being sent), so that batching costs no latency when the
+	// dispatcher is idle and grows with load; a few milliseconds batch more. Negative is
+	// an error.
 	CompleteWindow time.Duration
 	// OutcomeBacklog is how many finished attempts may wait for the store while their
 	// workers go on to the next deliveries. 0 means none: a worker waits until the store
 	// has its outcome before its next attempt (its next delivery is leased meanwhile), so
 	// at any moment at most Workers deliveries have been attempted and not recorded, and a
-	// crash repeats at most Workers of them. N > 0 lets the workers
-	// make their next attempts while the store commits the last outcomes (as River's
-	// completer does): for a store whose commits take about as long as an attempt to a
-	// fast endpoint, more deliveries a second (see BENCHMARKS.md), and a crash may repeat
-	// up to Workers + N. An outcome waiting in the backlog no longer counts against
-	// Workers or MaxInFlight. Negative is an error.
+	// crash repeats at most Workers of them. N > 0 lets the workers make their next
+	// attempts while the store commits the last outcomes (as River's completer does): for
+	// a store whose commits take about as long as an attempt to a fast endpoint, more
+	// deliveries a second (see BENCHMARKS.md), and a crash may repeat up to Workers + N.
+	// In either case an outcome waiting for the store no longer counts against Workers or
+	// MaxInFlight, so without a backlog up to 2×Workers deliveries may be leased at once
+	// (each worker's next one waiting for its last outcome to be stored). Negative is an
+	// error.
 	OutcomeBacklog int
 	// Registry, when not nil, keeps the endpoints and their circuit-breaker state, shared
 	// by every dispatcher on it (pgqueue.Store implements it beside its queue; see
@@ -802,7 +803,8 @@ func (d *Dispatcher) nextProbe() (time.Time, bool) {
 // fill leases as many deliveries as there are free workers, only for endpoints that
 // can take them now. It reports whether the pump is idle, with nothing handed to the
 // workers to wake it: no Lease took anything, and either one was made or no endpoint
-// could take a delivery. With a registry it always reports true.
+// could take a delivery. With a registry fillRegistry leases, and reports idle the same
+// way.
 func (d *Dispatcher) fill() (idle bool) {
 	if d.reg != nil {
 		return d.fillRegistry()

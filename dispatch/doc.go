@@ -97,10 +97,10 @@
 //     Observer.EndpointStateChanged is called by the dispatcher that made the change.
 //   - Every Config.PollInterval each dispatcher reads the registry's changes since its
 //     cursor (EndpointChanges, one indexed query) and refreshes the endpoints it caches;
-//     an endpoint disabled, paused or enabled anywhere (EnableEndpoint, or the CLI) is
-//     seen everywhere within a poll interval (Publish at once: MatchEndpoints skips
-//     disabled endpoints). More changes than the cache holds drop the idle endpoints
-//     from the cache and read the busy ones again.
+//     an endpoint disabled, paused or enabled anywhere (Dispatcher.DisableEndpoint and
+//     EnableEndpoint, or the CLI) is seen everywhere within a poll interval (Publish at
+//     once: MatchEndpoints skips disabled endpoints). More changes than the cache holds
+//     drop the idle endpoints from the cache and read the busy ones again.
 //
 // Per-endpoint bounds compose per instance: MaxInFlight is enforced by each dispatcher
 // over its own attempts, so N dispatchers may have N × MaxInFlight attempts in flight to

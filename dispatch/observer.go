@@ -18,7 +18,9 @@ import (
 // dispatcher knows endpoints and stores.
 //
 // Hooks are called synchronously, possibly from many goroutines at once (each hook's
-// documentation says when): they must be quick and safe for concurrent use.
+// documentation says when): they must be quick and safe for concurrent use. They run on
+// the dispatcher's own goroutines (Delivered and DeadLettered on its completer, which
+// stores every outcome), which Drain and Shutdown wait for: a hook must not call either.
 type Observer struct {
 	// Delivered is called when a delivery was acknowledged by its endpoint and the store
 	// has removed it, with the delivery as it was leased and its last attempt appended.
