@@ -121,6 +121,9 @@ type batcher interface {
 // the insert (and, from the pool, a compaction of the counts log when one is due).
 func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) error {
 	b := &pgx.Batch{}
+	if compact {
+		b.Queue(planSettings) // the Store's own transaction (never the caller's)
+	}
 	if in.locks != nil {
 		b.Queue(s.q.lockEndpoints, s.endpointKey(), in.locks)
 	}
@@ -132,6 +135,11 @@ func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) er
 	}
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
+	if compact {
+		if _, err := br.Exec(); err != nil {
+			return s.result(in, 0, err)
+		}
+	}
 	if in.locks != nil {
 		if _, err := br.Exec(); err != nil {
 			return s.result(in, 0, err)
@@ -147,11 +155,12 @@ func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) er
 // Enqueue implements queue.Store in one round trip, in one implicit transaction: all the
 // deliveries or none. Concurrent calls share statements: the deliveries of calls made
 // while the Store's earlier Enqueue statements run are inserted together, in one
-// transaction, each call still all or none and with its own result (a call refused on
-// its own — a duplicate, the bound — does not fail the others). A call whose context
-// ends while it waits for its turn returns at once, having stored nothing; once its
-// statement is under way it waits for the statement's result, which its context cancels
-// only together with every other caller's.
+// transaction, each call still all or none and with its own result (a call refused on its
+// own — a duplicate, the bound — does not fail the others); a call with ordered
+// deliveries has a statement of its own (it may wait for its endpoints' locks, held by an
+// open EnqueueTx). A call whose context ends while it waits for its turn returns at once,
+// having stored nothing; once its statement is under way it waits for the statement's
+// result, which its context cancels only together with every other caller's.
 //
 // Unless Config.Notify turns sending off, the listeners are woken after the commit, by a
 // notification the Store sends on its own and shares between the Enqueues committed
@@ -162,6 +171,13 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	}
 	if len(ds) == 0 {
 		return nil
+	}
+	for i := range ds {
+		if ds[i].Ordered {
+			// Its endpoint's lock may be held by an application's open EnqueueTx: waiting for
+			// it must not hold one of the shared statements (and every call merged into it).
+			return s.enqueueOne(ctx, ds)
+		}
 	}
 	return s.enqueue(ctx, ds)
 }

@@ -63,10 +63,11 @@ func TestLeaseCommitsAsynchronously(t *testing.T) {
 	}
 }
 
-// TestLeaseUsesTheGenericPlan: the statements of Lease, NextDue and the registry's
-// lookups run with the plan settings: their cached generic plan, never planned again per
-// call (pg_prepared_statements counts the plans of the connection's prepared statements),
-// and the session's plan_cache_mode is untouched.
+// TestLeaseUsesTheGenericPlan: every statement the Store runs on its own connections
+// (Enqueue, Lease, Complete of each kind, NextDue, Stats, DeadLetterEndpoint, Requeue and
+// the registry's lookups) runs with the plan settings: its cached generic plan, never
+// planned again per call (pg_prepared_statements counts the plans of the connection's
+// prepared statements), and the session's plan_cache_mode is untouched.
 func TestLeaseUsesTheGenericPlan(t *testing.T) {
 	ctx := t.Context()
 	s, pool := connsStore(t, 1, 0)
@@ -74,6 +75,7 @@ func TestLeaseUsesTheGenericPlan(t *testing.T) {
 	for i := range n {
 		require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, strconv.Itoa(i), "ep", queuetest.T0)))
 	}
+	var leased []queue.Delivery
 	for i := range n {
 		req := queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute}
 		if i%2 == 1 {
@@ -82,10 +84,32 @@ func TestLeaseUsesTheGenericPlan(t *testing.T) {
 		ds, err := s.Lease(ctx, req)
 		require.NoError(t, err)
 		require.Len(t, ds, 1)
+		leased = append(leased, ds...)
+	}
+	a := queue.Attempt{Number: 1, Start: queuetest.T0, Class: "retryable"}
+	for i, d := range leased {
+		var o queue.Outcome
+		switch i % 3 {
+		case 0:
+			o = queue.Ack(d.ID, d.Lease)
+		case 1:
+			o = queue.Reschedule(d.ID, d.Lease, queuetest.T0.Add(time.Hour), a)
+		default:
+			o = queue.DeadLetter(d.ID, d.Lease, queue.DeadReasonExhausted, a)
+		}
+		errs, err := s.Complete(ctx, queuetest.T0, o)
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
 	}
 	for range n / 2 {
 		_, _ = s.NextDue(ctx)
-		_, err := s.MatchEndpoints(ctx, "order.created")
+		_, err := s.Stats(ctx, queuetest.T0)
+		require.NoError(t, err)
+		_, err = s.DeadLetterEndpoint(ctx, queuetest.T0, "other", queue.DeadReasonGone)
+		require.NoError(t, err)
+		_, err = s.Requeue(ctx, queue.Selector{EndpointID: "other"}, queuetest.T0)
+		require.NoError(t, err)
+		_, err = s.MatchEndpoints(ctx, "order.created")
 		require.NoError(t, err)
 		_, err = s.GetEndpoints(ctx, "a", "b")
 		require.NoError(t, err)
@@ -94,12 +118,22 @@ func TestLeaseUsesTheGenericPlan(t *testing.T) {
 		_, err = s.ListEndpoints(ctx, "", 10)
 		require.NoError(t, err)
 	}
-	reg := s.reg()
-	for _, q := range []string{s.q.leaseAll, s.q.leaseEndpoints, s.q.nextDue, reg.match, reg.get, reg.changes, reg.list} {
+	rows, err := pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE strpos(statement, $1) > 0 AND strpos(statement, 'schema_version') = 0 AND generic_plans + custom_plans > 0`, s.q.schema)
+	require.NoError(t, err)
+	ran := map[string]bool{}
+	for rows.Next() {
+		var q string
 		var generic, custom int64
-		require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, q).Scan(&generic, &custom))
-		assert.Zero(t, custom, "no custom plan: %.60s", q)
-		assert.Equal(t, int64(n/2), generic, "every call ran the generic plan: %.60s", q)
+		require.NoError(t, rows.Scan(&q, &generic, &custom))
+		ran[q] = true
+		assert.Zero(t, custom, "no custom plan: %.70s", q)
+	}
+	require.NoError(t, rows.Err())
+	reg := s.reg()
+	for _, q := range []string{s.q.leaseAll, s.q.leaseEndpoints, s.q.nextDue, s.q.ack, s.q.reschedule, s.q.deadLetter,
+		s.q.stats, s.q.deadEndpoint, s.q.evict, s.q.insert[1][0], reg.match, reg.get, reg.changes, reg.list} {
+		assert.True(t, ran[q], "ran: %.70s", q)
 	}
 	var mode string
 	require.NoError(t, pool.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&mode))

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/hookkit/hookkit/dispatch/queue"
 )
 
@@ -22,8 +24,10 @@ const enqueueRunners = 2
 // There is no goroutine of its own: a caller that finds a slot free runs the statement
 // for itself and the callers queued before it, and on finishing hands the slot to the
 // first caller still queued. A merged statement that fails because of one call's
-// deliveries (a duplicate ID, the MaxPending bound, a delivery that cannot be encoded)
-// is retried call by call, so that each call gets the result it would have had alone.
+// deliveries (a duplicate ID, the MaxPending bound, a delivery that cannot be encoded, any
+// error the server reports: nothing was stored) is retried call by call, so that each
+// call gets the result it would have had alone. Calls with ordered deliveries do not
+// come here (see Enqueue).
 type enqueueGroup struct {
 	mu      sync.Mutex
 	pending []*enqueueReq
@@ -33,12 +37,13 @@ type enqueueGroup struct {
 
 // enqueueReq is one Enqueue call in an enqueueGroup.
 type enqueueReq struct {
-	ctx   context.Context
-	ds    []queue.Delivery
-	err   error
-	taken bool          // in a statement under way (guarded by the group's mu)
-	done  chan struct{} // closed when err is set
-	lead  chan struct{} // capacity 1: a statement slot may be free
+	ctx    context.Context
+	ds     []queue.Delivery
+	err    error
+	stored bool          // err is nil because the call's deliveries were stored
+	taken  bool          // in a statement under way (guarded by the group's mu)
+	done   chan struct{} // closed when err is set
+	lead   chan struct{} // capacity 1: a statement slot may be free
 }
 
 // enqueue stores ds through the group: see enqueueGroup.
@@ -61,11 +66,7 @@ func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery) error {
 				q.taken = true
 			}
 			g.mu.Unlock()
-			s.enqueueBatch(batch)
-			g.mu.Lock()
-			g.running--
-			g.signalLocked()
-			g.mu.Unlock()
+			s.runBatch(batch)
 			return r.err // r was queued, so it was in batch
 		}
 		g.mu.Unlock()
@@ -101,16 +102,48 @@ func (g *enqueueGroup) signalLocked() {
 	}
 }
 
-// enqueueBatch stores the deliveries of every call in batch, in one statement when it can,
-// and sets each call's result.
-func (s *Store) enqueueBatch(batch []*enqueueReq) {
+// runBatch runs enqueueBatch in a statement slot taken by the caller, then frees the slot
+// for the first call still queued. Every call of batch gets a result, and the slot is
+// freed, even if enqueueBatch panics (the panic goes on).
+func (s *Store) runBatch(batch []*enqueueReq) {
+	g := &s.eg
 	defer func() {
 		for _, r := range batch {
+			if r.err == nil && !r.stored {
+				r.err = errEnqueueAborted
+			}
 			close(r.done)
 		}
+		g.mu.Lock()
+		g.running--
+		g.signalLocked()
+		g.mu.Unlock()
 	}()
-	if len(batch) == 1 {
-		batch[0].err = s.enqueueOne(batch[0].ctx, batch[0].ds)
+	s.enqueueBatch(batch)
+}
+
+// errEnqueueAborted is the result of a call whose statement neither stored it nor
+// failed with an error (it panicked).
+var errEnqueueAborted = errors.New("hookkit/pgqueue: enqueue aborted")
+
+// enqueueBatch stores the deliveries of every call in batch, in one statement when it can,
+// and sets each call's result (err, or stored). A call whose context ended before the
+// statement was sent is left out, with its context's error: nothing of it is stored.
+func (s *Store) enqueueBatch(batch []*enqueueReq) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+		} else {
+			live = append(live, r)
+		}
+	}
+	batch = live
+	switch len(batch) {
+	case 0:
+		return
+	case 1:
+		s.enqueueAlone(batch[0])
 		return
 	}
 	s.eg.merged.Add(1)
@@ -125,11 +158,11 @@ func (s *Store) enqueueBatch(batch []*enqueueReq) {
 	// The statement is everyone's: it is cancelled only once every caller's context ends.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
 	defer cancel()
-	var live atomic.Int64
-	live.Store(int64(len(batch)))
+	var alive atomic.Int64
+	alive.Store(int64(len(batch)))
 	for _, r := range batch {
 		stop := context.AfterFunc(r.ctx, func() {
-			if live.Add(-1) == 0 {
+			if alive.Add(-1) == 0 {
 				cancel()
 			}
 		})
@@ -140,19 +173,32 @@ func (s *Store) enqueueBatch(batch []*enqueueReq) {
 		err = s.run(ctx, s.pool, in, true)
 		if err == nil {
 			s.wakeAfterCommit()
+			for _, r := range batch {
+				r.stored = true
+			}
 			return
 		}
-		if !errors.Is(err, queue.ErrDuplicateDelivery) && !errors.Is(err, queue.ErrQueueFull) {
+		var pe *pgconn.PgError
+		if !errors.Is(err, queue.ErrDuplicateDelivery) && !errors.Is(err, queue.ErrQueueFull) && !errors.As(err, &pe) {
+			// The connection failed or the context ended: whether the commit happened is
+			// not known, and a call retried alone could be stored twice.
 			for _, r := range batch {
 				r.err = err
 			}
 			return
 		}
 	}
-	// One call's deliveries (or the sum of them) were refused: nothing was stored. Each
-	// call alone, in order.
+	// The merged statement was refused (by the bound, a duplicate, or the server for one
+	// call's data): nothing was stored. Each call alone, in order.
 	for _, r := range batch {
-		r.err = s.enqueueOne(r.ctx, r.ds)
+		s.enqueueAlone(r)
+	}
+}
+
+// enqueueAlone stores one call's deliveries in a statement of their own and sets its result.
+func (s *Store) enqueueAlone(r *enqueueReq) {
+	if r.err = s.enqueueOne(r.ctx, r.ds); r.err == nil {
+		r.stored = true
 	}
 }
 

@@ -24,7 +24,7 @@ func mergeStore(t *testing.T, maxPending int) *Store {
 // enqueueTogether makes one Enqueue call per element of calls while every statement slot
 // is taken, waits until all are queued, then frees the slots: the calls go in one
 // statement. It returns each call's result, in order.
-func enqueueTogether(t *testing.T, s *Store, ctxs []context.Context, calls ...[]queue.Delivery) []error {
+func enqueueTogether(t *testing.T, s *Store, calls ...[]queue.Delivery) []error {
 	t.Helper()
 	g := &s.eg
 	g.mu.Lock()
@@ -33,22 +33,8 @@ func enqueueTogether(t *testing.T, s *Store, ctxs []context.Context, calls ...[]
 	res := make([]chan error, len(calls))
 	for i, ds := range calls {
 		res[i] = make(chan error, 1)
-		ctx := t.Context()
-		if ctxs != nil {
-			ctx = ctxs[i]
-		}
-		go func() { res[i] <- s.Enqueue(ctx, ds...) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			g.mu.Lock()
-			n := len(g.pending)
-			g.mu.Unlock()
-			if n == i+1 {
-				break
-			}
-			require.True(t, time.Now().Before(deadline), "call %d not queued", i)
-			runtime.Gosched()
-		}
+		go func() { res[i] <- s.Enqueue(t.Context(), ds...) }()
+		waitQueued(t, s, i+1)
 	}
 	g.mu.Lock()
 	g.running = 0
@@ -82,7 +68,7 @@ func delivery(t *testing.T, id string) queue.Delivery {
 func TestConcurrentEnqueuesShareAStatement(t *testing.T) {
 	s := mergeStore(t, 0)
 	before := s.eg.merged.Load()
-	errs := enqueueTogether(t, s, nil, []queue.Delivery{delivery(t, "a")},
+	errs := enqueueTogether(t, s, []queue.Delivery{delivery(t, "a")},
 		[]queue.Delivery{delivery(t, "b1"), delivery(t, "b2")}, []queue.Delivery{delivery(t, "c")})
 	assert.Equal(t, []error{nil, nil, nil}, errs)
 	assert.Equal(t, before+1, s.eg.merged.Load(), "one merged statement")
@@ -94,7 +80,7 @@ func TestConcurrentEnqueuesShareAStatement(t *testing.T) {
 func TestMergedEnqueueRefusesOnlyTheCallAtFault(t *testing.T) {
 	s := mergeStore(t, 0)
 	require.NoError(t, s.Enqueue(t.Context(), delivery(t, "dup")))
-	errs := enqueueTogether(t, s, nil, []queue.Delivery{delivery(t, "a")},
+	errs := enqueueTogether(t, s, []queue.Delivery{delivery(t, "a")},
 		[]queue.Delivery{delivery(t, "b"), delivery(t, "dup")}, []queue.Delivery{delivery(t, "c")})
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], queue.ErrDuplicateDelivery)
@@ -102,7 +88,7 @@ func TestMergedEnqueueRefusesOnlyTheCallAtFault(t *testing.T) {
 	assert.ElementsMatch(t, []string{"dup", "a", "c"}, pendingIDs(t, s))
 
 	// Two calls with the same new ID: the first is stored, the second refused.
-	errs = enqueueTogether(t, s, nil, []queue.Delivery{delivery(t, "x")}, []queue.Delivery{delivery(t, "x")})
+	errs = enqueueTogether(t, s, []queue.Delivery{delivery(t, "x")}, []queue.Delivery{delivery(t, "x")})
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], queue.ErrDuplicateDelivery)
 }
@@ -112,7 +98,7 @@ func TestMergedEnqueueRefusesOnlyTheCallAtFault(t *testing.T) {
 func TestMergedEnqueueKeepsTheBoundPerCall(t *testing.T) {
 	s := mergeStore(t, 3)
 	require.NoError(t, s.Enqueue(t.Context(), delivery(t, "old")))
-	errs := enqueueTogether(t, s, nil, []queue.Delivery{delivery(t, "a")},
+	errs := enqueueTogether(t, s, []queue.Delivery{delivery(t, "a")},
 		[]queue.Delivery{delivery(t, "b1"), delivery(t, "b2")}, []queue.Delivery{delivery(t, "c")})
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], queue.ErrQueueFull)
@@ -131,15 +117,7 @@ func TestQueuedEnqueueLeavesWhenItsContextEnds(t *testing.T) {
 	g.mu.Unlock()
 	res := make(chan error, 1)
 	go func() { res <- s.Enqueue(ctx, delivery(t, "gone")) }()
-	for {
-		g.mu.Lock()
-		n := len(g.pending)
-		g.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitQueued(t, s, 1)
 	cancel()
 	assert.ErrorIs(t, <-res, context.Canceled)
 	g.mu.Lock()
@@ -148,4 +126,125 @@ func TestQueuedEnqueueLeavesWhenItsContextEnds(t *testing.T) {
 	g.mu.Unlock()
 	require.NoError(t, s.Enqueue(t.Context(), delivery(t, "kept")))
 	assert.Equal(t, []string{"kept"}, pendingIDs(t, s))
+}
+
+// TestMergedEnqueueRetriesAServerRefusalCallByCall: an error the server reports for one
+// call's data (an ID with a NUL byte, which text cannot hold) fails that call alone.
+func TestMergedEnqueueRetriesAServerRefusalCallByCall(t *testing.T) {
+	s := mergeStore(t, 0)
+	errs := enqueueTogether(t, s, []queue.Delivery{delivery(t, "a")},
+		[]queue.Delivery{delivery(t, "b\x00")}, []queue.Delivery{delivery(t, "c")})
+	assert.NoError(t, errs[0])
+	assert.Error(t, errs[1])
+	assert.NoError(t, errs[2])
+	assert.ElementsMatch(t, []string{"a", "c"}, pendingIDs(t, s))
+}
+
+// TestOrderedEnqueueDoesNotHoldTheSharedStatements: an Enqueue of ordered deliveries
+// waiting for its endpoint's lock (held by an application's open EnqueueTx) has a
+// statement of its own: two of them waiting do not stop an unordered Enqueue.
+func TestOrderedEnqueueDoesNotHoldTheSharedStatements(t *testing.T) {
+	ctx := t.Context()
+	s := mergeStore(t, 0)
+	ordered := func(id string) queue.Delivery {
+		d := delivery(t, id)
+		d.Ordered = true
+		return d
+	}
+	tx, err := s.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	require.NoError(t, s.EnqueueTx(ctx, tx, ordered("held")))
+	waiting := make(chan error, 2)
+	for _, id := range []string{"o1", "o2"} {
+		go func() { waiting <- s.Enqueue(ctx, ordered(id)) }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for { // both wait for the endpoint's lock
+		var n int
+		require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n))
+		if n == 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the ordered calls do not wait for the lock")
+		time.Sleep(10 * time.Millisecond) // Postgres's lock table: no event to wait on
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Enqueue(short, delivery(t, "free")), "an unordered Enqueue goes on")
+	require.NoError(t, tx.Commit(ctx))
+	for range 2 {
+		require.NoError(t, <-waiting)
+	}
+	assert.ElementsMatch(t, []string{"held", "o1", "o2", "free"}, pendingIDs(t, s))
+}
+
+// TestQueuedEnqueuePassesOnItsWakeUp: a queued call woken to take a free statement slot
+// whose context has ended leaves and wakes the next queued call, which then runs.
+func TestQueuedEnqueuePassesOnItsWakeUp(t *testing.T) {
+	s := mergeStore(t, 0)
+	g := &s.eg
+	g.mu.Lock()
+	g.running = enqueueRunners
+	g.mu.Unlock()
+	ctxA, cancelA := context.WithCancel(t.Context())
+	resA, resB := make(chan error, 1), make(chan error, 1)
+	go func() { resA <- s.Enqueue(ctxA, delivery(t, "a")) }()
+	waitQueued(t, s, 1)
+	go func() { resB <- s.Enqueue(t.Context(), delivery(t, "b")) }()
+	waitQueued(t, s, 2)
+	g.mu.Lock()
+	g.running = 0
+	g.signalLocked() // the wake-up goes to a
+	cancelA()
+	g.mu.Unlock()
+	assert.ErrorIs(t, <-resA, context.Canceled)
+	select {
+	case err := <-resB:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("b was never woken")
+	}
+	assert.Equal(t, []string{"b"}, pendingIDs(t, s))
+}
+
+// TestEnqueueCancelledBeforeItsStatementStoresNothing: a call whose context ends after it
+// was queued, whichever way it leaves (alone, or dropped from the statement that takes
+// it), returns its context's error and stores nothing; the call beside it is stored.
+func TestEnqueueCancelledBeforeItsStatementStoresNothing(t *testing.T) {
+	s := mergeStore(t, 0)
+	g := &s.eg
+	g.mu.Lock()
+	g.running = enqueueRunners
+	g.mu.Unlock()
+	ctxA, cancelA := context.WithCancel(t.Context())
+	resA, resB := make(chan error, 1), make(chan error, 1)
+	go func() { resA <- s.Enqueue(ctxA, delivery(t, "a")) }()
+	waitQueued(t, s, 1)
+	go func() { resB <- s.Enqueue(t.Context(), delivery(t, "b")) }()
+	waitQueued(t, s, 2)
+	g.mu.Lock()
+	cancelA()
+	g.running = 0
+	g.pending[1].lead <- struct{}{} // b may take the slot, and a with it, before a leaves
+	g.mu.Unlock()
+	assert.ErrorIs(t, <-resA, context.Canceled)
+	assert.NoError(t, <-resB)
+	assert.Equal(t, []string{"b"}, pendingIDs(t, s))
+}
+
+// waitQueued waits until n calls are queued in s's enqueue group.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.eg.mu.Lock()
+		k := len(s.eg.pending)
+		s.eg.mu.Unlock()
+		if k == n {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%d calls not queued", n)
+		runtime.Gosched()
+	}
 }

@@ -26,10 +26,11 @@ const (
 	// PgBouncer in transaction pooling mode (which forwards a NOTIFY but cannot keep a
 	// LISTEN), or one that only publishes. Its Notifications is nil.
 	NotifySendOnly
-	// NotifyListenOnly listens but never sends: for high enqueue rates, where the
-	// commit lock a NOTIFY takes (Postgres serializes the commits of notifying
-	// transactions) costs more than it saves. The Store is still woken by other Stores
-	// that send.
+	// NotifyListenOnly listens but never sends: for high rates of EnqueueTx, whose
+	// notification is sent in the caller's transaction, where the commit lock a NOTIFY
+	// takes (Postgres serializes the commits of notifying transactions) costs more than
+	// it saves (Enqueue's notifications are sent after the commit and shared, at most one
+	// per wakeInterval). The Store is still woken by other Stores that send.
 	NotifyListenOnly
 	// NotifyOff neither sends nor listens: the dispatchers poll
 	// (dispatch.Config.PollInterval). Its Notifications is nil.
@@ -150,8 +151,8 @@ type waker struct {
 // commit is followed by a notification whose transaction began after it (a listener
 // that leases on it sees the deliveries), an idle Store's first commit is announced at
 // once, and a burst of concurrent Enqueues costs at most one notification per
-// wakeInterval instead of one commit each serialized on the notification lock. After Close, the notification is sent in the
-// caller, before wakeAfterCommit returns.
+// wakeInterval instead of one commit each serialized on the notification lock. After
+// Close, the notification is sent in the caller, before wakeAfterCommit returns.
 func (s *Store) wakeAfterCommit() {
 	if !s.sends() {
 		return

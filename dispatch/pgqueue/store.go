@@ -264,6 +264,7 @@ func (s *Store) DeadLetterEndpointEvicting(ctx context.Context, now time.Time, e
 		return 0, nil, err
 	}
 	b := &pgx.Batch{}
+	b.Queue(planSettings)
 	b.Queue(s.q.deadEndpoint, sqltime.Nanos(now), reason, endpointID)
 	evicting := s.maxDead >= 0
 	writes := 1
@@ -274,6 +275,9 @@ func (s *Store) DeadLetterEndpointEvicting(ctx context.Context, now time.Time, e
 	s.queueCompaction(b, writes)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return 0, nil, fmt.Errorf("hookkit/pgqueue: dead-letter endpoint: %w", err)
+	}
 	var n int
 	if err := br.QueryRow().Scan(&n); err != nil {
 		return 0, nil, fmt.Errorf("hookkit/pgqueue: dead-letter endpoint: %w", err)
@@ -318,10 +322,14 @@ func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) 
 		args = append(args, s.maxPending)
 	}
 	b := &pgx.Batch{}
+	b.Queue(planSettings)
 	b.Queue(s.q.requeue[bounded][k], args...)
 	s.queueCompaction(b, 1)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return 0, fmt.Errorf("hookkit/pgqueue: requeue: %w", err)
+	}
 	var found, done int
 	if err := br.QueryRow().Scan(&found, &done); err != nil {
 		return 0, fmt.Errorf("hookkit/pgqueue: requeue: %w", err)
@@ -404,7 +412,11 @@ func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.
 // the counts log and the live leases, counted with the lease index).
 func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 	var pending, dead, leased int
-	if err := s.pool.QueryRow(ctx, s.q.stats, sqltime.Nanos(now)).Scan(&pending, &dead, &leased); err != nil {
+	rows, err := s.queryPlanned(ctx, s.q.stats, sqltime.Nanos(now))
+	if err == nil {
+		_, err = pgx.ForEachRow(rows, []any{&pending, &dead, &leased}, func() error { return nil })
+	}
+	if err != nil {
 		return queue.Stats{}, fmt.Errorf("hookkit/pgqueue: stats: %w", err)
 	}
 	return queue.Stats{Pending: pending - leased, Leased: leased, Dead: dead}, nil

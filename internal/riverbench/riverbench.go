@@ -104,8 +104,10 @@ type Config struct {
 	// DefaultPerTx; negative is an error.
 	PerTx int
 	// Notify is the pgqueue.Config.Notify of hookkit's stores. The zero value, NotifyOn,
-	// is pgqueue's default: every storing transaction sends a notification (River's
-	// client sends at most one per queue per FetchCooldown, 100 ms by default).
+	// is pgqueue's default: every transaction of the transactional insert (EnqueueTx)
+	// sends a notification; the burn-down's jobs are stored by Enqueue before the clock
+	// starts, its notifications sent after the commits and shared (River's client sends at
+	// most one per queue per FetchCooldown, 100 ms by default).
 	Notify pgqueue.NotifyMode
 	// Timeout bounds each run. 0 means DefaultTimeout; negative is an error.
 	Timeout time.Duration

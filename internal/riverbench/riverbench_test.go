@@ -67,7 +67,7 @@ func TestRiverSideBySide(t *testing.T) {
 
 // TestConfigRefusesNegative: a negative number in Config is an error, not a default.
 func TestConfigRefusesNegative(t *testing.T) {
-	for _, cfg := range []riverbench.Config{{Jobs: -1}, {Workers: -1}, {CompleteBatch: -1}, {Publishers: -1}, {PerTx: -1}, {Timeout: -1}} {
+	for _, cfg := range []riverbench.Config{{Jobs: -1}, {Workers: -1}, {CompleteBatch: -1}, {CompleteWindow: -1}, {OutcomeBacklog: -1}, {Publishers: -1}, {PerTx: -1}, {Timeout: -1}} {
 		_, err := riverbench.New(&pgxpool.Pool{}, "rb_", cfg)
 		require.Error(t, err, "%+v", cfg)
 	}
