@@ -22,7 +22,7 @@ FROM {s}.deliveries GROUP BY endpoint_id`
 
 // EndpointStats implements queue.EndpointCounter: one GROUP BY query.
 func (s *Store) EndpointStats(ctx context.Context, now time.Time) (map[string]queue.Stats, error) {
-	rows, err := s.pool.Query(ctx, strings.ReplaceAll(endpointStatsSQL, "{s}", s.q.schema), sqltime.Nanos(now))
+	rows, err := s.queryPlanned(ctx, strings.ReplaceAll(endpointStatsSQL, "{s}", s.q.schema), sqltime.Nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: endpoint stats: %w", err)
 	}

@@ -72,15 +72,17 @@
 //
 // A queue table is the worst case for a planner's statistics: it may go from empty to a
 // backlog of millions in less time than autovacuum takes to analyze it, and pgx's
-// prepared statements keep the plan made when it was small. Lease, Complete, NextDue and
-// the registry's lookups therefore begin their transaction, in the same round trip, with
-// settings local to it: the cached generic plan (the lease statements were planned anew
-// on every call, as long as they took to run), index scans only (a plan made on an empty
-// table read every pending delivery to acknowledge a few: 3,000 rows for 2 in
-// TestCompletePlansHoldWithAStaleTable) and no JIT. Each statement has the index it
-// needs: the primary key for Complete's IDs, the due indexes for Lease and NextDue, the
-// patterns' and endpoints' keys for the registry. The pool's other statements, the
-// application's included, are planned as before.
+// prepared statements keep the plan made when it was small. Every statement the Store
+// runs in a transaction of its own (Enqueue, Lease, Complete, NextDue, Stats,
+// EndpointStats, ListPending, ListDead, DeadLetterEndpoint, Requeue and the registry's
+// lookups; not EnqueueTx's, which are the caller's) therefore begins its transaction, in
+// the same round trip, with settings local to it: the cached generic plan (the lease
+// statements were planned anew on every call, as long as they took to run), index scans
+// only (a plan made on an empty table read every pending delivery to acknowledge a few:
+// 3,000 rows for 2 in TestCompletePlansHoldWithAStaleTable) and no JIT. Each statement
+// has the index it needs: the primary key for Complete's IDs, the due indexes for Lease
+// and NextDue, the patterns' and endpoints' keys for the registry. The pool's other
+// statements, the application's included, are planned as before.
 //
 // # Clocks and skew
 //

@@ -57,8 +57,9 @@ const (
 	asyncCommitted = `(SELECT v FROM sc) = 'off'`
 )
 
-// planSettings begins the transaction of each Lease, Complete and NextDue and of the
-// registry's lookups (MatchEndpoints, GetEndpoints, EndpointChanges, ListEndpoints), in
+// planSettings begins each transaction of the Store's own (Enqueue, Lease, Complete,
+// NextDue, Stats, EndpointStats, the listings, DeadLetterEndpoint, Requeue, the
+// registry's lookups: MatchEndpoints, GetEndpoints, EndpointChanges, ListEndpoints), in
 // the same round trip, so that their statements (prepared once per connection by pgx) run
 // with plans that hold whatever the tables' statistics say:
 //

@@ -386,7 +386,7 @@ func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.
 		limit = pgtype.Int8{Int64: int64(f.Limit) + 1, Valid: true}
 	}
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, s.q.list[d][e][v], args...)
+	rows, err := s.queryPlanned(ctx, s.q.list[d][e][v], args...)
 	if err != nil {
 		return queue.Page{}, fmt.Errorf("hookkit/pgqueue: list: %w", err)
 	}
