@@ -153,6 +153,11 @@ type Config struct {
 	// one "sealed" — unless the source is a dispatcher that has the endpoint in its cache.
 	// Any other length is an error.
 	RegistryKey []byte
+	// RegistryOldKeys are the earlier 32-byte registry keys (dispatch.Config.RegistryOldKeys)
+	// during a key rotation: a spec sealed under one of them still shows its host until it
+	// is re-sealed ("hookkit endpoint rekey"). A spec that neither RegistryKey nor these
+	// open shows "sealed under another key". Any key of another length is an error.
+	RegistryOldKeys [][]byte
 }
 
 // Console is the delivery console: an http.Handler that serves the pages and actions of
@@ -223,6 +228,13 @@ func New(src Source, cfg Config) (*Console, error) {
 		c.codec.Key = append([]byte(nil), cfg.RegistryKey...)
 		c.cfg.RegistryKey = nil // kept only in the codec
 	}
+	for i, k := range cfg.RegistryOldKeys {
+		if len(k) != dispatch.SpecKeySize {
+			return nil, fmt.Errorf("%w: RegistryOldKeys[%d] must be %d bytes", ErrInvalidConfig, i, dispatch.SpecKeySize)
+		}
+		c.codec.OldKeys = append(c.codec.OldKeys, append([]byte(nil), k...))
+	}
+	c.cfg.RegistryOldKeys = nil
 	if cfg.Key != nil {
 		c.key = append([]byte(nil), cfg.Key...)
 	} else {

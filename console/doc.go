@@ -68,7 +68,8 @@
 // every worker on the registry follows within its poll interval. Attempts in flight are
 // counted by each dispatcher in its memory: the console shows those of its own
 // dispatcher, and "unknown" beside the workers — never a made-up 0. Config.RegistryKey
-// opens the sealed specs to show each endpoint's host (nothing else of them).
+// (with Config.RegistryOldKeys during a key rotation) opens the sealed specs to show each
+// endpoint's host (nothing else of them).
 //
 // Behind a TLS-terminating proxy the console sees plain HTTP: set Config.SecureCookies so
 // that its cookies are marked Secure all the same.

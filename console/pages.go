@@ -300,6 +300,8 @@ func (c *Console) specHost(rec queue.Endpoint) (string, bool) {
 	switch {
 	case err == nil:
 		return host(spec.URL), true
+	case errors.Is(err, dispatch.ErrSpecKey) && (c.codec.Key != nil || len(c.codec.OldKeys) > 0):
+		return "sealed under another key", false
 	case errors.Is(err, dispatch.ErrSpecKey):
 		return "sealed (no registry key here)", false
 	}

@@ -161,6 +161,14 @@ func TestRegistryOverviewPaged(t *testing.T) {
 	nokey := newBrowser(t, newConsole(t, console.Registered(store, reg), console.Config{PageSize: 2}), "")
 	r2 := nokey.get("/")
 	assert.Contains(t, overviewRow(r2.body, "ep-0"), "sealed (no registry key here)")
+	// During a key rotation: a new key alone does not open the specs sealed under the old
+	// one (said so); with the old key in RegistryOldKeys they open.
+	newKey := newRegistryKey(t)
+	rotated := newBrowser(t, newConsole(t, console.Registered(store, reg), console.Config{PageSize: 2, RegistryKey: newKey}), "")
+	assert.Contains(t, overviewRow(rotated.get("/").body, "ep-0"), "sealed under another key")
+	rotated = newBrowser(t, newConsole(t, console.Registered(store, reg),
+		console.Config{PageSize: 2, RegistryKey: newKey, RegistryOldKeys: [][]byte{key}}), "")
+	assert.Contains(t, overviewRow(rotated.get("/").body, "ep-0"), "ep-0.example", "opened with the old key")
 	for _, page := range []string{r.body, r2.body, b.get("/").body} {
 		for _, s := range []string{regSecret, strings.TrimPrefix(regSecret, "whsec_"), "path-secret"} {
 			assert.NotContains(t, page, s)
@@ -374,4 +382,6 @@ func TestSecureCookies(t *testing.T) {
 	}
 	_, err := console.New(src, console.Config{RegistryKey: make([]byte, 31)})
 	assert.ErrorIs(t, err, console.ErrInvalidConfig)
+	_, err = console.New(src, console.Config{RegistryKey: make([]byte, 32), RegistryOldKeys: [][]byte{make([]byte, 31)}})
+	assert.ErrorIs(t, err, console.ErrInvalidConfig, "an old key of 31 bytes")
 }

@@ -47,7 +47,8 @@ change; Enable and Disable write the registry, and every "hookkit worker --regis
 the store follows within its poll interval (Disable also makes the endpoint's pending
 deliveries dead letters). Attempts in flight are counted by each worker: shown as unknown
 here, unless --worker (then this process's). HOOKKIT_REGISTRY_KEY, the workers' key, lets
-the console show each endpoint's host (and the --worker deliver).`)
+the console show each endpoint's host (and the --worker deliver); during a key rotation,
+HOOKKIT_REGISTRY_OLD_KEYS as for "hookkit worker" opens the specs not yet re-sealed.`)
 	var storeDSN, endpointsFile string
 	var workers int
 	var leaseFor time.Duration
@@ -116,7 +117,7 @@ the console show each endpoint's host (and the --worker deliver).`)
 	var src console.Source
 	ccfg := console.Config{Logger: logger, SecureCookies: secureCookies}
 	if fromRegistry {
-		ccfg.RegistryKey = dcfg.RegistryKey
+		ccfg.RegistryKey, ccfg.RegistryOldKeys = dcfg.RegistryKey, dcfg.RegistryOldKeys
 		src = console.Registered(st.Store, reg)
 	} else {
 		src = console.Detached(st.Store, subs)

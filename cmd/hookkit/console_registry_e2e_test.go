@@ -167,3 +167,32 @@ func TestE2EConsoleRegistry(t *testing.T) {
 	}
 	assert.EqualValues(t, 3, recv.total.Load())
 }
+
+// TestE2EConsoleRegistryOldKeys: during a key rotation the console, given the new
+// HOOKKIT_REGISTRY_KEY and the old key in HOOKKIT_REGISTRY_OLD_KEYS (as the workers are),
+// shows the host of an endpoint whose spec is still sealed under the old key; with the new
+// key alone it says the spec is sealed under another key.
+func TestE2EConsoleRegistryOldKeys(t *testing.T) {
+	dsn := storeDSN(t, "postgres")
+	file := endpointsFile(t, endpointJSONAt("acme", "http://127.0.0.1:9/acme", ""))
+	old, cur := testRegistryKey(21), testRegistryKey(22)
+	t.Setenv(registryKeyEnv, base64.StdEncoding.EncodeToString(old))
+	t.Setenv(registryOldKeysEnv, "")
+	r := cli(t, "", "endpoint", "import", "--store", dsn, "--endpoints", file, "--allow-http", "--allow-private")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	row := func() string {
+		t.Helper()
+		p := startConsole(t, "--store", dsn, "--registry")
+		code, overview := newConsoleClient(t, p.url).get("/")
+		require.Equal(t, http.StatusOK, code, overview)
+		row := regexp.MustCompile(`(?s)<tr>\s*<td><a href="/endpoints/acme">.*?</tr>`).FindString(overview)
+		require.NotEmpty(t, row, overview)
+		return row
+	}
+	t.Setenv(registryKeyEnv, base64.StdEncoding.EncodeToString(cur))
+	t.Setenv(registryOldKeysEnv, base64.StdEncoding.EncodeToString(old))
+	assert.Contains(t, row(), "127.0.0.1", "opened with the old key")
+	t.Setenv(registryOldKeysEnv, "")
+	assert.Contains(t, row(), "sealed under another key")
+}
