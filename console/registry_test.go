@@ -297,9 +297,22 @@ func TestRegistryEnableThroughConsole(t *testing.T) {
 				t.Fatal("not delivered")
 			}
 
+			// A delivery pending for the endpoint (due later: the worker leaves it) becomes a
+			// dead letter when the console disables it, as Registered.DisableEndpoint promises.
+			require.NoError(t, store.Enqueue(ctx, queue.Delivery{ID: "later", EndpointID: "ep", Event: newEvent(t, "order.created"),
+				Created: time.Now(), Due: time.Now().Add(time.Hour)}))
+			before, err := store.Stats(ctx, time.Now())
+			require.NoError(t, err)
+			require.Equal(t, 1, before.Pending, "the delivery due later")
+			assert.Equal(t, http.StatusForbidden, b.post("/endpoints/ep/disable", url.Values{}).status, "disable without a token")
+			assert.Equal(t, queue.EndpointActive, regState(t, reg, "ep").State, "a refused disable changes nothing")
 			r = b.post("/endpoints/ep/disable", url.Values{"csrf": {token(t, b.get("/endpoints/ep").body)}})
 			require.Equal(t, http.StatusSeeOther, r.status, r.body)
 			assert.Equal(t, queue.EndpointDisabled, regState(t, reg, "ep").State)
+			after, err := store.Stats(ctx, time.Now())
+			require.NoError(t, err)
+			assert.Equal(t, 0, after.Pending, "the pending delivery is no longer pending")
+			assert.Equal(t, before.Dead+1, after.Dead, "it is a dead letter")
 			assert.Equal(t, 0, publish(), "disabled for the other instance")
 			assert.Contains(t, b.get("/endpoints/ep").body, "is disabled")
 		})
