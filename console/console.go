@@ -171,7 +171,7 @@ type Console struct {
 	detached bool
 	reg      queue.Registry     // the source's registry, when its endpoints are in one
 	codec    dispatch.SpecCodec // opens the registry's specs (Config.RegistryKey)
-	inFlight bool               // the source counts attempts in flight (not Detached, not Registered)
+	local    endpointer         // the source, when it counts attempts in flight in this process (nil for Detached and Registered)
 	cfg      Config
 	log      *slog.Logger
 	key      []byte
@@ -219,8 +219,9 @@ func New(src Source, cfg Config) (*Console, error) {
 	c.counter, _ = c.store.(queue.EndpointCounter)
 	c.requeue, _ = src.(requeuer)
 	_, c.detached = src.(*detached)
-	_, isRegistered := src.(*registered)
-	c.inFlight = !c.detached && !isRegistered
+	if _, isRegistered := src.(*registered); !c.detached && !isRegistered {
+		c.local, _ = src.(endpointer)
+	}
 	if rh, ok := src.(registryHolder); ok {
 		c.reg = rh.Registry()
 	}

@@ -73,6 +73,8 @@ type endpointRow struct {
 	Counts        counts
 	LastProblem   string
 	Chart         *chart
+	active        bool // its state, known here, is active (dispatch.EndpointActive, queue.EndpointActive)
+	disabled      bool // its state, known here, is disabled
 }
 
 type overviewPage struct {
@@ -149,7 +151,7 @@ type errorPage struct {
 func (c *Console) page(w http.ResponseWriter, r *http.Request, heading string, crumbs ...crumb) layout {
 	s := c.session(w, r)
 	l := layout{Title: c.cfg.Title, Heading: heading, Base: c.base(r), CSRF: c.csrfToken(s), CSS: c.css,
-		Crumbs: crumbs, Detached: c.detached, Registry: c.reg != nil, InFlight: c.inFlight, Now: c.cfg.Now().UTC().Format(timeFormat)}
+		Crumbs: crumbs, Detached: c.detached, Registry: c.reg != nil, InFlight: c.local != nil, Now: c.cfg.Now().UTC().Format(timeFormat)}
 	if kind, msg := c.takeFlash(w, r, s); kind != 0 {
 		l.Flash = &flashView{Class: "ok", Text: msg}
 		if kind == flashError {
@@ -250,6 +252,7 @@ func (c *Console) row(base, id string, st dispatch.EndpointStatus, subscribed bo
 	}
 	e.Known, e.InFlightKnown = true, true
 	e.State, e.StateClass = st.State.String(), st.State.String()
+	e.active, e.disabled = st.State == dispatch.EndpointActive, st.State == dispatch.EndpointDisabled
 	e.Failures, e.InFlight = strconv.Itoa(st.Failures), strconv.Itoa(st.InFlight)
 	e.MaxInFlight = strconv.Itoa(st.Subscription.MaxInFlight)
 	if st.State == dispatch.EndpointPaused && !st.PausedUntil.IsZero() {
@@ -268,7 +271,8 @@ func (c *Console) regRow(base string, rec queue.Endpoint) endpointRow {
 	}
 	e := endpointRow{ID: rec.ID, Href: endpointHref(base, rec.ID), Subscribed: true, Known: true, State: string(state),
 		StateClass: string(state), Failures: strconv.Itoa(rec.Failures), InFlight: "unknown", Ordered: rec.Ordered,
-		Reason: rec.Reason, MaxInFlight: "the dispatcher's default"}
+		Reason: rec.Reason, MaxInFlight: "the dispatcher's default",
+		active: state == queue.EndpointActive, disabled: state == queue.EndpointDisabled}
 	if rec.MaxInFlight > 0 {
 		e.MaxInFlight = strconv.Itoa(rec.MaxInFlight)
 	}
@@ -280,8 +284,8 @@ func (c *Console) regRow(base string, rec queue.Endpoint) endpointRow {
 	}
 	var opened bool
 	e.Host, opened = c.specHost(rec)
-	if ep, ok := c.src.(endpointer); ok && c.inFlight {
-		st, cached := ep.Endpoint(rec.ID)
+	if c.local != nil {
+		st, cached := c.local.Endpoint(rec.ID)
 		e.InFlight, e.InFlightKnown = strconv.Itoa(st.InFlight), true
 		if cached {
 			e.MaxInFlight = strconv.Itoa(st.Subscription.MaxInFlight)
@@ -594,9 +598,9 @@ func (c *Console) endpoint(w http.ResponseWriter, r *http.Request, segs []string
 	e.Chart = newChart(samples, 600, 100, source)
 	href := e.Href
 	p := endpointPage{layout: l, E: e, RequeueAll: href + "/requeue", Enable: href + "/enable",
-		CanEnable: e.Known && e.StateClass != dispatch.EndpointActive.String()}
+		CanEnable: e.Known && !e.active}
 	if _, ok := c.src.(disabler); ok && e.Known {
-		p.Disable, p.CanDisable = href+"/disable", e.StateClass != dispatch.EndpointDisabled.String()
+		p.Disable, p.CanDisable = href+"/disable", !e.disabled
 	}
 	for _, d := range pending.Deliveries {
 		p.Pending = append(p.Pending, c.deliveryRow(base, &d, false, now))
