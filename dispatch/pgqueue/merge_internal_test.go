@@ -184,15 +184,7 @@ func TestOrderedEnqueueDoesNotHoldTheSharedStatements(t *testing.T) {
 func TestQueuedEnqueuePassesOnItsWakeUp(t *testing.T) {
 	s := mergeStore(t, 0)
 	g := &s.eg
-	g.mu.Lock()
-	g.running = enqueueRunners
-	g.mu.Unlock()
-	ctxA, cancelA := context.WithCancel(t.Context())
-	resA, resB := make(chan error, 1), make(chan error, 1)
-	go func() { resA <- s.Enqueue(ctxA, delivery(t, "a")) }()
-	waitQueued(t, s, 1)
-	go func() { resB <- s.Enqueue(t.Context(), delivery(t, "b")) }()
-	waitQueued(t, s, 2)
+	cancelA, resA, resB := queueTwo(t, s)
 	g.mu.Lock()
 	g.running = 0
 	g.signalLocked() // the wake-up goes to a
@@ -214,15 +206,7 @@ func TestQueuedEnqueuePassesOnItsWakeUp(t *testing.T) {
 func TestEnqueueCancelledBeforeItsStatementStoresNothing(t *testing.T) {
 	s := mergeStore(t, 0)
 	g := &s.eg
-	g.mu.Lock()
-	g.running = enqueueRunners
-	g.mu.Unlock()
-	ctxA, cancelA := context.WithCancel(t.Context())
-	resA, resB := make(chan error, 1), make(chan error, 1)
-	go func() { resA <- s.Enqueue(ctxA, delivery(t, "a")) }()
-	waitQueued(t, s, 1)
-	go func() { resB <- s.Enqueue(t.Context(), delivery(t, "b")) }()
-	waitQueued(t, s, 2)
+	cancelA, resA, resB := queueTwo(t, s)
 	g.mu.Lock()
 	cancelA()
 	g.running = 0
@@ -231,6 +215,22 @@ func TestEnqueueCancelledBeforeItsStatementStoresNothing(t *testing.T) {
 	assert.ErrorIs(t, <-resA, context.Canceled)
 	assert.NoError(t, <-resB)
 	assert.Equal(t, []string{"b"}, pendingIDs(t, s))
+}
+
+// queueTwo takes every statement slot of s and queues two calls, a (whose context cancelA
+// ends) then b, delivering "a" and "b"; their results come on resA and resB.
+func queueTwo(t *testing.T, s *Store) (cancelA context.CancelFunc, resA, resB chan error) {
+	t.Helper()
+	s.eg.mu.Lock()
+	s.eg.running = enqueueRunners
+	s.eg.mu.Unlock()
+	ctxA, cancelA := context.WithCancel(t.Context())
+	resA, resB = make(chan error, 1), make(chan error, 1)
+	go func() { resA <- s.Enqueue(ctxA, delivery(t, "a")) }()
+	waitQueued(t, s, 1)
+	go func() { resB <- s.Enqueue(t.Context(), delivery(t, "b")) }()
+	waitQueued(t, s, 2)
+	return cancelA, resA, resB
 }
 
 // waitQueued waits until n calls are queued in s's enqueue group.
