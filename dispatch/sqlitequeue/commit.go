@@ -41,6 +41,10 @@ type request struct {
 	lease  *queue.LeaseRequest
 	prefix string // of its tokens
 
+	// synced: with SyncFull, an Enqueue whose commit was made and is handed to the
+	// syncer, which releases it (done) once the WAL is fsynced.
+	synced bool
+
 	// results
 	err     error
 	errs    []error
@@ -77,10 +81,14 @@ func (s *Store) submit(r *request) error {
 }
 
 // committer merges the requests waiting into one transaction at a time (group commit):
-// while one transaction commits (and fsyncs), the next requests queue up, and the next
-// transaction takes all of them.
+// while one transaction commits, the next requests queue up, and the next transaction
+// takes all of them. With SyncFull, the syncer fsyncs the WAL for the commits made while
+// the committer goes on with the next transactions.
 func (s *Store) committer() {
 	defer close(s.done)
+	if s.full {
+		defer close(s.syncs)
+	}
 	batch := make([]*request, 0, s.maxBatch)
 	for {
 		select {
@@ -138,7 +146,9 @@ func (s *Store) commit(batch []*request) {
 	ctx := context.Background()
 	defer func() {
 		for _, r := range batch {
-			close(r.done)
+			if !r.synced {
+				close(r.done)
+			}
 		}
 	}()
 	// fail ends the transaction with err for every request taken, and for every request
@@ -153,16 +163,12 @@ func (s *Store) commit(batch []*request) {
 			}
 		}
 	}
-	stores := false
-	for _, r := range batch {
-		stores = stores || r.ds != nil
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.syncFor(ctx, stores); err != nil {
+	if err := s.failure(); err != nil {
 		fail(false, err)
 		return
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if err := s.begin(ctx); err != nil {
 		fail(false, err)
 		return
@@ -214,6 +220,25 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	s.commits.Add(1)
+	if s.full {
+		s.toSyncer(batch)
+	}
+}
+
+// toSyncer hands the syncer the Enqueues of batch that were stored by the commit just
+// made: they return once the WAL is fsynced. The batch's Leases and Completes return at
+// once (see SyncFull).
+func (s *Store) toSyncer(batch []*request) {
+	var job []*request
+	for _, r := range batch {
+		if r.ds != nil && r.err == nil && r.state.Load() == taken {
+			r.synced = true
+			job = append(job, r)
+		}
+	}
+	if job != nil {
+		s.syncs <- job
+	}
 }
 
 // inSavepoint runs fn in a savepoint, rolled back if fn returns an error; an error of
@@ -243,7 +268,7 @@ func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
 }
 
 // Enqueue implements queue.Store. It returns once the deliveries are committed (with
-// SyncFull, fsynced); concurrent calls share a transaction (group commit), each keeping
+// SyncFull, once the WAL is fsynced after the commit); concurrent calls share a transaction (group commit), each keeping
 // its own all-or-nothing result.
 func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if err := ctx.Err(); err != nil {

@@ -85,7 +85,7 @@ func BenchmarkCommitCycle(b *testing.B) {
 					}
 					l := lease()
 					batch = append(batch, l)
-					s.commit(batch)
+					commitAndWait(s, batch)
 					for _, r := range batch {
 						if r.err != nil {
 							b.Fatal(r.err)

@@ -18,24 +18,35 @@
 //
 // # Durability: Synchronous
 //
-// Enqueue returns only once its deliveries are committed. With SyncFull (the default,
-// PRAGMA synchronous=FULL) every commit that stores deliveries (Enqueue, Requeue,
-// DeadLetterEndpoint) is fsynced before it returns: what they accepted survives a power
-// loss. A commit of Leases and Completes alone runs with synchronous=NORMAL: it is made
-// durable by the next fsynced commit or checkpoint (the WAL keeps commits in order, and a
-// power loss loses at most the unsynced tail), so a power loss may undo the last leases
-// and outcomes, and those deliveries are attempted again (at-least-once), but it never
-// loses a delivery Enqueue accepted. With SyncNormal (synchronous=NORMAL, in WAL mode)
-// every commit survives a crash of the process (SIGKILL, a panic) but the last commits
-// before a power loss or an OS crash may be lost; it costs no fsync per commit. A lost
-// commit of Lease or Complete only makes a delivery be attempted again (at-least-once).
+// Enqueue returns only once its deliveries are committed. With SyncFull (the default)
+// every call that stores deliveries (Enqueue, Requeue, DeadLetterEndpoint) returns only
+// once its commit is on the disk: what it accepted survives a power loss. That is SQLite's
+// synchronous=FULL in WAL mode (one fsync of the WAL after each commit's frames are
+// written) with the fsync made by the store, outside the file's write lock: the writer
+// commits with synchronous=NORMAL, and the calls wait for an fsync (fdatasync on Linux) of
+// the WAL file begun after their commit, which a goroutine of the store makes while the
+// next transactions are applied; one fsync serves every commit made before it began. It
+// is as safe because the WAL keeps commits in order and recovery stops at the first frame
+// that did not reach the disk (a commit on the disk puts every earlier one there), and a
+// checkpoint, the only step that moves frames out of the WAL or lets later ones overwrite
+// them, fsyncs the WAL before and the database file after. If an fsync fails, the calls
+// waiting for it return ErrSyncFailed and so does every later write (reopen the store).
+// A commit of Leases and Completes alone is not waited for: it is made durable by the
+// next fsync or checkpoint, so a power loss may undo the last leases and outcomes, and
+// those deliveries are attempted again (at-least-once), but it never loses a delivery
+// Enqueue accepted; a Lease may take a delivery whose Enqueue still waits for its fsync
+// (a power loss then undoes both, and that Enqueue never returned). With SyncNormal
+// (synchronous=NORMAL, in WAL mode) every commit survives a crash of the process
+// (SIGKILL, a panic) but the last commits before a power loss or an OS crash may be lost;
+// it costs no fsync per commit. A lost commit of Lease or Complete only makes a delivery
+// be attempted again (at-least-once).
 //
 // # Group commit
 //
 // A committer goroutine merges the Enqueue, Complete and Lease calls that are waiting into
 // one transaction, up to Config.MaxBatch, applied in the order they arrived (a Lease after
 // a Complete sees its effect; two Leases never take the same delivery, the second seeing
-// the first's leases): while one transaction commits and fsyncs, the next calls queue up,
+// the first's leases): while one transaction is applied and committed, the next calls queue up,
 // and the next transaction takes all of them, so that many concurrent publishers are not
 // capped at the disk's fsync rate, and a lone caller is not delayed (there is no wait
 // window: before it begins a transaction the committer only yields the processor, so that

@@ -16,6 +16,15 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 )
 
+// commitAndWait applies batch in one transaction, as the committer does, and waits for
+// every request's result (with SyncFull an Enqueue's comes once the WAL is fsynced).
+func commitAndWait(s *Store, batch []*request) {
+	s.commit(batch)
+	for _, r := range batch {
+		<-r.done
+	}
+}
+
 func openInternal(t *testing.T, cfg Config) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "queue.db"), cfg)
@@ -79,7 +88,7 @@ func TestGroupCommitFailingRequestFailsAlone(t *testing.T) {
 		}
 	}
 	before := s.commits.Load()
-	s.commit(reqs) // one group, as the committer makes it
+	commitAndWait(s, reqs) // one group, as the committer makes it
 	assert.Equal(t, int64(1), s.commits.Load()-before, "one transaction")
 	assert.NoError(t, reqs[0].err)
 	assert.ErrorIs(t, reqs[1].err, queue.ErrDuplicateDelivery)
@@ -134,7 +143,7 @@ func TestGroupCommitAbandonedRequestNotApplied(t *testing.T) {
 	require.NoError(t, err)
 	r.blobs = [][]byte{b}
 	cancel()
-	s.commit([]*request{r})
+	commitAndWait(s, []*request{r})
 	assert.True(t, errors.Is(r.err, context.Canceled), "got %v", r.err)
 	p, err := s.ListPending(t.Context(), queue.ListFilter{})
 	require.NoError(t, err)
@@ -181,7 +190,7 @@ func TestGroupCommitLeaseInOrder(t *testing.T) {
 		lease(10, nil),                          // the last plain one, nothing else
 	}
 	before := s.commits.Load()
-	s.commit(reqs)
+	commitAndWait(s, reqs)
 	assert.Equal(t, int64(1), s.commits.Load()-before, "one transaction")
 	ids := func(r *request) []string {
 		require.NoError(t, r.err)

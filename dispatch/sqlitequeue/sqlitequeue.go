@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,15 +54,18 @@ type Synchronous int
 
 // The durability levels of Config.Synchronous.
 const (
-	// SyncFull (the default) runs PRAGMA synchronous=FULL for every commit that stores
-	// deliveries (Enqueue, Requeue, DeadLetterEndpoint): it is fsynced before it returns,
-	// so a stored delivery survives a power loss. A commit of Leases and Completes alone
-	// is made durable by the next fsynced commit: a power loss may undo it, and its
-	// deliveries are attempted again (see the package documentation).
+	// SyncFull (the default): every call that stores deliveries (Enqueue, Requeue,
+	// DeadLetterEndpoint) returns only once its commit is on the disk, an fsync of the
+	// WAL begun after the commit having returned, so a stored delivery survives a power
+	// loss. The store makes that fsync itself, outside the file's write lock, and one
+	// fsync serves every commit made before it began (the package documentation,
+	// Durability). A commit of Leases and Completes alone is not waited for: it is made
+	// durable by the next fsync, and a power loss may undo it, so its deliveries are
+	// attempted again.
 	SyncFull Synchronous = iota
 	// SyncNormal runs PRAGMA synchronous=NORMAL in WAL mode: a commit survives a crash of
 	// the process (SIGKILL), but the last commits before a power loss or an OS crash may
-	// be lost. The WAL is fsynced at checkpoints only, so commits are much cheaper.
+	// be lost. The WAL is fsynced at checkpoints only, so commits are cheaper.
 	SyncNormal
 )
 
@@ -100,14 +104,18 @@ type Store struct {
 
 	st [nStmts]*sql.Stmt // prepared on w
 
-	// With SyncFull, only the commits that store deliveries wait for fsync (syncFor):
-	// the writer's PRAGMA synchronous is switched between FULL and NORMAL before a
-	// transaction begins. wmu makes the switch and the transaction one step (the
-	// committer and writeTx share the writer connection); synced is the writer's
-	// current setting.
-	full   bool
-	wmu    sync.Mutex
-	synced bool
+	// With SyncFull, the writer commits with synchronous=NORMAL and the store fsyncs the
+	// WAL itself (walsync.go): the syncer goroutine for the committer's commits that
+	// store deliveries, writeTx for its own. wmu is held from a transaction's begin to
+	// its commit or rollback (the committer and writeTx share the writer connection).
+	full       bool
+	wmu        sync.Mutex
+	wal        *os.File             // the WAL file, with SyncFull
+	fsync      func(*os.File) error // datasync; tests replace it
+	syncs      chan []*request      // to the syncer
+	syncerDone chan struct{}
+	failed     atomic.Pointer[error] // a failed fsync's error (ErrSyncFailed)
+	fsyncs     atomic.Int64          // fsyncs of the WAL begun (for tests)
 
 	// The writer's transactions are statements prepared once on wc (not sql.Tx, which
 	// binds every statement to each transaction anew and prepares BEGIN and COMMIT each
@@ -137,13 +145,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("%w: path %q: a plain file name is needed", ErrInvalidConfig, path)
 	}
-	var syncMode string
-	switch cfg.Synchronous {
-	case SyncFull:
-		syncMode = "FULL"
-	case SyncNormal:
-		syncMode = "NORMAL"
-	default:
+	if cfg.Synchronous != SyncFull && cfg.Synchronous != SyncNormal {
 		return nil, fmt.Errorf("%w: Synchronous %d", ErrInvalidConfig, cfg.Synchronous)
 	}
 	busy := cfg.BusyTimeout
@@ -153,7 +155,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	case busy < 0:
 		return nil, fmt.Errorf("%w: negative BusyTimeout", ErrInvalidConfig)
 	}
-	s := &Store{max: cfg.MaxPending, maxDead: cfg.MaxDead, maxBatch: cfg.MaxBatch, full: cfg.Synchronous == SyncFull, synced: true}
+	s := &Store{max: cfg.MaxPending, maxDead: cfg.MaxDead, maxBatch: cfg.MaxBatch, full: cfg.Synchronous == SyncFull, fsync: datasync}
 	if s.max == 0 {
 		s.max = DefaultMaxPending
 	}
@@ -169,7 +171,9 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(max(busy.Milliseconds(), 1), 10)+")")
-	q.Add("_pragma", "synchronous("+syncMode+")")
+	// NORMAL with SyncFull too: the store then fsyncs the WAL itself, outside the
+	// write lock (walsync.go).
+	q.Add("_pragma", "synchronous(NORMAL)")
 	rq := q
 	q = url.Values{"_pragma": q["_pragma"]}
 	// Every write transaction starts with BEGIN IMMEDIATE: it takes the file's write
@@ -217,6 +221,15 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
+	if s.full {
+		if s.wal, err = openWAL(path); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
+		s.syncs = make(chan []*request, 16)
+		s.syncerDone = make(chan struct{})
+		go s.syncer()
+	}
 	s.reqs = make(chan *request)
 	s.quit = make(chan struct{})
 	s.done = make(chan struct{})
@@ -232,6 +245,9 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.quit)
 		<-s.done
+		if s.full {
+			<-s.syncerDone
+		}
 		err = s.closeDBs()
 	})
 	return err
@@ -248,7 +264,14 @@ func (s *Store) closeDBs() error {
 	if s.wc != nil {
 		err = s.wc.Close()
 	}
-	return errors.Join(err, s.r.Close(), s.w.Close())
+	var werr error
+	if s.wal != nil {
+		// writeTx fsyncs with wmu held.
+		s.wmu.Lock()
+		werr = s.wal.Close()
+		s.wmu.Unlock()
+	}
+	return errors.Join(err, s.r.Close(), s.w.Close(), werr)
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check on the file: nil when it answers
@@ -304,30 +327,6 @@ func (s *Store) commitTx() error {
 // transaction being open after a failed COMMIT, changes nothing).
 func (s *Store) rollback() {
 	_, _ = s.stRollback.ExecContext(context.Background())
-}
-
-// syncFor sets the writer's PRAGMA synchronous for the transaction about to begin, with
-// s.wmu held: FULL when it stores deliveries (store), else NORMAL. Only with SyncFull:
-// a transaction of Leases and Completes alone is then not fsynced before it returns but
-// with the next one that is (the WAL keeps commits in order, and a power loss loses at
-// most its unsynced tail), or at the next checkpoint. What it may lose is a lease, an
-// acknowledgement or a retry's schedule, so a delivery is attempted again; never a
-// delivery that Enqueue, Requeue or DeadLetterEndpoint returned as stored.
-func (s *Store) syncFor(ctx context.Context, store bool) error {
-	if !s.full || s.synced == store {
-		return nil
-	}
-	// Not a prepared statement: SQLite applies PRAGMA synchronous when it prepares the
-	// statement, and running a prepared one again changes nothing.
-	q := "PRAGMA synchronous = NORMAL"
-	if store {
-		q = "PRAGMA synchronous = FULL"
-	}
-	if _, err := s.wc.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("hookkit/sqlitequeue: set synchronous: %w", err)
-	}
-	s.synced = store
-	return nil
 }
 
 // nullNanos returns t for a nullable column: nil for the zero time.

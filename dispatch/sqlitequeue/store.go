@@ -16,16 +16,17 @@ import (
 )
 
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer connection and
-// commits it when fn returns nil.
+// commits it when fn returns nil; with SyncFull it returns once the WAL is fsynced
+// after the commit.
 func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.syncFor(ctx, true); err != nil {
+	if err := s.failure(); err != nil {
 		return err
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -38,7 +39,13 @@ func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 		s.rollback()
 		return err
 	}
-	return s.commitTx()
+	if err := s.commitTx(); err != nil {
+		return err
+	}
+	if s.full {
+		return s.syncWAL()
+	}
+	return nil
 }
 
 // candidate is a delivery Lease may take.

@@ -2,6 +2,9 @@ package sqlitequeue
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,57 +15,135 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 )
 
-// writerSync returns the writer connection's PRAGMA synchronous (1 NORMAL, 2 FULL): the
-// setting the last transaction committed with.
-func writerSync(t *testing.T, s *Store) int {
-	t.Helper()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	var n int
-	require.NoError(t, s.wc.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&n))
-	return n
+// fsyncCall is one fsync of the WAL seen by a test's hook.
+type fsyncCall struct {
+	f       *os.File
+	pending int // pending deliveries a reader saw when the fsync began
 }
 
-// TestSyncFullFsyncsWhatStoresDeliveries: with SyncFull, a transaction with an Enqueue
-// commits with synchronous=FULL (fsynced before Enqueue returns), one of Leases and
-// Completes alone with NORMAL, Requeue and DeadLetterEndpoint with FULL; with SyncNormal
-// every transaction commits with NORMAL.
-func TestSyncFullFsyncsWhatStoresDeliveries(t *testing.T) {
-	const normal, full = 1, 2
-	for _, tc := range []struct {
-		sync   Synchronous
-		stores int // synchronous of a transaction that stores deliveries
-	}{{SyncFull, full}, {SyncNormal, normal}} {
-		s := openInternal(t, Config{Synchronous: tc.sync})
-		ctx := t.Context()
-		assert.Equal(t, tc.stores, writerSync(t, s), "as opened")
-		require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, "a", "ep", queuetest.T0), queuetest.Delivery(t, "b", "ep", queuetest.T0)))
-		assert.Equal(t, tc.stores, writerSync(t, s), "Enqueue")
-		ds, err := s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 2, For: time.Minute})
-		require.NoError(t, err)
-		require.Len(t, ds, 2)
-		assert.Equal(t, normal, writerSync(t, s), "Lease alone")
-		_, err = s.Complete(ctx, queuetest.T0, queue.Ack(ds[0].ID, ds[0].Lease), queue.DeadLetter(ds[1].ID, ds[1].Lease, queue.DeadReasonGone))
-		require.NoError(t, err)
-		assert.Equal(t, normal, writerSync(t, s), "Complete alone")
-		_, err = s.Requeue(ctx, queue.Selector{}, queuetest.T0)
-		require.NoError(t, err)
-		assert.Equal(t, tc.stores, writerSync(t, s), "Requeue")
-		ds, err = s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 2, For: time.Minute})
-		require.NoError(t, err)
-		require.Len(t, ds, 1)
-		assert.Equal(t, normal, writerSync(t, s))
-		_, err = s.DeadLetterEndpoint(ctx, queuetest.T0.Add(time.Hour), "ep", queue.DeadReasonGone)
-		require.NoError(t, err)
-		assert.Equal(t, tc.stores, writerSync(t, s), "DeadLetterEndpoint")
-		// A group with an Enqueue among Leases commits as the Enqueue needs.
-		r1 := &request{ctx: context.Background(), lease: &queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute}, prefix: "x.", done: make(chan struct{})}
-		enc, err := queuetest.Event(t).MarshalBinary()
-		require.NoError(t, err)
-		r2 := &request{ctx: context.Background(), ds: []queue.Delivery{queuetest.Delivery(t, "c", "ep", queuetest.T0)}, blobs: [][]byte{enc}, done: make(chan struct{})}
-		s.commit([]*request{r1, r2})
-		require.NoError(t, r1.err)
-		require.NoError(t, r2.err)
-		assert.Equal(t, tc.stores, writerSync(t, s), "a group with an Enqueue")
+// TestSyncFullReleasesEnqueueOnceTheWALIsFsynced: with SyncFull, an Enqueue is committed
+// and then waits for an fsync of the file's WAL (the same file after a checkpoint
+// truncates it) that began after its commit; while that fsync runs, the write lock is
+// free: a Lease takes the delivery and returns without waiting for it. Requeue and
+// DeadLetterEndpoint fsync before they return; a Lease or a Complete alone does not.
+func TestSyncFullReleasesEnqueueOnceTheWALIsFsynced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(t.Context(), path, Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	ctx := t.Context()
+	calls := make(chan fsyncCall)
+	release := make(chan struct{})
+	s.fsync = func(f *os.File) error {
+		st, err := s.Stats(ctx, queuetest.T0)
+		if err != nil {
+			return err
+		}
+		calls <- fsyncCall{f: f, pending: st.Pending}
+		<-release
+		return datasync(f)
 	}
+
+	// A checkpoint that truncates the WAL leaves the store fsyncing the same file.
+	s.wmu.Lock()
+	_, err = s.wc.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	s.wmu.Unlock()
+	require.NoError(t, err)
+
+	enqueued := make(chan error, 1)
+	go func() { enqueued <- s.Enqueue(ctx, queuetest.Delivery(t, "a", "ep", queuetest.T0)) }()
+	c := <-calls
+	assert.Equal(t, 1, c.pending, "the Enqueue's commit is made before the fsync begins")
+	walInfo, err := os.Stat(path + "-wal")
+	require.NoError(t, err)
+	fdInfo, err := c.f.Stat()
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(walInfo, fdInfo), "the fsync is of the file's WAL")
+	assert.Positive(t, walInfo.Size(), "the WAL holds the commit")
+	select {
+	case err := <-enqueued:
+		t.Fatalf("Enqueue returned (%v) before the WAL was fsynced", err)
+	default:
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ds, err := s.Lease(lctx, queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute})
+	require.NoError(t, err, "a Lease runs while the fsync does")
+	require.Len(t, ds, 1)
+	select {
+	case err := <-enqueued:
+		t.Fatalf("Enqueue returned (%v) before the WAL was fsynced", err)
+	default:
+	}
+	release <- struct{}{}
+	require.NoError(t, <-enqueued)
+
+	// Lease and Complete alone: no fsync (calls would block them).
+	n := s.fsyncs.Load()
+	_, err = s.Complete(ctx, queuetest.T0, queue.DeadLetter(ds[0].ID, ds[0].Lease, queue.DeadReasonGone))
+	require.NoError(t, err)
+	ds, err = s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute})
+	require.NoError(t, err)
+	assert.Empty(t, ds)
+	assert.Equal(t, n, s.fsyncs.Load(), "Lease and Complete alone are not fsynced")
+
+	// Requeue and DeadLetterEndpoint fsync before they return.
+	for _, op := range []func() error{
+		func() error { _, err := s.Requeue(ctx, queue.Selector{}, queuetest.T0); return err },
+		func() error {
+			_, err := s.DeadLetterEndpoint(ctx, queuetest.T0.Add(time.Hour), "ep", queue.DeadReasonGone)
+			return err
+		},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- op() }()
+		<-calls
+		select {
+		case err := <-done:
+			t.Fatalf("returned (%v) before the WAL was fsynced", err)
+		default:
+		}
+		release <- struct{}{}
+		require.NoError(t, <-done)
+	}
+}
+
+// TestSyncNormalNeverFsyncs: with SyncNormal the store opens no WAL of its own and
+// fsyncs nothing (SQLite fsyncs at checkpoints).
+func TestSyncNormalNeverFsyncs(t *testing.T) {
+	s := openInternal(t, Config{Synchronous: SyncNormal})
+	ctx := t.Context()
+	assert.Nil(t, s.wal)
+	require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, "a", "ep", queuetest.T0)))
+	_, err := s.Requeue(ctx, queue.Selector{}, queuetest.T0)
+	require.NoError(t, err)
+	assert.Zero(t, s.fsyncs.Load())
+}
+
+// TestSyncFailureRefusesEveryLaterWrite: when the fsync of the WAL fails, the Enqueue
+// waiting for it returns ErrSyncFailed wrapping the disk's error, and from then on every
+// write (Enqueue, Lease, Complete, Requeue) returns ErrSyncFailed while reads still work.
+func TestSyncFailureRefusesEveryLaterWrite(t *testing.T) {
+	s := openInternal(t, Config{})
+	ctx := t.Context()
+	require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, "a", "ep", queuetest.T0)))
+	ds, err := s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	s.fsync = func(*os.File) error { return syscall.EIO }
+
+	err = s.Enqueue(ctx, queuetest.Delivery(t, "b", "ep", queuetest.T0))
+	require.ErrorIs(t, err, ErrSyncFailed)
+	require.ErrorIs(t, err, syscall.EIO)
+	s.fsync = datasync // the disk answers again: the store still refuses
+	require.ErrorIs(t, s.Enqueue(ctx, queuetest.Delivery(t, "c", "ep", queuetest.T0)), ErrSyncFailed)
+	_, err = s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute})
+	require.ErrorIs(t, err, ErrSyncFailed)
+	_, err = s.Complete(ctx, queuetest.T0, queue.Ack(ds[0].ID, ds[0].Lease))
+	require.ErrorIs(t, err, ErrSyncFailed)
+	_, err = s.Requeue(ctx, queue.Selector{}, queuetest.T0)
+	require.ErrorIs(t, err, ErrSyncFailed)
+	st, err := s.Stats(ctx, queuetest.T0)
+	require.NoError(t, err, "reads still work")
+	assert.Equal(t, queue.Stats{Pending: 1, Leased: 1}, st, "a leased, and b: committed, its fsync unconfirmed")
 }

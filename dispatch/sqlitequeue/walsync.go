@@ -1,0 +1,98 @@
+package sqlitequeue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// ErrSyncFailed is returned, with SyncFull, by a call whose transaction was committed
+// but whose fsync of the WAL failed: the disk did not confirm it, so what the call stored
+// may or may not survive a power loss. After it the store refuses every write with it
+// (the page cache may have dropped the pages the failed fsync did not write, and a later
+// fsync could succeed without them): close the store and open the file again, and SQLite
+// recovers from the WAL what reached the disk.
+var ErrSyncFailed = errors.New("hookkit/sqlitequeue: fsync of the WAL failed")
+
+// The WAL is fsynced by the store, not by SQLite (see syncer): with SyncFull the writer
+// connection commits with synchronous=NORMAL, which writes a transaction's frames to the
+// WAL file without fsync, and the calls that stored deliveries are released only once
+// an fsync of the WAL file begun after their commit has returned. That is what
+// synchronous=FULL does in WAL mode (one fsync of the WAL after each commit's frames are
+// written), with the fsync taken out of the file's write lock: the next transaction is
+// applied while the last one's frames are fsynced, and one fsync serves every commit made
+// before it began. It keeps the guarantee because the WAL holds commits in order and
+// recovery stops at the first frame that did not reach the disk: a commit made durable
+// makes every earlier one durable too, and a checkpoint (the only step that moves frames
+// out of the WAL, or writes over them once they are in the database file) fsyncs the WAL
+// before it copies it and the database file after. A transaction that read a commit not
+// yet fsynced (a Lease of a delivery whose Enqueue still waits) is lost with it in a
+// power loss, as it would be under SyncFull's own rule for Leases and Completes.
+
+// openWAL opens the file's WAL for the store's fsyncs. The writer connection has read the
+// file in WAL mode (Open prepared its statements), so SQLite has created the WAL; it
+// deletes it only when the last connection to the file closes, and the store holds its
+// writer connection until Close.
+func openWAL(path string) (*os.File, error) {
+	f, err := os.Open(path + "-wal")
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: open the WAL to fsync it: %w", err)
+	}
+	return f, nil
+}
+
+// syncer fsyncs the WAL for the committer: each job is the calls of one commit that
+// stored deliveries, sent once the commit returned; it takes every job waiting, fsyncs
+// once, and releases their calls (with ErrSyncFailed if the fsync failed). It returns
+// when the committer has closed s.syncs and every job sent is released.
+func (s *Store) syncer() {
+	defer close(s.syncerDone)
+	var jobs [][]*request
+	for job := range s.syncs {
+		jobs = append(jobs[:0], job)
+	more:
+		for {
+			select {
+			case j, ok := <-s.syncs:
+				if !ok {
+					break more
+				}
+				jobs = append(jobs, j)
+			default:
+				break more
+			}
+		}
+		err := s.syncWAL()
+		for _, job := range jobs {
+			for _, r := range job {
+				r.err = err
+				close(r.done)
+			}
+		}
+		clear(jobs)
+	}
+}
+
+// syncWAL fsyncs the WAL file, recording a failure (which every later write then
+// returns: see ErrSyncFailed).
+func (s *Store) syncWAL() error {
+	if err := s.failed.Load(); err != nil {
+		return *err
+	}
+	s.fsyncs.Add(1)
+	err := s.fsync(s.wal)
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("%w: %w", ErrSyncFailed, err)
+	s.failed.CompareAndSwap(nil, &err)
+	return *s.failed.Load()
+}
+
+// failure returns the error of an earlier failed fsync, nil if there was none.
+func (s *Store) failure() error {
+	if err := s.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
