@@ -11,6 +11,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
+	"github.com/hookkit/hookkit/event"
 )
 
 // BenchmarkEnqueue measures Enqueue of one delivery (a small event) per call, by 1 and
@@ -75,4 +76,48 @@ func BenchmarkFsync(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsyncs/s")
+}
+
+// BenchmarkListPendingByEvent measures one page (the default limit) of ListPending by
+// event id alone among 100,000 pending deliveries of 10,000 events, 10 each: with no
+// index of the pending deliveries by event, the page reads the pending table.
+func BenchmarkListPendingByEvent(b *testing.B) {
+	s, err := sqlitequeue.Open(b.Context(), filepath.Join(b.TempDir(), "queue.db"),
+		sqlitequeue.Config{Synchronous: sqlitequeue.SyncNormal, MaxPending: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const events, perEvent = 10_000, 10
+	evs := make([]*event.Encoded, events)
+	for i := range evs {
+		ev, err := event.New("order-created", map[string]int{"order": i})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if evs[i], err = ev.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ds := make([]queue.Delivery, 0, 1000)
+	for i := range events * perEvent {
+		ds = append(ds, queue.Delivery{ID: "d" + strconv.Itoa(i), EndpointID: "ep", Event: evs[i%events], Due: queuetest.T0})
+		if len(ds) == cap(ds) {
+			if err := s.Enqueue(b.Context(), ds...); err != nil {
+				b.Fatal(err)
+			}
+			ds = ds[:0]
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		p, err := s.ListPending(b.Context(), queue.ListFilter{EventID: evs[i%events].ID()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p.Deliveries) != perEvent {
+			b.Fatalf("%d deliveries of the event, want %d", len(p.Deliveries), perEvent)
+		}
+	}
 }

@@ -117,7 +117,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 	defer srv.Close()
 	snd := benchSender(b)
 	evs := benchEvents(b, 64)
-	for _, c := range []struct{ workers, backlog int }{{16, 0}, {16, 64}, {64, 0}} {
+	for _, c := range []struct{ workers, backlog int }{{16, 0}, {16, 64}, {64, 0}, {128, 128}} {
 		for _, bs := range benchStores {
 			b.Run("workers="+strconv.Itoa(c.workers)+"/backlog="+strconv.Itoa(c.backlog)+"/store="+bs.name, func(b *testing.B) {
 				benchEndToEnd(b, snd, srv.URL, evs, bs.open(b), c.workers, c.backlog)

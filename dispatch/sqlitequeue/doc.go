@@ -91,7 +91,8 @@
 // Open creates the schema in a new file and migrates an older one, in one write
 // transaction, versioned by PRAGMA user_version (SchemaVersion), keeping every
 // delivery, dead letter, attempt and lease (version 1, one table for both, is moved into
-// version 2's two tables). It refuses a file written by a newer hookkit (ErrSchemaTooNew)
+// version 2's two tables; version 3 drops the index of pending deliveries by event id,
+// see Store.ListPending). It refuses a file written by a newer hookkit (ErrSchemaTooNew)
 // rather than change what it does not know.
 //
 // # Dependencies

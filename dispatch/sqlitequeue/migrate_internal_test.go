@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
+	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/internal/sqltime"
 )
 
@@ -125,5 +126,59 @@ func TestMigrateV1ToV2(t *testing.T) {
 	st, err = s.Stats(ctx, queuetest.T0)
 	require.NoError(t, err)
 	assert.Equal(t, queue.Stats{Pending: 3}, st)
+	require.NoError(t, s.IntegrityCheck(ctx))
+}
+
+// TestMigrateV2ToV3: a file at schema version 2 with pending deliveries is opened at
+// version 3 without the index of pending deliveries by event, keeps its deliveries, and
+// still lists them by event id (the store's new files have no such index either).
+func TestMigrateV2ToV3(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, migrations[0]+migrations[1]+"; PRAGMA user_version = 2")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	indexed := func(s *Store) bool {
+		var n int
+		require.NoError(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'pending_event'`).Scan(&n))
+		return n == 1
+	}
+
+	s, err := Open(ctx, path, Config{})
+	require.NoError(t, err)
+	assert.False(t, indexed(s), "an empty version 2 file migrated")
+	var ds []queue.Delivery
+	for _, id := range []string{"a", "b"} {
+		ev, err := event.New("order-created", map[string]string{"order": id})
+		require.NoError(t, err)
+		enc, err := ev.Encode()
+		require.NoError(t, err)
+		ds = append(ds, queue.Delivery{ID: id, EndpointID: "ep", Event: enc, Due: queuetest.T0})
+	}
+	require.NoError(t, s.Enqueue(ctx, ds...))
+	require.NoError(t, s.Close())
+	// Back to version 2, as a file an older hookkit wrote, with its index and deliveries.
+	db, err = sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, "CREATE INDEX pending_event ON pending (event_id); PRAGMA user_version = 2")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s, err = Open(ctx, path, Config{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	var version int
+	require.NoError(t, s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version))
+	assert.Equal(t, 3, version)
+	assert.False(t, indexed(s), "version 3 has no pending_event")
+	st, err := s.Stats(ctx, queuetest.T0)
+	require.NoError(t, err)
+	assert.Equal(t, queue.Stats{Pending: 2}, st)
+	p, err := s.ListPending(ctx, queue.ListFilter{EventID: ds[0].Event.ID()})
+	require.NoError(t, err)
+	require.Len(t, p.Deliveries, 1)
+	assert.Equal(t, "a", p.Deliveries[0].ID)
 	require.NoError(t, s.IntegrityCheck(ctx))
 }

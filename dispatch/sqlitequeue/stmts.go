@@ -34,7 +34,9 @@ const headRule = `(d.ordered = 0 OR NOT EXISTS (SELECT 1 FROM pending o
 // The index each statement uses (EXPLAIN QUERY PLAN): the lease candidates by endpoint
 // pending_endpoint, without endpoints pending_due (not leased) and pending_lease
 // (expired leases), the head rule pending_ordered; the lease, Complete and the moves by
-// seq, the rowid; the insert's duplicate check the unique ids of pending and dead.
+// seq, the rowid; the insert's duplicate check the unique ids of pending and dead. The
+// listings by event id: dead_event for dead letters; the pending ones are scanned (see
+// schema version 3).
 
 // The statements of the writer connection.
 const (

@@ -287,7 +287,11 @@ func moved(res sql.Result, err error) func(n int64) error {
 	}
 }
 
-// ListPending implements queue.Store.
+// ListPending implements queue.Store. A listing by ListFilter.EventID without an
+// EndpointID reads the whole pending table (no index of the pending deliveries by event
+// since SchemaVersion 3, so that Enqueue and Complete write fewer pages): some 26 ms a
+// page at 100,000 pending (BenchmarkListPendingByEvent); by endpoint and event it reads
+// the endpoint's deliveries.
 func (s *Store) ListPending(ctx context.Context, f queue.ListFilter) (queue.Page, error) {
 	return s.list(ctx, f, false)
 }
