@@ -241,10 +241,14 @@ func (s *Store) toSyncer(batch []*request) {
 	}
 }
 
-// inSavepoint runs fn in a savepoint, rolled back if fn returns an error; an error of
-// the savepoint's own statements is returned wrapped, so that commit fails the
-// transaction.
+// inSavepoint runs fn in a savepoint, rolled back if fn returns an error, with the
+// transaction's view of the meta row as it was before fn (read first, so that the view
+// restored is one read); an error of the savepoint's own statements is returned wrapped,
+// so that commit fails the transaction.
 func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
+	if _, err := t.meta(); err != nil {
+		return err
+	}
 	if _, err := t.get(stSavepoint).ExecContext(t.ctx); err != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: savepoint: %w", err)
 	}
@@ -254,12 +258,7 @@ func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
 		if _, rerr := t.get(stRollbackTo).ExecContext(t.ctx); rerr != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: rollback to savepoint: %w", rerr)
 		}
-		// What fn did to the meta row is undone with the rest; a read made in fn stays
-		// valid (the row is only changed by flushMeta).
-		if t.m.read && !m.read {
-			m.read, m.nextSeq, m.pending, m.dead = true, t.m.readSeq, t.m.pending, t.m.dead
-		}
-		t.m = m
+		t.m = m // what fn did to the meta row is undone with the rest
 	}
 	if _, rerr := t.get(stRelease).ExecContext(t.ctx); rerr != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: release savepoint: %w", rerr)

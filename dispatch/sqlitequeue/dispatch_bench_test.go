@@ -102,9 +102,10 @@ func publishAll(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, publis
 // b.N (each one acknowledged and removed from the store). The stores are the memory store
 // and SQLite with synchronous FULL and NORMAL; the dispatcher runs 16 workers (up to 16
 // attempts in flight, as before), the same with an OutcomeBacklog of 64 (workers go on
-// while their outcomes are committed), and 64 workers: with SQLite, each Lease and
-// Complete is a transaction shared with the calls waiting with it, and more attempts in
-// flight make each carry more deliveries; deliveries/commit reports how many deliveries the SQLite
+// while their outcomes are committed), 64 workers, and 128 and 256 workers each with an
+// OutcomeBacklog as large: with SQLite, each Lease and Complete is a transaction shared
+// with the calls waiting with it, and more attempts in flight make each carry more
+// deliveries; deliveries/commit reports how many deliveries the SQLite
 // store's transactions carried on average (each delivery is enqueued, leased and
 // acknowledged: three requests). -count runs each sub-benchmark its count times in a row,
 // not in turn: take ratios from repeated runs of -count 1, each of which runs the stores
@@ -117,7 +118,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 	defer srv.Close()
 	snd := benchSender(b)
 	evs := benchEvents(b, 64)
-	for _, c := range []struct{ workers, backlog int }{{16, 0}, {16, 64}, {64, 0}, {128, 128}} {
+	for _, c := range []struct{ workers, backlog int }{{16, 0}, {16, 64}, {64, 0}, {128, 128}, {256, 256}} {
 		for _, bs := range benchStores {
 			b.Run("workers="+strconv.Itoa(c.workers)+"/backlog="+strconv.Itoa(c.backlog)+"/store="+bs.name, func(b *testing.B) {
 				benchEndToEnd(b, snd, srv.URL, evs, bs.open(b), c.workers, c.backlog)

@@ -241,7 +241,6 @@ type txStmts struct {
 type meta struct {
 	read            bool
 	nextSeq         int64 // the next Seq to assign
-	readSeq         int64 // next_seq as read
 	pending, dead   int64 // the counts when read
 	dPending, dDead int64 // the transaction's changes to them
 	seqUsed         bool  // nextSeq advanced
@@ -253,7 +252,7 @@ func (t *txStmts) meta() (*meta, error) {
 		if err := t.get(stMeta).QueryRowContext(t.ctx).Scan(&t.m.nextSeq, &t.m.pending, &t.m.dead); err != nil {
 			return nil, fmt.Errorf("hookkit/sqlitequeue: read meta: %w", err)
 		}
-		t.m.read, t.m.readSeq = true, t.m.nextSeq
+		t.m.read = true
 	}
 	return &t.m, nil
 }
