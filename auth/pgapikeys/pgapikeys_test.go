@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -29,25 +28,10 @@ var shared pgtest.SharedPool
 
 func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
-// testPool returns the pool shared by the tests of this package, on the test server
-// (services.Postgres: skipped without one, failed when CI=true).
-func testPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	return shared.Get(t)
-}
-
-// newSchema returns the name of a new schema, dropped at the end of t
-// (services.PostgresSchema).
-func newSchema(t testing.TB) string {
-	t.Helper()
-	_, schema := services.PostgresSchema(t)
-	return schema
-}
-
 // newStore returns a Store in a new schema of the shared pool.
 func newStore(t testing.TB) *pgapikeys.Store {
 	t.Helper()
-	s, err := pgapikeys.New(context.Background(), testPool(t), pgapikeys.Config{Schema: newSchema(t)})
+	s, err := pgapikeys.New(context.Background(), shared.Get(t), pgapikeys.Config{Schema: pgtest.Schema(t)})
 	require.NoError(t, err)
 	return s
 }
@@ -69,7 +53,7 @@ func bearer(key string) *http.Request {
 // refused by the next request to the other, and both write LastUsed, once per interval
 // each.
 func TestTwoReplicas(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t)
 	var stores [2]*pgapikeys.Store
 	var vs [2]*auth.APIKeyValidator
 	var clock struct {
@@ -79,10 +63,8 @@ func TestTwoReplicas(t *testing.T) {
 	clock.t = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.t }
 	for i := range stores {
-		pool, err := pgxpool.New(t.Context(), services.Postgres(t))
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		stores[i], err = pgapikeys.New(t.Context(), pool, pgapikeys.Config{Schema: schema})
+		var err error
+		stores[i], err = pgapikeys.New(t.Context(), pgtest.Pool(t), pgapikeys.Config{Schema: schema})
 		require.NoError(t, err)
 		vs[i], err = auth.NewAPIKeyValidator(auth.APIKeyConfig{Keys: stores[i], Now: now})
 		require.NoError(t, err)
@@ -134,7 +116,7 @@ func TestTwoReplicas(t *testing.T) {
 // is an index scan on the digest's unique index, not a scan of the table.
 func TestLookupUsesTheIndex(t *testing.T) {
 	s := newStore(t)
-	pool := testPool(t)
+	pool := shared.Get(t)
 	tbl := pgx.Identifier{s.Schema(), "api_keys"}.Sanitize()
 	_, err := pool.Exec(t.Context(), `INSERT INTO `+tbl+` (id, name, digest, prefix, created)
 SELECT 'id' || i, '', sha256(i::text::bytea), '', now() FROM generate_series(1, 20000) AS i`)
@@ -162,7 +144,7 @@ SELECT 'id' || i, '', sha256(i::text::bytea), '', now() FROM generate_series(1, 
 // schema holding another store's schema_version table (hookkit/dispatch/pgqueue's) is
 // no obstacle.
 func TestMigration(t *testing.T) {
-	pool := testPool(t)
+	pool := shared.Get(t)
 	t.Run("reopen", func(t *testing.T) {
 		s := newStore(t)
 		plain, k, err := s.Create(t.Context(), "k_", "kept")
@@ -174,7 +156,7 @@ func TestMigration(t *testing.T) {
 		assert.Equal(t, k, got)
 	})
 	t.Run("concurrent", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
@@ -194,7 +176,7 @@ func TestMigration(t *testing.T) {
 		assert.Equal(t, 1, n)
 	})
 	t.Run("concurrent on one pool", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
@@ -212,7 +194,7 @@ func TestMigration(t *testing.T) {
 		require.ErrorIs(t, err, pgapikeys.ErrSchemaTooNew)
 	})
 	t.Run("beside another store", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		_, err := pool.Exec(t.Context(), `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()+`;
 CREATE TABLE `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` (one boolean PRIMARY KEY DEFAULT true, version integer NOT NULL);
 INSERT INTO `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` (version) VALUES (1)`)
@@ -227,7 +209,7 @@ INSERT INTO `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` (version) VA
 func TestNewRefusesABadConfig(t *testing.T) {
 	_, err := pgapikeys.New(t.Context(), nil, pgapikeys.Config{})
 	require.ErrorIs(t, err, pgapikeys.ErrInvalidConfig)
-	pool := testPool(t)
+	pool := shared.Get(t)
 	for _, bad := range []string{"Hookkit", "a-b", "pg_keys", "1abc", strings.Repeat("a", 64), `x"; DROP TABLE y; --`} {
 		_, err := pgapikeys.New(t.Context(), pool, pgapikeys.Config{Schema: bad})
 		require.ErrorIs(t, err, pgapikeys.ErrInvalidConfig, bad)
@@ -238,7 +220,7 @@ func TestNewRefusesABadConfig(t *testing.T) {
 // connections, on a URL with a password), Lookup fails, the validator answers
 // ErrValidatorUnavailable (503), and no error has the key or the password.
 func TestStoreDown(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t)
 	pool, err := pgxpool.New(t.Context(), services.Postgres(t))
 	require.NoError(t, err)
 	s, err := pgapikeys.New(t.Context(), pool, pgapikeys.Config{Schema: schema})
@@ -282,7 +264,7 @@ func BenchmarkValidate(b *testing.B) {
 	for _, n := range []int{10, 100_000} {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			s := newStore(b)
-			pool := testPool(b)
+			pool := shared.Get(b)
 			tbl := pgx.Identifier{s.Schema(), "api_keys"}.Sanitize()
 			_, err := pool.Exec(b.Context(), `INSERT INTO `+tbl+` (id, name, digest, prefix, created)
 SELECT 'id' || i, '', sha256(i::text::bytea), '', now() FROM generate_series(1, $1) AS i`, n-1)

@@ -82,7 +82,7 @@ func BenchmarkEnqueueLeaseComplete(b *testing.B) {
 // by 8 publishers at once. b.N counts deliveries; deliveries/s is the figure.
 func BenchmarkEnqueueTx100(b *testing.B) {
 	s := newStore(b, pgqueue.Config{MaxPending: -1})
-	pool := testPool(b)
+	pool := shared.Get(b)
 	ev := queuetest.Event(b)
 	ctx := b.Context()
 	var next atomic.Int64

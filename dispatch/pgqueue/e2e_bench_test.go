@@ -22,6 +22,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 	"github.com/hookkit/hookkit/sender"
 )
@@ -117,7 +118,7 @@ func e2eStore(b *testing.B, mode pgqueue.NotifyMode) *e2eTimed {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	s, err := pgqueue.New(b.Context(), pool, pgqueue.Config{Schema: newSchema(b), MaxPending: -1, Notify: mode})
+	s, err := pgqueue.New(b.Context(), pool, pgqueue.Config{Schema: pgtest.Schema(b), MaxPending: -1, Notify: mode})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -312,8 +313,8 @@ func BenchmarkSlowEndpoints(b *testing.B) {
 	for round := 1; round <= e2eRounds; round++ {
 		for _, instances := range []int{1, 3} {
 			b.Run(fmt.Sprintf("round=%d/instances=%d", round, instances), func(b *testing.B) {
-				schema := newSchema(b)
-				pub, err := pgqueue.New(b.Context(), testPool(b), pgqueue.Config{Schema: schema, MaxPending: -1, Notify: pgqueue.NotifyOff})
+				schema := pgtest.Schema(b)
+				pub, err := pgqueue.New(b.Context(), shared.Get(b), pgqueue.Config{Schema: schema, MaxPending: -1, Notify: pgqueue.NotifyOff})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -86,7 +86,7 @@ func Example() {
 // stored nor delivered.
 func TestOutboxExample(t *testing.T) {
 	ctx := t.Context()
-	pool := testPool(t)
+	pool := shared.Get(t)
 	store := newStore(t, pgqueue.Config{})
 	orders := pgx.Identifier{store.Schema(), "orders"}.Sanitize()
 	_, err := pool.Exec(ctx, `CREATE TABLE `+orders+` (id bigint PRIMARY KEY, total bigint NOT NULL)`)

@@ -24,6 +24,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/crashtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 	"github.com/hookkit/hookkit/sender"
@@ -304,8 +305,8 @@ func TestThreeInstancesOneDatabase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), miDeadline)
 	defer cancel()
 	dsn := services.Postgres(t)
-	schema := newSchema(t)
-	pool := testPool(t)
+	schema := pgtest.Schema(t)
+	pool := shared.Get(t)
 	// The schema exists before the children start: they only read its version.
 	pubStore, err := pgqueue.New(ctx, pool, pgqueue.Config{Schema: schema, Notify: pgqueue.NotifySendOnly})
 	require.NoError(t, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 	"github.com/hookkit/hookkit/sender"
 )
@@ -45,16 +46,6 @@ func received(ch <-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// otherPool returns a new pool on the test server, closed at the end of t: the pool of
-// another instance of the application.
-func otherPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(t.Context(), services.Postgres(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 // openStore opens a Store on schema through pool, closed at the end of t.
 func openStore(t *testing.T, pool *pgxpool.Pool, schema string, mode pgqueue.NotifyMode) *pgqueue.Store {
 	t.Helper()
@@ -68,7 +59,7 @@ func openStore(t *testing.T, pool *pgxpool.Pool, schema string, mode pgqueue.Not
 // by their application_name in pg_stat_activity), once their LISTEN has completed.
 func listening(t *testing.T, schema string) []int {
 	t.Helper()
-	rows, err := testPool(t).Query(t.Context(), `SELECT pid FROM pg_stat_activity
+	rows, err := shared.Get(t).Query(t.Context(), `SELECT pid FROM pg_stat_activity
 		WHERE application_name = $1 AND state = 'idle' AND query LIKE 'LISTEN %' ORDER BY pid`, "hookkit listen "+schema)
 	require.NoError(t, err)
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
@@ -95,12 +86,12 @@ func waitListening(t *testing.T, schema string, old int) int {
 // from the schema, distinct for two long names that share their first 60 bytes and never
 // longer than Postgres keeps; the modes that do not listen have no Notifications.
 func TestNotifyConfig(t *testing.T) {
-	pool := testPool(t)
+	pool := shared.Get(t)
 	for _, m := range []pgqueue.NotifyMode{-1, pgqueue.NotifyOff + 1} {
-		_, err := pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: newSchema(t), Notify: m})
+		_, err := pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: pgtest.Schema(t), Notify: m})
 		assert.ErrorIs(t, err, pgqueue.ErrInvalidConfig, "mode %d", m)
 	}
-	short := newSchema(t)
+	short := pgtest.Schema(t)
 	assert.Equal(t, "hookkit:"+short, openStore(t, pool, short, pgqueue.NotifyOn).Channel())
 	long1 := "hk_test_long_" + strings.Repeat("x", 47) + "_a1"
 	long2 := "hk_test_long_" + strings.Repeat("x", 47) + "_a2"
@@ -124,7 +115,7 @@ func TestNotifyConfig(t *testing.T) {
 	assert.True(t, received(ch, 5*time.Second), "woken by an enqueue on its long-named schema")
 
 	for _, m := range []pgqueue.NotifyMode{pgqueue.NotifySendOnly, pgqueue.NotifyOff} {
-		assert.Nil(t, openStore(t, pool, newSchema(t), m).Notifications(), "mode %d does not listen", m)
+		assert.Nil(t, openStore(t, pool, pgtest.Schema(t), m).Notifications(), "mode %d does not listen", m)
 	}
 }
 
@@ -133,9 +124,9 @@ func TestNotifyConfig(t *testing.T) {
 // once per transaction however many statements enqueued in it; not by a rolled-back
 // transaction, a refused enqueue, a Store that does not send, or another schema.
 func TestNotifications(t *testing.T) {
-	schema := newSchema(t)
-	a := openStore(t, testPool(t), schema, pgqueue.NotifyOn)
-	pool2 := otherPool(t)
+	schema := pgtest.Schema(t)
+	a := openStore(t, shared.Get(t), schema, pgqueue.NotifyOn)
+	pool2 := pgtest.Pool(t)
 	b := openStore(t, pool2, schema, pgqueue.NotifySendOnly)
 	ch := a.Notifications()
 	require.True(t, received(ch, 10*time.Second), "the signal sent once listening")
@@ -234,7 +225,7 @@ func TestNotifications(t *testing.T) {
 	})
 
 	t.Run("OtherSchema", func(t *testing.T) {
-		other := openStore(t, pool2, newSchema(t), pgqueue.NotifyOn)
+		other := openStore(t, pool2, pgtest.Schema(t), pgqueue.NotifyOn)
 		require.NoError(t, other.Enqueue(t.Context(), next("ep")))
 		assert.False(t, received(ch, quiet), "another schema's enqueue wakes no one here")
 	})
@@ -245,15 +236,15 @@ func TestNotifications(t *testing.T) {
 // again, signals once (something may have been committed meanwhile), and is woken by
 // enqueues again.
 func TestListenerReconnects(t *testing.T) {
-	schema := newSchema(t)
-	a := openStore(t, testPool(t), schema, pgqueue.NotifyOn)
-	b := openStore(t, otherPool(t), schema, pgqueue.NotifySendOnly)
+	schema := pgtest.Schema(t)
+	a := openStore(t, shared.Get(t), schema, pgqueue.NotifyOn)
+	b := openStore(t, pgtest.Pool(t), schema, pgqueue.NotifySendOnly)
 	ch := a.Notifications()
 	require.True(t, received(ch, 10*time.Second))
 	pid := waitListening(t, schema, 0)
 	for i := range 2 {
 		var ok bool
-		require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok))
+		require.NoError(t, shared.Get(t).QueryRow(t.Context(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok))
 		require.True(t, ok)
 		assert.True(t, received(ch, 10*time.Second), "the signal sent after reconnecting (%d)", i)
 		pid = waitListening(t, schema, pid)
@@ -266,8 +257,8 @@ func TestListenerReconnects(t *testing.T) {
 // the pool and the Store usable, is idempotent, and a Notifications after it starts
 // nothing.
 func TestCloseStopsListener(t *testing.T) {
-	schema := newSchema(t)
-	pool := testPool(t)
+	schema := pgtest.Schema(t)
+	pool := shared.Get(t)
 	s, err := pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: schema})
 	require.NoError(t, err)
 	before := goleak.IgnoreCurrent()
@@ -324,7 +315,7 @@ type instance struct {
 // a poll or the dispatcher's own work makes it lease again.
 func startInstance(t *testing.T, schema string, mode pgqueue.NotifyMode, poll time.Duration) *instance {
 	t.Helper()
-	in := &instance{store: &countingStore{Store: openStore(t, testPool(t), schema, mode)}, arrivals: make(chan arrival, 256)}
+	in := &instance{store: &countingStore{Store: openStore(t, shared.Get(t), schema, mode)}, arrivals: make(chan arrival, 256)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
 		body, _ := io.ReadAll(r.Body)
@@ -363,7 +354,7 @@ func startInstance(t *testing.T, schema string, mode pgqueue.NotifyMode, poll ti
 // pool, subscribed as "ep" to url: another instance of the application, publishing.
 func publisher(t *testing.T, schema string, mode pgqueue.NotifyMode, url string) (*dispatch.Dispatcher, *pgqueue.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := otherPool(t)
+	pool := pgtest.Pool(t)
 	s := openStore(t, pool, schema, mode)
 	snd, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
 	require.NoError(t, err)
@@ -435,7 +426,7 @@ func TestNotifyWakesAnotherInstance(t *testing.T) {
 	}
 	for _, w := range ways {
 		t.Run(w.name, func(t *testing.T) {
-			schema := newSchema(t)
+			schema := pgtest.Schema(t)
 			a := startInstance(t, schema, pgqueue.NotifyOn, time.Hour)
 			pd, ps, pool := publisher(t, schema, pgqueue.NotifySendOnly, a.url)
 			ev := newEvent(t, 1)
@@ -447,7 +438,7 @@ func TestNotifyWakesAnotherInstance(t *testing.T) {
 		})
 	}
 	t.Run("SendingOff", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		a := startInstance(t, schema, pgqueue.NotifyOn, time.Hour)
 		pd, _, _ := publisher(t, schema, pgqueue.NotifyListenOnly, a.url)
 		ev := newEvent(t, 1)
@@ -496,7 +487,7 @@ func TestPublishToReceiveLatency(t *testing.T) {
 		for i, m := range modes {
 			t.Run(m.name, func(t *testing.T) {
 				t.Parallel()
-				schema := newSchema(t)
+				schema := pgtest.Schema(t)
 				a := startInstance(t, schema, m.mode, m.poll)
 				pd, _, _ := publisher(t, schema, m.mode, a.url)
 				lat := make([]time.Duration, 0, events)

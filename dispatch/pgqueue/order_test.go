@@ -25,7 +25,7 @@ import (
 // every delivery is leased.
 func TestOrderedAcrossConcurrentPublishers(t *testing.T) {
 	s := newStore(t, pgqueue.Config{})
-	pool := testPool(t)
+	pool := shared.Get(t)
 	const publishers, perPublisher = 8, 30
 	ordered := func(id string) queue.Delivery {
 		d := queuetest.Delivery(t, id, "ep", queuetest.T0)

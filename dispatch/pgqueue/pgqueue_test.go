@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
-	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
 // shared is the pool the tests of this package share (closed by TestMain).
@@ -27,26 +24,11 @@ var shared pgtest.SharedPool
 
 func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
-// testPool returns the pool shared by the tests of this package, on the test server
-// (services.Postgres: skipped without one, failed when CI=true).
-func testPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	return shared.Get(t)
-}
-
-// newSchema returns the name of a new schema, dropped at the end of t
-// (services.PostgresSchema).
-func newSchema(t testing.TB) string {
-	t.Helper()
-	_, schema := services.PostgresSchema(t)
-	return schema
-}
-
 // newStore returns a Store in a new schema of the shared pool.
 func newStore(t testing.TB, cfg pgqueue.Config) *pgqueue.Store {
 	t.Helper()
-	cfg.Schema = newSchema(t)
-	s, err := pgqueue.New(context.Background(), testPool(t), cfg)
+	cfg.Schema = pgtest.Schema(t)
+	s, err := pgqueue.New(context.Background(), shared.Get(t), cfg)
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s
@@ -91,13 +73,11 @@ func enqueueSet(t *testing.T, s queue.Store, n int) []string {
 // have), four lessees each, lease at once with leases that do not expire: no delivery is
 // held under two live leases, none is lost, and each store did some of the work.
 func TestTwoStoresTwoPools(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t)
 	var stores [2]*pgqueue.Store
 	for i := range stores {
-		pool, err := pgxpool.New(t.Context(), services.Postgres(t))
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		stores[i], err = pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: schema})
+		var err error
+		stores[i], err = pgqueue.New(t.Context(), pgtest.Pool(t), pgqueue.Config{Schema: schema})
 		require.NoError(t, err)
 	}
 	want := enqueueSet(t, stores[0], 600)

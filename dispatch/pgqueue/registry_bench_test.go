@@ -57,7 +57,7 @@ func fillRegistry(tb testing.TB, s *pgqueue.Store, n int) {
 		eps[i] = []any{int64(1), int64(0), e.UpdatedAt.UnixNano(), int32(0), int32(0), false, false,
 			e.ID, string(e.State), "", e.Spec, kinds, values}
 	}
-	pool := testPool(tb)
+	pool := shared.Get(tb)
 	_, err := pool.CopyFrom(ctx, pgx.Identifier{s.Schema(), "endpoints"}, []string{"version", "paused_until", "updated_at",
 		"max_in_flight", "failures", "ordered", "deleted", "id", "state", "reason", "spec", "pattern_kinds", "pattern_values"},
 		pgx.CopyFromRows(eps))

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
-	"github.com/hookkit/hookkit/internal/testenv/services"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -63,7 +62,7 @@ func (in *regInstance) reported(to dispatch.EndpointState) bool {
 // the first delivers to it again.
 func TestRegistryTwoInstancesShareEndpointState(t *testing.T) {
 	ctx := t.Context()
-	schema := newSchema(t)
+	schema := pgtest.Schema(t)
 	var gone atomic.Bool
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -85,10 +84,7 @@ func TestRegistryTwoInstancesShareEndpointState(t *testing.T) {
 	}
 	const poll = 300 * time.Millisecond
 	start := func() *regInstance {
-		pool, err := pgxpool.New(ctx, services.Postgres(t))
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		store, err := pgqueue.New(ctx, pool, pgqueue.Config{Schema: schema})
+		store, err := pgqueue.New(ctx, pgtest.Pool(t), pgqueue.Config{Schema: schema})
 		require.NoError(t, err)
 		t.Cleanup(store.Close)
 		in := &regInstance{store: store}

@@ -18,6 +18,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
@@ -26,9 +27,9 @@ import (
 // new schema all succeed, and the stores they return share one queue.
 func TestMigration(t *testing.T) {
 	ctx := t.Context()
-	pool := testPool(t)
+	pool := shared.Get(t)
 	t.Run("Fresh", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		_, err := pgqueue.New(ctx, pool, pgqueue.Config{Schema: schema})
 		require.NoError(t, err)
 		var version int
@@ -43,7 +44,7 @@ func TestMigration(t *testing.T) {
 		require.NoError(t, err, "a schema at SchemaVersion is opened as it is")
 	})
 	t.Run("TooNew", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		_, err := pgqueue.New(ctx, pool, pgqueue.Config{Schema: schema})
 		require.NoError(t, err)
 		_, err = pool.Exec(ctx, "UPDATE "+pgx.Identifier{schema}.Sanitize()+".schema_version SET version = $1", pgqueue.SchemaVersion+1)
@@ -55,7 +56,7 @@ func TestMigration(t *testing.T) {
 		assert.Equal(t, pgqueue.SchemaVersion+1, version, "left as it was")
 	})
 	t.Run("ConcurrentNewsOnANewSchema", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		stores := make([]*pgqueue.Store, 4)
 		errs := make([]error, 4)
 		var wg sync.WaitGroup
@@ -87,12 +88,12 @@ func TestMigration(t *testing.T) {
 func TestNewRefusesBadConfig(t *testing.T) {
 	_, err := pgqueue.New(context.Background(), nil, pgqueue.Config{})
 	assert.ErrorIs(t, err, pgqueue.ErrInvalidConfig)
-	pool := testPool(t)
+	pool := shared.Get(t)
 	for _, schema := range []string{"Hookkit", "1abc", "a-b", "a b", `a"b`, "a.b", "pg_queue", "é", string(make([]byte, 64))} {
 		_, err := pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: schema})
 		assert.ErrorIs(t, err, pgqueue.ErrInvalidConfig, "%q", schema)
 	}
-	long := newSchema(t)
+	long := pgtest.Schema(t)
 	long += strings.Repeat("x", 63-len(long))
 	_, err = pgqueue.New(t.Context(), pool, pgqueue.Config{Schema: long + "x"})
 	assert.ErrorIs(t, err, pgqueue.ErrInvalidConfig, "64 bytes")
@@ -113,12 +114,9 @@ var zone = time.FixedZone("UTC-03:30", -(3*3600 + 30*60))
 // times as the same instants to the nanosecond, the event bodies byte for byte.
 func TestPersistenceAcrossRestart(t *testing.T) {
 	ctx := t.Context()
-	schema := newSchema(t)
+	schema := pgtest.Schema(t)
 	open := func() *pgqueue.Store {
-		p, err := pgxpool.New(ctx, services.Postgres(t))
-		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		s, err := pgqueue.New(ctx, p, pgqueue.Config{Schema: schema})
+		s, err := pgqueue.New(ctx, pgtest.Pool(t), pgqueue.Config{Schema: schema})
 		require.NoError(t, err)
 		return s
 	}
@@ -240,7 +238,7 @@ func TestCountsLogCompacts(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	pool := testPool(t)
+	pool := shared.Get(t)
 	table := pgx.Identifier{s.Schema()}.Sanitize()
 	var rows, pending, dead int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+table+".counts").Scan(&rows))

@@ -32,7 +32,7 @@ type callerTx struct {
 var txAPIs = []txAPI{
 	{"pgx.Tx", func(t *testing.T, s *pgqueue.Store) callerTx {
 		ctx := t.Context()
-		tx, err := testPool(t).Begin(ctx)
+		tx, err := shared.Get(t).Begin(ctx)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 		return callerTx{
@@ -44,7 +44,7 @@ var txAPIs = []txAPI{
 	}},
 	{"sql.Tx", func(t *testing.T, s *pgqueue.Store) callerTx {
 		ctx := t.Context()
-		db := stdlib.OpenDBFromPool(testPool(t))
+		db := stdlib.OpenDBFromPool(shared.Get(t))
 		t.Cleanup(func() { _ = db.Close() })
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)

@@ -59,7 +59,7 @@ func BenchmarkReserveSeen(b *testing.B) {
 // Reserve, RunTx with one INSERT (BEGIN, lock, insert, mark, COMMIT), the middleware's
 // Commit; from GOMAXPROCS goroutines.
 func BenchmarkTxDelivery(b *testing.B) {
-	pool := testPool(b)
+	pool := shared.Get(b)
 	s := newStore(b, pgseen.Config{})
 	createPayments(b, pool, s.Schema())
 	var n atomic.Int64

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/receiver"
 	"github.com/hookkit/hookkit/receiver/pgseen"
 	"github.com/hookkit/hookkit/signature"
@@ -124,8 +125,8 @@ func TestKilledReceiver(t *testing.T) {
 		{killBefore, 4, 3},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			pool := testPool(t)
-			schema := newSchema(t)
+			pool := shared.Get(t)
+			schema := pgtest.Schema(t)
 			_, err := pgseen.New(context.Background(), pool, pgseen.Config{Schema: schema})
 			require.NoError(t, err)
 			createPayments(t, pool, schema)

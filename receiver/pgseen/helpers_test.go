@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/event"
@@ -48,35 +47,11 @@ func TestMain(m *testing.M) {
 	os.Exit(shared.Run(m))
 }
 
-// testPool returns the pool shared by the tests of this package, on the test server
-// (services.Postgres: skipped without one, failed when CI=true).
-func testPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	return shared.Get(t)
-}
-
-// newPool returns a pool of its own on the test server (another replica), closed at cleanup.
-func newPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(context.Background(), services.Postgres(t))
-	require.NoError(t, err)
-	t.Cleanup(p.Close)
-	return p
-}
-
-// newSchema returns the name of a new schema, dropped at the end of t
-// (services.PostgresSchema).
-func newSchema(t testing.TB) string {
-	t.Helper()
-	_, schema := services.PostgresSchema(t)
-	return schema
-}
-
 // newStore returns a Store in a new schema of the shared pool.
 func newStore(t testing.TB, cfg pgseen.Config) *pgseen.Store {
 	t.Helper()
-	cfg.Schema = newSchema(t)
-	s, err := pgseen.New(context.Background(), testPool(t), cfg)
+	cfg.Schema = pgtest.Schema(t)
+	s, err := pgseen.New(context.Background(), shared.Get(t), cfg)
 	require.NoError(t, err)
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/receiver"
 	"github.com/hookkit/hookkit/receiver/pgseen"
 	"github.com/hookkit/hookkit/receiver/seentest"
@@ -34,7 +35,7 @@ func TestConformance(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	ctx := context.Background()
-	pool := testPool(t)
+	pool := shared.Get(t)
 	_, err := pgseen.New(ctx, nil, pgseen.Config{})
 	require.ErrorIs(t, err, pgseen.ErrInvalidConfig)
 	for _, cfg := range []pgseen.Config{
@@ -46,11 +47,11 @@ func TestNew(t *testing.T) {
 	}
 
 	t.Run("concurrent News on one new schema", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
 		for i := range errs {
-			wg.Go(func() { _, errs[i] = pgseen.New(ctx, newPool(t), pgseen.Config{Schema: schema}) })
+			wg.Go(func() { _, errs[i] = pgseen.New(ctx, pgtest.Pool(t), pgseen.Config{Schema: schema}) })
 		}
 		wg.Wait()
 		for _, err := range errs {
@@ -70,7 +71,7 @@ func TestNew(t *testing.T) {
 	})
 
 	t.Run("shares a schema with other tables", func(t *testing.T) {
-		schema := newSchema(t)
+		schema := pgtest.Schema(t)
 		_, err := pool.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()+`;
 CREATE TABLE `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` (version integer);
 INSERT INTO `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` VALUES (99)`)
@@ -86,7 +87,7 @@ INSERT INTO `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` VALUES (99)`
 // rowOf returns the row of id: whether it is committed, its token, and whether it expired.
 func rowOf(t testing.TB, s *pgseen.Store, id string) (committed bool, token string, expired bool, ok bool) {
 	t.Helper()
-	err := testPool(t).QueryRow(context.Background(), `SELECT committed, token, expires <= clock_timestamp() FROM `+
+	err := shared.Get(t).QueryRow(context.Background(), `SELECT committed, token, expires <= clock_timestamp() FROM `+
 		pgx.Identifier{s.Schema(), "seen"}.Sanitize()+` WHERE id = $1`, id).Scan(&committed, &token, &expired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, "", false, false
@@ -101,7 +102,7 @@ func rowOf(t testing.TB, s *pgseen.Store, id string) (committed bool, token stri
 // reservation.
 func TestRunTx(t *testing.T) {
 	ctx := context.Background()
-	pool := testPool(t)
+	pool := shared.Get(t)
 	s := newStore(t, pgseen.Config{})
 	createPayments(t, pool, s.Schema())
 	pay := func(id string) func(context.Context, pgx.Tx) error {
@@ -209,9 +210,9 @@ func TestRunTx(t *testing.T) {
 // still protects the id — and neither Reserve nor another store's Release blocks on it.
 func TestReserveDoesNotWaitForATransaction(t *testing.T) {
 	ctx := context.Background()
-	pool := testPool(t)
+	pool := shared.Get(t)
 	s := newStore(t, pgseen.Config{SweepEvery: 1})
-	other, err := pgseen.New(ctx, newPool(t), pgseen.Config{Schema: s.Schema(), SweepEvery: 1})
+	other, err := pgseen.New(ctx, pgtest.Pool(t), pgseen.Config{Schema: s.Schema(), SweepEvery: 1})
 	require.NoError(t, err)
 
 	res, tok, err := s.Reserve(ctx, "a", time.Microsecond) // expires at once
@@ -256,7 +257,7 @@ func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	count := func(s *pgseen.Store) int {
 		var n int
-		require.NoError(t, testPool(t).QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{s.Schema(), "seen"}.Sanitize()).Scan(&n))
+		require.NoError(t, shared.Get(t).QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{s.Schema(), "seen"}.Sanitize()).Scan(&n))
 		return n
 	}
 	expire := func(s *pgseen.Store, ids ...string) {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/event"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/receiver"
 	"github.com/hookkit/hookkit/receiver/pgseen"
 	"github.com/hookkit/hookkit/receiver/receivertest"
@@ -34,7 +35,7 @@ func (failingBeginner) BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error) {
 // a real sender builds (receivertest), and what each one leaves in the database.
 func TestTxHandlerAnswers(t *testing.T) {
 	ctx := context.Background()
-	pool := testPool(t)
+	pool := shared.Get(t)
 	seen := newStore(t, pgseen.Config{})
 	createPayments(t, pool, seen.Schema())
 	var runs counter
@@ -162,7 +163,7 @@ func TestExactlyOnce(t *testing.T) {
 		sends int                                                       // concurrent sends per event
 	}
 	run := func(t *testing.T, st setup) (runs *counter) {
-		pool := testPool(t)
+		pool := shared.Get(t)
 		seen := newStore(t, pgseen.Config{})
 		createPayments(t, pool, seen.Schema())
 		runs = &counter{}
@@ -298,13 +299,13 @@ func TestExactlyOnce(t *testing.T) {
 // every delivery is acknowledged.
 func TestTwoReplicas(t *testing.T) {
 	const events, perReplica = 40, 2
-	schema := newSchema(t)
+	schema := pgtest.Schema(t)
 	var urls []string
 	var runs counter
 	var running [events]atomic.Int32
 	index := map[string]int{}
 	for range 2 {
-		pool := newPool(t)
+		pool := pgtest.Pool(t)
 		seen, err := pgseen.New(context.Background(), pool, pgseen.Config{Schema: schema})
 		require.NoError(t, err)
 		srv := serve(t, seen, 0, receiver.RequestObserver{}, seen.TxHandler(pool, func(ctx context.Context, tx pgx.Tx, ev *event.Event) error {
@@ -323,7 +324,7 @@ func TestTwoReplicas(t *testing.T) {
 		}))
 		urls = append(urls, srv.URL)
 	}
-	createPayments(t, testPool(t), schema)
+	createPayments(t, shared.Get(t), schema)
 	evs := newEvents(t, events)
 	for i, ev := range evs {
 		index[ev.ID] = i
@@ -343,7 +344,7 @@ func TestTwoReplicas(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	got := payments(t, testPool(t), schema)
+	got := payments(t, shared.Get(t), schema)
 	for i, ev := range evs {
 		assert.Equal(t, 1, got[ev.ID], "payments of %s", ev.ID)
 		if i%3 == 0 {
