@@ -41,22 +41,22 @@
 //
 // # Leasing
 //
-// Lease is one statement (after the plan settings, below, in the same round trip): a CTE
-// selects the due deliveries, earliest (Due, Seq) first, with FOR UPDATE SKIP LOCKED (two
-// instances leasing at once take different rows without waiting), and an UPDATE ...
-// RETURNING gives each a random lease token. With LeaseRequest.Endpoints, each listed
-// endpoint's first deliveries up to its limit are taken in the same statement (a LATERAL
-// index scan per endpoint over unnest of the IDs and limits), then the earliest of them
-// up to Max. The ordered head rule is a NOT EXISTS condition (no lower Seq of the
-// endpoint's ordered group is stored): it holds across instances, because the NOT EXISTS
-// reads the statement's snapshot, in which a head that another transaction has locked is
-// still visible. The lease statement's transaction commits with synchronous_commit off
-// (for it alone): it is visible to every instance at once, but Lease does not wait for
-// its WAL flush. A lease lost in a server crash leaves the delivery leasable, as its
-// expiry would: an attempt made under it is one the store had not recorded yet, the
-// duplicate at-least-once delivery allows and a crash before Complete makes anyway;
-// Complete commits synchronously, and its flush makes the earlier lease durable too. With
-// the pump's Leases one after the other, their flush was its pace:
+// Lease is one statement, after one of settings in the same round trip (the plan settings,
+// below, and synchronous_commit off): a CTE selects the due deliveries, earliest (Due,
+// Seq) first, with FOR UPDATE SKIP LOCKED (two instances leasing at once take different
+// rows without waiting), and an UPDATE ... RETURNING gives each a random lease token. With
+// LeaseRequest.Endpoints, each listed endpoint's first deliveries up to its limit are
+// taken in the same statement (a LATERAL index scan per endpoint over unnest of the IDs
+// and limits), then the earliest of them up to Max. The ordered head rule is a NOT EXISTS
+// condition (no lower Seq of the endpoint's ordered group is stored): it holds across
+// instances, because the NOT EXISTS reads the statement's snapshot, in which a head that
+// another transaction has locked is still visible. The lease's transaction commits with
+// synchronous_commit off (for it alone): it is visible to every instance at once, but
+// Lease does not wait for its WAL flush. A lease lost in a server crash leaves the
+// delivery leasable, as its expiry would: an attempt made under it is one the store had
+// not recorded yet, the duplicate at-least-once delivery allows and a crash before
+// Complete makes anyway; Complete commits synchronously, and its flush makes the earlier
+// lease durable too. With the pump's Leases one after the other, their flush was its pace:
 // BenchmarkDispatchEndToEnd, alternating runs, Lease 3.4-4.1 ms -> 2.1-2.4 ms a call,
 // deliveries/s new/old 1.11, 1.25, 0.95, 1.23 per round. Complete sends all the outcomes
 // of a call in one round trip: one statement per kind of outcome over arrays, in one

@@ -1,7 +1,7 @@
 package pgqueue
 
 import (
-	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,48 +19,73 @@ import (
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
-// TestLeaseCommitsAsynchronously: both lease statements, whether they take a delivery or
-// none, turn synchronous_commit off for their own transaction only (seen inside it), and
-// the connection's setting is back to on after the commit.
+// TestLeaseCommitsAsynchronously: both forms of Lease, whether they take a delivery or
+// none, run with synchronous_commit off in their transaction (seen inside it by a
+// statement trigger on the deliveries), and Enqueue's and Complete's transactions with it
+// on (they commit synchronously); the connection's setting is on after each.
 func TestLeaseCommitsAsynchronously(t *testing.T) {
 	ctx := t.Context()
 	s, pool := connsStore(t, 1, 0)
-	show := func(q interface {
-		QueryRow(context.Context, string, ...any) pgx.Row
-	}) string {
-		var v string
-		require.NoError(t, q.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v))
-		return v
-	}
-	require.Equal(t, "on", show(pool))
-	now, exp := sqltime.Nanos(queuetest.T0), sqltime.Nanos(queuetest.T0.Add(time.Minute))
-	for i, c := range []struct {
-		name string
-		sql  string
-		args []any
-	}{
-		{"all", s.q.leaseAll, []any{now, 10, "p.", exp}},
-		{"endpoints", s.q.leaseEndpoints, []any{now, 10, "p.", exp, []string{"ep"}, []int32{10}}},
-	} {
-		for _, took := range []int{1, 0} {
-			if took == 1 {
-				require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, c.name, "ep", queuetest.T0)))
-			}
-			tx, err := pool.Begin(ctx)
-			require.NoError(t, err)
-			rows, err := tx.Query(ctx, c.sql, c.args...)
-			require.NoError(t, err)
-			n := 0
-			for rows.Next() {
-				n++
-			}
-			require.NoError(t, rows.Err())
-			assert.Equal(t, took, n, "%s: leased", c.name)
-			assert.Equal(t, "off", show(tx), "%s (%d): off in the lease's transaction", c.name, i)
-			require.NoError(t, tx.Commit(ctx))
-			assert.Equal(t, "on", show(pool), "%s: the session's setting after the commit", c.name)
+	_, err := pool.Exec(ctx, strings.ReplaceAll(`CREATE TABLE {s}.sc_seen (n bigserial PRIMARY KEY, op text NOT NULL, v text NOT NULL);
+CREATE FUNCTION {s}.sc_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO {s}.sc_seen (op, v) VALUES (TG_OP, current_setting('synchronous_commit'));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER sc_seen AFTER INSERT OR UPDATE OR DELETE ON {s}.deliveries
+	FOR EACH STATEMENT EXECUTE FUNCTION {s}.sc_seen()`, "{s}", s.q.schema))
+	require.NoError(t, err)
+	// seen returns the setting each statement on the deliveries saw during call, as
+	// "op setting", in their order.
+	var last int64
+	seen := func(call func()) []string {
+		call()
+		rows, err := pool.Query(ctx, `SELECT n, op || ' ' || v FROM `+s.q.schema+`.sc_seen WHERE n > $1 ORDER BY n`, last)
+		require.NoError(t, err)
+		var out []string
+		for rows.Next() {
+			var v string
+			require.NoError(t, rows.Scan(&last, &v))
+			out = append(out, v)
 		}
+		require.NoError(t, rows.Err())
+		var session string
+		require.NoError(t, pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&session))
+		assert.Equal(t, "on", session, "the session's setting after the call")
+		return out
 	}
+	all := queue.LeaseRequest{Now: queuetest.T0, Max: 10, For: time.Minute}
+	byEndpoint := all
+	byEndpoint.Endpoints = map[string]int{"ep": 10}
+	var leased []queue.Delivery
+	for _, c := range []struct {
+		name string
+		req  queue.LeaseRequest
+	}{{"all", all}, {"endpoints", byEndpoint}} {
+		assert.Equal(t, []string{"INSERT on"}, seen(func() {
+			require.NoError(t, s.Enqueue(ctx, queuetest.Delivery(t, c.name, "ep", queuetest.T0)))
+		}), "Enqueue")
+		assert.Equal(t, []string{"UPDATE off"}, seen(func() {
+			ds, err := s.Lease(ctx, c.req)
+			require.NoError(t, err)
+			require.Len(t, ds, 1)
+			leased = append(leased, ds...)
+		}), "%s: a Lease that takes one", c.name)
+		assert.Equal(t, []string{"UPDATE off"}, seen(func() {
+			ds, err := s.Lease(ctx, c.req)
+			require.NoError(t, err)
+			require.Empty(t, ds)
+		}), "%s: a Lease that takes none", c.name)
+	}
+	require.Len(t, leased, 2)
+	a := queue.Attempt{Number: 1, Start: queuetest.T0, Class: "retryable"}
+	complete := seen(func() {
+		errs, err := s.Complete(ctx, queuetest.T0, queue.Ack(leased[0].ID, leased[0].Lease),
+			queue.Reschedule(leased[1].ID, leased[1].Lease, queuetest.T0.Add(time.Hour), a))
+		require.NoError(t, err)
+		require.NoError(t, errors.Join(errs...))
+	})
+	assert.ElementsMatch(t, []string{"DELETE on", "UPDATE on"}, complete, "Complete")
 }
 
 // TestLeaseUsesTheGenericPlan: every statement the Store runs on its own connections
@@ -174,7 +199,15 @@ func BenchmarkLeasePlanCacheMode(b *testing.B) {
 				}
 				require.NoError(b, s.Enqueue(ctx, batch...))
 				start := time.Now()
-				rows, err := conn.Query(ctx, s.q.leaseEndpoints, now, 8, mode+strconv.Itoa(i)+".", exp, []string{"ep", "other"}, []int32{8, 0})
+				// With synchronous_commit off, as Lease's transactions (leaseSettings),
+				// and the session's plan_cache_mode.
+				lb := &pgx.Batch{}
+				lb.Queue("SELECT " + asyncCommit)
+				lb.Queue(s.q.leaseEndpoints, now, 8, mode+strconv.Itoa(i)+".", exp, []string{"ep", "other"}, []int32{8, 0})
+				br := conn.SendBatch(ctx, lb)
+				_, err := br.Exec()
+				require.NoError(b, err)
+				rows, err := br.Query()
 				require.NoError(b, err)
 				var ids, leases []string
 				for rows.Next() {
@@ -182,6 +215,7 @@ func BenchmarkLeasePlanCacheMode(b *testing.B) {
 					ids, leases = append(ids, string(v[1])), append(leases, string(v[8]))
 				}
 				require.NoError(b, rows.Err())
+				require.NoError(b, br.Close())
 				leasing += time.Since(start)
 				require.Len(b, ids, 8)
 				_, err = conn.Exec(ctx, s.q.ack, ids, leases)

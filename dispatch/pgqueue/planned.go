@@ -10,8 +10,14 @@ import (
 // round trip, run by Postgres in one implicit transaction. The rows end the batch when
 // they are closed or read to the end.
 func (s *Store) queryPlanned(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return s.querySettings(ctx, planSettings, sql, args...)
+}
+
+// querySettings is queryPlanned with the settings statement settings (planSettings, or
+// leaseSettings for Lease) in place of planSettings.
+func (s *Store) querySettings(ctx context.Context, settings, sql string, args ...any) (pgx.Rows, error) {
 	b := &pgx.Batch{}
-	b.Queue(planSettings)
+	b.Queue(settings)
 	b.Queue(sql, args...)
 	br := s.pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {

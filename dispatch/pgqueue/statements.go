@@ -40,23 +40,6 @@ const leasable = `d.dead_at IS NULL AND d.due <= $1 AND (d.lease IS NULL OR d.le
 	AND (NOT d.ordered OR NOT EXISTS (SELECT 1 FROM {s}.deliveries o
 		WHERE o.endpoint_id = d.endpoint_id AND o.ordered AND o.dead_at IS NULL AND o.seq < d.seq))`
 
-// asyncCommit begins a Lease statement: a CTE that turns synchronous_commit off for the
-// statement's own transaction (set_config's third argument; the session's setting is
-// back at the commit), and asyncCommitted is the condition that evaluates it once (an
-// uncorrelated subquery: a one-time filter, run before any row is read). A lease need not
-// be durable when its statement returns: its commit is visible to every other transaction
-// at once (no two instances hold one delivery), and a lease lost in a crash (the server's,
-// before the WAL writer flushed it, within 3 × wal_writer_delay) leaves the delivery
-// leasable, as its expiry would have: an attempt made under it is one the store has not
-// recorded, the duplicate that at-least-once allows and that a crash before Complete
-// already makes. The Complete that records the attempt's outcome commits synchronously,
-// and its flush makes the lease written before it durable too (the WAL is written in
-// order). So the pump's serial Lease does not wait for a WAL flush.
-const (
-	asyncCommit    = `WITH sc AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v)`
-	asyncCommitted = `(SELECT v FROM sc) = 'off'`
-)
-
 // planSettings begins each transaction of the Store's own (Enqueue, Lease, Complete,
 // NextDue, Stats, EndpointStats, the listings, DeadLetterEndpoint, Requeue, the
 // registry's lookups: MatchEndpoints, GetEndpoints, EndpointChanges, ListEndpoints), in
@@ -84,9 +67,28 @@ const (
 //
 // The settings are local to the transaction: the pool's other statements, the
 // application's included, plan as before.
+//
+// Lease's transactions begin with leaseSettings instead, which adds asyncCommit.
 const planSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
 	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
 	set_config('jit', 'off', true)`
+
+// asyncCommit turns synchronous_commit off for the transaction it runs in (set_config's
+// third argument; the session's setting is back at the commit); leaseSettings, the plan
+// settings and asyncCommit, begin each transaction of Lease, in the same round trip as
+// its statement. A lease need not be durable when its statement returns: its commit is
+// visible to every other transaction at once (no two instances hold one delivery), and a
+// lease lost in a crash (the server's, before the WAL writer flushed it, within 3 ×
+// wal_writer_delay) leaves the delivery leasable, as its expiry would have: an attempt
+// made under it is one the store has not recorded, the duplicate that at-least-once
+// allows and that a crash before Complete already makes. The Complete that records the
+// attempt's outcome commits synchronously, and its flush makes the lease written before
+// it durable too (the WAL is written in order). So the pump's serial Lease does not wait
+// for a WAL flush. Enqueue, Complete and the Store's other writes commit synchronously.
+const (
+	asyncCommit   = `set_config('synchronous_commit', 'off', true)`
+	leaseSettings = planSettings + `, ` + asyncCommit
+)
 
 // noAttempts are the columns of attemptsOf for a row that has no attempts.
 const noAttempts = `NULL::int8[], NULL::int8[], NULL::int8[], NULL::int4[], NULL::text[], NULL::text[], NULL::int8[]`
@@ -190,9 +192,9 @@ func newStatements(schema, channel string) statements {
 	sql := func(s string) string { return strings.ReplaceAll(r.Replace(s), "{s}", schema) }
 
 	// $1 now, $2 max, $3 token prefix, $4 expiry.
-	q.leaseAll = sql(asyncCommit + `, c AS (
+	q.leaseAll = sql(`WITH c AS (
 	SELECT d.ctid FROM {s}.deliveries d
-	WHERE ` + asyncCommitted + ` AND ` + leasable + `
+	WHERE ` + leasable + `
 	ORDER BY d.due, d.seq LIMIT $2
 	FOR UPDATE SKIP LOCKED
 )` + take)
@@ -200,7 +202,7 @@ func newStatements(schema, channel string) statements {
 	// limit (each a LATERAL index scan that locks what it takes), then the earliest of
 	// all of them up to $2. The rows an endpoint's scan locked beyond $2 stay locked (not
 	// leased) until the statement ends; each limit is capped at $2 to keep them few.
-	q.leaseEndpoints = sql(asyncCommit + `, c AS (
+	q.leaseEndpoints = sql(`WITH c AS (
 	SELECT x.ctid FROM unnest($5::text[], $6::int4[]) AS e(ep, lim)
 	CROSS JOIN LATERAL (
 		SELECT d.ctid, d.due, d.seq FROM {s}.deliveries d
@@ -208,7 +210,6 @@ func newStatements(schema, channel string) statements {
 		ORDER BY d.due, d.seq LIMIT e.lim
 		FOR UPDATE SKIP LOCKED
 	) x
-	WHERE ` + asyncCommitted + `
 	ORDER BY x.due, x.seq LIMIT $2
 )` + take)
 

@@ -48,9 +48,9 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 	var rows pgx.Rows
 	var err error
 	if eps == nil {
-		rows, err = s.queryPlanned(ctx, s.q.leaseAll, now, req.Max, prefix, exp)
+		rows, err = s.querySettings(ctx, leaseSettings, s.q.leaseAll, now, req.Max, prefix, exp)
 	} else {
-		rows, err = s.queryPlanned(ctx, s.q.leaseEndpoints, now, req.Max, prefix, exp, eps, lims)
+		rows, err = s.querySettings(ctx, leaseSettings, s.q.leaseEndpoints, now, req.Max, prefix, exp, eps, lims)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/pgqueue: lease: %w", err)
