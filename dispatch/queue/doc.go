@@ -48,7 +48,8 @@
 // an opaque spec (the dispatcher's, sealed), the patterns indexed by (kind, value) so
 // that an event type's candidate keys (MatchKeys) find its endpoints without a scan, and
 // the state, changed only by compare-and-set on a version (SetEndpointState), so that of
-// two dispatchers deciding from one version one writes and the other decides again.
+// two dispatchers deciding from one version one writes and the other decides again
+// (UpdateEndpointState is that loop, bounded, for every caller that changes a state).
 // Dispatchers cache the endpoints they serve and follow EndpointChanges at every poll, so
 // enabling an endpoint anywhere takes effect everywhere within a poll interval.
 // memqueue.Registry (one process) and pgqueue.Store implement it; queuetest.RunRegistry
