@@ -2,16 +2,11 @@ package console
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
 )
-
-// maxStateTries bounds the compare-and-set attempts of one enable or disable.
-const maxStateTries = 8
 
 // enableTimeout bounds EnableEndpoint of a Registered source (it has no context).
 const enableTimeout = 10 * time.Second
@@ -90,25 +85,13 @@ func (s *registered) DisableEndpoint(ctx context.Context, id string) error {
 	return err
 }
 
-// setState writes st for endpoint id, compare-and-set on the version read, reading again
-// after a conflict (the state written is the operator's decision whatever the endpoint's
-// state meanwhile); queue.ErrNotFound when the registry has no such endpoint.
+// setState writes st for endpoint id (queue.UpdateEndpointState: compare-and-set on the
+// version read, reading again after a conflict; the state written is the operator's
+// decision whatever the endpoint's state meanwhile); queue.ErrNotFound when the registry
+// has no such endpoint.
 func setState(ctx context.Context, reg queue.Registry, id string, st queue.StateUpdate) (queue.Endpoint, error) {
-	recs, err := reg.GetEndpoints(ctx, id)
-	if err != nil {
-		return queue.Endpoint{}, err
-	}
-	if len(recs) == 0 {
-		return queue.Endpoint{}, queue.ErrNotFound
-	}
-	cur := recs[0]
-	for range maxStateTries {
+	return queue.UpdateEndpointState(ctx, reg, id, queue.StateCAS{Decide: func(queue.Endpoint) (queue.StateUpdate, bool) {
 		st.UpdatedAt = time.Now()
-		next, err := reg.SetEndpointState(ctx, id, cur.Version, st)
-		if !errors.Is(err, queue.ErrVersionConflict) {
-			return next, err
-		}
-		cur = next
-	}
-	return queue.Endpoint{}, fmt.Errorf("%w: %q changed %d times while being written", queue.ErrVersionConflict, id, maxStateTries)
+		return st, true
+	}})
 }

@@ -16,9 +16,6 @@ import (
 // a registry keeps in memory.
 const DefaultRegistryCache = 10_000
 
-// maxStateTries bounds the compare-and-set attempts of one state change.
-const maxStateTries = 8
-
 // registry is a dispatcher's view of its Config.Registry. Guarded by Dispatcher.mu,
 // except r and codec, which never change.
 type registry struct {
@@ -170,57 +167,48 @@ func (d *Dispatcher) DisableEndpoint(ctx context.Context, id string) error {
 }
 
 // setState writes the state decide returns for the endpoint's current record
-// (compare-and-set, deciding again after a conflict), updates the cache and reports the
-// change (caused by cause, if any); decide returns false to write nothing.
+// (queue.UpdateEndpointState: compare-and-set, deciding again after a conflict, from the
+// cached record if there is one), updates the cache and reports the change (caused by
+// cause, if any); decide returns false to write nothing.
 func (d *Dispatcher) setState(ctx context.Context, id string, cause error, decide func(queue.Endpoint) (queue.StateUpdate, bool)) (queue.Endpoint, error) {
+	var cached *queue.Endpoint
 	d.mu.Lock()
-	var rec queue.Endpoint
-	e := d.reg.entries[id]
-	if e != nil {
-		rec = e.rec // perhaps stale: a conflict returns the current one
+	if e := d.reg.entries[id]; e != nil {
+		rec := e.rec // perhaps stale: a conflict returns the current one
+		cached = &rec
 	}
 	d.mu.Unlock()
-	if e == nil {
-		cur, err := d.reg.r.GetEndpoints(ctx, id)
-		if err != nil {
-			return queue.Endpoint{}, err
-		}
-		if len(cur) == 0 {
-			return queue.Endpoint{}, queue.ErrNotFound
-		}
-		rec = cur[0]
+	var prev queue.Endpoint // the record the last decision was made from
+	wrote := false
+	next, err := queue.UpdateEndpointState(ctx, d.reg.r, id, queue.StateCAS{From: cached,
+		Decide: func(cur queue.Endpoint) (queue.StateUpdate, bool) {
+			prev = cur
+			st, ok := decide(cur)
+			wrote = ok
+			return st, ok
+		},
+		Seen: func(rec queue.Endpoint) {
+			d.mu.Lock()
+			if e := d.reg.entries[id]; e != nil {
+				d.applyRecord(e, rec)
+			}
+			d.mu.Unlock()
+		}})
+	if err != nil || !wrote {
+		return next, err
 	}
-	for range maxStateTries {
-		st, ok := decide(rec)
-		if !ok {
-			return rec, nil
-		}
-		next, err := d.reg.r.SetEndpointState(ctx, id, rec.Version, st)
-		if err != nil && !errors.Is(err, queue.ErrVersionConflict) {
-			return queue.Endpoint{}, err
+	if from, to := brState(prev.State), brState(next.State); from != to {
+		if to == EndpointActive {
+			cause = nil // a recovery has no error
 		}
 		d.mu.Lock()
-		if e := d.reg.entries[id]; e != nil {
-			d.applyRecord(e, next)
-		}
+		d.changes = append(d.changes, EndpointStateChange{EndpointID: id, From: from, To: to,
+			Failures: next.Failures, Until: pausedUntil(next), Err: cause, Time: next.UpdatedAt})
 		d.mu.Unlock()
-		if err == nil {
-			if from, to := brState(rec.State), brState(next.State); from != to {
-				if to == EndpointActive {
-					cause = nil // a recovery has no error
-				}
-				d.mu.Lock()
-				d.changes = append(d.changes, EndpointStateChange{EndpointID: id, From: from, To: to,
-					Failures: next.Failures, Until: pausedUntil(next), Err: cause, Time: next.UpdatedAt})
-				d.mu.Unlock()
-				d.flushChanges()
-			}
-			d.Notify()
-			return next, nil
-		}
-		rec = next
+		d.flushChanges()
 	}
-	return rec, fmt.Errorf("%w: %q changed %d times while being written", queue.ErrVersionConflict, id, maxStateTries)
+	d.Notify()
+	return next, nil
 }
 
 // brState is the breaker state of a stored state.

@@ -209,26 +209,20 @@ and exits 1: check it and import it again.`)
 	return printJSON(e, line)
 }
 
-// setEndpointState writes st for the endpoint id, compare-and-set on the version it read
-// (reading again after a conflict, a few times).
+// setEndpointState writes st for the endpoint id (queue.UpdateEndpointState:
+// compare-and-set on the version it read, reading again after a conflict, a few times).
 func setEndpointState(ctx context.Context, reg queue.Registry, id string, st queue.StateUpdate) (queue.Endpoint, error) {
-	es, err := reg.GetEndpoints(ctx, id)
-	if err != nil {
-		return queue.Endpoint{}, err
-	}
-	if len(es) == 0 {
-		return queue.Endpoint{}, fmt.Errorf("no endpoint %q in the registry", id)
-	}
-	cur := es[0]
-	for range 8 {
+	rec, err := queue.UpdateEndpointState(ctx, reg, id, queue.StateCAS{Decide: func(queue.Endpoint) (queue.StateUpdate, bool) {
 		st.UpdatedAt = time.Now()
-		next, err := reg.SetEndpointState(ctx, id, cur.Version, st)
-		if !errors.Is(err, queue.ErrVersionConflict) {
-			return next, err
-		}
-		cur = next
+		return st, true
+	}})
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		return queue.Endpoint{}, fmt.Errorf("no endpoint %q in the registry", id)
+	case errors.Is(err, queue.ErrVersionConflict):
+		return queue.Endpoint{}, fmt.Errorf("endpoint %q keeps changing; try again", id)
 	}
-	return queue.Endpoint{}, fmt.Errorf("endpoint %q keeps changing; try again", id)
+	return rec, err
 }
 
 // rekeyCount is the output of endpoint rekey.
