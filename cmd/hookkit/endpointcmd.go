@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -15,8 +14,8 @@ import (
 	"github.com/hookkit/hookkit/auth"
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
-	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/internal/safenet"
+	"github.com/hookkit/hookkit/sender"
 )
 
 // registryKeyEnv names the environment variable that holds the registry key (never a
@@ -171,24 +170,7 @@ and exits 1: check it and import it again.`)
 	case "rekey":
 		return rekeyEndpoints(ctx, e, reg, codec)
 	case "import":
-		for _, s := range specs {
-			blob, err := codec.Seal(s)
-			if errors.Is(err, dispatch.ErrSpecSecrets) {
-				return usagef("endpoint %q has secrets: set %s (32 bytes, base64 or hex) or give --plaintext", s.ID, registryKeyEnv)
-			}
-			if err != nil {
-				return err
-			}
-			f, err := eventFilter(s.Filter)
-			if err != nil {
-				return err
-			}
-			if _, err := reg.PutEndpoint(ctx, queue.Endpoint{ID: s.ID, Spec: blob, Patterns: f, Ordered: s.Ordered,
-				MaxInFlight: max(s.MaxInFlight, 0), UpdatedAt: time.Now()}); err != nil {
-				return fmt.Errorf("endpoint %q: %w", s.ID, err)
-			}
-		}
-		return printJSON(e, map[string]int{"imported": len(specs)})
+		return importEndpoints(ctx, e, reg, codec, endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}, specs)
 	}
 	to, reason := queue.EndpointActive, "enabled by hookkit endpoint enable"
 	if action == "disable" {
@@ -223,6 +205,37 @@ func setEndpointState(ctx context.Context, reg queue.Registry, id string, st que
 		return queue.Endpoint{}, fmt.Errorf("endpoint %q keeps changing; try again", id)
 	}
 	return rec, err
+}
+
+// importEndpoints registers specs, in order, through a dispatcher on reg that is never
+// started (dispatch.Dispatcher.Register: the spec checked, sealed with codec.Key or in
+// clear if codec.AllowPlaintext, written with its patterns; an endpoint already there
+// keeps its state) and prints {"imported":N}. Its Sender never dials; its lease is
+// unbounded, as the workers' --lease-for is not known here (each worker checks an
+// endpoint's timeout against its own).
+func importEndpoints(ctx context.Context, e *env, reg queue.Registry, codec dispatch.SpecCodec, opt endpointsOptions, specs []dispatch.EndpointSpec) error {
+	s, err := sender.New(sender.Config{AllowHTTP: opt.allowHTTP, AllowPrivate: opt.allowPrivate})
+	if err != nil {
+		return err
+	}
+	d, err := dispatch.New(s, nil, dispatch.Config{Registry: reg, RegistryKey: codec.Key, RegistryPlaintext: codec.AllowPlaintext,
+		SpecOptions: dispatch.SpecOptions{AllowHTTP: opt.allowHTTP,
+			HTTPClient: safenet.NewClient(safenet.Policy{AllowPrivate: opt.allowPrivate}, 30*time.Second)},
+		LeaseFor: math.MaxInt64})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = d.Shutdown(context.WithoutCancel(ctx)) }()
+	for _, spec := range specs {
+		err := d.Register(ctx, spec)
+		if errors.Is(err, dispatch.ErrSpecSecrets) {
+			return usagef("endpoint %q has secrets: set %s (32 bytes, base64 or hex) or give --plaintext", spec.ID, registryKeyEnv)
+		}
+		if err != nil {
+			return fmt.Errorf("endpoint %q: %w", spec.ID, err)
+		}
+	}
+	return printJSON(e, map[string]int{"imported": len(specs)})
 }
 
 // rekeyCount is the output of endpoint rekey.
@@ -327,39 +340,25 @@ func decodeKey(v string) ([]byte, bool) {
 	return nil, false
 }
 
-// eventFilter returns the registry patterns of a filter's patterns.
-func eventFilter(patterns []string) ([]queue.Pattern, error) {
-	f, err := event.NewFilter(patterns...)
-	if err != nil {
-		return nil, usagef("--endpoints: filter: %v", err)
-	}
-	return queue.PatternsOf(f), nil
-}
-
-// loadSpecs reads an endpoints file as loadEndpoints does (every check, the same errors)
-// and returns its entries as endpoint specs.
+// loadSpecs reads an endpoints file once as loadEndpoints does (the size limit, the
+// strict decoder, every check, the same errors) and returns its entries as endpoint specs.
 func loadSpecs(path string, opt endpointsOptions) ([]dispatch.EndpointSpec, error) {
-	if _, err := loadEndpoints(path, opt); err != nil {
+	b, err := readEndpointsFile(path)
+	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(path)
+	entries, _, err := decodeEndpoints(b, opt)
 	if err != nil {
-		return nil, usagef("--endpoints: %v", errors.Unwrap(err))
+		return nil, err
 	}
-	var top struct {
-		Endpoints []endpointJSON `json:"endpoints"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&top); err != nil {
-		return nil, usagef("--endpoints: %v", err)
-	}
-	specs := make([]dispatch.EndpointSpec, 0, len(top.Endpoints))
-	for _, ej := range top.Endpoints {
+	specs := make([]dispatch.EndpointSpec, 0, len(entries))
+	for _, ej := range entries {
 		s := dispatch.EndpointSpec{ID: ej.ID, URL: ej.URL, Scheme: ej.Scheme, Filter: ej.Filter, Ordered: ej.Ordered}
 		for _, sec := range ej.Secrets {
 			s.Secrets = append(s.Secrets, auth.NewPassword(sec))
 		}
 		if ej.Timeout != "" {
-			s.Timeout, _ = time.ParseDuration(ej.Timeout) // checked by loadEndpoints
+			s.Timeout, _ = time.ParseDuration(ej.Timeout) // checked by decodeEndpoints
 		}
 		switch {
 		case ej.Bearer != nil:

@@ -137,3 +137,30 @@ func TestE2EEndpointRegistry(t *testing.T) {
 	r = cli(t, "", "worker", "--store", dsn, "--registry", "--endpoints", file)
 	assert.Equal(t, 2, r.code)
 }
+
+// TestE2EEndpointImportRefusesAsTheCLIDoes: "endpoint import" refuses an --endpoints file
+// over the size limit or with an unknown field (at the top or in an entry) with the
+// words, and the exit status 2, of every command that reads the file ("worker"), and
+// writes nothing to the registry.
+func TestE2EEndpointImportRefusesAsTheCLIDoes(t *testing.T) {
+	dsn := storeDSN(t, "postgres")
+	entry := endpointJSONAt("a", "https://hooks.example.com/a", "")
+	files := map[string]string{
+		"unknown field":          writeFile(t, "top.json", `{"endpoints":[`+entry+`],"colour":"red"}`),
+		"unknown endpoint field": endpointsFile(t, endpointJSONAt("a", "https://hooks.example.com/a", `,"colour":"red"`)),
+		"over the size limit":    writeFile(t, "big.json", `{"endpoints":[`+entry+`]}`+strings.Repeat(" ", maxEndpointsFile)),
+	}
+	for name, file := range files {
+		t.Run(name, func(t *testing.T) {
+			imp := cli(t, "", "endpoint", "import", "--store", dsn, "--endpoints", file, "--plaintext")
+			assert.Equal(t, 2, imp.code, imp.stderr)
+			requireOneLineError(t, imp)
+			work := cli(t, "", "worker", "--store", storeDSN(t, "sqlite"), "--endpoints", file)
+			require.Equal(t, 2, work.code, work.stderr)
+			assert.Equal(t, strings.ReplaceAll(work.stderr, "hookkit worker", "hookkit endpoint"), imp.stderr)
+		})
+	}
+	r := cli(t, "", "endpoint", "list", "--store", dsn)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, strings.TrimSpace(r.stdout), "nothing imported")
+}

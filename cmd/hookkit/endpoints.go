@@ -86,6 +86,16 @@ func (e *endpointError) Error() string {
 // loadEndpoints reads the --endpoints file and returns one subscription per endpoint,
 // every field checked. Its errors are usage errors naming the endpoint and the field.
 func loadEndpoints(path string, opt endpointsOptions) ([]dispatch.Subscription, error) {
+	b, err := readEndpointsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseEndpoints(b, opt)
+}
+
+// readEndpointsFile reads the --endpoints file, at most maxEndpointsFile bytes. Its errors
+// are usage errors.
+func readEndpointsFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--endpoints: %v", errors.Unwrap(err))
@@ -98,25 +108,33 @@ func loadEndpoints(path string, opt endpointsOptions) ([]dispatch.Subscription, 
 	if len(b) > maxEndpointsFile {
 		return nil, usagef("--endpoints: the file is larger than %d MiB", maxEndpointsFile>>20)
 	}
-	return parseEndpoints(b, opt)
+	return b, nil
 }
 
 // parseEndpoints is loadEndpoints on the file's contents.
 func parseEndpoints(b []byte, opt endpointsOptions) ([]dispatch.Subscription, error) {
+	_, subs, err := decodeEndpoints(b, opt)
+	return subs, err
+}
+
+// decodeEndpoints is parseEndpoints that also returns the entries as decoded, one per
+// subscription.
+func decodeEndpoints(b []byte, opt endpointsOptions) ([]endpointJSON, []dispatch.Subscription, error) {
 	var top struct {
 		Endpoints []json.RawMessage `json:"endpoints"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&top); err != nil {
-		return nil, usagef("--endpoints: %s", jsonErrorAt(b, err))
+		return nil, nil, usagef("--endpoints: %s", jsonErrorAt(b, err))
 	}
 	if dec.More() {
-		return nil, usagef("--endpoints: one JSON object expected, more follows")
+		return nil, nil, usagef("--endpoints: one JSON object expected, more follows")
 	}
 	if len(top.Endpoints) == 0 {
-		return nil, usagef(`--endpoints: no endpoints (want {"endpoints":[{"id":…,"url":…,…}]})`)
+		return nil, nil, usagef(`--endpoints: no endpoints (want {"endpoints":[{"id":…,"url":…,…}]})`)
 	}
+	entries := make([]endpointJSON, 0, len(top.Endpoints))
 	subs := make([]dispatch.Subscription, 0, len(top.Endpoints))
 	seen := make(map[string]int, len(top.Endpoints))
 	client := safenet.NewClient(safenet.Policy{AllowPrivate: opt.allowPrivate}, 30*time.Second)
@@ -125,19 +143,20 @@ func parseEndpoints(b []byte, opt endpointsOptions) ([]dispatch.Subscription, er
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&ej); err != nil {
-			return nil, &usageError{msg: (&endpointError{index: i + 1, msg: jsonFieldError(err)}).Error()}
+			return nil, nil, &usageError{msg: (&endpointError{index: i + 1, msg: jsonFieldError(err)}).Error()}
 		}
 		sub, err := ej.subscription(i+1, opt, client)
 		if err != nil {
-			return nil, &usageError{msg: err.Error()}
+			return nil, nil, &usageError{msg: err.Error()}
 		}
 		if j, dup := seen[ej.ID]; dup {
-			return nil, &usageError{msg: (&endpointError{index: i + 1, id: ej.ID, field: "id", msg: fmt.Sprintf("the same as endpoint #%d's", j)}).Error()}
+			return nil, nil, &usageError{msg: (&endpointError{index: i + 1, id: ej.ID, field: "id", msg: fmt.Sprintf("the same as endpoint #%d's", j)}).Error()}
 		}
 		seen[ej.ID] = i + 1
+		entries = append(entries, ej)
 		subs = append(subs, sub)
 	}
-	return subs, nil
+	return entries, subs, nil
 }
 
 // jsonErrorAt describes a JSON decoding error with its line and column.
