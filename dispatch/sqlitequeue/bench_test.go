@@ -11,7 +11,6 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
-	"github.com/hookkit/hookkit/event"
 )
 
 // BenchmarkEnqueue measures Enqueue of one delivery (a small event) per call, by 1 and
@@ -89,16 +88,7 @@ func BenchmarkListPendingByEvent(b *testing.B) {
 	}
 	defer s.Close()
 	const events, perEvent = 10_000, 10
-	evs := make([]*event.Encoded, events)
-	for i := range evs {
-		ev, err := event.New("order-created", map[string]int{"order": i})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if evs[i], err = ev.Encode(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	evs := sqlitequeue.DistinctEvents(b, events)
 	ds := make([]queue.Delivery, 0, 1000)
 	for i := range events * perEvent {
 		ds = append(ds, queue.Delivery{ID: "d" + strconv.Itoa(i), EndpointID: "ep", Event: evs[i%events], Due: queuetest.T0})
