@@ -209,6 +209,9 @@ func (s *Store) commit(batch []*request) {
 	}
 	if !applied {
 		s.rollback()
+		if s.full {
+			s.toSyncer(batch) // the refused duplicates
+		}
 		return
 	}
 	if err := t.flushMeta(); err != nil {
@@ -225,13 +228,14 @@ func (s *Store) commit(batch []*request) {
 	}
 }
 
-// toSyncer hands the syncer the Enqueues of batch that were stored by the commit just
-// made: they return once the WAL is fsynced. The batch's Leases and Completes return at
-// once (see SyncFull).
+// toSyncer hands the syncer the Enqueues of batch that the commit just made stored, and
+// those it refused as duplicates (the delivery they collide with may be one a commit not
+// yet fsynced stored: ErrDuplicateDelivery says "already stored"): they return once the
+// WAL is fsynced. The batch's Leases and Completes return at once (see SyncFull).
 func (s *Store) toSyncer(batch []*request) {
 	var job []*request
 	for _, r := range batch {
-		if r.ds != nil && r.err == nil && r.state.Load() == taken {
+		if r.ds != nil && r.state.Load() == taken && (r.err == nil || errors.Is(r.err, queue.ErrDuplicateDelivery)) {
 			r.synced = true
 			job = append(job, r)
 		}

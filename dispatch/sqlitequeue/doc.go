@@ -30,7 +30,7 @@
 // that did not reach the disk (a commit on the disk puts every earlier one there), and a
 // checkpoint, the only step that moves frames out of the WAL or lets later ones overwrite
 // them, fsyncs the WAL before and the database file after. If an fsync fails, the calls
-// waiting for it return ErrSyncFailed and so does every later write (reopen the store).
+// waiting for it return ErrSyncFailed and so does every later write (see ErrSyncFailed).
 // A commit of Leases and Completes alone is not waited for: it is made durable by the
 // next fsync or checkpoint, so a power loss may undo the last leases and outcomes, and
 // those deliveries are attempted again (at-least-once), but it never loses a delivery
@@ -92,7 +92,8 @@
 // transaction, versioned by PRAGMA user_version (SchemaVersion), keeping every
 // delivery, dead letter, attempt and lease (version 1, one table for both, is moved into
 // version 2's two tables; version 3 drops the index of pending deliveries by event id,
-// see Store.ListPending). It refuses a file written by a newer hookkit (ErrSchemaTooNew)
+// see Store.ListPending; a hookkit that writes version 2 refuses a file at version 3).
+// It refuses a file written by a newer hookkit (ErrSchemaTooNew)
 // rather than change what it does not know.
 //
 // # Dependencies

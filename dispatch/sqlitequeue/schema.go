@@ -195,7 +195,7 @@ CREATE VIEW deliveries AS
 		NULL, NULL, dead_reason, dead_at FROM dead;
 `,
 	2: `
-DROP INDEX pending_event;
+DROP INDEX IF EXISTS pending_event;
 `,
 }
 

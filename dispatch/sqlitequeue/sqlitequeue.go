@@ -106,8 +106,9 @@ type Store struct {
 
 	// With SyncFull, the writer commits with synchronous=NORMAL and the store fsyncs the
 	// WAL itself (walsync.go): the syncer goroutine for the committer's commits that
-	// store deliveries, writeTx for its own. wmu is held from a transaction's begin to
-	// its commit or rollback (the committer and writeTx share the writer connection).
+	// store deliveries, writeTx for its own (with wmu held). wmu is held from a
+	// transaction's begin to its commit or rollback, and by writeTx through its fsync
+	// (the committer and writeTx share the writer connection).
 	full       bool
 	wmu        sync.Mutex
 	wal        *os.File             // the WAL file, with SyncFull
@@ -222,7 +223,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if s.full {
-		if s.wal, err = openWAL(path); err != nil {
+		if s.wal, err = openWAL(ctx, s.wc); err != nil {
 			s.closeDBs()
 			return nil, err
 		}
@@ -260,16 +261,17 @@ func (s *Store) closeDBs() error {
 		}
 	}
 	s.rs.close()
-	var err error
-	if s.wc != nil {
-		err = s.wc.Close()
-	}
+	// The WAL first: SQLite deletes it when its last connection closes, which an open
+	// handle would keep it from on Windows. writeTx fsyncs with wmu held.
 	var werr error
 	if s.wal != nil {
-		// writeTx fsyncs with wmu held.
 		s.wmu.Lock()
 		werr = s.wal.Close()
 		s.wmu.Unlock()
+	}
+	var err error
+	if s.wc != nil {
+		err = s.wc.Close()
 	}
 	return errors.Join(err, s.r.Close(), s.w.Close(), werr)
 }

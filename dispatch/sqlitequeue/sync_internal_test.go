@@ -147,3 +147,68 @@ func TestSyncFailureRefusesEveryLaterWrite(t *testing.T) {
 	require.NoError(t, err, "reads still work")
 	assert.Equal(t, queue.Stats{Pending: 1, Leased: 1}, st, "a leased, and b: committed, its fsync unconfirmed")
 }
+
+// TestSyncFullFsyncsTheWALSQLiteWrites: opened through a symbolic link, the store
+// fsyncs the WAL SQLite writes (named after the link's target), not a file of the
+// link's name beside it, even when one is there.
+func TestSyncFullFsyncsTheWALSQLiteWrites(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "real"), 0o755))
+	link := filepath.Join(dir, "queue.db")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "real", "queue.db"), link))
+	require.NoError(t, os.WriteFile(link+"-wal", nil, 0o644)) // a leftover of the link's name
+	s, err := Open(t.Context(), link, Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	var synced []string
+	s.fsync = func(f *os.File) error {
+		synced = append(synced, f.Name())
+		return datasync(f)
+	}
+	require.NoError(t, s.Enqueue(t.Context(), queuetest.Delivery(t, "a", "ep", queuetest.T0)))
+	require.NotEmpty(t, synced)
+	real, err := os.Stat(filepath.Join(dir, "real", "queue.db-wal"))
+	require.NoError(t, err)
+	got, err := os.Stat(synced[0])
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(real, got), "fsynced %s, SQLite writes %s", synced[0], filepath.Join(dir, "real", "queue.db-wal"))
+	assert.Positive(t, real.Size())
+}
+
+// TestSyncFullDuplicateWaitsForTheFsync: an Enqueue refused as a duplicate of a
+// delivery whose commit is not yet fsynced returns ErrDuplicateDelivery ("already
+// stored") only once an fsync begun after its own commit has returned.
+func TestSyncFullDuplicateWaitsForTheFsync(t *testing.T) {
+	s := openInternal(t, Config{})
+	ctx := t.Context()
+	calls := make(chan struct{})
+	release := make(chan struct{})
+	s.fsync = func(f *os.File) error {
+		calls <- struct{}{}
+		<-release
+		return datasync(f)
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.Enqueue(ctx, queuetest.Delivery(t, "x", "ep", queuetest.T0)) }()
+	<-calls // the first commit's fsync has begun
+	enc, err := queuetest.Event(t).MarshalBinary()
+	require.NoError(t, err)
+	dup := &request{ctx: ctx, ds: []queue.Delivery{queuetest.Delivery(t, "x", "ep", queuetest.T0)}, blobs: [][]byte{enc}, done: make(chan struct{})}
+	s.commit([]*request{dup}) // as the committer would: refused, nothing to commit
+	select {
+	case <-dup.done:
+		t.Fatalf("the duplicate returned (%v) before any fsync after the first commit ended", dup.err)
+	default:
+	}
+	release <- struct{}{}
+	require.NoError(t, <-first)
+	<-calls // an fsync begun after the duplicate's transaction
+	select {
+	case <-dup.done:
+		t.Fatalf("the duplicate returned (%v) before the fsync after its transaction", dup.err)
+	default:
+	}
+	release <- struct{}{}
+	<-dup.done
+	require.ErrorIs(t, dup.err, queue.ErrDuplicateDelivery)
+}

@@ -1,17 +1,21 @@
 package sqlitequeue
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // ErrSyncFailed is returned, with SyncFull, by a call whose transaction was committed
 // but whose fsync of the WAL failed: the disk did not confirm it, so what the call stored
-// may or may not survive a power loss. After it the store refuses every write with it
-// (the page cache may have dropped the pages the failed fsync did not write, and a later
-// fsync could succeed without them): close the store and open the file again, and SQLite
-// recovers from the WAL what reached the disk.
+// may or may not survive a power loss. From then on the store begins no transaction and
+// returns it to every write (the page cache may have dropped the pages the failed fsync
+// did not write, and a later fsync could succeed without them; a transaction already
+// begun still commits, and its Enqueues get ErrSyncFailed too). Reads still work: stop
+// the program, look at the disk, and check the file (IntegrityCheck) before trusting it.
 var ErrSyncFailed = errors.New("hookkit/sqlitequeue: fsync of the WAL failed")
 
 // The WAL is fsynced by the store, not by SQLite (see syncer): with SyncFull the writer
@@ -29,20 +33,33 @@ var ErrSyncFailed = errors.New("hookkit/sqlitequeue: fsync of the WAL failed")
 // yet fsynced (a Lease of a delivery whose Enqueue still waits) is lost with it in a
 // power loss, as it would be under SyncFull's own rule for Leases and Completes.
 
-// openWAL opens the file's WAL for the store's fsyncs. The writer connection has read the
-// file in WAL mode (Open prepared its statements), so SQLite has created the WAL; it
-// deletes it only when the last connection to the file closes, and the store holds its
-// writer connection until Close.
-func openWAL(path string) (*os.File, error) {
-	f, err := os.Open(path + "-wal")
+// openWAL opens, for the store's fsyncs, the WAL of the database file SQLite has open on
+// conn: the name SQLite gives it (symbolic links resolved, as SQLite names its WAL after
+// the file it opened), "-wal" appended. The writer connection has read the file in WAL
+// mode (Open prepared its statements), so SQLite has created the WAL; it deletes it only
+// when the last connection to the file closes, and the store holds its writer connection
+// until Close. The WAL's directory is fsynced once, as SQLite does after it creates a WAL,
+// so that the file itself survives a power loss.
+func openWAL(ctx context.Context, conn *sql.Conn) (*os.File, error) {
+	var db string
+	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&db); err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: name of the database file: %w", err)
+	}
+	// Read-write: Windows flushes only a handle opened for writing.
+	f, err := os.OpenFile(db+"-wal", os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("hookkit/sqlitequeue: open the WAL to fsync it: %w", err)
+	}
+	if err := syncDir(filepath.Dir(f.Name())); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("hookkit/sqlitequeue: fsync the WAL's directory: %w", err)
 	}
 	return f, nil
 }
 
-// syncer fsyncs the WAL for the committer: each job is the calls of one commit that
-// stored deliveries, sent once the commit returned; it takes every job waiting, fsyncs
+// syncer fsyncs the WAL for the committer: each job is the Enqueues of one commit that
+// stored deliveries or were refused as duplicates (of a delivery perhaps stored by a commit
+// not yet fsynced), sent once the commit returned; it takes every job waiting, fsyncs
 // once, and releases their calls (with ErrSyncFailed if the fsync failed). It returns
 // when the committer has closed s.syncs and every job sent is released.
 func (s *Store) syncer() {
@@ -65,7 +82,9 @@ func (s *Store) syncer() {
 		err := s.syncWAL()
 		for _, job := range jobs {
 			for _, r := range job {
-				r.err = err
+				if err != nil {
+					r.err = err
+				}
 				close(r.done)
 			}
 		}
