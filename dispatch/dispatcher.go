@@ -953,7 +953,7 @@ func (d *Dispatcher) handle(j job) {
 		sweep := d.finishRegistry(j, o, probe, sa.Err, rescheduled)
 		d.submit(&c, sweep)
 		if sweep {
-			d.sweepRegistry(del.EndpointID, c.res)
+			d.sweepEndpoint(del.EndpointID, queue.DeadReasonGone, c.res)
 		}
 		return
 	}
@@ -984,12 +984,19 @@ func (d *Dispatcher) handle(j job) {
 	d.flushChanges()
 	d.submit(&c, sweep != "")
 	if sweep != "" {
-		<-c.res
-		ctx, cancel := d.storeCtx()
-		if _, err := d.deadLetterEndpoint(ctx, del.EndpointID, sweep); err != nil && d.log != nil {
-			d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", del.EndpointID, "err", err)
-		}
-		cancel()
+		d.sweepEndpoint(del.EndpointID, sweep, c.res)
+	}
+}
+
+// sweepEndpoint makes the pending deliveries of endpoint id dead letters for reason, once
+// stored, the store's result for the attempt's outcome, has come (a handed-back delivery
+// must be pending by then).
+func (d *Dispatcher) sweepEndpoint(id, reason string, stored <-chan error) {
+	<-stored
+	ctx, cancel := d.storeCtx()
+	defer cancel()
+	if _, err := d.deadLetterEndpoint(ctx, id, reason); err != nil && d.log != nil {
+		d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", id, "err", err)
 	}
 }
 

@@ -567,7 +567,7 @@ func (d *Dispatcher) claimProbe(j *job, e *regEntry, now, later time.Time) {
 // attempt left (as the local breaker is recorded before submit). It reports whether the
 // endpoint is to be swept: when it is disabled and the delivery is handed back pending or
 // was the 410's, the endpoint's pending deliveries become dead letters once the outcome
-// is stored (sweepRegistry).
+// is stored (sweepEndpoint).
 func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr error, rescheduled bool) (sweep bool) {
 	if !j.counted() || (o == outcomeNone && !probe) {
 		return false
@@ -604,18 +604,6 @@ func (d *Dispatcher) finishRegistry(j job, o outcome, probe bool, attemptErr err
 		return false
 	}
 	return rec.State == queue.EndpointDisabled && (rescheduled || o == outcomeGone)
-}
-
-// sweepRegistry makes the pending deliveries of an endpoint that finishRegistry found
-// disabled dead letters, once stored, the store's result for the attempt's outcome, has
-// come (a handed-back delivery must be pending by then).
-func (d *Dispatcher) sweepRegistry(id string, stored <-chan error) {
-	<-stored
-	ctx, cancel := d.storeCtx()
-	defer cancel()
-	if _, err := d.deadLetterEndpoint(ctx, id, queue.DeadReasonGone); err != nil && d.log != nil {
-		d.log.Error("hookkit: dead-lettering an endpoint's deliveries failed", "endpoint", id, "err", err)
-	}
 }
 
 // stateReason is the Reason stored with a state change (never an error text: those may
