@@ -13,6 +13,37 @@ func (s *Store) queryPlanned(ctx context.Context, sql string, args ...any) (pgx.
 	return s.querySettings(ctx, planSettings, sql, args...)
 }
 
+// queryRowPlanned is pool.QueryRow for a statement that runs with planSettings
+// (queryPlanned): its Scan reads the first row, pgx.ErrNoRows when there is none.
+func (s *Store) queryRowPlanned(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := s.queryPlanned(ctx, sql, args...)
+	return plannedRow{rows: rows, err: err}
+}
+
+// plannedRow is the row of queryRowPlanned.
+type plannedRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r plannedRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
 // querySettings is queryPlanned with the settings statement settings (planSettings, or
 // leaseSettings for Lease) in place of planSettings.
 func (s *Store) querySettings(ctx context.Context, settings, sql string, args ...any) (pgx.Rows, error) {

@@ -412,11 +412,7 @@ func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.
 // the counts log and the live leases, counted with the lease index).
 func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 	var pending, dead, leased int
-	rows, err := s.queryPlanned(ctx, s.q.stats, sqltime.Nanos(now))
-	if err == nil {
-		_, err = pgx.ForEachRow(rows, []any{&pending, &dead, &leased}, func() error { return nil })
-	}
-	if err != nil {
+	if err := s.queryRowPlanned(ctx, s.q.stats, sqltime.Nanos(now)).Scan(&pending, &dead, &leased); err != nil {
 		return queue.Stats{}, fmt.Errorf("hookkit/pgqueue: stats: %w", err)
 	}
 	return queue.Stats{Pending: pending - leased, Leased: leased, Dead: dead}, nil
@@ -426,11 +422,7 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 // LeaseExpires of a lease, whichever comes first. It reports false on an error too.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
 	var due, exp pgtype.Int8
-	rows, err := s.queryPlanned(ctx, s.q.nextDue)
-	if err != nil {
-		return time.Time{}, false
-	}
-	if _, err := pgx.ForEachRow(rows, []any{&due, &exp}, func() error { return nil }); err != nil {
+	if err := s.queryRowPlanned(ctx, s.q.nextDue).Scan(&due, &exp); err != nil {
 		return time.Time{}, false
 	}
 	switch {
