@@ -209,9 +209,7 @@ func (s *Store) commit(batch []*request) {
 	}
 	if !applied {
 		s.rollback()
-		if s.full {
-			s.toSyncer(batch) // the refused duplicates
-		}
+		s.toSyncer(batch) // the refused duplicates
 		return
 	}
 	if err := t.flushMeta(); err != nil {
@@ -223,16 +221,18 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	s.commits.Add(1)
-	if s.full {
-		s.toSyncer(batch)
-	}
+	s.toSyncer(batch)
 }
 
 // toSyncer hands the syncer the Enqueues of batch that the commit just made stored, and
 // those it refused as duplicates (the delivery they collide with may be one a commit not
 // yet fsynced stored: ErrDuplicateDelivery says "already stored"): they return once the
-// WAL is fsynced. The batch's Leases and Completes return at once (see SyncFull).
+// WAL is fsynced. The batch's Leases and Completes return at once (see SyncFull). Only
+// with SyncFull: with SyncNormal every request returns once its transaction ends.
 func (s *Store) toSyncer(batch []*request) {
+	if !s.full {
+		return
+	}
 	var job []*request
 	for _, r := range batch {
 		if r.ds != nil && r.state.Load() == taken && (r.err == nil || errors.Is(r.err, queue.ErrDuplicateDelivery)) {
@@ -271,8 +271,8 @@ func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
 }
 
 // Enqueue implements queue.Store. It returns once the deliveries are committed (with
-// SyncFull, once the WAL is fsynced after the commit); concurrent calls share a transaction (group commit), each keeping
-// its own all-or-nothing result.
+// SyncFull, once the WAL is fsynced after the commit); concurrent calls share a
+// transaction (group commit), each keeping its own all-or-nothing result.
 func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -46,8 +46,8 @@
 // A committer goroutine merges the Enqueue, Complete and Lease calls that are waiting into
 // one transaction, up to Config.MaxBatch, applied in the order they arrived (a Lease after
 // a Complete sees its effect; two Leases never take the same delivery, the second seeing
-// the first's leases): while one transaction is applied and committed, the next calls queue up,
-// and the next transaction takes all of them, so that many concurrent publishers are not
+// the first's leases): while one transaction is applied and committed, the next calls
+// queue up, and the next transaction takes all of them, so that many concurrent publishers are not
 // capped at the disk's fsync rate, and a lone caller is not delayed (there is no wait
 // window: before it begins a transaction the committer only yields the processor, so that
 // the callers its last commit woke can send their next calls). Each call keeps its own

@@ -18,20 +18,10 @@ import (
 // the program, look at the disk, and check the file (IntegrityCheck) before trusting it.
 var ErrSyncFailed = errors.New("hookkit/sqlitequeue: fsync of the WAL failed")
 
-// The WAL is fsynced by the store, not by SQLite (see syncer): with SyncFull the writer
-// connection commits with synchronous=NORMAL, which writes a transaction's frames to the
-// WAL file without fsync, and the calls that stored deliveries are released only once
-// an fsync of the WAL file begun after their commit has returned. That is what
-// synchronous=FULL does in WAL mode (one fsync of the WAL after each commit's frames are
-// written), with the fsync taken out of the file's write lock: the next transaction is
-// applied while the last one's frames are fsynced, and one fsync serves every commit made
-// before it began. It keeps the guarantee because the WAL holds commits in order and
-// recovery stops at the first frame that did not reach the disk: a commit made durable
-// makes every earlier one durable too, and a checkpoint (the only step that moves frames
-// out of the WAL, or writes over them once they are in the database file) fsyncs the WAL
-// before it copies it and the database file after. A transaction that read a commit not
-// yet fsynced (a Lease of a delivery whose Enqueue still waits) is lost with it in a
-// power loss, as it would be under SyncFull's own rule for Leases and Completes.
+// With SyncFull the WAL is fsynced by the store, not by SQLite: the writer commits with
+// synchronous=NORMAL, and the syncer releases the calls that stored deliveries once an
+// fsync of the WAL begun after their commit has returned. Why that is as durable as
+// synchronous=FULL: the package documentation, Durability.
 
 // openWAL opens, for the store's fsyncs, the WAL of the database file SQLite has open on
 // conn: the name SQLite gives it (symbolic links resolved, as SQLite names its WAL after
