@@ -40,10 +40,16 @@ type tb interface {
 }
 
 // Postgres returns the URL of the test PostgreSQL server (PostgresEnv).
-func Postgres(t testing.TB) string { return need(t, "PostgreSQL", PostgresEnv) }
+func Postgres(t testing.TB) string {
+	t.Helper()
+	return need(t, "PostgreSQL", PostgresEnv)
+}
 
 // Redis returns the URL of the test Redis server (RedisEnv).
-func Redis(t testing.TB) string { return need(t, "Redis", RedisEnv) }
+func Redis(t testing.TB) string {
+	t.Helper()
+	return need(t, "Redis", RedisEnv)
+}
 
 func need(t tb, what, env string) string {
 	t.Helper()
