@@ -223,11 +223,12 @@ func TestStoreDown(t *testing.T) {
 	schema := pgtest.Schema(t)
 	pool, err := pgxpool.New(t.Context(), services.Postgres(t))
 	require.NoError(t, err)
+	t.Cleanup(pool.Close) // if a require below stops the test first
 	s, err := pgapikeys.New(t.Context(), pool, pgapikeys.Config{Schema: schema})
 	require.NoError(t, err)
 	plain, _, err := s.Create(t.Context(), "dsk_", "")
 	require.NoError(t, err)
-	pool.Close()
+	pool.Close() // the store's database is down from here on
 
 	const password = "s3cret-db-passw0rd"
 	refused, err := pgxpool.New(t.Context(), "postgres://hookkit:"+password+"@127.0.0.1:1/db?connect_timeout=2")
