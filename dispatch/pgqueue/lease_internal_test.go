@@ -16,6 +16,7 @@ import (
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
 	"github.com/hookkit/hookkit/internal/sqltime"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
@@ -172,10 +173,8 @@ func TestLeaseUsesTheGenericPlan(t *testing.T) {
 //	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench BenchmarkLeasePlanCacheMode -benchtime 300x -count 3 .
 func BenchmarkLeasePlanCacheMode(b *testing.B) {
 	ctx := b.Context()
-	dsn, schema := services.PostgresSchema(b)
-	pool, err := pgxpool.New(ctx, dsn)
-	require.NoError(b, err)
-	b.Cleanup(pool.Close)
+	schema := pgtest.Schema(b)
+	pool := pgtest.Pool(b)
 	s, err := New(ctx, pool, Config{Schema: schema, Notify: NotifyOff, MaxPending: -1})
 	require.NoError(b, err)
 	var ds []queue.Delivery

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
@@ -67,10 +67,8 @@ func TestWakerCoalesces(t *testing.T) {
 // listening on the schema is woken and leases all 200.
 func TestEnqueueBurstNotifiesTwice(t *testing.T) {
 	ctx := t.Context()
-	dsn, schema := services.PostgresSchema(t)
-	pool, err := pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	schema := pgtest.Schema(t)
+	pool := pgtest.Pool(t)
 	s, err := New(ctx, pool, Config{Schema: schema})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -78,7 +76,7 @@ func TestEnqueueBurstNotifiesTwice(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(other.Close)
 
-	raw, err := pgx.Connect(ctx, dsn)
+	raw, err := pgx.Connect(ctx, services.Postgres(t))
 	require.NoError(t, err)
 	defer raw.Close(context.Background())
 	_, err = raw.Exec(ctx, "LISTEN "+pgx.Identifier{s.Channel()}.Sanitize())

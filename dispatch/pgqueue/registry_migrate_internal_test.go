@@ -5,14 +5,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/event"
 	"github.com/hookkit/hookkit/internal/pgschema"
-	"github.com/hookkit/hookkit/internal/testenv/services"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 )
 
 // TestMigrationFromVersion1: a schema written by the previous version (1: deliveries
@@ -20,10 +19,8 @@ import (
 // tables are there and work, and the delivery is still there.
 func TestMigrationFromVersion1(t *testing.T) {
 	ctx := t.Context()
-	dsn, schema := services.PostgresSchema(t)
-	pool, err := pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	schema := pgtest.Schema(t)
+	pool := pgtest.Pool(t)
 	quoted := pgx.Identifier{schema}.Sanitize()
 	require.NoError(t, pgschema.Migrate(ctx, pool, pgschema.Spec{Pkg: "test", Schema: schema,
 		VersionTable: "schema_version", Migrations: migrations[:1], TooNew: ErrSchemaTooNew}))

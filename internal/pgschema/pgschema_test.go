@@ -9,12 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // services.PostgresSchema's driver
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookkit/hookkit/internal/pgschema"
-	"github.com/hookkit/hookkit/internal/testenv/services"
+	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
 )
 
 var errTooNew = errors.New("too new")
@@ -23,11 +22,8 @@ var errTooNew = errors.New("too new")
 // dropped at the end of the test.
 func freshSchema(t *testing.T) (*pgxpool.Pool, string) {
 	t.Helper()
-	dsn, schema := services.PostgresSchema(t)
-	pool, err := pgxpool.New(context.Background(), dsn)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool, schema
+	schema := pgtest.Schema(t)
+	return pgtest.Pool(t), schema
 }
 
 func spec(schema, table string, migrations ...string) pgschema.Spec {
