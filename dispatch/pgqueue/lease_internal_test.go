@@ -15,8 +15,8 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/queuetest"
-	"github.com/hookkit/hookkit/internal/sqltime"
 	"github.com/hookkit/hookkit/internal/pgschema/pgtest"
+	"github.com/hookkit/hookkit/internal/sqltime"
 	"github.com/hookkit/hookkit/internal/testenv/services"
 )
 
