@@ -541,6 +541,40 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 	return len(ds), nil
 }
 
+// PublishMany is Publish for several events at once: it fans each out as Publish does and
+// stores the deliveries of all of them in one Enqueue, in the order of evs (an ordered
+// endpoint receives them in that order), then calls Notify. A durable store commits them
+// together: one commit, and one fsync with SQLite's SyncFull, for the lot, so that a
+// backfill or an import from one goroutine is not held to one commit per event. All the
+// deliveries are stored or none (queue.ErrQueueFull when they do not all fit); it returns
+// how many it stored. An event that cannot be fanned out (nil, or one that does not
+// encode) stores nothing, and the error names its index in evs.
+func (d *Dispatcher) PublishMany(ctx context.Context, evs ...*event.Event) (int, error) {
+	var all []queue.Delivery
+	for i, ev := range evs {
+		ds, err := d.FanOutContext(ctx, ev)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return 0, err
+			}
+			return 0, fmt.Errorf("hookkit/dispatch: event %d of %d: %w", i, len(evs), err)
+		}
+		if all == nil {
+			all = ds
+		} else {
+			all = append(all, ds...)
+		}
+	}
+	if len(all) == 0 {
+		return 0, nil
+	}
+	if err := d.store.Enqueue(ctx, all...); err != nil {
+		return 0, err
+	}
+	d.Notify()
+	return len(all), nil
+}
+
 // FanOut returns the deliveries Publish would store for ev, without storing them: one per
 // subscription whose Filter matches its type (disabled endpoints excluded), with new IDs,
 // due now, the event encoded once and shared by all. It does no I/O. It is the first half

@@ -147,3 +147,35 @@ func ExampleDispatcher_Subscribe() {
 	// invoice-paid deliveries: 1
 	// order-created deliveries: 0
 }
+
+// PublishMany stores the deliveries of many events in one call to the store (one commit
+// with a durable store): a backfill from one goroutine is not held to a commit per event.
+// The dispatcher is never started here, so the listing shows all of them waiting, in order.
+func ExampleDispatcher_PublishMany() {
+	ctx := context.Background()
+	d, err := dispatch.New(exampleSender(), nil, dispatch.Config{})
+	if err != nil {
+		panic(err)
+	}
+	if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "shop", URL: "http://127.0.0.1:1/"}}); err != nil {
+		panic(err)
+	}
+	var evs []*event.Event
+	for _, order := range []string{"41", "42", "43"} {
+		ev, _ := event.New("order-created", map[string]string{"order": order})
+		evs = append(evs, ev)
+	}
+	n, err := d.PublishMany(ctx, evs...)
+	fmt.Println("stored deliveries:", n, err)
+	p, _ := d.ListPending(ctx, queue.ListFilter{})
+	for i, dl := range p.Deliveries {
+		fmt.Println(dl.EndpointID, "event", i, "in order:", dl.Event.ID() == evs[i].ID)
+	}
+	fmt.Println("shutdown:", d.Shutdown(ctx))
+	// Output:
+	// stored deliveries: 3 <nil>
+	// shop event 0 in order: true
+	// shop event 1 in order: true
+	// shop event 2 in order: true
+	// shutdown: <nil>
+}

@@ -97,6 +97,22 @@ func publishAll(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, publis
 	wg.Wait()
 }
 
+// publishMany publishes b.N events from one goroutine, many at a time with PublishMany,
+// and fails b on an error or a count of deliveries other than one per event.
+func publishMany(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, many int) {
+	batch := make([]*event.Event, 0, many)
+	for i := 0; i < b.N; {
+		batch = batch[:0]
+		for ; i < b.N && len(batch) < many; i++ {
+			batch = append(batch, evs[i%len(evs)])
+		}
+		n, err := d.PublishMany(b.Context(), batch...)
+		if err != nil || n != len(batch) {
+			b.Fatalf("PublishMany: %d deliveries of %d, %v", n, len(batch), err)
+		}
+	}
+}
+
 // BenchmarkDispatchEndToEnd measures deliveries per second from Publish to
 // acknowledgement: b.N events published by 16 goroutines to one endpoint, a loopback
 // receiver answering 204 at once; the clock stops when the Delivered hook has seen all
@@ -195,14 +211,19 @@ func benchEndToEnd(b *testing.B, snd *sender.Sender, url string, evs []*event.Ev
 
 // BenchmarkPublish measures Dispatcher.Publish into the SQLite store (one matching
 // endpoint, so one delivery per event; no worker runs), by 1 and 16 concurrent
-// publishers, with each durability level, in events/s. Run it with BenchmarkFsync to
+// publishers, and PublishMany of 100 events at a time by one, with each durability
+// level, in events/s. Run it with BenchmarkFsync to
 // compare with the disk's fsync rate in the same run.
 func BenchmarkPublish(b *testing.B) {
 	snd := benchSender(b)
 	evs := benchEvents(b, 64)
 	for _, sm := range syncModes {
-		for _, publishers := range []int{1, 16} {
-			b.Run("sync="+sm.name+"/publishers="+strconv.Itoa(publishers), func(b *testing.B) {
+		for _, c := range []struct{ publishers, many int }{{1, 0}, {16, 0}, {1, 100}} {
+			name := "sync=" + sm.name + "/publishers=" + strconv.Itoa(c.publishers)
+			if c.many > 0 {
+				name += "/many=" + strconv.Itoa(c.many)
+			}
+			b.Run(name, func(b *testing.B) {
 				store := sqliteBenchStore(sm.mode)(b)
 				d, err := dispatch.New(snd, store, dispatch.Config{})
 				if err != nil {
@@ -213,7 +234,11 @@ func BenchmarkPublish(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				publishAll(b, d, evs, publishers)
+				if c.many > 0 {
+					publishMany(b, d, evs, c.many)
+				} else {
+					publishAll(b, d, evs, c.publishers)
+				}
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 				if err := d.Shutdown(context.Background()); err != nil {
