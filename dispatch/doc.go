@@ -17,7 +17,8 @@
 // use (sender.ErrInvalidEndpoint); Unsubscribe removes it.
 //
 // Publish does no network I/O: it stores the deliveries and returns (queue.ErrQueueFull
-// when the store's bound is reached, ErrClosed after Shutdown). A bounded pool of workers
+// when the store's bound is reached, ErrClosed after Shutdown); PublishMany stores those
+// of many events in one call to the store (one commit with a durable store). A bounded pool of workers
 // (Config.Workers) leases due deliveries from the queue.Store and makes one attempt each
 // through the Sender (sender.Sender.Attempt), with the same signing, credentials,
 // classification and safety rules as Send. A retryable failure is rescheduled in the store
