@@ -94,24 +94,12 @@ HOOKKIT_REGISTRY_OLD_KEYS as for "hookkit worker" opens the specs not yet re-sea
 	if withWorker {
 		opt = endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}
 	}
-	var subs []dispatch.Subscription
-	if !fromRegistry {
-		if subs, err = loadEndpoints(endpointsFile, opt); err != nil {
-			return err
-		}
-	}
-	var dcfg dispatch.Config
-	if fromRegistry {
-		if dcfg, err = registryConfig(opt); err != nil {
-			return err
-		}
-	}
-	st, reg, err := openStoreFor(ctx, storeDSN, fromRegistry)
+	es, err := openEndpointSource(ctx, storeDSN, endpointsFile, fromRegistry, opt)
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	dcfg.Registry = reg
+	defer es.st.close()
+	st, subs, dcfg, reg := es.st, es.subs, es.cfg, es.cfg.Registry
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 
 	var src console.Source

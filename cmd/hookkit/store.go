@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/pgqueue"
 	"github.com/hookkit/hookkit/dispatch/queue"
 	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
@@ -132,6 +133,37 @@ func openStoreFor(ctx context.Context, dsn string, fromRegistry bool) (*openedSt
 	}
 	st, err := openStore(ctx, dsn)
 	return st, nil, err
+}
+
+// endpointSource is what a worker delivers from and to: the store, and the endpoints of
+// --endpoints (subs) or those of the store's registry (cfg: the registry, its keys and
+// SpecOptions).
+type endpointSource struct {
+	st   *openedStore
+	subs []dispatch.Subscription
+	cfg  dispatch.Config
+}
+
+// openEndpointSource loads the endpoints of --endpoints FILE, or the registry's keys with
+// --registry, then opens the store (worker, console): a bad file or key is reported before
+// the store is opened. The caller closes st.
+func openEndpointSource(ctx context.Context, storeDSN, endpointsFile string, fromRegistry bool, opt endpointsOptions) (endpointSource, error) {
+	var src endpointSource
+	var err error
+	if fromRegistry {
+		src.cfg, err = registryConfig(opt)
+	} else {
+		src.subs, err = loadEndpoints(endpointsFile, opt)
+	}
+	if err != nil {
+		return endpointSource{}, err
+	}
+	var reg queue.Registry
+	if src.st, reg, err = openStoreFor(ctx, storeDSN, fromRegistry); err != nil {
+		return endpointSource{}, err
+	}
+	src.cfg.Registry = reg
+	return src, nil
 }
 
 // checkEndpointsSource checks that exactly one of --endpoints FILE and --registry is given

@@ -79,27 +79,13 @@ loopback and link-local destinations unless --allow-private.`)
 	case leaseFor <= 0:
 		return usagef("--lease-for must be positive")
 	}
-	opt := endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}
-	var subs []dispatch.Subscription
-	if !fromRegistry {
-		if subs, err = loadEndpoints(endpointsFile, opt); err != nil {
-			return err
-		}
-	}
-	var cfg dispatch.Config
-	if fromRegistry {
-		if cfg, err = registryConfig(opt); err != nil {
-			return err
-		}
-	}
-	st, reg, err := openStoreFor(ctx, storeDSN, fromRegistry)
+	src, err := openEndpointSource(ctx, storeDSN, endpointsFile, fromRegistry, endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate})
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	cfg.Registry = reg
+	defer src.st.close()
 
-	w, err := newWorkerRun(ctx, e, st.Store, subs, cfg, sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP}, workers, leaseFor)
+	w, err := newWorkerRun(ctx, e, src.st.Store, src.subs, src.cfg, sender.Config{AllowPrivate: allowPrivate, AllowHTTP: allowHTTP}, workers, leaseFor)
 	if err != nil {
 		return err
 	}
