@@ -547,8 +547,9 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 // together: one commit, and one fsync with SQLite's SyncFull, for the lot, so that a
 // backfill or an import from one goroutine is not held to one commit per event. All the
 // deliveries are stored or none (queue.ErrQueueFull when they do not all fit); it returns
-// how many it stored. An event that cannot be fanned out (nil, or one that does not
-// encode) stores nothing, and the error names its index in evs.
+// how many it stored. An event that cannot be fanned out (nil, one that does not encode,
+// a failed lookup of a Config.Registry) stores nothing: the error is a *FanOutError that
+// says which. ErrClosed after Shutdown.
 func (d *Dispatcher) PublishMany(ctx context.Context, evs ...*event.Event) (int, error) {
 	var all []queue.Delivery
 	for i, ev := range evs {
@@ -557,7 +558,7 @@ func (d *Dispatcher) PublishMany(ctx context.Context, evs ...*event.Event) (int,
 			if errors.Is(err, ErrClosed) {
 				return 0, err
 			}
-			return 0, fmt.Errorf("hookkit/dispatch: event %d of %d: %w", i, len(evs), err)
+			return 0, &FanOutError{Index: i, Err: err}
 		}
 		if all == nil {
 			all = ds
@@ -574,6 +575,21 @@ func (d *Dispatcher) PublishMany(ctx context.Context, evs ...*event.Event) (int,
 	d.Notify()
 	return len(all), nil
 }
+
+// FanOutError is PublishMany's error for an event it could not fan out: nothing of the
+// call was stored.
+type FanOutError struct {
+	Index int   // the event's position among PublishMany's events
+	Err   error // what FanOutContext returned for it
+}
+
+// Error implements error.
+func (e *FanOutError) Error() string {
+	return fmt.Sprintf("hookkit/dispatch: event %d: %v", e.Index, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *FanOutError) Unwrap() error { return e.Err }
 
 // FanOut returns the deliveries Publish would store for ev, without storing them: one per
 // subscription whose Filter matches its type (disabled endpoints excluded), with new IDs,

@@ -71,7 +71,7 @@ func TestPublishManyStoresEveryEventInOneEnqueue(t *testing.T) {
 
 // TestPublishManyIsAllOrNothing: deliveries that do not all fit in the store are refused
 // together (queue.ErrQueueFull), and an event that cannot be fanned out stores nothing of
-// the others, its index named in the error; after Shutdown, ErrClosed.
+// the others, a *FanOutError naming it; after Shutdown, ErrClosed (not a FanOutError).
 func TestPublishManyIsAllOrNothing(t *testing.T) {
 	dspNoLeaks(t)
 	store := &enqueueCounter{Store: memqueue.New(memqueue.Config{MaxPending: 3})}
@@ -87,14 +87,17 @@ func TestPublishManyIsAllOrNothing(t *testing.T) {
 	assert.Zero(t, pending, "none of them stored")
 
 	n, err = d.PublishMany(bg, newEvent(t, "order-created"), nil, newEvent(t, "order-created"))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "event 1 of 3")
+	var fe *dispatch.FanOutError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, 1, fe.Index, "the nil one")
+	assert.Equal(t, "hookkit/dispatch: event 1: "+fe.Err.Error(), err.Error())
 	assert.Zero(t, n)
 	assert.Equal(t, []int{4}, store.calls, "the nil event stopped it before the store")
 
 	require.NoError(t, d.Shutdown(bg))
 	_, err = d.PublishMany(bg, newEvent(t, "order-created"))
 	assert.ErrorIs(t, err, dispatch.ErrClosed)
+	assert.NotErrorAs(t, err, &fe)
 }
 
 // TestPublishManyWakesTheDispatcher: PublishMany notifies the dispatcher, as Publish

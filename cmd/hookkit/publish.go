@@ -95,9 +95,9 @@ filter matches its type and that are not disabled (one indexed lookup per event)
 	}
 	var n publishCount
 	if fromStdin {
-		err = publishStream(ctx, e, d, st.Store, &n)
+		err = publishStream(ctx, e, d, &n)
 	} else {
-		err = publishEvents(ctx, d, st.Store, []*event.Event{ev}, &n)
+		err = publishEvents(ctx, d, []*event.Event{ev}, &n)
 	}
 	if perr := printJSON(e, n); perr != nil && err == nil {
 		err = perr
@@ -131,26 +131,26 @@ func fanOutDispatcher(st queue.Store, reg queue.Registry, subs []dispatch.Subscr
 	return d, nil
 }
 
-// publishEvents fans the events out and stores all their deliveries in one Enqueue.
-func publishEvents(ctx context.Context, d *dispatch.Dispatcher, st queue.Store, evs []*event.Event, n *publishCount) error {
-	var all []queue.Delivery
-	for _, ev := range evs {
-		ds, err := d.FanOutContext(ctx, ev)
-		if err != nil {
-			if d.Registry() != nil {
-				return fmt.Errorf("event %q: matching the registry's endpoints: %w", ev.ID, err)
-			}
-			return usagef("event %q: %v", ev.ID, err)
+// publishEvents stores the deliveries of all the events in one call (PublishMany: one
+// Enqueue, all or none).
+func publishEvents(ctx context.Context, d *dispatch.Dispatcher, evs []*event.Event, n *publishCount) error {
+	stored, err := d.PublishMany(ctx, evs...)
+	var fe *dispatch.FanOutError
+	switch {
+	case errors.As(err, &fe):
+		id := ""
+		if ev := evs[fe.Index]; ev != nil {
+			id = ev.ID
 		}
-		all = append(all, ds...)
-	}
-	if len(all) > 0 {
-		if err := st.Enqueue(ctx, all...); err != nil {
-			return fmt.Errorf("storing %d deliveries: %w", len(all), err)
+		if d.Registry() != nil {
+			return fmt.Errorf("event %q: matching the registry's endpoints: %w", id, fe.Err)
 		}
+		return usagef("event %q: %v", id, fe.Err)
+	case err != nil:
+		return fmt.Errorf("storing the deliveries of %d events: %w", len(evs), err)
 	}
 	n.Events += len(evs)
-	n.Deliveries += len(all)
+	n.Deliveries += stored
 	return nil
 }
 
@@ -162,7 +162,7 @@ type ndjsonEvent struct {
 }
 
 // publishStream reads NDJSON events from stdin and stores them publishBatch at a time.
-func publishStream(ctx context.Context, e *env, d *dispatch.Dispatcher, st queue.Store, n *publishCount) error {
+func publishStream(ctx context.Context, e *env, d *dispatch.Dispatcher, n *publishCount) error {
 	sc := bufio.NewScanner(e.stdin)
 	sc.Buffer(make([]byte, 0, 64<<10), maxNDJSONLine)
 	var batch []*event.Event
@@ -179,7 +179,7 @@ func publishStream(ctx context.Context, e *env, d *dispatch.Dispatcher, st queue
 		}
 		batch = append(batch, ev)
 		if len(batch) == publishBatch {
-			if err := publishEvents(ctx, d, st, batch, n); err != nil {
+			if err := publishEvents(ctx, d, batch, n); err != nil {
 				return err
 			}
 			batch = batch[:0]
@@ -191,7 +191,7 @@ func publishStream(ctx context.Context, e *env, d *dispatch.Dispatcher, st queue
 		}
 		return fmt.Errorf("reading stdin: %w", err)
 	}
-	return publishEvents(ctx, d, st, batch, n)
+	return publishEvents(ctx, d, batch, n)
 }
 
 // ndjsonLine parses one input line into an event.
