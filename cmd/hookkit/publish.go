@@ -146,6 +146,8 @@ func publishEvents(ctx context.Context, d *dispatch.Dispatcher, evs []*event.Eve
 			return fmt.Errorf("event %q: matching the registry's endpoints: %w", id, fe.Err)
 		}
 		return usagef("event %q: %v", id, fe.Err)
+	case err != nil && len(evs) == 1:
+		return fmt.Errorf("storing the event's deliveries: %w", err)
 	case err != nil:
 		return fmt.Errorf("storing the deliveries of %d events: %w", len(evs), err)
 	}
