@@ -549,7 +549,9 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 // deliveries are stored or none (queue.ErrQueueFull when they do not all fit); it returns
 // how many it stored. An event that cannot be fanned out (nil, one that does not encode,
 // a failed lookup of a Config.Registry) stores nothing: the error is a *FanOutError that
-// says which. ErrClosed after Shutdown.
+// says which. ErrClosed after Shutdown. Each call is one write of the store, held in
+// memory until it commits: split a backfill of millions into calls of some hundreds or
+// thousands of events (hookkit publish sends 500 at a time).
 func (d *Dispatcher) PublishMany(ctx context.Context, evs ...*event.Event) (int, error) {
 	var all []queue.Delivery
 	for i, ev := range evs {
