@@ -531,8 +531,17 @@ func (d *Dispatcher) rebuildRoutes() {
 // the deliveries wait in the store. It is FanOut, then the store's Enqueue, then Notify.
 func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) {
 	ds, err := d.FanOutContext(ctx, ev)
-	if err != nil || len(ds) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	return d.enqueue(ctx, ds)
+}
+
+// enqueue stores ds in one Enqueue and wakes the dispatcher: the second half of Publish
+// and PublishMany. It returns how many it stored.
+func (d *Dispatcher) enqueue(ctx context.Context, ds []queue.Delivery) (int, error) {
+	if len(ds) == 0 {
+		return 0, nil
 	}
 	if err := d.store.Enqueue(ctx, ds...); err != nil {
 		return 0, err
@@ -562,20 +571,9 @@ func (d *Dispatcher) PublishMany(ctx context.Context, evs ...*event.Event) (int,
 			}
 			return 0, &FanOutError{Index: i, Err: err}
 		}
-		if all == nil {
-			all = ds
-		} else {
-			all = append(all, ds...)
-		}
+		all = append(all, ds...)
 	}
-	if len(all) == 0 {
-		return 0, nil
-	}
-	if err := d.store.Enqueue(ctx, all...); err != nil {
-		return 0, err
-	}
-	d.Notify()
-	return len(all), nil
+	return d.enqueue(ctx, all)
 }
 
 // FanOutError is PublishMany's error for an event it could not fan out: nothing of the
