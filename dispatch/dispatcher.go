@@ -144,6 +144,22 @@ type Config struct {
 	// SpecOptions say how the endpoints of the Registry (and of Register without one)
 	// build their credentials (OAuth2's token client). The zero value is auth's default.
 	SpecOptions SpecOptions
+	// NoHandoff turns off the publish-time handoff. By default, with a store that
+	// implements queue.LeasingEnqueuer (memqueue, sqlitequeue) and no Registry, Publish
+	// and PublishMany store a delivery that is due now, unordered and for an active
+	// endpoint already leased to this dispatcher when a worker and a place within the
+	// endpoint's MaxInFlight are free, and give it to that worker as soon as the store
+	// has committed it (with SQLite's SyncFull, before the fsync Publish waits for, as a
+	// Lease may lease a delivery committed and not yet fsynced), instead of storing it
+	// pending for the next Lease to find. It is only done while the dispatcher knows of
+	// no backlog of the endpoint: its last Lease for the endpoint took fewer than it
+	// could, and no delivery has had to wait for a place since. A retry falling due and
+	// deliveries written by other processes compete with new publishes for the places
+	// that free up until the dispatcher's next Lease takes them: it leases for every
+	// endpoint after storing a retry, when a retry falls due (queue.NextDuer), on Notify
+	// and at least once every PollInterval. true: every delivery is stored pending and
+	// leased by the dispatcher's loop, in the store's earliest-due order.
+	NoHandoff bool
 }
 
 // Subscription is what a Dispatcher delivers to one endpoint: the endpoint, the event
@@ -197,6 +213,20 @@ type subscription struct {
 	maxInFlight int          // the bound in effect
 	inflight    int
 	br          breaker
+	// clear says the dispatcher knows of no backlog of the endpoint in the store: its
+	// last Lease for it took fewer than it could, and since then no delivery that could
+	// have been handed off had to be stored pending. Only then does Publish hand its
+	// deliveries to workers (handoff); otherwise they are stored pending and the pump
+	// leases them, earliest due first.
+	clear bool
+	// stored counts the deliveries Publish stored pending for the endpoint (once the
+	// store returned); seen is its value when the endpoint's last Lease began. Those
+	// stored since (stored != seen) may have been missed by that Lease: the pump leases
+	// the endpoint again, clear or not (see fill).
+	stored, seen uint64
+	// catchUp says the endpoint's Lease in flight is for what Publish stored pending
+	// while it was clear (fill).
+	catchUp bool
 }
 
 // route is the part of a subscription that Publish reads without locking.
@@ -233,7 +263,12 @@ type Dispatcher struct {
 	started  bool
 	stopping bool
 	changes  []EndpointStateChange
-	limits   map[string]int // scratch for fill
+	limits   map[string]int    // scratch for fill
+	gens     map[string]uint64 // scratch for fill: subscription.stored when its Lease began
+	taken    map[string]int    // scratch for fill
+	// pumpHeld is how many worker places the pump's Lease in flight may fill: Publish
+	// hands off only into the others.
+	pumpHeld int
 
 	obsMu      sync.Mutex
 	progress   chan struct{} // closed and replaced when a delivery finishes (Drain); guarded by mu
@@ -241,10 +276,13 @@ type Dispatcher struct {
 	stop       chan struct{}
 	jobs       chan job
 	done       chan struct{}
-	reg        *registry       // nil without Config.Registry
-	outcomes   chan completion // to the completer
-	backlog    chan struct{}   // a token per outcome waiting for the store without its worker (OutcomeBacklog); nil: none
-	completed  chan struct{}   // closed when the completer has sent everything
+	reg        *registry             // nil without Config.Registry
+	leaser     queue.LeasingEnqueuer // the store, for the publish-time handoff; nil: none
+	handoffs   sync.WaitGroup        // Publish calls with workers' places reserved
+	wakeAll    atomic.Bool           // the next fill leases for every endpoint, clear or not
+	outcomes   chan completion       // to the completer
+	backlog    chan struct{}         // a token per outcome waiting for the store without its worker (OutcomeBacklog); nil: none
+	completed  chan struct{}         // closed when the completer has sent everything
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 	stopAfter  func() bool
@@ -328,7 +366,7 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		subs:  make(map[string]*subscription),
 		wake:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
-		jobs:  make(chan job),
+		jobs:  make(chan job, max(cfg.Workers, 1)), // never full: a job holds one of Workers places
 		done:  make(chan struct{}),
 
 		progress:  make(chan struct{}),
@@ -339,6 +377,9 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		d.backlog = make(chan struct{}, cfg.OutcomeBacklog)
 	}
 	d.evict, _ = store.(queue.DeadEvicter)
+	if !cfg.NoHandoff && reg == nil {
+		d.leaser, _ = store.(queue.LeasingEnqueuer)
+	}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -538,16 +579,152 @@ func (d *Dispatcher) Publish(ctx context.Context, ev *event.Event) (int, error) 
 }
 
 // enqueue stores ds in one Enqueue and wakes the dispatcher: the second half of Publish
-// and PublishMany. It returns how many it stored.
+// and PublishMany. With a LeasingEnqueuer it hands off what it can (see
+// Config.NoHandoff): it reserves free workers for some of ds, stores those leased and the
+// others pending in one EnqueueLeased, and then gives the leased ones to the workers. It
+// returns how many it stored.
 func (d *Dispatcher) enqueue(ctx context.Context, ds []queue.Delivery) (int, error) {
 	if len(ds) == 0 {
 		return 0, nil
 	}
-	if err := d.store.Enqueue(ctx, ds...); err != nil {
+	if d.leaser == nil {
+		if err := d.store.Enqueue(ctx, ds...); err != nil {
+			return 0, err
+		}
+		d.poke()
+		return len(ds), nil
+	}
+	held := d.reserve(ds)
+	if held == nil {
+		err := d.store.Enqueue(ctx, ds...)
+		d.stored(ds, err)
+		if err != nil {
+			return 0, err
+		}
+		return len(ds), nil
+	}
+	defer d.handoffs.Done()
+	handed := false
+	err := d.leaser.EnqueueLeased(ctx, ds, func() {
+		handed = true
+		d.handOff(ds, held)
+	})
+	if !handed {
+		d.unreserve(ds, held)
+	}
+	d.stored(ds, err)
+	if err != nil {
 		return 0, err
 	}
-	d.Notify()
 	return len(ds), nil
+}
+
+// reserve takes a worker's place, and one within its endpoint's MaxInFlight, for each
+// delivery of ds that can be handed off: due now, unordered, for an active clear endpoint
+// (subscription.clear), while places are free beyond those the pump's Lease in flight
+// may fill. It sets their LeaseExpires and returns their subscriptions, in the order of
+// ds (nil: none reserved). An endpoint whose delivery could have been handed off but for
+// want of a place stops being clear: a backlog is forming, which the pump leases.
+func (d *Dispatcher) reserve(ds []queue.Delivery) []*subscription {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.started || d.stopping {
+		return nil
+	}
+	now := d.now()
+	free := d.cfg.Workers - d.busy - d.pumpHeld
+	var held []*subscription
+	for i := range ds {
+		del := &ds[i]
+		sub := d.subs[del.EndpointID]
+		if sub == nil || !sub.clear || del.Ordered || del.Due.After(now) {
+			continue
+		}
+		if d.cfg.Workers-d.busy <= 0 || sub.inflight >= sub.maxInFlight || sub.br.state != EndpointActive {
+			sub.clear = false
+			continue
+		}
+		room := sub.maxInFlight - sub.inflight
+		if d.pumpHeld > 0 {
+			room -= d.limits[del.EndpointID] // the places the pump's Lease may fill
+		}
+		if free <= 0 || room <= 0 {
+			continue // stored pending for the pump, which holds the places
+		}
+		sub.inflight++
+		d.busy++
+		free--
+		del.LeaseExpires = now.Add(d.cfg.LeaseFor)
+		held = append(held, sub)
+	}
+	if held != nil {
+		d.handoffs.Add(1)
+	}
+	return held
+}
+
+// handOff gives the deliveries of ds that reserve held places for, now stored leased,
+// to the workers, as fill gives those it leases. It runs as soon as the store has
+// committed them (EnqueueLeased's committed), which may be in the store's own goroutine
+// and before they are durable (as the pump may lease a delivery committed and not yet
+// fsynced): it only takes mu and sends to the jobs channel, which has room for every job.
+// The state changes admitting them may make are reported by stored, in the publisher's
+// goroutine.
+func (d *Dispatcher) handOff(ds []queue.Delivery, held []*subscription) {
+	d.mu.Lock()
+	now := d.now()
+	jobs := make([]job, 0, len(held))
+	k := 0
+	for i := range ds {
+		if ds[i].LeaseExpires.IsZero() {
+			continue
+		}
+		held[k].inflight-- // counted again by admitJob, as the delivery is admitted
+		k++
+		jobs = append(jobs, d.admitJob(ds[i], now))
+	}
+	d.mu.Unlock()
+	for _, j := range jobs {
+		d.jobs <- j
+	}
+}
+
+// unreserve frees the places reserve held for ds, which the store did not take.
+func (d *Dispatcher) unreserve(ds []queue.Delivery, held []*subscription) {
+	d.mu.Lock()
+	for _, sub := range held {
+		sub.inflight--
+		d.busy--
+	}
+	for i := range ds {
+		ds[i].LeaseExpires = time.Time{}
+	}
+	d.mu.Unlock()
+	d.poke()
+}
+
+// stored ends a Publish once the store answered err: it counts the deliveries stored
+// pending (subscription.stored: a Lease begun before they were stored may have missed
+// them) and wakes the pump for them, and reports the state changes of handOff.
+func (d *Dispatcher) stored(ds []queue.Delivery, err error) {
+	if err == nil {
+		pending := false
+		d.mu.Lock()
+		for i := range ds {
+			if !ds[i].LeaseExpires.IsZero() {
+				continue
+			}
+			pending = true
+			if sub := d.subs[ds[i].EndpointID]; sub != nil {
+				sub.stored++
+			}
+		}
+		d.mu.Unlock()
+		if pending {
+			d.poke()
+		}
+	}
+	d.flushChanges()
 }
 
 // PublishMany is Publish for several events at once: it fans each out as Publish does and
@@ -644,6 +821,13 @@ func (d *Dispatcher) FanOutContext(ctx context.Context, ev *event.Event) ([]queu
 // storing deliveries outside Publish (a transactional enqueue, once committed, or another
 // program's writes to a shared store). It never blocks.
 func (d *Dispatcher) Notify() {
+	d.wakeAll.Store(true)
+	d.poke()
+}
+
+// poke wakes the pump for this dispatcher's own work: a finished attempt, deliveries
+// Publish stored pending. Its fill leases only for endpoints that are not clear.
+func (d *Dispatcher) poke() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -782,6 +966,7 @@ func (d *Dispatcher) beginShutdown() bool {
 // pump leases what can run and hands it to the workers.
 func (d *Dispatcher) pump() {
 	defer func() {
+		d.handoffs.Wait() // their jobs go to the workers, which hand them back
 		close(d.jobs)
 		d.workers.Wait()
 		close(d.outcomes)
@@ -796,12 +981,23 @@ func (d *Dispatcher) pump() {
 	if n, ok := d.store.(queue.Notifier); ok {
 		notified = n.Notifications()
 	}
+	// all: the next fill leases for every endpoint, clear or not (see fill). So it does
+	// at first, when woken by the timer, the store or Notify, and at least once every
+	// PollInterval however often this dispatcher's own work wakes it.
+	all := true
+	var lastAll time.Time
+	var next time.Time // the store's NextDue, asked after the last Lease
+	nextKnown := false
 	for {
 		var polled time.Time
 		if d.reg != nil {
 			polled = d.pollRegistry()
 		}
-		idle := d.fill()
+		if now := time.Now(); all || d.wakeAll.Swap(false) || now.Sub(lastAll) >= d.cfg.PollInterval {
+			all, lastAll = true, now
+		}
+		idle, asked := d.fill(all)
+		asked = asked || all
 		wait := d.cfg.PollInterval
 		if d.reg != nil {
 			wait = min(wait, max(polled.Sub(d.now()), 0))
@@ -812,8 +1008,18 @@ func (d *Dispatcher) pump() {
 			// Asked only when fill found nothing to lease (once per idle period, not on
 			// every wake-up): after a Lease that took deliveries, their attempts wake the
 			// pump when they finish, and the Lease then made takes whatever fell due
-			// meanwhile, until one finds nothing and the next due time matters again.
-			if next, ok := nd.NextDue(d.hardCtx); ok {
+			// meanwhile, until one finds nothing and the next due time matters again. A
+			// fill for this dispatcher's own work that made no Lease (its endpoints clear,
+			// their deliveries handed off) keeps the time last asked: a rescheduled
+			// delivery wakes the pump for every endpoint (flush), and that fill asks again.
+			if asked || !nextKnown {
+				var ok bool
+				if next, ok = nd.NextDue(d.hardCtx); !ok {
+					next = time.Time{}
+				}
+				nextKnown = true
+			}
+			if !next.IsZero() {
 				if w := next.Sub(d.now()); w > 0 && w < wait {
 					wait = w
 				}
@@ -825,13 +1031,16 @@ func (d *Dispatcher) pump() {
 				wait = max(w, 0)
 			}
 		}
+		all = false
 		t.Reset(wait)
 		select {
 		case <-d.stop:
 			return
 		case <-d.wake:
 		case <-notified:
+			all = true
 		case <-t.C:
+			all = true
 		}
 	}
 }
@@ -851,13 +1060,16 @@ func (d *Dispatcher) nextProbe() (time.Time, bool) {
 }
 
 // fill leases as many deliveries as there are free workers, only for endpoints that
-// can take them now. It reports whether the pump is idle, with nothing handed to the
-// workers to wake it: no Lease took anything, and either one was made or no endpoint
-// could take a delivery. With a registry fillRegistry leases, and reports idle the same
+// can take them now. Unless all is set, it leases nothing for a clear endpoint
+// (subscription.clear: Publish hands its deliveries off) but what Publish stored pending
+// since its last Lease began, and one more to learn whether there is more.
+// It reports whether the pump is idle, with nothing handed to the workers to wake it: no
+// Lease took anything, and either one was made or no endpoint could take a delivery; and
+// whether it made a Lease. With a registry fillRegistry leases, and reports idle the same
 // way.
-func (d *Dispatcher) fill() (idle bool) {
+func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 	if d.reg != nil {
-		return d.fillRegistry()
+		return d.fillRegistry(), true
 	}
 	idle = true
 	for {
@@ -866,62 +1078,108 @@ func (d *Dispatcher) fill() (idle bool) {
 		if free <= 0 || d.stopping {
 			idle = idle && d.busy == 0
 			d.mu.Unlock()
-			return idle
+			return idle, asked
 		}
 		now := d.now()
 		if d.limits == nil {
-			d.limits = make(map[string]int)
+			d.limits, d.gens, d.taken = make(map[string]int), make(map[string]uint64), make(map[string]int)
 		}
 		clear(d.limits)
+		want := 0
 		for id, sub := range d.subs {
-			if n := sub.br.capacity(sub.maxInFlight, sub.inflight, now); n > 0 {
-				d.limits[id] = n
+			n := sub.br.capacity(sub.maxInFlight, sub.inflight, now)
+			sub.catchUp = n > 0 && sub.clear && !all
+			if sub.catchUp {
+				n = min(n, int(sub.stored-sub.seen)+1)
+				if sub.stored == sub.seen {
+					n = 0
+				}
 			}
+			if n <= 0 {
+				continue
+			}
+			d.limits[id] = n
+			want += n
+			d.gens[id] = sub.stored
 		}
-		d.mu.Unlock()
 		if len(d.limits) == 0 {
-			return idle
+			d.mu.Unlock()
+			return idle, asked
 		}
-		// Only this goroutine starts deliveries, so the limits can shrink meanwhile only by
-		// a worker's failure pausing an endpoint: admit hands those deliveries back.
-		ds, err := d.store.Lease(d.hardCtx, queue.LeaseRequest{Now: now, Max: free, For: d.cfg.LeaseFor, Endpoints: d.limits})
+		// The places this Lease may fill are held from Publish's handoff, so the limits
+		// can shrink meanwhile only by a worker's failure pausing an endpoint: admit hands
+		// those deliveries back.
+		max := min(free, want)
+		d.pumpHeld = max
+		d.mu.Unlock()
+		ds, err := d.store.Lease(d.hardCtx, queue.LeaseRequest{Now: now, Max: max, For: d.cfg.LeaseFor, Endpoints: d.limits})
+		asked = true
+		d.mu.Lock()
+		d.pumpHeld = 0
 		if err != nil {
+			d.mu.Unlock()
 			if d.log != nil && d.hardCtx.Err() == nil {
 				d.log.Error("hookkit: lease from store failed", "err", err)
 			}
-			return idle
+			return idle, asked
 		}
 		if len(ds) > 0 {
 			idle = false
 		}
-		d.mu.Lock()
+		if d.leaser != nil {
+			// An endpoint that got fewer than its limit, from a Lease not cut short by
+			// Max, had nothing more due: clear. What Publish stored pending once the
+			// Lease began is left for the next one. A catch-up Lease leaves clear as it
+			// is: what it could not take is more of what Publish stored since, counted
+			// for the next one.
+			clear(d.taken)
+			for i := range ds {
+				d.taken[ds[i].EndpointID]++
+			}
+			for id, n := range d.limits {
+				if sub := d.subs[id]; sub != nil {
+					sub.seen = d.gens[id]
+					if !sub.catchUp {
+						sub.clear = len(ds) < max && d.taken[id] < n
+					}
+				}
+			}
+		}
 		jobs := make([]job, 0, len(ds))
 		for _, del := range ds {
-			j := job{d: del, mode: modeDisabled}
-			if sub := d.subs[del.EndpointID]; sub != nil {
-				var c *EndpointStateChange
-				j.sub, j.t = sub, sub.t
-				if j.mode, c = sub.br.admit(del.EndpointID, now); c != nil {
-					d.changes = append(d.changes, *c)
-				}
-				if j.counted() {
-					sub.inflight++
-				}
-			} else {
-				j.mode = modeUnsubscribed
-			}
 			d.busy++
-			jobs = append(jobs, j)
+			jobs = append(jobs, d.admitJob(del, now))
 		}
 		d.mu.Unlock()
 		d.flushChanges()
 		for _, j := range jobs {
 			d.jobs <- j
 		}
-		if len(ds) < free {
-			return idle
+		if len(ds) < max {
+			return idle, asked
 		}
 	}
+}
+
+// admitJob returns the job of a delivery leased for this dispatcher, its mode decided by
+// its endpoint's breaker (admit), counted in the endpoint's in-flight attempts when it is
+// sent. The caller holds mu and counts it in busy.
+func (d *Dispatcher) admitJob(del queue.Delivery, now time.Time) job {
+	j := job{d: del, mode: modeDisabled}
+	sub := d.subs[del.EndpointID]
+	if sub == nil {
+		j.mode = modeUnsubscribed
+		return j
+	}
+	var c *EndpointStateChange
+	j.sub, j.t = sub, sub.t
+	if j.mode, c = sub.br.admit(del.EndpointID, now); c != nil {
+		d.changes = append(d.changes, *c)
+	}
+	if j.counted() {
+		sub.inflight++
+	}
+	return j
 }
 
 func (d *Dispatcher) worker() {
@@ -1079,7 +1337,7 @@ func (d *Dispatcher) release() {
 	d.mu.Lock()
 	d.busy--
 	d.mu.Unlock()
-	d.Notify()
+	d.poke()
 }
 
 // report says which Observer hook a stored outcome is reported to.
@@ -1190,9 +1448,16 @@ func (d *Dispatcher) flush(batch []completion) {
 	close(d.progress)
 	d.progress = make(chan struct{})
 	d.mu.Unlock()
-	// What was stored may be leasable now (a retry due, an ordered endpoint's next
-	// delivery, a handed-back one): the pump asks again.
-	d.Notify()
+	// What was stored may be leasable now (an ordered endpoint's next delivery, a
+	// handed-back one): the pump asks again. A rescheduled delivery, due later, may change
+	// the next due time (queue.NextDuer) or be handed back due now: every endpoint then.
+	for i := range batch {
+		if batch[i].o.Kind == queue.OutcomeReschedule {
+			d.wakeAll.Store(true)
+			break
+		}
+	}
+	d.poke()
 }
 
 // finished reports one outcome the store has answered: to the observer when it was

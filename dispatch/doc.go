@@ -31,6 +31,16 @@
 // dead endpoint cannot starve the others.
 // Subscription.Ordered delivers an endpoint's events one at a time in publish order.
 //
+// Publish-time handoff: when a worker is idle, the endpoint has a place free within its
+// MaxInFlight and nothing of it waits in the store, Publish stores the delivery already
+// leased (queue.LeasingEnqueuer, which memqueue and sqlitequeue implement) and gives it
+// to that worker as soon as the store has committed it, instead of leaving it for the
+// next Lease: one commit less between Publish and the attempt, and for SQLite a query and
+// an update less per delivery (BenchmarkDispatchLatency in BENCHMARKS.md). Deliveries
+// that wait (a backlog, a retry, another process's) keep their turn: while the
+// dispatcher knows of any, Publish stores pending and the dispatcher leases earliest due
+// first. Config.NoHandoff turns it off.
+//
 // Circuit breaker (BreakerConfig): after Threshold consecutive failures (default 5) an
 // endpoint is paused for CoolDown (default 30 s). Its deliveries are not leased meanwhile:
 // they wait in the store, untried, with no attempt recorded and no store write, and the

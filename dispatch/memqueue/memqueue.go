@@ -66,6 +66,8 @@ var (
 	_ queue.Store       = (*Store)(nil)
 	_ queue.NextDuer    = (*Store)(nil)
 	_ queue.DeadEvicter = (*Store)(nil)
+
+	_ queue.LeasingEnqueuer = (*Store)(nil)
 )
 
 type queueKey struct {
@@ -243,6 +245,23 @@ func (m *Store) NextDue(context.Context) (time.Time, bool) {
 
 // Enqueue implements queue.Store.
 func (m *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
+	return m.enqueue(ctx, ds, false)
+}
+
+// EnqueueLeased implements queue.LeasingEnqueuer. committed runs in the caller's
+// goroutine, after the store's lock is released.
+func (m *Store) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committed func()) error {
+	if err := m.enqueue(ctx, ds, true); err != nil {
+		return err
+	}
+	if committed != nil {
+		committed()
+	}
+	return nil
+}
+
+// enqueue is Enqueue, and with leasing EnqueueLeased.
+func (m *Store) enqueue(ctx context.Context, ds []queue.Delivery, leasing bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -260,7 +279,7 @@ func (m *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	}
 	for i := range ds {
 		d := &ds[i]
-		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
+		if d.ID == "" || d.EndpointID == "" || d.Event == nil || leasing && d.Ordered && !d.LeaseExpires.IsZero() {
 			return queue.ErrInvalidDelivery
 		}
 		if m.items[d.ID] != nil || m.dead[d.ID] != nil {
@@ -287,7 +306,22 @@ func (m *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 			it.more = &memMore{created: created, attempts: slices.Clone(d.Attempts), roundStart: d.RoundStart}
 		}
 		m.items[d.ID] = it
-		m.push(it, queueKey{d.EndpointID, d.Ordered})
+		if !leasing {
+			m.push(it, queueKey{d.EndpointID, d.Ordered})
+			continue
+		}
+		d.Seq, d.Lease = it.seq, ""
+		if d.LeaseExpires.IsZero() {
+			m.push(it, queueKey{d.EndpointID, d.Ordered})
+			continue
+		}
+		q := m.queue(queueKey{d.EndpointID, false})
+		it.q = q
+		q.leased++
+		m.leaseSeq++
+		e := leaseEntry{it: it, expires: toInstant(d.LeaseExpires), lease: m.leaseSeq}
+		m.leases.push(e)
+		d.Lease = e.token()
 	}
 	return nil
 }
@@ -600,6 +634,14 @@ func (m *Store) Requeue(_ context.Context, sel queue.Selector, due time.Time) (i
 
 // push puts a pending, not leased item into the queue of key.
 func (m *Store) push(it *memItem, key queueKey) {
+	q := m.queue(key)
+	it.q = q
+	q.items.push(it)
+	m.fixQueue(q)
+}
+
+// queue returns the queue of key, made if there is none.
+func (m *Store) queue(key queueKey) *memQueue {
 	q := m.queues[key]
 	if q == nil {
 		q = &memQueue{key: key, hidx: -1, items: indexedHeap[*memItem]{less: byDue}}
@@ -608,9 +650,7 @@ func (m *Store) push(it *memItem, key queueKey) {
 		}
 		m.queues[key] = q
 	}
-	it.q = q
-	q.items.push(it)
-	m.fixQueue(q)
+	return q
 }
 
 // fixQueue puts q in the ready heap, moves it, or takes it out, after its head or lease

@@ -21,6 +21,7 @@ import (
 func TestMemoryStoreConformance(t *testing.T) {
 	queuetest.Run(t, func(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) })
 	queuetest.RunEndpointCounts(t, func(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) })
+	queuetest.RunLeasingEnqueuer(t, func(*testing.T) queue.Store { return memqueue.New(memqueue.Config{}) })
 	queuetest.RunBounded(t, func(_ *testing.T, max int) queue.Store {
 		return memqueue.New(memqueue.Config{MaxPending: max})
 	})

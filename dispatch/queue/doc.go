@@ -1,5 +1,6 @@
 // Package queue is the contract between a dispatch.Dispatcher and the store that keeps its
-// deliveries: the Store interface and its optional extensions (NextDuer, DeadEvicter), the
+// deliveries: the Store interface and its optional extensions (NextDuer, DeadEvicter,
+// LeasingEnqueuer, Notifier, EndpointCounter, Registry), the
 // Delivery and Attempt records it keeps (plain data: numbers, times, durations, strings),
 // the requests and filters it answers (LeaseRequest, ListFilter, Selector), its sentinel
 // errors and the dead-letter reasons.

@@ -360,3 +360,32 @@ type NextDuer interface {
 type Notifier interface {
 	Notifications() <-chan struct{}
 }
+
+// LeasingEnqueuer is an optional Store extension: a store that can store deliveries
+// already leased to the caller. A dispatch.Dispatcher uses it to hand what it publishes
+// straight to its idle workers (Config.NoHandoff turns that off): the delivery is stored
+// leased in the Enqueue's own write, instead of stored pending and then found, leased and
+// read back by the next Lease, which for a SQL store is a query and an update fewer per
+// delivery, and no wait for the next lease. queuetest.RunLeasingEnqueuer checks it.
+type LeasingEnqueuer interface {
+	// EnqueueLeased is Enqueue (the same checks, errors and all-or-nothing rule, with Seq
+	// assigned in argument order), except that each delivery whose LeaseExpires is not the
+	// zero time is stored leased until then under a new Lease token, unique within the
+	// store, as if a Lease had just returned it: it counts as leased (Stats), lists
+	// with its token (ListPending), its outcome goes to Complete with that token, and once
+	// its lease expires any Lease may take it (when it is due), like any other. Deliveries
+	// with a zero LeaseExpires are stored pending, as Enqueue stores them. An Ordered
+	// delivery with a LeaseExpires is ErrInvalidDelivery: only Lease applies the head rule.
+	//
+	// Once the deliveries are stored, it sets, in ds itself, every delivery's Seq and the
+	// Lease token of each one stored leased ("" for the others), and calls committed (when
+	// not nil) once, before it returns: as soon as other calls of the store see them,
+	// which for a store that makes a write durable after it is visible (sqlitequeue's
+	// SyncFull fsyncs after the commit) is before they are durable, as a Lease may
+	// return a delivery that is not yet durable. committed runs in a goroutine of the
+	// store's and must neither block nor call the store. Without a call of committed
+	// nothing was stored, and EnqueueLeased returns an error; an error after it (a commit
+	// that could not be made durable: the store has failed) leaves unknown whether the
+	// deliveries survive a crash.
+	EnqueueLeased(ctx context.Context, ds []Delivery, committed func()) error
+}

@@ -15,6 +15,10 @@
 //		return mystore.New(testDB(t), mystore.MaxDead(maxDead))
 //	})
 //
+// A store that can store deliveries already leased (queue.LeasingEnqueuer, for the
+// dispatcher's publish-time handoff) is checked with RunLeasingEnqueuer, and a store that
+// counts per endpoint (queue.EndpointCounter) with RunEndpointCounts.
+//
 // Each subtest calls the factory, with its own *testing.T (for t.Cleanup, t.TempDir), for
 // a fresh, empty store. The suite uses its own clock (the times it passes in
 // LeaseRequest.Now and as due times), starting at an arbitrary fixed instant, so stores

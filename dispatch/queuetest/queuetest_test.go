@@ -131,3 +131,33 @@ func TestMemoryStorePassesTheSuite(t *testing.T) {
 		return lossy{Store: newMem(t), drop: func(*queue.Attempt) {}}
 	})
 }
+
+// pretender is a store that claims queue.LeasingEnqueuer but stores every delivery
+// pending and makes up the tokens, as a careless implementation might.
+type pretender struct{ queue.Store }
+
+func (p pretender) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committed func()) error {
+	if err := p.Enqueue(ctx, ds...); err != nil {
+		return err
+	}
+	defer committed()
+	for i := range ds {
+		ds[i].Seq = uint64(i + 1)
+		if !ds[i].LeaseExpires.IsZero() {
+			ds[i].Lease = "made-up"
+		}
+	}
+	return nil
+}
+
+// TestEnqueueLeasedCatchesAPretender: the check of EnqueueLeased passes the in-memory
+// store and fails one that stores the "leased" deliveries pending.
+func TestEnqueueLeasedCatchesAPretender(t *testing.T) {
+	ctx := context.Background()
+	m := memqueue.New(memqueue.Config{})
+	require.NoError(t, queuetest.CheckEnqueueLeased(ctx, m, m))
+	p := pretender{newMem(t)}
+	err := queuetest.CheckEnqueueLeased(ctx, p, p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "want 1 pending, 1 leased")
+}

@@ -2,7 +2,9 @@ package sqlitequeue
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
@@ -28,9 +30,12 @@ type request struct {
 	state atomic.Int32
 	done  chan struct{}
 
-	// Enqueue
-	ds    []queue.Delivery
-	blobs [][]byte
+	// Enqueue; with leasing (EnqueueLeased) the deliveries with a LeaseExpires are stored
+	// leased, their tokens prefix and seq.
+	ds        []queue.Delivery
+	blobs     [][]byte
+	leasing   bool
+	committed func() // EnqueueLeased's, called by the committer after the commit
 
 	// Complete
 	now      time.Time
@@ -221,6 +226,11 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	s.commits.Add(1)
+	for _, r := range batch {
+		if r.committed != nil && r.err == nil && r.state.Load() == taken {
+			r.committed()
+		}
+	}
 	s.toSyncer(batch)
 }
 
@@ -274,6 +284,20 @@ func (s *Store) inSavepoint(t *txStmts, fn func() error) error {
 // SyncFull, once the WAL is fsynced after the commit); concurrent calls share a
 // transaction (group commit), each keeping its own all-or-nothing result.
 func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
+	return s.enqueue(ctx, ds, false, nil)
+}
+
+// EnqueueLeased implements queue.LeasingEnqueuer: Enqueue, in the same group commit, with
+// each delivery that has a LeaseExpires inserted leased under a token made as Lease makes
+// them (a random prefix drawn for the call, then its Seq), so that no Lease has to find,
+// update and read it back. The committer calls committed right after the commit, before
+// the fsync of SyncFull.
+func (s *Store) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committed func()) error {
+	return s.enqueue(ctx, ds, true, committed)
+}
+
+// enqueue is Enqueue, and with leasing EnqueueLeased.
+func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery, leasing bool, committed func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -293,7 +317,7 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	blobs := make([][]byte, len(ds))
 	for i := range ds {
 		d := &ds[i]
-		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
+		if d.ID == "" || d.EndpointID == "" || d.Event == nil || leasing && d.Ordered && !d.LeaseExpires.IsZero() {
 			return queue.ErrInvalidDelivery
 		}
 		if batch != nil {
@@ -314,7 +338,19 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 		}
 		blobs[i] = b
 	}
-	return s.submit(&request{ctx: ctx, ds: ds, blobs: blobs})
+	r := &request{ctx: ctx, ds: ds, blobs: blobs, leasing: leasing, committed: committed}
+	if leasing {
+		r.prefix = leasePrefix()
+	}
+	return s.submit(r)
+}
+
+// leasePrefix returns a new random prefix for the lease tokens of one call: 16 bytes
+// from crypto/rand, base64, then ".", before each token's seq (leaseSeq reads it back).
+func leasePrefix() string {
+	var random [16]byte
+	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
+	return base64.RawURLEncoding.EncodeToString(random[:]) + "."
 }
 
 func (s *Store) applyEnqueue(t *txStmts, r *request) error {
@@ -338,8 +374,18 @@ func (s *Store) applyEnqueue(t *txStmts, r *request) error {
 			}
 		}
 		seq := m.nextSeq
-		res, err := ins.ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
-			nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts))
+		var res sql.Result
+		if r.leasing && !d.LeaseExpires.IsZero() {
+			d.Lease = r.prefix + strconv.FormatInt(seq, 10)
+			res, err = t.get(stInsertLeased).ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
+				nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts), d.Lease, sqltime.Nanos(d.LeaseExpires))
+		} else {
+			if r.leasing {
+				d.Lease = ""
+			}
+			res, err = ins.ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
+				nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts))
+		}
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
 		}
@@ -349,6 +395,9 @@ func (s *Store) applyEnqueue(t *txStmts, r *request) error {
 		}
 		if n == 0 {
 			return queue.ErrDuplicateDelivery
+		}
+		if r.leasing {
+			d.Seq = uint64(seq)
 		}
 		m.nextSeq, m.seqUsed = seq+1, true
 		t.counts(1, 0)

@@ -2,6 +2,7 @@ package sqlitequeue_test
 
 import (
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,10 @@ import (
 // Enqueues (and the dispatcher's Completes) into shared commits.
 // BenchmarkDispatchEndToEndPublishers runs more.
 const benchPublishers = 16
+
+// noHandoff runs the end-to-end benchmarks with dispatch.Config.NoHandoff, to compare
+// with the publish-time handoff (the default): go test -bench ... -args -nohandoff.
+var noHandoff = flag.Bool("nohandoff", false, "end-to-end benchmarks with dispatch.Config.NoHandoff")
 
 // benchStore is a store under benchmark, opened afresh for each run of a benchmark.
 type benchStore struct {
@@ -147,11 +152,7 @@ type endToEndConfig struct{ workers, backlog int }
 // receiver answering 204 at once, its sub-benchmarks named prefix
 // "workers=W/backlog=B/store=S".
 func endToEnd(b *testing.B, publishers int, prefix string, configs []endToEndConfig) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	srv := ackServer(b)
 	snd := benchSender(b)
 	evs := benchEvents(b, 64)
 	for _, c := range configs {
@@ -163,17 +164,20 @@ func endToEnd(b *testing.B, publishers int, prefix string, configs []endToEndCon
 	}
 }
 
-// benchEndToEnd runs one sub-benchmark of BenchmarkDispatchEndToEnd: publishers
-// goroutines publish b.N events, one delivery each, to a dispatcher of workers workers.
-func benchEndToEnd(b *testing.B, snd *sender.Sender, url string, evs []*event.Event, store queue.Store, publishers, workers, backlog int) {
-	var acked atomic.Int64
-	all := make(chan struct{})
-	d, err := dispatch.New(snd, store, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: backlog,
-		Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
-			if acked.Add(1) == int64(b.N) {
-				close(all)
-			}
-		}}})
+// ackServer starts a loopback receiver answering 204 at once, closed at the end of b.
+func ackServer(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// startBenchDispatcher starts a dispatcher of cfg on store with one subscription, "ep" at
+// url, and shuts it down at the end of b (before the store closes).
+func startBenchDispatcher(b *testing.B, snd *sender.Sender, store queue.Store, url string, cfg dispatch.Config) *dispatch.Dispatcher {
+	d, err := dispatch.New(snd, store, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -183,11 +187,25 @@ func benchEndToEnd(b *testing.B, snd *sender.Sender, url string, evs []*event.Ev
 	if err := d.Start(b.Context()); err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
+	b.Cleanup(func() {
 		if err := d.Shutdown(context.Background()); err != nil {
 			b.Error(err)
 		}
-	}()
+	})
+	return d
+}
+
+// benchEndToEnd runs one sub-benchmark of BenchmarkDispatchEndToEnd: publishers
+// goroutines publish b.N events, one delivery each, to a dispatcher of workers workers.
+func benchEndToEnd(b *testing.B, snd *sender.Sender, url string, evs []*event.Event, store queue.Store, publishers, workers, backlog int) {
+	var acked atomic.Int64
+	all := make(chan struct{})
+	d := startBenchDispatcher(b, snd, store, url, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: backlog, NoHandoff: *noHandoff,
+		Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
+			if acked.Add(1) == int64(b.N) {
+				close(all)
+			}
+		}}})
 	var commits0 int64
 	if s, ok := store.(*sqlitequeue.Store); ok {
 		commits0 = sqlitequeue.Commits(s)
@@ -243,6 +261,42 @@ func BenchmarkPublish(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 				if err := d.Shutdown(context.Background()); err != nil {
 					b.Error(err)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDispatchLatency measures the time from Publish to acknowledgement of one
+// delivery at a time (ns/op): one goroutine publishes an event, waits until the Delivered
+// hook has seen it, and publishes the next, so the workers are idle when each arrives.
+// With the publish-time handoff (the default) the delivery goes from the store's commit
+// straight to a worker; with Config.NoHandoff it waits for the dispatcher's next Lease.
+func BenchmarkDispatchLatency(b *testing.B) {
+	srv := ackServer(b)
+	snd := benchSender(b)
+	evs := benchEvents(b, 64)
+	for _, bs := range benchStores {
+		for _, noHandoff := range []bool{false, true} {
+			name := "store=" + bs.name + "/handoff=on"
+			if noHandoff {
+				name = "store=" + bs.name + "/handoff=off"
+			}
+			b.Run(name, func(b *testing.B) {
+				done := make(chan struct{}, 1)
+				d := startBenchDispatcher(b, snd, bs.open(b), srv.URL, dispatch.Config{NoHandoff: noHandoff,
+					Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) { done <- struct{}{} }}})
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					if n, err := d.Publish(b.Context(), evs[i%len(evs)]); err != nil || n != 1 {
+						b.Fatalf("Publish: %d deliveries, %v", n, err)
+					}
+					select {
+					case <-done:
+					case <-time.After(time.Minute):
+						b.Fatalf("delivery %d not acknowledged after a minute", i)
+					}
 				}
 			})
 		}

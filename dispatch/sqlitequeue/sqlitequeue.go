@@ -137,6 +137,8 @@ var (
 	_ queue.Store       = (*Store)(nil)
 	_ queue.NextDuer    = (*Store)(nil)
 	_ queue.DeadEvicter = (*Store)(nil)
+
+	_ queue.LeasingEnqueuer = (*Store)(nil)
 )
 
 // Open opens the store in the SQLite file at path, creating the file and its schema if

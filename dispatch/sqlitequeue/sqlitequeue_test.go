@@ -39,7 +39,7 @@ var syncModes = []struct {
 }{{"full", sqlitequeue.SyncFull}, {"normal", sqlitequeue.SyncNormal}}
 
 // TestConformance runs the queue.Store conformance suite (every clause of the contract,
-// the pending bound and the dead-letter bound) against a fresh file per subtest, for
+// the extensions the store implements, the pending bound and the dead-letter bound) against a fresh file per subtest, for
 // both durability levels.
 func TestConformance(t *testing.T) {
 	for _, sm := range syncModes {
@@ -48,6 +48,9 @@ func TestConformance(t *testing.T) {
 				return open(t, sqlitequeue.Config{Synchronous: sm.mode})
 			})
 			queuetest.RunEndpointCounts(t, func(t *testing.T) queue.Store {
+				return open(t, sqlitequeue.Config{Synchronous: sm.mode})
+			})
+			queuetest.RunLeasingEnqueuer(t, func(t *testing.T) queue.Store {
 				return open(t, sqlitequeue.Config{Synchronous: sm.mode})
 			})
 			queuetest.RunBounded(t, func(t *testing.T, max int) queue.Store {

@@ -43,6 +43,7 @@ const (
 	stMeta = iota
 	stMetaUpdate
 	stInsert
+	stInsertLeased
 	stDeadID
 	stInsertAttempt
 	stAck
@@ -80,6 +81,9 @@ var writeSQL = [nStmts]string{
 	// needs no statement journal.
 	stInsert: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	// The same, stored leased (EnqueueLeased): its token and expiry given.
+	stInsertLeased: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 	// An id among the dead letters (checked only when there are some).
 	stDeadID: `SELECT 1 FROM dead WHERE id = ?`,
 	stInsertAttempt: `INSERT INTO attempts (seq, n, number, start, duration, status, class, error_text, retry_after)

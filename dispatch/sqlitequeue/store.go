@@ -3,9 +3,7 @@ package sqlitequeue
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -76,9 +74,7 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 			return nil, nil
 		}
 	}
-	var random [16]byte
-	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
-	r := &request{ctx: ctx, lease: &req, prefix: base64.RawURLEncoding.EncodeToString(random[:]) + "."}
+	r := &request{ctx: ctx, lease: &req, prefix: leasePrefix()}
 	if err := s.submit(r); err != nil {
 		return nil, err
 	}
