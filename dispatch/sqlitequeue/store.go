@@ -15,7 +15,8 @@ import (
 
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer connection and
 // commits it when fn returns nil; with SyncFull it returns once the WAL is fsynced
-// after the commit.
+// after the commit. The fsync is made once the write lock is released, so that the
+// committer's transactions go on meanwhile (as the syncer's fsyncs let them).
 func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -23,6 +24,17 @@ func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 	if err := s.failure(); err != nil {
 		return err
 	}
+	if err := s.commitWrite(ctx, fn); err != nil {
+		return err
+	}
+	if s.full {
+		return s.syncWAL()
+	}
+	return nil
+}
+
+// commitWrite is writeTx under the write lock: the transaction, without the fsync.
+func (s *Store) commitWrite(ctx context.Context, fn func(t *txStmts) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.begin(ctx); err != nil {
@@ -37,13 +49,7 @@ func (s *Store) writeTx(ctx context.Context, fn func(t *txStmts) error) error {
 		s.rollback()
 		return err
 	}
-	if err := s.commitTx(); err != nil {
-		return err
-	}
-	if s.full {
-		return s.syncWAL()
-	}
-	return nil
+	return s.commitTx()
 }
 
 // candidate is a delivery Lease may take.

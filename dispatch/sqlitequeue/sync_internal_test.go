@@ -25,7 +25,8 @@ type fsyncCall struct {
 // and then waits for an fsync of the file's WAL (the same file after a checkpoint
 // truncates it) that began after its commit; while that fsync runs, the write lock is
 // free: a Lease takes the delivery and returns without waiting for it. Requeue and
-// DeadLetterEndpoint fsync before they return; a Lease or a Complete alone does not.
+// DeadLetterEndpoint fsync before they return, also with the write lock free; a Lease or
+// a Complete alone does not.
 func TestSyncFullReleasesEnqueueOnceTheWALIsFsynced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
 	s, err := Open(t.Context(), path, Config{})
@@ -103,6 +104,10 @@ func TestSyncFullReleasesEnqueueOnceTheWALIsFsynced(t *testing.T) {
 			t.Fatalf("returned (%v) before the WAL was fsynced", err)
 		default:
 		}
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := s.Lease(lctx, queue.LeaseRequest{Now: queuetest.T0, Max: 1, For: time.Minute})
+		cancel()
+		require.NoError(t, err, "a Lease runs while their fsync does: it is made outside the write lock")
 		release <- struct{}{}
 		require.NoError(t, <-done)
 	}
