@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,11 +88,16 @@ func benchSender(b *testing.B) *sender.Sender {
 // publishAll publishes b.N events from publishers goroutines at once and fails b on an
 // error or a count of deliveries other than one per event.
 func publishAll(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, publishers int) {
+	publishN(b, d, evs, b.N, publishers)
+}
+
+// publishN is publishAll of n events.
+func publishN(b *testing.B, d *dispatch.Dispatcher, evs []*event.Event, n, publishers int) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range publishers {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
 				n, err := d.Publish(b.Context(), evs[i%int64(len(evs))])
 				if err != nil || n != 1 {
 					b.Errorf("Publish: %d deliveries, %v", n, err)
@@ -301,4 +308,71 @@ func BenchmarkDispatchLatency(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkDispatchRatio measures issue 14's end-to-end ratios in a way this noisy VM
+// cannot skew: rounds of 20,000 deliveries (64 publishers, 256 workers with an
+// OutcomeBacklog of 256, as the best configuration of BenchmarkDispatchEndToEndPublishers),
+// each round running the memory store, SQLite FULL and SQLite NORMAL one after the other
+// (seconds apart, where the machine's speed drifts over minutes), and the medians over the
+// rounds of each round's SQLite/memory ratio. Run it once: -benchtime 1x (b.N rounds of
+// 7). It reports full/memory and normal/memory (the medians), and each store's median
+// deliveries/s.
+func BenchmarkDispatchRatio(b *testing.B) {
+	const rounds, n, publishers, workers = 7, 20_000, 64, 256
+	srv := ackServer(b)
+	snd := benchSender(b)
+	evs := benchEvents(b, 64)
+	rates := make([][]float64, len(benchStores))
+	ratios := make([][]float64, len(benchStores))
+	for range b.N * rounds {
+		var round []float64
+		for i, bs := range benchStores {
+			rate := endToEndRound(b, snd, srv.URL, evs, bs.open(b), n, publishers, workers)
+			rates[i] = append(rates[i], rate)
+			round = append(round, rate)
+			ratios[i] = append(ratios[i], rate/round[0])
+		}
+	}
+	for i, bs := range benchStores {
+		b.ReportMetric(median(rates[i]), bs.name+"-deliveries/s")
+		if i > 0 {
+			b.ReportMetric(median(ratios[i]), strings.TrimPrefix(bs.name, "sqlite-")+"/memory")
+		}
+	}
+}
+
+// endToEndRound publishes n events, one delivery each, from publishers goroutines to a
+// new dispatcher of workers workers on store, and returns the deliveries acknowledged
+// per second, from the first Publish to the last acknowledgement.
+func endToEndRound(b *testing.B, snd *sender.Sender, url string, evs []*event.Event, store queue.Store, n, publishers, workers int) float64 {
+	var acked atomic.Int64
+	all := make(chan struct{})
+	d := startBenchDispatcher(b, snd, store, url, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: workers, NoHandoff: *noHandoff,
+		Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
+			if acked.Add(1) == int64(n) {
+				close(all)
+			}
+		}}})
+	start := time.Now()
+	publishN(b, d, evs, n, publishers)
+	select {
+	case <-all:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("%d of %d deliveries acknowledged after 2 minutes", acked.Load(), n)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	if err := d.Shutdown(context.Background()); err != nil {
+		b.Error(err)
+	}
+	return rate
+}
+
+// median returns the median of xs (not empty); it sorts xs.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 }
