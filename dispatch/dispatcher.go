@@ -222,7 +222,7 @@ type subscription struct {
 	// stored counts the deliveries Publish stored pending for the endpoint (once the
 	// store returned); seen is its value when the endpoint's last Lease began. Those
 	// stored since (stored != seen) may have been missed by that Lease: the pump leases
-	// the endpoint again, clear or not (see fill).
+	// them, clear or not (see fill).
 	stored, seen uint64
 	// catchUp says the endpoint's Lease in flight is for what Publish stored pending
 	// while it was clear (fill).
@@ -263,9 +263,8 @@ type Dispatcher struct {
 	started  bool
 	stopping bool
 	changes  []EndpointStateChange
-	limits   map[string]int    // scratch for fill
-	gens     map[string]uint64 // scratch for fill: subscription.stored when its Lease began
-	taken    map[string]int    // scratch for fill
+	limits   map[string]int // scratch for fill
+	taken    map[string]int // scratch for fill
 	// pumpHeld is how many worker places the pump's Lease in flight may fill: Publish
 	// hands off only into the others.
 	pumpHeld int
@@ -587,20 +586,15 @@ func (d *Dispatcher) enqueue(ctx context.Context, ds []queue.Delivery) (int, err
 	if len(ds) == 0 {
 		return 0, nil
 	}
-	if d.leaser == nil {
+	var held []*subscription
+	if d.leaser != nil {
+		held = d.reserve(ds)
+	}
+	if held == nil {
 		if err := d.store.Enqueue(ctx, ds...); err != nil {
 			return 0, err
 		}
-		d.poke()
-		return len(ds), nil
-	}
-	held := d.reserve(ds)
-	if held == nil {
-		err := d.store.Enqueue(ctx, ds...)
-		d.stored(ds, err)
-		if err != nil {
-			return 0, err
-		}
+		d.stored(ds)
 		return len(ds), nil
 	}
 	defer d.handoffs.Done()
@@ -612,7 +606,10 @@ func (d *Dispatcher) enqueue(ctx context.Context, ds []queue.Delivery) (int, err
 	if !handed {
 		d.unreserve(ds, held)
 	}
-	d.stored(ds, err)
+	if err == nil {
+		d.stored(ds)
+	}
+	d.flushChanges() // those admitting the deliveries handed off made
 	if err != nil {
 		return 0, err
 	}
@@ -668,7 +665,7 @@ func (d *Dispatcher) reserve(ds []queue.Delivery) []*subscription {
 // committed them (EnqueueLeased's committed), which may be in the store's own goroutine
 // and before they are durable (as the pump may lease a delivery committed and not yet
 // fsynced): it only takes mu and sends to the jobs channel, which has room for every job.
-// The state changes admitting them may make are reported by stored, in the publisher's
+// The state changes admitting them may make are reported by enqueue, in the publisher's
 // goroutine.
 func (d *Dispatcher) handOff(ds []queue.Delivery, held []*subscription) {
 	d.mu.Lock()
@@ -703,28 +700,32 @@ func (d *Dispatcher) unreserve(ds []queue.Delivery, held []*subscription) {
 	d.poke()
 }
 
-// stored ends a Publish once the store answered err: it counts the deliveries stored
-// pending (subscription.stored: a Lease begun before they were stored may have missed
-// them) and wakes the pump for them, and reports the state changes of handOff.
-func (d *Dispatcher) stored(ds []queue.Delivery, err error) {
-	if err == nil {
-		pending := false
-		d.mu.Lock()
-		for i := range ds {
-			if !ds[i].LeaseExpires.IsZero() {
-				continue
-			}
-			pending = true
-			if sub := d.subs[ds[i].EndpointID]; sub != nil {
-				sub.stored++
-			}
+// stored ends a Publish whose deliveries the store took: it counts those stored pending
+// (subscription.stored: a Lease begun before they were stored may have missed them) and
+// wakes the pump for them. A Publish handed off whole takes no lock here, nor one without
+// the handoff (the counts serve it only).
+func (d *Dispatcher) stored(ds []queue.Delivery) {
+	if d.leaser == nil {
+		d.poke()
+		return
+	}
+	locked := false
+	for i := range ds {
+		if !ds[i].LeaseExpires.IsZero() {
+			continue
 		}
-		d.mu.Unlock()
-		if pending {
-			d.poke()
+		if !locked {
+			d.mu.Lock()
+			locked = true
+		}
+		if sub := d.subs[ds[i].EndpointID]; sub != nil {
+			sub.stored++
 		}
 	}
-	d.flushChanges()
+	if locked {
+		d.mu.Unlock()
+		d.poke()
+	}
 }
 
 // PublishMany is Publish for several events at once: it fans each out as Publish does and
@@ -1082,16 +1083,16 @@ func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 		}
 		now := d.now()
 		if d.limits == nil {
-			d.limits, d.gens, d.taken = make(map[string]int), make(map[string]uint64), make(map[string]int)
+			d.limits, d.taken = make(map[string]int), make(map[string]int)
 		}
 		clear(d.limits)
 		want := 0
 		for id, sub := range d.subs {
 			n := sub.br.capacity(sub.maxInFlight, sub.inflight, now)
 			sub.catchUp = n > 0 && sub.clear && !all
-			if sub.catchUp {
-				n = min(n, int(sub.stored-sub.seen)+1)
-				if sub.stored == sub.seen {
+			if missed := int(sub.stored - sub.seen); sub.catchUp {
+				n = min(n, missed+1) // and one more, to learn whether there is more
+				if missed == 0 {
 					n = 0
 				}
 			}
@@ -1100,7 +1101,7 @@ func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 			}
 			d.limits[id] = n
 			want += n
-			d.gens[id] = sub.stored
+			sub.seen = sub.stored
 		}
 		if len(d.limits) == 0 {
 			d.mu.Unlock()
@@ -1109,14 +1110,21 @@ func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 		// The places this Lease may fill are held from Publish's handoff, so the limits
 		// can shrink meanwhile only by a worker's failure pausing an endpoint: admit hands
 		// those deliveries back.
-		max := min(free, want)
-		d.pumpHeld = max
+		most := min(free, want)
+		d.pumpHeld = most
 		d.mu.Unlock()
-		ds, err := d.store.Lease(d.hardCtx, queue.LeaseRequest{Now: now, Max: max, For: d.cfg.LeaseFor, Endpoints: d.limits})
+		ds, err := d.store.Lease(d.hardCtx, queue.LeaseRequest{Now: now, Max: most, For: d.cfg.LeaseFor, Endpoints: d.limits})
 		asked = true
 		d.mu.Lock()
 		d.pumpHeld = 0
 		if err != nil {
+			// What Publish stored before the Lease began is still to lease: the next
+			// fill leases these endpoints in full.
+			for id := range d.limits {
+				if sub := d.subs[id]; sub != nil {
+					sub.clear = false
+				}
+			}
 			d.mu.Unlock()
 			if d.log != nil && d.hardCtx.Err() == nil {
 				d.log.Error("hookkit: lease from store failed", "err", err)
@@ -1137,11 +1145,8 @@ func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 				d.taken[ds[i].EndpointID]++
 			}
 			for id, n := range d.limits {
-				if sub := d.subs[id]; sub != nil {
-					sub.seen = d.gens[id]
-					if !sub.catchUp {
-						sub.clear = len(ds) < max && d.taken[id] < n
-					}
+				if sub := d.subs[id]; sub != nil && !sub.catchUp {
+					sub.clear = len(ds) < most && d.taken[id] < n
 				}
 			}
 		}
@@ -1155,7 +1160,7 @@ func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 		for _, j := range jobs {
 			d.jobs <- j
 		}
-		if len(ds) < max {
+		if len(ds) < most {
 			return idle, asked
 		}
 	}

@@ -374,18 +374,16 @@ func (s *Store) applyEnqueue(t *txStmts, r *request) error {
 			}
 		}
 		seq := m.nextSeq
-		var res sql.Result
-		if r.leasing && !d.LeaseExpires.IsZero() {
-			d.Lease = r.prefix + strconv.FormatInt(seq, 10)
-			res, err = t.get(stInsertLeased).ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
-				nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts), d.Lease, sqltime.Nanos(d.LeaseExpires))
-		} else {
-			if r.leasing {
-				d.Lease = ""
+		var lease, expires any // NULL: stored pending
+		if r.leasing {
+			d.Lease = ""
+			if !d.LeaseExpires.IsZero() {
+				d.Lease = r.prefix + strconv.FormatInt(seq, 10)
+				lease, expires = d.Lease, sqltime.Nanos(d.LeaseExpires)
 			}
-			res, err = ins.ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
-				nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts))
 		}
+		res, err := ins.ExecContext(t.ctx, seq, d.ID, d.EndpointID, d.Event.ID(), r.blobs[i], d.Ordered,
+			nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts), lease, expires)
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: store delivery: %w", err)
 		}

@@ -202,17 +202,33 @@ func startBenchDispatcher(b *testing.B, snd *sender.Sender, store queue.Store, u
 	return d
 }
 
+// awaitDelivered returns an Observer that counts the deliveries acknowledged and a wait
+// that returns once n are, failing b after 2 minutes.
+func awaitDelivered(b *testing.B, n int) (dispatch.Observer, func()) {
+	var acked atomic.Int64
+	all := make(chan struct{})
+	obs := dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
+		if acked.Add(1) == int64(n) {
+			close(all)
+		}
+	}}
+	return obs, func() {
+		timer := time.NewTimer(2 * time.Minute)
+		defer timer.Stop()
+		select {
+		case <-all:
+		case <-timer.C:
+			b.Fatalf("%d of %d deliveries acknowledged after 2 minutes", acked.Load(), n)
+		}
+	}
+}
+
 // benchEndToEnd runs one sub-benchmark of BenchmarkDispatchEndToEnd: publishers
 // goroutines publish b.N events, one delivery each, to a dispatcher of workers workers.
 func benchEndToEnd(b *testing.B, snd *sender.Sender, url string, evs []*event.Event, store queue.Store, publishers, workers, backlog int) {
-	var acked atomic.Int64
-	all := make(chan struct{})
-	d := startBenchDispatcher(b, snd, store, url, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: backlog, NoHandoff: *noHandoff,
-		Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
-			if acked.Add(1) == int64(b.N) {
-				close(all)
-			}
-		}}})
+	obs, wait := awaitDelivered(b, b.N)
+	d := startBenchDispatcher(b, snd, store, url, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: backlog,
+		NoHandoff: *noHandoff, Observer: obs})
 	var commits0 int64
 	if s, ok := store.(*sqlitequeue.Store); ok {
 		commits0 = sqlitequeue.Commits(s)
@@ -220,13 +236,7 @@ func benchEndToEnd(b *testing.B, snd *sender.Sender, url string, evs []*event.Ev
 	b.ReportAllocs()
 	b.ResetTimer()
 	publishAll(b, d, evs, publishers)
-	timer := time.NewTimer(2 * time.Minute)
-	defer timer.Stop()
-	select {
-	case <-all:
-	case <-timer.C:
-		b.Fatalf("%d of %d deliveries acknowledged after 2 minutes", acked.Load(), b.N)
-	}
+	wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 	if s, ok := store.(*sqlitequeue.Store); ok {
@@ -346,21 +356,12 @@ func BenchmarkDispatchRatio(b *testing.B) {
 // new dispatcher of workers workers on store, and returns the deliveries acknowledged
 // per second, from the first Publish to the last acknowledgement.
 func endToEndRound(b *testing.B, snd *sender.Sender, url string, evs []*event.Event, store queue.Store, n, publishers, workers int) float64 {
-	var acked atomic.Int64
-	all := make(chan struct{})
-	d := startBenchDispatcher(b, snd, store, url, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: workers, NoHandoff: *noHandoff,
-		Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
-			if acked.Add(1) == int64(n) {
-				close(all)
-			}
-		}}})
+	obs, wait := awaitDelivered(b, n)
+	d := startBenchDispatcher(b, snd, store, url, dispatch.Config{Workers: workers, MaxInFlight: workers, OutcomeBacklog: workers,
+		NoHandoff: *noHandoff, Observer: obs})
 	start := time.Now()
 	publishN(b, d, evs, n, publishers)
-	select {
-	case <-all:
-	case <-time.After(2 * time.Minute):
-		b.Fatalf("%d of %d deliveries acknowledged after 2 minutes", acked.Load(), n)
-	}
+	wait()
 	rate := float64(n) / time.Since(start).Seconds()
 	if err := d.Shutdown(context.Background()); err != nil {
 		b.Error(err)

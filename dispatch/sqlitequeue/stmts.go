@@ -43,7 +43,6 @@ const (
 	stMeta = iota
 	stMetaUpdate
 	stInsert
-	stInsertLeased
 	stDeadID
 	stInsertAttempt
 	stAck
@@ -79,10 +78,8 @@ var writeSQL = [nStmts]string{
 	// Seq is given (from meta.next_seq); no row when the id is pending. One row of
 	// VALUES, not a SELECT: SQLite then checks the constraints before it writes, and
 	// needs no statement journal.
-	stInsert: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-	// The same, stored leased (EnqueueLeased): its token and expiry given.
-	stInsertLeased: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
+	// lease and lease_expires are NULL but for a delivery EnqueueLeased stores leased.
+	stInsert: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 	// An id among the dead letters (checked only when there are some).
 	stDeadID: `SELECT 1 FROM dead WHERE id = ?`,
