@@ -145,7 +145,7 @@ type Config struct {
 	// build their credentials (OAuth2's token client). The zero value is auth's default.
 	SpecOptions SpecOptions
 	// NoHandoff turns off the publish-time handoff. By default, with a store that
-	// implements queue.LeasingEnqueuer (memqueue, sqlitequeue) and no Registry, Publish
+	// implements queue.LeasingEnqueuer (memqueue, sqlitequeue, pgqueue) and no Registry, Publish
 	// and PublishMany store a delivery that is due now, unordered and for an active
 	// endpoint already leased to this dispatcher when a worker and a place within the
 	// endpoint's MaxInFlight are free, and give it to that worker as soon as the store

@@ -33,10 +33,10 @@
 //
 // Publish-time handoff: when a worker is idle, the endpoint has a place free within its
 // MaxInFlight and nothing of it waits in the store, Publish stores the delivery already
-// leased (queue.LeasingEnqueuer, which memqueue and sqlitequeue implement) and gives it
-// to that worker as soon as the store has committed it, instead of leaving it for the
-// next Lease: one commit less between Publish and the attempt, and for SQLite a query and
-// an update less per delivery (BenchmarkDispatchLatency in BENCHMARKS.md). Deliveries
+// leased (queue.LeasingEnqueuer, which memqueue, sqlitequeue and pgqueue implement) and
+// gives it to that worker as soon as the store has committed it, instead of leaving it
+// for the next Lease: one commit less between Publish and the attempt, and for SQLite and
+// Postgres a query and an update less per delivery (BenchmarkDispatchLatency in BENCHMARKS.md). Deliveries
 // that wait (a backlog, a retry, another process's) keep their turn: while the
 // dispatcher knows of any, Publish stores pending and the dispatcher leases earliest due
 // first. Config.NoHandoff turns it off.

@@ -68,6 +68,14 @@
 // statement refused because of one call's duplicate or the bound is retried call by
 // call). With 16 publishers, about five calls share each commit.
 //
+// EnqueueLeased (queue.LeasingEnqueuer, the dispatcher's publish-time handoff) goes
+// through the same shared statements: its deliveries with a LeaseExpires are inserted
+// leased, under tokens of a random prefix drawn for the call, and the statement returns
+// the Seqs. No Lease has to find them, and the delivery goes to a worker once its insert
+// commits: one delivery at a time, 1.0 ms from Publish to acknowledgement against 1.5 ms
+// stored pending (BenchmarkDispatchLatency). A statement that stores only leased
+// deliveries wakes no listener.
+//
 // # Plans that hold
 //
 // A queue table is the worst case for a planner's statistics: it may go from empty to a

@@ -2,6 +2,7 @@ package pgqueue_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,6 +33,10 @@ import (
 // its count times in a row, and on a machine shared with other work the load drifts
 // between those, so ratios are taken within a round.
 const e2eRounds = 3
+
+// noHandoff runs BenchmarkDispatchEndToEnd with dispatch.Config.NoHandoff, to compare
+// with the publish-time handoff (the default): go test -bench ... -args -nohandoff.
+var noHandoff = flag.Bool("nohandoff", false, "BenchmarkDispatchEndToEnd with dispatch.Config.NoHandoff")
 
 // e2eRates collects the rate of the last run of each sub-benchmark (the one with the
 // largest b.N) and logs the ratios within each round.
@@ -155,6 +160,13 @@ func (s *e2eTimed) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 	return err
 }
 
+func (s *e2eTimed) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committed func()) error {
+	start := time.Now()
+	err := s.Store.EnqueueLeased(ctx, ds, committed)
+	s.record(e2eEnqueue, start, len(ds))
+	return err
+}
+
 func (s *e2eTimed) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
 	start := time.Now()
 	ds, err := s.Store.Lease(ctx, req)
@@ -219,7 +231,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 				store := bs.open(b)
 				var acked atomic.Int64
 				all := make(chan struct{})
-				d, err := dispatch.New(snd, store, dispatch.Config{Workers: 16, MaxInFlight: 16, OutcomeBacklog: bs.backlog,
+				d, err := dispatch.New(snd, store, dispatch.Config{Workers: 16, MaxInFlight: 16, OutcomeBacklog: bs.backlog, NoHandoff: *noHandoff,
 					Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) {
 						if acked.Add(1) == int64(b.N) {
 							close(all)
@@ -276,6 +288,65 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 	}
 	rates.logRatios(b, "memory", "pgqueue", "pgqueue-listenonly")
 	rates.logRatios(b, "memory-backlog64", "pgqueue-backlog64")
+}
+
+// BenchmarkDispatchLatency measures the time from Publish to acknowledgement of one
+// delivery at a time on pgqueue (ns/op): one goroutine publishes an event, waits until
+// the Delivered hook has seen it, and publishes the next, so the workers are idle when
+// each arrives. With the publish-time handoff (the default) the delivery is inserted
+// leased and goes to a worker once its insert has committed; with Config.NoHandoff it is
+// inserted pending and waits for the dispatcher's next Lease (woken by the Publish), a
+// round trip and a statement more. Run:
+//
+//	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench 'BenchmarkDispatchLatency$' -benchtime 2000x -count 3 .
+func BenchmarkDispatchLatency(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	snd := e2eSender(b)
+	ev, err := event.New("order-created", map[string]string{"order": "1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, noHandoff := range []bool{false, true} {
+		name := "handoff=on"
+		if noHandoff {
+			name = "handoff=off"
+		}
+		b.Run(name, func(b *testing.B) {
+			done := make(chan struct{}, 1)
+			d, err := dispatch.New(snd, e2eStore(b, pgqueue.NotifyOn), dispatch.Config{NoHandoff: noHandoff,
+				Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) { done <- struct{}{} }}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: srv.URL, Timeout: 10 * time.Second}}); err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Start(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := d.Shutdown(context.Background()); err != nil {
+					b.Error(err)
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if n, err := d.Publish(b.Context(), ev); err != nil || n != 1 {
+					b.Fatalf("Publish: %d deliveries, %v", n, err)
+				}
+				select {
+				case <-done:
+				case <-time.After(time.Minute):
+					b.Fatalf("delivery %d not acknowledged after a minute", i)
+				}
+			}
+		})
+	}
 }
 
 // slowEndpoints is the number of endpoints of BenchmarkSlowEndpoints, each answering

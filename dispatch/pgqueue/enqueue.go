@@ -2,10 +2,13 @@ package pgqueue
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,12 +24,19 @@ type insert struct {
 	sql    string
 	args   []any
 	hasAtt bool
+	leased bool // EnqueueLeased's statement (insertLeased): it returns the IDs and Seqs
+
+	// What the leased statement returned: the IDs and Seqs of the deliveries stored.
+	ids  []string
+	seqs []int64
 }
 
 // prepare checks ds as Enqueue does (ErrInvalidDelivery, ErrDuplicateDelivery within
 // ds, ErrQueueFull for a batch larger than the bound) and builds the insert.
 // tx says the insert runs in the caller's transaction (insertTx: notifying in it).
-func (s *Store) prepare(ds []queue.Delivery, tx bool) (*insert, error) {
+// tokens, when not nil, makes it EnqueueLeased's insert: tokens[i] is the lease token of
+// ds[i], stored leased until its LeaseExpires, or "" for one stored pending.
+func (s *Store) prepare(ds []queue.Delivery, tokens []string, tx bool) (*insert, error) {
 	if s.maxPending >= 0 && len(ds) > s.maxPending {
 		return nil, queue.ErrQueueFull
 	}
@@ -77,8 +87,17 @@ func (s *Store) prepare(ds []queue.Delivery, tx bool) (*insert, error) {
 		slices.Sort(locks)
 		locks = slices.Compact(locks)
 	}
-	in := &insert{n: n, locks: locks, hasAtt: att.id != nil}
+	in := &insert{n: n, locks: locks, hasAtt: att.id != nil, leased: tokens != nil}
 	in.args = []any{ids, eps, evIDs, events, ordered, created, due, roundStart, nAt}
+	if in.leased {
+		exps := make([]int64, n)
+		for i := range ds {
+			if tokens[i] != "" {
+				exps[i] = sqltime.Nanos(ds[i].LeaseExpires)
+			}
+		}
+		in.args = append(in.args, tokens, exps)
+	}
 	bounded, withAtt := 0, 0
 	if s.maxPending >= 0 {
 		bounded = 1
@@ -88,9 +107,13 @@ func (s *Store) prepare(ds []queue.Delivery, tx bool) (*insert, error) {
 		withAtt = 1
 		in.args = append(in.args, att.args()...)
 	}
-	in.sql = s.q.insert[bounded][withAtt]
-	if tx {
+	switch {
+	case in.leased:
+		in.sql = s.q.insertLeased[bounded][withAtt]
+	case tx:
 		in.sql = s.q.insertTx[bounded][withAtt]
+	default:
+		in.sql = s.q.insert[bounded][withAtt]
 	}
 	return in, nil
 }
@@ -146,7 +169,11 @@ func (s *Store) run(ctx context.Context, q batcher, in *insert, compact bool) er
 		}
 	}
 	var stored int
-	if err := br.QueryRow().Scan(&stored); err != nil {
+	dest := []any{&stored}
+	if in.leased {
+		dest = append(dest, &in.ids, &in.seqs)
+	}
+	if err := br.QueryRow().Scan(dest...); err != nil {
 		return s.result(in, 0, err)
 	}
 	return s.result(in, stored, br.Close())
@@ -176,10 +203,80 @@ func (s *Store) Enqueue(ctx context.Context, ds ...queue.Delivery) error {
 		if ds[i].Ordered {
 			// Its endpoint's lock may be held by an application's open EnqueueTx: waiting for
 			// it must not hold one of the shared statements (and every call merged into it).
-			return s.enqueueOne(ctx, ds)
+			return s.enqueueOne(ctx, ds, nil, nil)
 		}
 	}
-	return s.enqueue(ctx, ds)
+	return s.enqueue(ctx, ds, nil, nil)
+}
+
+// EnqueueLeased implements queue.LeasingEnqueuer: Enqueue, in the same shared statements,
+// with each delivery that has a LeaseExpires inserted leased until then under a token of
+// its own (a random prefix drawn for the call, as Lease draws one, then its position in
+// ds), so that no Lease has to find and update it. The deliveries are visible to other
+// calls once durable (Postgres commits them synchronously): committed is called after
+// the commit, right before EnqueueLeased returns. Listeners are woken (Config.Notify)
+// only when some delivery was stored pending: one stored leased is this caller's until
+// its lease expires.
+func (s *Store) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committed func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	var prefix string
+	tokens := make([]string, len(ds))
+	ordered := false
+	for i := range ds {
+		d := &ds[i]
+		ordered = ordered || d.Ordered
+		if d.LeaseExpires.IsZero() {
+			continue
+		}
+		if d.Ordered {
+			return queue.ErrInvalidDelivery // only Lease applies the head rule
+		}
+		if prefix == "" {
+			prefix = leasePrefix() + "e"
+		}
+		tokens[i] = prefix + strconv.Itoa(i)
+	}
+	if ordered {
+		return s.enqueueOne(ctx, ds, tokens, committed) // as Enqueue: see there
+	}
+	return s.enqueue(ctx, ds, tokens, committed)
+}
+
+// leasePrefix returns a new random prefix for the lease tokens of one call: 16 bytes
+// from crypto/rand, base64, then ".".
+func leasePrefix() string {
+	var random [16]byte
+	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
+	return base64.RawURLEncoding.EncodeToString(random[:]) + "."
+}
+
+// seqsByID returns the Seq of each delivery the leased statement stored, by ID.
+func (in *insert) seqsByID() map[string]int64 {
+	m := make(map[string]int64, len(in.ids))
+	for i, id := range in.ids {
+		m[id] = in.seqs[i]
+	}
+	return m
+}
+
+// leasedBack writes into ds, once stored, each delivery's Seq and its lease token
+// ("" for one stored pending), as queue.LeasingEnqueuer asks.
+func leasedBack(ds []queue.Delivery, tokens []string, seqs map[string]int64) {
+	for i := range ds {
+		ds[i].Seq = uint64(seqs[ds[i].ID])
+		ds[i].Lease = tokens[i]
+	}
+}
+
+// anyPending reports whether an insert of deliveries with these tokens (nil: Enqueue's,
+// all pending) stores one pending, which the listeners are woken for.
+func anyPending(tokens []string) bool {
+	return tokens == nil || slices.Contains(tokens, "")
 }
 
 // EnqueueTx stores ds in the caller's transaction tx, with every rule of Enqueue
@@ -208,7 +305,7 @@ func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, ds ...queue.Delivery) 
 	if len(ds) == 0 {
 		return nil
 	}
-	in, err := s.prepare(ds, true)
+	in, err := s.prepare(ds, nil, true)
 	if err != nil {
 		return err
 	}
@@ -228,7 +325,7 @@ func (s *Store) EnqueueSQLTx(ctx context.Context, tx *sql.Tx, ds ...queue.Delive
 	if tx == nil {
 		return fmt.Errorf("hookkit/pgqueue: EnqueueSQLTx: nil transaction")
 	}
-	in, err := s.prepare(ds, true)
+	in, err := s.prepare(ds, nil, true)
 	if err != nil {
 		return err
 	}

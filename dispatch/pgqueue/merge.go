@@ -37,19 +37,24 @@ type enqueueGroup struct {
 
 // enqueueReq is one Enqueue call in an enqueueGroup.
 type enqueueReq struct {
-	ctx    context.Context
-	ds     []queue.Delivery
-	err    error
-	stored bool          // err is nil because the call's deliveries were stored
-	taken  bool          // in a statement under way (guarded by the group's mu)
-	done   chan struct{} // closed when err is set
-	lead   chan struct{} // capacity 1: a statement slot may be free
+	ctx context.Context
+	ds  []queue.Delivery
+	// EnqueueLeased's: the token of each delivery of ds ("" for one stored pending), and
+	// its callback. tokens is nil for Enqueue's.
+	tokens    []string
+	committed func()
+	err       error
+	stored    bool          // err is nil because the call's deliveries were stored
+	taken     bool          // in a statement under way (guarded by the group's mu)
+	done      chan struct{} // closed when err is set
+	lead      chan struct{} // capacity 1: a statement slot may be free
 }
 
-// enqueue stores ds through the group: see enqueueGroup.
-func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery) error {
+// enqueue stores ds through the group: see enqueueGroup. tokens and committed are
+// EnqueueLeased's (nil for Enqueue).
+func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery, tokens []string, committed func()) error {
 	g := &s.eg
-	r := &enqueueReq{ctx: ctx, ds: ds, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	r := &enqueueReq{ctx: ctx, ds: ds, tokens: tokens, committed: committed, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
 	for {
@@ -147,13 +152,25 @@ func (s *Store) enqueueBatch(batch []*enqueueReq) {
 		return
 	}
 	s.eg.merged.Add(1)
-	n := 0
+	n, leased := 0, false
 	for _, r := range batch {
 		n += len(r.ds)
+		leased = leased || r.tokens != nil
 	}
 	all := make([]queue.Delivery, 0, n)
+	var tokens []string // with an EnqueueLeased among them: every delivery's token
+	if leased {
+		tokens = make([]string, 0, n)
+	}
 	for _, r := range batch {
 		all = append(all, r.ds...)
+		if leased {
+			if r.tokens != nil {
+				tokens = append(tokens, r.tokens...)
+			} else {
+				tokens = append(tokens, make([]string, len(r.ds))...)
+			}
+		}
 	}
 	// The statement is everyone's: it is cancelled only once every caller's context ends.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
@@ -168,13 +185,22 @@ func (s *Store) enqueueBatch(batch []*enqueueReq) {
 		})
 		defer stop()
 	}
-	in, err := s.prepare(all, false)
+	in, err := s.prepare(all, tokens, false)
 	if err == nil {
 		err = s.run(ctx, s.pool, in, true)
 		if err == nil {
-			s.wakeAfterCommit()
+			seqs := in.seqsByID()
 			for _, r := range batch {
+				if r.tokens != nil {
+					leasedBack(r.ds, r.tokens, seqs)
+					if r.committed != nil {
+						r.committed()
+					}
+				}
 				r.stored = true
+			}
+			if anyPending(tokens) {
+				s.wakeAfterCommit()
 			}
 			return
 		}
@@ -197,23 +223,32 @@ func (s *Store) enqueueBatch(batch []*enqueueReq) {
 
 // enqueueAlone stores one call's deliveries in a statement of their own and sets its result.
 func (s *Store) enqueueAlone(r *enqueueReq) {
-	if r.err = s.enqueueOne(r.ctx, r.ds); r.err == nil {
+	if r.err = s.enqueueOne(r.ctx, r.ds, r.tokens, r.committed); r.err == nil {
 		r.stored = true
 	}
 }
 
-// enqueueOne stores the deliveries of one Enqueue call in one statement.
-func (s *Store) enqueueOne(ctx context.Context, ds []queue.Delivery) error {
+// enqueueOne stores the deliveries of one Enqueue call in one statement; tokens and
+// committed are EnqueueLeased's (nil for Enqueue).
+func (s *Store) enqueueOne(ctx context.Context, ds []queue.Delivery, tokens []string, committed func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	in, err := s.prepare(ds, false)
+	in, err := s.prepare(ds, tokens, false)
 	if err != nil {
 		return err
 	}
 	if err := s.run(ctx, s.pool, in, true); err != nil {
 		return err
 	}
-	s.wakeAfterCommit()
+	if tokens != nil {
+		leasedBack(ds, tokens, in.seqsByID())
+		if committed != nil {
+			committed()
+		}
+	}
+	if anyPending(tokens) {
+		s.wakeAfterCommit()
+	}
 	return nil
 }

@@ -26,14 +26,25 @@ func mergeStore(t *testing.T, maxPending int) *Store {
 // statement. It returns each call's result, in order.
 func enqueueTogether(t *testing.T, s *Store, calls ...[]queue.Delivery) []error {
 	t.Helper()
+	fns := make([]func() error, len(calls))
+	for i, ds := range calls {
+		fns[i] = func() error { return s.Enqueue(t.Context(), ds...) }
+	}
+	return callTogether(t, s, fns...)
+}
+
+// callTogether is enqueueTogether of calls that each enqueue (Enqueue or EnqueueLeased)
+// through the group once.
+func callTogether(t *testing.T, s *Store, calls ...func() error) []error {
+	t.Helper()
 	g := &s.eg
 	g.mu.Lock()
 	g.running = enqueueRunners
 	g.mu.Unlock()
 	res := make([]chan error, len(calls))
-	for i, ds := range calls {
+	for i, call := range calls {
 		res[i] = make(chan error, 1)
-		go func() { res[i] <- s.Enqueue(t.Context(), ds...) }()
+		go func() { res[i] <- call() }()
 		waitQueued(t, s, i+1)
 	}
 	g.mu.Lock()
@@ -91,6 +102,76 @@ func TestMergedEnqueueRefusesOnlyTheCallAtFault(t *testing.T) {
 	errs = enqueueTogether(t, s, []queue.Delivery{delivery(t, "x")}, []queue.Delivery{delivery(t, "x")})
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], queue.ErrDuplicateDelivery)
+}
+
+// TestMergedEnqueueLeased: EnqueueLeased calls merged with an Enqueue into one statement
+// each get their own Seqs and tokens, in order, and one call of committed; the Enqueue's
+// slice is left as it was; the leased deliveries are held, the others leasable.
+func TestMergedEnqueueLeased(t *testing.T) {
+	s := mergeStore(t, 0)
+	before := s.eg.merged.Load()
+	plain := []queue.Delivery{delivery(t, "a")}
+	held := func(id string) queue.Delivery {
+		d := delivery(t, id)
+		d.LeaseExpires = queuetest.T0.Add(time.Hour)
+		return d
+	}
+	first := []queue.Delivery{held("l1"), delivery(t, "l2")}
+	second := []queue.Delivery{held("l3")}
+	var commits [2]int
+	errs := callTogether(t, s,
+		func() error { return s.Enqueue(t.Context(), plain...) },
+		func() error { return s.EnqueueLeased(t.Context(), first, func() { commits[0]++ }) },
+		func() error { return s.EnqueueLeased(t.Context(), second, func() { commits[1]++ }) })
+	assert.Equal(t, []error{nil, nil, nil}, errs)
+	assert.Equal(t, before+1, s.eg.merged.Load(), "one merged statement")
+	assert.Equal(t, [2]int{1, 1}, commits, "committed called once for each EnqueueLeased")
+	assert.Zero(t, plain[0].Seq, "Enqueue writes nothing into its caller's slice")
+	assert.NotEmpty(t, first[0].Lease)
+	assert.Empty(t, first[1].Lease, "stored pending: no token")
+	assert.NotEmpty(t, second[0].Lease)
+	assert.NotEqual(t, first[0].Lease, second[0].Lease)
+	assert.NotZero(t, first[0].Seq)
+	assert.Greater(t, first[1].Seq, first[0].Seq, "Seqs in argument order")
+	assert.Greater(t, second[0].Seq, first[1].Seq, "the calls in the order they were queued")
+
+	st, err := s.Stats(t.Context(), queuetest.T0)
+	require.NoError(t, err)
+	assert.Equal(t, queue.Stats{Pending: 2, Leased: 2}, st)
+	got, err := s.Lease(t.Context(), queue.LeaseRequest{Now: queuetest.T0, Max: 10, For: time.Minute})
+	require.NoError(t, err)
+	var leasable []string
+	for _, d := range got {
+		leasable = append(leasable, d.ID)
+	}
+	assert.ElementsMatch(t, []string{"a", "l2"}, leasable, "the held deliveries are not leased again")
+	res, err := s.Complete(t.Context(), queuetest.T0, queue.Ack("l1", first[0].Lease), queue.Ack("l3", second[0].Lease))
+	require.NoError(t, err)
+	assert.Equal(t, []error{nil, nil}, res, "acknowledged under the tokens written back")
+}
+
+// TestMergedEnqueueLeasedRefusesOnlyTheCallAtFault: an EnqueueLeased with a duplicate,
+// merged with another, fails alone, without a call of committed; the other is stored
+// leased, its token and Seq written back.
+func TestMergedEnqueueLeasedRefusesOnlyTheCallAtFault(t *testing.T) {
+	s := mergeStore(t, 0)
+	require.NoError(t, s.Enqueue(t.Context(), delivery(t, "dup")))
+	bad, good := []queue.Delivery{delivery(t, "new"), delivery(t, "dup")}, []queue.Delivery{delivery(t, "ok")}
+	for i := range bad {
+		bad[i].LeaseExpires = queuetest.T0.Add(time.Hour)
+	}
+	good[0].LeaseExpires = queuetest.T0.Add(time.Hour)
+	var commits [2]int
+	errs := callTogether(t, s,
+		func() error { return s.EnqueueLeased(t.Context(), bad, func() { commits[0]++ }) },
+		func() error { return s.EnqueueLeased(t.Context(), good, func() { commits[1]++ }) })
+	assert.ErrorIs(t, errs[0], queue.ErrDuplicateDelivery)
+	assert.NoError(t, errs[1])
+	assert.Equal(t, [2]int{0, 1}, commits)
+	assert.Empty(t, bad[0].Lease, "nothing written back into a refused call's slice")
+	assert.NotEmpty(t, good[0].Lease)
+	assert.NotZero(t, good[0].Seq)
+	assert.ElementsMatch(t, []string{"dup", "ok"}, pendingIDs(t, s))
 }
 
 // TestMergedEnqueueKeepsTheBoundPerCall: calls that fit the bound one by one, but not

@@ -90,10 +90,11 @@ type Store struct {
 }
 
 var (
-	_ queue.Store       = (*Store)(nil)
-	_ queue.NextDuer    = (*Store)(nil)
-	_ queue.DeadEvicter = (*Store)(nil)
-	_ queue.Notifier    = (*Store)(nil)
+	_ queue.Store           = (*Store)(nil)
+	_ queue.NextDuer        = (*Store)(nil)
+	_ queue.DeadEvicter     = (*Store)(nil)
+	_ queue.LeasingEnqueuer = (*Store)(nil)
+	_ queue.Notifier        = (*Store)(nil)
 )
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)

@@ -39,6 +39,7 @@ func newStore(t testing.TB, cfg pgqueue.Config) *pgqueue.Store {
 func TestConformance(t *testing.T) {
 	queuetest.Run(t, func(t *testing.T) queue.Store { return newStore(t, pgqueue.Config{}) })
 	queuetest.RunEndpointCounts(t, func(t *testing.T) queue.Store { return newStore(t, pgqueue.Config{}) })
+	queuetest.RunLeasingEnqueuer(t, func(t *testing.T) queue.Store { return newStore(t, pgqueue.Config{}) })
 	queuetest.RunBounded(t, func(t *testing.T, max int) queue.Store {
 		return newStore(t, pgqueue.Config{MaxPending: max})
 	})

@@ -145,6 +145,45 @@ func insertAttempts(src string, n int) string {
 )`
 }
 
+// insertSQL is the text of an Enqueue's statement (before the schema's name is put in):
+// $1..$9 the deliveries' columns, with leased $10 and $11 their lease tokens and expiries
+// ("" and 0 for a delivery stored pending); then the bound when bounded; then the
+// attempts when withAtt. It returns how many deliveries it stored (none when the bound
+// would be exceeded) and, with leased, their IDs and Seqs.
+func insertSQL(bounded, withAtt, leased bool) string {
+	s := `WITH ins AS (
+	INSERT INTO {s}.deliveries (id, endpoint_id, event_id, event, ordered, created, due, round_start, n_attempts`
+	next := 10
+	if leased {
+		s += `, lease, lease_expires)
+	SELECT u.id, u.ep, u.ev, u.event, u.ordered, u.created, u.due, u.rs, u.na, nullif(u.lease, ''),
+		CASE WHEN u.lease <> '' THEN u.exp END
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::int8[], $7::int8[], $8::int4[], $9::int4[],
+		$10::text[], $11::int8[]) AS u(id, ep, ev, event, ordered, created, due, rs, na, lease, exp)`
+		next = 12
+	} else {
+		s += `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::int8[], $7::int8[], $8::int4[], $9::int4[])`
+	}
+	if bounded {
+		s += `
+	WHERE (SELECT coalesce(sum(pending), 0) FROM {s}.counts) + cardinality($1::text[]) <= $` + strconv.Itoa(next)
+		next++
+	}
+	s += `
+	RETURNING id, seq, 0 AS first
+)`
+	if withAtt {
+		s += insertAttempts("ins", next)
+	}
+	s += `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), 0 FROM ins HAVING count(*) > 0)
+SELECT count(*)`
+	if leased {
+		s += `, coalesce(array_agg(id), '{}'), coalesce(array_agg(seq), '{}')`
+	}
+	return s + ` FROM ins`
+}
+
 // statements are the SQL texts of a Store, with its schema's name in them. pgx prepares
 // each once per connection and caches it (QueryExecModeCacheStatement, its default).
 type statements struct {
@@ -156,6 +195,9 @@ type statements struct {
 	// sent after the commit, see wakeAfterCommit); insertTx the same for the caller's
 	// transaction (EnqueueTx, EnqueueSQLTx), notifying in it when sending is on.
 	insert, insertTx [2][2]string
+	// insertLeased is insert for EnqueueLeased: with each delivery's lease token and
+	// expiry ($10, $11: "" and 0 for one stored pending), returning the IDs and Seqs.
+	insertLeased [2][2]string
 	// notify sends the schema's notification in a transaction of its own that does not
 	// wait for its commit record to be flushed ($1 the channel); see wakeAfterCommit.
 	notify                       string
@@ -219,26 +261,9 @@ func newStatements(schema, channel string) statements {
 
 	for bounded := range 2 {
 		for withAtt := range 2 {
-			// $1..$9 the deliveries' columns; $10 the bound; then the attempts.
-			s := `WITH ins AS (
-	INSERT INTO {s}.deliveries (id, endpoint_id, event_id, event, ordered, created, due, round_start, n_attempts)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::int8[], $7::int8[], $8::int4[], $9::int4[])`
-			next := 10
-			if bounded == 1 {
-				s += `
-	WHERE (SELECT coalesce(sum(pending), 0) FROM {s}.counts) + cardinality($1::text[]) <= $10`
-				next = 11
-			}
-			s += `
-	RETURNING id, seq, 0 AS first
-)`
-			if withAtt == 1 {
-				s += insertAttempts("ins", next)
-			}
-			s += `, cnt AS (INSERT INTO {s}.counts (pending, dead) SELECT count(*), 0 FROM ins HAVING count(*) > 0)
-SELECT count(*) FROM ins`
-			q.insert[bounded][withAtt] = sql(s)
-			q.insertTx[bounded][withAtt] = sql(s + wakeIf("HAVING", "count(*) > 0"))
+			q.insert[bounded][withAtt] = sql(insertSQL(bounded == 1, withAtt == 1, false))
+			q.insertTx[bounded][withAtt] = sql(insertSQL(bounded == 1, withAtt == 1, false) + wakeIf("HAVING", "count(*) > 0"))
+			q.insertLeased[bounded][withAtt] = sql(insertSQL(bounded == 1, withAtt == 1, true))
 		}
 	}
 

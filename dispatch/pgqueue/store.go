@@ -2,8 +2,6 @@ package pgqueue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"math"
 	"slices"
@@ -41,9 +39,7 @@ func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Deli
 			return nil, nil
 		}
 	}
-	var random [16]byte
-	_, _ = rand.Read(random[:]) // never fails (crypto/rand.Read's documentation)
-	prefix := base64.RawURLEncoding.EncodeToString(random[:]) + "."
+	prefix := leasePrefix()
 	now, exp := sqltime.Nanos(req.Now), sqltime.Nanos(req.Now.Add(req.For))
 	var rows pgx.Rows
 	var err error
