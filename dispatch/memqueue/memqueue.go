@@ -268,34 +268,17 @@ func (m *Store) enqueue(ctx context.Context, ds []queue.Delivery, leasing bool) 
 	if len(ds) == 0 {
 		return nil
 	}
+	if err := queue.CheckDeliveries(ds, leasing); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.max > 0 && len(m.items)+len(ds) > m.max {
 		return queue.ErrQueueFull
 	}
-	var batch map[string]struct{} // duplicate check within large batches
-	if len(ds) > 16 {
-		batch = make(map[string]struct{}, len(ds))
-	}
 	for i := range ds {
-		d := &ds[i]
-		if d.ID == "" || d.EndpointID == "" || d.Event == nil || leasing && d.Ordered && !d.LeaseExpires.IsZero() {
-			return queue.ErrInvalidDelivery
-		}
-		if m.items[d.ID] != nil || m.dead[d.ID] != nil {
+		if m.items[ds[i].ID] != nil || m.dead[ds[i].ID] != nil {
 			return queue.ErrDuplicateDelivery
-		}
-		if batch != nil {
-			if _, dup := batch[d.ID]; dup {
-				return queue.ErrDuplicateDelivery
-			}
-			batch[d.ID] = struct{}{}
-			continue
-		}
-		for j := range i {
-			if ds[j].ID == d.ID {
-				return queue.ErrDuplicateDelivery
-			}
 		}
 	}
 	for i := range ds {

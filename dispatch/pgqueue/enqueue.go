@@ -40,9 +40,8 @@ func (s *Store) prepare(ds []queue.Delivery, tokens []string, tx bool) (*insert,
 	if s.maxPending >= 0 && len(ds) > s.maxPending {
 		return nil, queue.ErrQueueFull
 	}
-	var batch map[string]struct{}
-	if len(ds) > 16 {
-		batch = make(map[string]struct{}, len(ds))
+	if err := queue.CheckDeliveries(ds, false); err != nil {
+		return nil, err
 	}
 	n := len(ds)
 	var (
@@ -56,21 +55,6 @@ func (s *Store) prepare(ds []queue.Delivery, tokens []string, tx bool) (*insert,
 	)
 	for i := range ds {
 		d := &ds[i]
-		if d.ID == "" || d.EndpointID == "" || d.Event == nil {
-			return nil, queue.ErrInvalidDelivery
-		}
-		if batch != nil {
-			if _, dup := batch[d.ID]; dup {
-				return nil, queue.ErrDuplicateDelivery
-			}
-			batch[d.ID] = struct{}{}
-		} else {
-			for j := range i {
-				if ds[j].ID == d.ID {
-					return nil, queue.ErrDuplicateDelivery
-				}
-			}
-		}
 		b, err := d.Event.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("hookkit/pgqueue: encode event of %s: %w", d.ID, err)
@@ -224,6 +208,9 @@ func (s *Store) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committe
 	if len(ds) == 0 {
 		return nil
 	}
+	if err := queue.CheckDeliveries(ds, true); err != nil {
+		return err // an ordered delivery with a LeaseExpires among them: only Lease applies the head rule
+	}
 	var prefix string
 	tokens := make([]string, len(ds))
 	ordered := false
@@ -232,9 +219,6 @@ func (s *Store) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committe
 		ordered = ordered || d.Ordered
 		if d.LeaseExpires.IsZero() {
 			continue
-		}
-		if d.Ordered {
-			return queue.ErrInvalidDelivery // only Lease applies the head rule
 		}
 		if prefix == "" {
 			prefix = leasePrefix() + "e"

@@ -310,28 +310,12 @@ func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery, leasing bool, 
 	if s.max > 0 && len(ds) > s.max {
 		return queue.ErrQueueFull
 	}
-	var batch map[string]struct{}
-	if len(ds) > 16 {
-		batch = make(map[string]struct{}, len(ds))
+	if err := queue.CheckDeliveries(ds, leasing); err != nil {
+		return err
 	}
 	blobs := make([][]byte, len(ds))
 	for i := range ds {
 		d := &ds[i]
-		if d.ID == "" || d.EndpointID == "" || d.Event == nil || leasing && d.Ordered && !d.LeaseExpires.IsZero() {
-			return queue.ErrInvalidDelivery
-		}
-		if batch != nil {
-			if _, dup := batch[d.ID]; dup {
-				return queue.ErrDuplicateDelivery
-			}
-			batch[d.ID] = struct{}{}
-		} else {
-			for j := range i {
-				if ds[j].ID == d.ID {
-					return queue.ErrDuplicateDelivery
-				}
-			}
-		}
 		b, err := d.Event.MarshalBinary()
 		if err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: encode event of %s: %w", d.ID, err)
