@@ -145,7 +145,7 @@ type Config struct {
 	// build their credentials (OAuth2's token client). The zero value is auth's default.
 	SpecOptions SpecOptions
 	// NoHandoff turns off the publish-time handoff. By default, with a store that
-	// implements queue.LeasingEnqueuer (memqueue, sqlitequeue, pgqueue) and no Registry, Publish
+	// implements queue.LeasingEnqueuer (memqueue, sqlitequeue, pgqueue), Publish
 	// and PublishMany store a delivery that is due now, unordered and for an active
 	// endpoint already leased to this dispatcher when a worker and a place within the
 	// endpoint's MaxInFlight are free, and give it to that worker as soon as the store
@@ -153,12 +153,15 @@ type Config struct {
 	// Lease may lease a delivery committed and not yet fsynced), instead of storing it
 	// pending for the next Lease to find. It is only done while the dispatcher knows of
 	// no backlog of the endpoint: its last Lease for the endpoint took fewer than it
-	// could, and no delivery has had to wait for a place since. A retry falling due and
-	// deliveries written by other processes compete with new publishes for the places
-	// that free up until the dispatcher's next Lease takes them: it leases for every
-	// endpoint after storing a retry, when a retry falls due (queue.NextDuer), on Notify
-	// and at least once every PollInterval. true: every delivery is stored pending and
-	// leased by the dispatcher's loop, in the store's earliest-due order.
+	// could, and no delivery has had to wait for a place since. With a Registry, whose
+	// Lease is not by endpoint, only while the last Lease took fewer than it asked for
+	// and Publish has stored nothing pending since, for an endpoint cached and active. A
+	// retry falling due and deliveries written by other processes compete with new
+	// publishes for the places that free up until the dispatcher's next Lease takes them:
+	// it leases for every endpoint after storing a retry, when a retry falls due
+	// (queue.NextDuer), on Notify and at least once every PollInterval. true: every
+	// delivery is stored pending and leased by the dispatcher's loop, in the store's
+	// earliest-due order.
 	NoHandoff bool
 }
 
@@ -268,6 +271,12 @@ type Dispatcher struct {
 	// pumpHeld is how many worker places the pump's Lease in flight may fill: Publish
 	// hands off only into the others.
 	pumpHeld int
+	// With a Registry, whose Lease takes from every endpoint at once: regClear says the
+	// dispatcher knows of no backlog in the store (its last Lease took fewer than it
+	// asked for, and Publish has stored nothing pending since, counted by regPending), so
+	// that Publish may hand off.
+	regClear   bool
+	regPending uint64
 
 	obsMu      sync.Mutex
 	progress   chan struct{} // closed and replaced when a delivery finishes (Drain); guarded by mu
@@ -376,7 +385,7 @@ func New(s *sender.Sender, store queue.Store, cfg Config) (*Dispatcher, error) {
 		d.backlog = make(chan struct{}, cfg.OutcomeBacklog)
 	}
 	d.evict, _ = store.(queue.DeadEvicter)
-	if !cfg.NoHandoff && reg == nil {
+	if !cfg.NoHandoff {
 		d.leaser, _ = store.(queue.LeasingEnqueuer)
 	}
 	if d.now == nil {
@@ -629,6 +638,9 @@ func (d *Dispatcher) reserve(ds []queue.Delivery) []*subscription {
 		return nil
 	}
 	now := d.now()
+	if d.reg != nil {
+		return d.reserveRegistry(ds, now)
+	}
 	free := d.cfg.Workers - d.busy - d.pumpHeld
 	var held []*subscription
 	for i := range ds {
@@ -676,8 +688,13 @@ func (d *Dispatcher) handOff(ds []queue.Delivery, held []*subscription) {
 		if ds[i].LeaseExpires.IsZero() {
 			continue
 		}
-		held[k].inflight-- // counted again by admitJob, as the delivery is admitted
+		sub := held[k]
 		k++
+		if d.reg != nil {
+			jobs = append(jobs, d.admitRegistryJob(ds[i], sub, now))
+			continue
+		}
+		sub.inflight-- // counted again by admitJob, as the delivery is admitted
 		jobs = append(jobs, d.admitJob(ds[i], now))
 	}
 	d.mu.Unlock()
@@ -717,6 +734,8 @@ func (d *Dispatcher) stored(ds []queue.Delivery) {
 		if !locked {
 			d.mu.Lock()
 			locked = true
+			d.regPending++ // with a Registry: a backlog may be forming (see regClear)
+			d.regClear = false
 		}
 		if sub := d.subs[ds[i].EndpointID]; sub != nil {
 			sub.stored++
@@ -1067,9 +1086,19 @@ func (d *Dispatcher) nextProbe() (time.Time, bool) {
 // It reports whether the pump is idle, with nothing handed to the workers to wake it: no
 // Lease took anything, and either one was made or no endpoint could take a delivery; and
 // whether it made a Lease. With a registry fillRegistry leases, and reports idle the same
-// way.
+// way, unless Publish hands off (regClear) and all is not set: then nothing is leased.
 func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 	if d.reg != nil {
+		if !all && d.leaser != nil {
+			// Woken by this dispatcher's own work (a finished attempt) while nothing waits:
+			// no Lease (what other instances store comes with a notification or the poll).
+			d.mu.Lock()
+			clear := d.regClear
+			d.mu.Unlock()
+			if clear {
+				return true, false
+			}
+		}
 		return d.fillRegistry(), true
 	}
 	idle = true

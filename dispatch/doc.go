@@ -112,6 +112,12 @@
 //     EnableEndpoint, or the CLI) is seen everywhere within a poll interval (Publish at
 //     once: MatchEndpoints skips disabled endpoints). More changes than the cache holds
 //     drop the idle endpoints from the cache and read the busy ones again.
+//   - The publish-time handoff works with a registry too, on what the dispatcher knows
+//     locally: while its last Lease took fewer than it asked for (nothing more was due in
+//     the store) and it has stored nothing pending since, Publish hands a delivery for a
+//     cached, active endpoint with a place free to an idle worker. Deliveries other
+//     instances stored meanwhile wait for this dispatcher's next Lease (a notification
+//     or the poll) or for their own instance's.
 //
 // Per-endpoint bounds compose per instance: MaxInFlight is enforced by each dispatcher
 // over its own attempts, so N dispatchers may have N × MaxInFlight attempts in flight to

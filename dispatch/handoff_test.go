@@ -19,10 +19,11 @@ import (
 // watchedLeases is a memqueue.Store (a queue.LeasingEnqueuer) that counts the
 // deliveries its Lease returns and those stored leased by EnqueueLeased, and whose
 // NextDue waits, while gate is set, until gate is closed: a test holds the dispatcher's
-// loop there.
+// loop there. It counts the Lease calls too.
 type watchedLeases struct {
 	*memqueue.Store
 	viaLease, viaEnqueue atomic.Int64
+	leases               atomic.Int64 // Lease calls
 	gate                 atomic.Pointer[chan struct{}]
 	leaseGate            atomic.Pointer[chan struct{}] // Lease returns once it is closed
 }
@@ -32,6 +33,7 @@ func newWatchedLeases(cfg memqueue.Config) *watchedLeases {
 }
 
 func (w *watchedLeases) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
+	w.leases.Add(1)
 	ds, err := w.Store.Lease(ctx, req)
 	if g := w.leaseGate.Load(); g != nil {
 		<-*g

@@ -446,7 +446,9 @@ func (d *Dispatcher) resolve(ds []queue.Delivery) (map[string]*regEntry, bool) {
 
 // fillRegistry is fill with a registry: lease without endpoint limits, then decide each
 // delivery from its endpoint's cached state (see "Many instances, one registry"). It
-// reports whether the pump is idle, as fill does.
+// reports whether the pump is idle, as fill does. With the publish-time handoff, a Lease
+// that takes fewer than it asked for tells Publish that nothing waits (regClear), unless
+// Publish stored something pending meanwhile.
 func (d *Dispatcher) fillRegistry() (idle bool) {
 	idle = true
 	for {
@@ -458,8 +460,14 @@ func (d *Dispatcher) fillRegistry() (idle bool) {
 			return idle
 		}
 		now := d.now()
+		pending := d.regPending
+		d.pumpHeld = free
 		d.mu.Unlock()
 		ds, err := d.store.Lease(d.hardCtx, queue.LeaseRequest{Now: now, Max: free, For: d.cfg.LeaseFor})
+		d.mu.Lock()
+		d.pumpHeld = 0
+		d.regClear = d.leaser != nil && err == nil && len(ds) < free && d.regPending == pending
+		d.mu.Unlock()
 		if err != nil {
 			if d.log != nil && d.hardCtx.Err() == nil {
 				d.log.Error("hookkit: lease from store failed", "err", err)
@@ -527,6 +535,53 @@ func (d *Dispatcher) fillRegistry() (idle bool) {
 			return idle
 		}
 	}
+}
+
+// reserveRegistry is reserve with a registry: while the dispatcher knows of no backlog
+// (regClear) and the pump has no Lease in flight, it takes a worker's place, and one
+// within the endpoint's MaxInFlight, for each delivery of ds due now, unordered and for
+// a cached endpoint that is active. A delivery that could have been handed off but for
+// want of a place ends regClear: a backlog is forming, which the pump leases. Caller
+// holds mu.
+func (d *Dispatcher) reserveRegistry(ds []queue.Delivery, now time.Time) []*subscription {
+	if !d.regClear || d.pumpHeld > 0 {
+		return nil
+	}
+	free := d.cfg.Workers - d.busy
+	var held []*subscription
+	for i := range ds {
+		del := &ds[i]
+		e := d.reg.entries[del.EndpointID]
+		if e == nil || e.err != nil || e.sub.t == nil || del.Ordered || del.Due.After(now) || e.sub.br.state != EndpointActive {
+			continue
+		}
+		if free <= 0 || e.sub.inflight >= e.sub.maxInFlight {
+			d.regClear = false
+			continue
+		}
+		e.sub.inflight++
+		d.busy++
+		free--
+		del.LeaseExpires = now.Add(d.cfg.LeaseFor)
+		held = append(held, &e.sub)
+	}
+	if held != nil {
+		d.handoffs.Add(1)
+	}
+	return held
+}
+
+// admitRegistryJob is the job of a delivery Publish handed off to sub with a registry,
+// its places taken by reserveRegistry: sent, unless the endpoint stopped being active
+// since (its state read from the registry meanwhile), when it is handed back pending
+// for the pump to decide, a poll interval later. Caller holds mu.
+func (d *Dispatcher) admitRegistryJob(del queue.Delivery, sub *subscription, now time.Time) job {
+	if sub.br.state == EndpointActive {
+		return job{d: del, mode: modeSend, sub: sub, t: sub.t}
+	}
+	sub.inflight--
+	del.Due = now.Add(d.cfg.PollInterval)
+	return job{d: del, mode: modeRelease, sub: sub, t: sub.t}
 }
 
 // claimProbe claims the probe of a paused endpoint whose cool-down ended (paused ->

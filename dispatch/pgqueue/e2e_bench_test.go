@@ -296,7 +296,8 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 // each arrives. With the publish-time handoff (the default) the delivery is inserted
 // leased and goes to a worker once its insert has committed; with Config.NoHandoff it is
 // inserted pending and waits for the dispatcher's next Lease (woken by the Publish), a
-// round trip and a statement more. Run:
+// round trip and a statement more. Each with a Subscription, and with the endpoint in the
+// Store's registry (Config.Registry: the Store itself). Run:
 //
 //	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench 'BenchmarkDispatchLatency$' -benchtime 2000x -count 3 .
 func BenchmarkDispatchLatency(b *testing.B) {
@@ -310,42 +311,56 @@ func BenchmarkDispatchLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, noHandoff := range []bool{false, true} {
-		name := "handoff=on"
-		if noHandoff {
-			name = "handoff=off"
+	for _, registry := range []bool{false, true} {
+		for _, noHandoff := range []bool{false, true} {
+			name := map[bool]string{false: "endpoints=subscribed", true: "endpoints=registry"}[registry] +
+				map[bool]string{false: "/handoff=on", true: "/handoff=off"}[noHandoff]
+			b.Run(name, func(b *testing.B) {
+				done := make(chan struct{}, 1)
+				store := e2eStore(b, pgqueue.NotifyOn)
+				cfg := dispatch.Config{NoHandoff: noHandoff,
+					Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) { done <- struct{}{} }}}
+				if registry {
+					cfg.Registry, cfg.RegistryPlaintext = store.Store, true
+				}
+				d, err := dispatch.New(snd, store, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if registry {
+					err = d.Register(b.Context(), dispatch.EndpointSpec{ID: "ep", URL: srv.URL, Timeout: 10 * time.Second})
+				} else {
+					err = d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: srv.URL, Timeout: 10 * time.Second}})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := d.Start(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				defer func() {
+					if err := d.Shutdown(context.Background()); err != nil {
+						b.Error(err)
+					}
+				}()
+				publish := func(i int) {
+					if n, err := d.Publish(b.Context(), ev); err != nil || n != 1 {
+						b.Fatalf("Publish: %d deliveries, %v", n, err)
+					}
+					select {
+					case <-done:
+					case <-time.After(time.Minute):
+						b.Fatalf("delivery %d not acknowledged after a minute", i)
+					}
+				}
+				publish(-1) // the registry's endpoint cached
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					publish(i)
+				}
+			})
 		}
-		b.Run(name, func(b *testing.B) {
-			done := make(chan struct{}, 1)
-			d, err := dispatch.New(snd, e2eStore(b, pgqueue.NotifyOn), dispatch.Config{NoHandoff: noHandoff,
-				Observer: dispatch.Observer{Delivered: func(context.Context, queue.Delivery) { done <- struct{}{} }}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: srv.URL, Timeout: 10 * time.Second}}); err != nil {
-				b.Fatal(err)
-			}
-			if err := d.Start(b.Context()); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				if err := d.Shutdown(context.Background()); err != nil {
-					b.Error(err)
-				}
-			}()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				if n, err := d.Publish(b.Context(), ev); err != nil || n != 1 {
-					b.Fatalf("Publish: %d deliveries, %v", n, err)
-				}
-				select {
-				case <-done:
-				case <-time.After(time.Minute):
-					b.Fatalf("delivery %d not acknowledged after a minute", i)
-				}
-			}
-		})
 	}
 }
 
