@@ -195,6 +195,18 @@ func (s *e2eTimed) report(b *testing.B) {
 	}
 }
 
+// startE2E starts d and shuts it down at the end of b (before the store closes).
+func startE2E(b *testing.B, d *dispatch.Dispatcher) {
+	if err := d.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := d.Shutdown(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+}
+
 // BenchmarkDispatchEndToEnd measures deliveries per second from Publish to
 // acknowledgement through one dispatcher, on pgqueue against the memory store: b.N
 // events published by 16 goroutines (one Enqueue each) to one endpoint, a loopback
@@ -243,14 +255,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 				if err := d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "ep", URL: srv.URL, Timeout: 10 * time.Second}}); err != nil {
 					b.Fatal(err)
 				}
-				if err := d.Start(b.Context()); err != nil {
-					b.Fatal(err)
-				}
-				defer func() {
-					if err := d.Shutdown(context.Background()); err != nil {
-						b.Error(err)
-					}
-				}()
+				startE2E(b, d)
 				b.ReportAllocs()
 				b.ResetTimer()
 				start := time.Now()
@@ -335,14 +340,7 @@ func BenchmarkDispatchLatency(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := d.Start(b.Context()); err != nil {
-					b.Fatal(err)
-				}
-				defer func() {
-					if err := d.Shutdown(context.Background()); err != nil {
-						b.Error(err)
-					}
-				}()
+				startE2E(b, d)
 				publish := func(i int) {
 					if n, err := d.Publish(b.Context(), ev); err != nil || n != 1 {
 						b.Fatalf("Publish: %d deliveries, %v", n, err)
