@@ -113,11 +113,18 @@ func TestRegistryTwoInstancesShareEndpointState(t *testing.T) {
 		require.Equal(t, 1, n, "b publishes to what a registered")
 	}
 	eventually(t, "6 deliveries", func() bool { return hits.Load() == 6 })
-	// Until both instances have delivered to ep (and so cache it as active), publish more.
+	// Until both instances have delivered to ep (and so cache it as active), publish more,
+	// from one that has not: its Publish stores the delivery pending (an instance hands
+	// off only to endpoints it has cached), for either to lease, where one that has it
+	// cached would hand what it publishes to its own idle workers.
 	cached := func(in *regInstance) bool { _, ok := in.d.Endpoint("ep"); return ok }
 	for i := 0; !cached(a) || !cached(b); i++ {
 		require.Less(t, i, 200, "both instances deliver to ep")
-		_, err := b.d.Publish(ctx, ev())
+		from := b
+		if cached(b) {
+			from = a
+		}
+		_, err := from.d.Publish(ctx, ev())
 		require.NoError(t, err)
 		want := hits.Load() + 1
 		eventually(t, "delivered", func() bool { return hits.Load() == want })
