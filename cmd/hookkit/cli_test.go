@@ -41,7 +41,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"queue":    {"--store", "--endpoint", "--id"},
 		"console":  {"--store", "--endpoints", "--addr", "--public", "--worker", "--workers", "--allow-private", "--allow-http", "--lease-for"},
 		"apikey":   {"--store", "--name", "--prefix", "--id"},
-		"endpoint": {"--store", "--id", "--endpoints", "--plaintext", "--allow-http", "--allow-private"},
+		"endpoint": {"--store", "--id", "--endpoints", "--older-than", "--plaintext", "--allow-http", "--allow-private"},
 	}
 	require.Len(t, flags, len(commands))
 	for _, c := range commands {

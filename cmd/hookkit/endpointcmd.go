@@ -61,7 +61,7 @@ func endpointLine(e queue.Endpoint) endpointLineJSON {
 
 func runEndpoint(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "endpoint",
-		`hookkit endpoint (list|import|enable|disable|rekey) --store postgres://… [--id ID] [--endpoints FILE] [--plaintext] [--allow-http] [--allow-private]`,
+		`hookkit endpoint (list|import|enable|disable|delete|purge|rekey) --store postgres://… [--id ID] [--endpoints FILE] [--older-than D] [--plaintext] [--allow-http] [--allow-private]`,
 		`Manages the endpoint registry of a Postgres store, which every "hookkit worker --registry"
 (and every program's dispatcher with dispatch.Config.Registry) on the store shares: an
 endpoint disabled here is disabled for all of them within a poll interval; enabled again,
@@ -77,6 +77,14 @@ it is served again.
   enable   makes the endpoint --id active again
   disable  disables the endpoint --id, as a 410 Gone does, and makes its pending
            deliveries dead letters
+  delete   deletes the endpoint --id from the registry, for every worker, and makes its
+           pending deliveries dead letters (reason "unsubscribed"), as a dispatcher's
+           Unsubscribe does; prints {"id":…,"dead_lettered":N}
+  purge    drops the records the registry keeps of endpoints deleted more than
+           --older-than ago (a duration such as 168h) and prints {"purged":N}. Those
+           records let every worker learn of a deletion: purge only what is far older
+           than any worker could still be catching up on (days, not seconds). An
+           endpoint imported again after its record is purged starts again at version 1
   rekey    re-seals every endpoint's spec under HOOKKIT_REGISTRY_KEY (required) and
            prints {"rekeyed":N,"unchanged":M,"failed":K}. Specs sealed under an earlier
            key open with HOOKKIT_REGISTRY_OLD_KEYS (comma-separated, each encoded as
@@ -92,8 +100,10 @@ endpoint while rekey runs may be undone by it; rekey then names that endpoint on
 and exits 1: check it and import it again.`)
 	var storeDSN, id, endpointsFile string
 	var plaintext, allowHTTP, allowPrivate bool
+	var olderThan time.Duration
 	fs.StringVar(&storeDSN, "store", "", "the Postgres store `DSN` (postgres://USER:PASS@HOST/DB, ?hookkit_schema=NAME)")
-	fs.StringVar(&id, "id", "", "the endpoint's `ID` (enable, disable)")
+	fs.StringVar(&id, "id", "", "the endpoint's `ID` (enable, disable, delete)")
+	fs.DurationVar(&olderThan, "older-than", 0, "purge: the deletions older than this `duration` (168h: a week)")
 	fs.StringVar(&endpointsFile, "endpoints", "", "endpoints `FILE` to import (JSON)")
 	fs.BoolVar(&plaintext, "plaintext", false, "import: store secrets in clear when HOOKKIT_REGISTRY_KEY is not set")
 	fs.BoolVar(&allowHTTP, "allow-http", false, "import: allow plain http:// endpoint and token URLs")
@@ -103,7 +113,7 @@ and exits 1: check it and import it again.`)
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("missing action: list, import, enable, disable or rekey")
+		return usagef("missing action: list, import, enable, disable, delete, purge or rekey")
 	}
 	if len(pos) > 1 {
 		return unexpectedArgument(pos[1:])
@@ -115,12 +125,16 @@ and exits 1: check it and import it again.`)
 		if endpointsFile == "" {
 			return usagef("import needs --endpoints FILE")
 		}
-	case "enable", "disable":
+	case "enable", "disable", "delete":
 		if id == "" {
 			return usagef("%s needs --id ID", action)
 		}
+	case "purge":
+		if olderThan <= 0 {
+			return usagef("purge needs --older-than D, a positive duration (168h: a week)")
+		}
 	default:
-		return usagef("unknown action %q (want list, import, enable, disable or rekey)", action)
+		return usagef("unknown action %q (want list, import, enable, disable, delete, purge or rekey)", action)
 	}
 	var codec dispatch.SpecCodec
 	var specs []dispatch.EndpointSpec
@@ -171,6 +185,18 @@ and exits 1: check it and import it again.`)
 		return rekeyEndpoints(ctx, e, reg, codec)
 	case "import":
 		return importEndpoints(ctx, e, reg, codec, endpointsOptions{allowHTTP: allowHTTP, allowPrivate: allowPrivate}, specs)
+	case "delete":
+		return deleteEndpoint(ctx, e, st, reg, id)
+	case "purge":
+		p, ok := reg.(queue.DeletedPurger)
+		if !ok {
+			return usagef("this store's registry keeps no records of deleted endpoints")
+		}
+		n, err := p.PurgeDeleted(ctx, time.Now().Add(-olderThan))
+		if err != nil {
+			return err
+		}
+		return printJSON(e, map[string]int{"purged": n})
 	}
 	to, reason := queue.EndpointActive, "enabled by hookkit endpoint enable"
 	if action == "disable" {
@@ -189,6 +215,27 @@ and exits 1: check it and import it again.`)
 		line.Dead = &n
 	}
 	return printJSON(e, line)
+}
+
+// deleteEndpoint deletes the endpoint id from reg and makes its pending deliveries dead
+// letters (queue.DeadReasonUnsubscribed), as Dispatcher.Unsubscribe does with a registry,
+// and prints {"id":…,"dead_lettered":N}.
+func deleteEndpoint(ctx context.Context, e *env, st *openedStore, reg queue.Registry, id string) error {
+	err := reg.DeleteEndpoint(ctx, time.Now(), id)
+	if errors.Is(err, queue.ErrNotFound) {
+		return fmt.Errorf("no endpoint %q in the registry", id)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := st.Store.DeadLetterEndpoint(ctx, time.Now(), id, queue.DeadReasonUnsubscribed)
+	if err != nil {
+		return err
+	}
+	return printJSON(e, struct {
+		ID   string `json:"id"`
+		Dead int    `json:"dead_lettered"`
+	}{id, n})
 }
 
 // setEndpointState writes st for the endpoint id (queue.UpdateEndpointState:

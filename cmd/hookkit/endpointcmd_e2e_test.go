@@ -164,3 +164,48 @@ func TestE2EEndpointImportRefusesAsTheCLIDoes(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Empty(t, strings.TrimSpace(r.stdout), "nothing imported")
 }
+
+// TestE2EEndpointDeleteAndPurge: "endpoint delete" removes an endpoint from the registry
+// (no longer listed; its pending delivery dead-lettered as unsubscribed; deleting it again
+// is an error); "endpoint purge" drops the record of the deletion only once it is older
+// than --older-than, and needs a positive one.
+func TestE2EEndpointDeleteAndPurge(t *testing.T) {
+	dsn := storeDSN(t, "postgres")
+	recv := newCountingReceiver(t, 0, 0)
+	file := endpointsFile(t,
+		endpointJSONAt("all", recv.srv.URL+"/all", ""),
+		endpointJSONAt("orders", recv.srv.URL+"/orders", `,"filter":["order-*"]`))
+	t.Setenv(registryKeyEnv, "")
+	r := cli(t, "", "endpoint", "import", "--store", dsn, "--endpoints", file, "--plaintext", "--allow-http", "--allow-private")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, "", "publish", "--store", dsn, "--endpoints", file, "--type", "order-created")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	r = cli(t, "", "endpoint", "delete", "--store", dsn, "--id", "orders")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.JSONEq(t, `{"id":"orders","dead_lettered":1}`, r.stdout)
+	r = cli(t, "", "endpoint", "list", "--store", dsn)
+	require.Equal(t, 0, r.code, r.stderr)
+	eps := endpointLines(t, r.stdout)
+	assert.Len(t, eps, 1)
+	assert.Contains(t, eps, "all")
+	r = cli(t, "", "queue", "dead", "--store", dsn, "--endpoint", "orders")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"reason":"endpoint unsubscribed"`)
+	r = cli(t, "", "endpoint", "delete", "--store", dsn, "--id", "orders")
+	assert.Equal(t, 1, r.code, "deleted already")
+	requireOneLineError(t, r)
+
+	r = cli(t, "", "endpoint", "purge", "--store", dsn, "--older-than", "24h")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.JSONEq(t, `{"purged":0}`, r.stdout, "deleted a moment ago: kept")
+	r = cli(t, "", "endpoint", "purge", "--store", dsn, "--older-than", "1ns")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.JSONEq(t, `{"purged":1}`, r.stdout)
+	r = cli(t, "", "endpoint", "purge", "--store", dsn, "--older-than", "1ns")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.JSONEq(t, `{"purged":0}`, r.stdout, "nothing left")
+	r = cli(t, "", "endpoint", "purge", "--store", dsn)
+	assert.Equal(t, 2, r.code, "no --older-than")
+	requireOneLineError(t, r)
+}

@@ -34,14 +34,20 @@ type regRecord struct {
 	seq uint64 // of its last change
 }
 
-type regDeleted struct{ seq, version uint64 }
+type regDeleted struct {
+	seq, version uint64
+	at           time.Time // DeleteEndpoint's now
+}
 
 type regChange struct {
 	seq uint64
 	id  string
 }
 
-var _ queue.Registry = (*Registry)(nil)
+var (
+	_ queue.Registry      = (*Registry)(nil)
+	_ queue.DeletedPurger = (*Registry)(nil)
+)
 
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry {
@@ -149,7 +155,7 @@ func (r *Registry) GetEndpoints(_ context.Context, ids ...string) ([]queue.Endpo
 }
 
 // DeleteEndpoint implements queue.Registry.
-func (r *Registry) DeleteEndpoint(_ context.Context, _ time.Time, id string) error {
+func (r *Registry) DeleteEndpoint(_ context.Context, now time.Time, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec := r.eps[id]
@@ -158,8 +164,23 @@ func (r *Registry) DeleteEndpoint(_ context.Context, _ time.Time, id string) err
 	}
 	r.index(id, rec.e.Patterns, false)
 	delete(r.eps, id)
-	r.deleted[id] = regDeleted{seq: r.changed(id), version: rec.e.Version}
+	r.deleted[id] = regDeleted{seq: r.changed(id), version: rec.e.Version, at: now}
 	return nil
+}
+
+// PurgeDeleted implements queue.DeletedPurger: it forgets the endpoints deleted before
+// before (their changes leave the log at its next compaction).
+func (r *Registry) PurgeDeleted(_ context.Context, before time.Time) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for id, d := range r.deleted {
+		if d.at.Before(before) {
+			delete(r.deleted, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // MatchEndpoints implements queue.Registry: one map lookup per candidate key.

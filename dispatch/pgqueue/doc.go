@@ -243,7 +243,9 @@
 // writers' transaction ids and ListEndpoints pages by id: the design comment at the top
 // of registry.go says how, and what each costs. The lookups run with the plan settings
 // too (Plans that hold): on a registry that grew from empty, MatchEndpoints kept a plan
-// that read every pattern, 9 ms a Publish with 50,000 endpoints.
+// that read every pattern, 9 ms a Publish with 50,000 endpoints. A deleted endpoint
+// stays as a tombstone row until PurgeDeleted (queue.DeletedPurger; "hookkit endpoint
+// purge --older-than 168h") drops those deleted before a time, in one scan of the table.
 //
 // # Dependencies
 //

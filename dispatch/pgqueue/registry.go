@@ -40,7 +40,10 @@ import (
 //   - A deleted endpoint stays as a tombstone (deleted, no spec, no patterns) so that its
 //     version continues if it is created again and EndpointChanges reports the deletion.
 
-var _ queue.Registry = (*Store)(nil)
+var (
+	_ queue.Registry      = (*Store)(nil)
+	_ queue.DeletedPurger = (*Store)(nil)
+)
 
 // ecols are the columns of an endpoint row, in the order scanEndpoint reads them.
 const ecols = `e.version, e.paused_until, e.updated_at, e.max_in_flight, e.failures, e.ordered,
@@ -48,7 +51,7 @@ const ecols = `e.version, e.paused_until, e.updated_at, e.max_in_flight, e.failu
 
 // regSQL are the registry's statements for one schema.
 type regSQL struct {
-	lock, put, get, del, match, set, changes, list string
+	lock, put, get, del, purge, match, set, changes, list string
 }
 
 // regStatements caches the statements per quoted schema name (a Store's fields are
@@ -101,6 +104,11 @@ SELECT * FROM up e`),
 	DELETE FROM {s}.endpoint_patterns WHERE endpoint_id = $1 AND EXISTS (SELECT 1 FROM d)
 )
 SELECT count(*) FROM d`),
+		// The tombstones of endpoints deleted before $1, in one scan of the table. A row
+		// brought back meanwhile by a PutEndpoint (deleted false) is left, even one whose
+		// transaction commits while this DELETE waits for its lock: the condition is
+		// checked again on the row's latest version.
+		purge: r(`DELETE FROM {s}.endpoints WHERE deleted AND updated_at < $1`),
 		// The candidate keys of the type ($1 kinds, $2 values) looked up by equality in the
 		// primary key of endpoint_patterns: O(keys + matches) index probes.
 		match: r(`SELECT e.id, e.ordered FROM {s}.endpoints e
@@ -276,6 +284,16 @@ func (s *Store) DeleteEndpoint(ctx context.Context, now time.Time, id string) er
 		return queue.ErrNotFound
 	}
 	return nil
+}
+
+// PurgeDeleted implements queue.DeletedPurger: one DELETE of the tombstones of the
+// endpoints deleted before before.
+func (s *Store) PurgeDeleted(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, s.reg().purge, sqltime.Nanos(before))
+	if err != nil {
+		return 0, fmt.Errorf("hookkit/pgqueue: purge deleted endpoints: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // MatchEndpoints implements queue.Registry: one query that looks the candidate keys of

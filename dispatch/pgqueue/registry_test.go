@@ -12,4 +12,5 @@ import (
 // schema of its own.
 func TestRegistryConformance(t *testing.T) {
 	queuetest.RunRegistry(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
+	queuetest.RunDeletedPurger(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
 }

@@ -258,6 +258,22 @@ func CheckEndpoint(e Endpoint) error {
 	return nil
 }
 
+// DeletedPurger is an optional Registry extension for a registry that keeps a record of
+// each deleted endpoint, so that EndpointChanges reports the deletion and the versions of
+// an endpoint created again go on from the deleted one's (pgqueue and memqueue do): the
+// records of endpoints deleted long ago can be dropped. queuetest.RunDeletedPurger
+// checks it.
+type DeletedPurger interface {
+	// PurgeDeleted drops the records of the endpoints deleted before before (by the time
+	// DeleteEndpoint was given) and returns how many it dropped; live endpoints, and
+	// those deleted since, are left as they are. Once dropped, a deletion is no longer
+	// reported by EndpointChanges, and an endpoint created again under the ID starts
+	// again at version 1: purge only deletions every dispatcher on the registry has long
+	// read (its poll interval is seconds; a purge of those older than a day or a week
+	// leaves only a dispatcher cut off from the registry for that long unaware).
+	PurgeDeleted(ctx context.Context, before time.Time) (int, error)
+}
+
 // CheckState returns ErrInvalidEndpoint (wrapped) for a StateUpdate that SetEndpointState
 // must refuse: an unknown State or negative Failures; for implementations.
 func CheckState(st StateUpdate) error {
