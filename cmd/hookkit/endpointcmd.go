@@ -95,9 +95,9 @@ it is served again.
 
 Key rotation: give every worker and console the new HOOKKIT_REGISTRY_KEY with the old key
 in HOOKKIT_REGISTRY_OLD_KEYS, run "hookkit endpoint rekey", then drop the old key. Rekey
-is not compare-and-set against imports: an "endpoint import" (or a deletion) of the same
-endpoint while rekey runs may be undone by it; rekey then names that endpoint on stderr
-and exits 1: check it and import it again.`)
+writes each spec with a compare-and-set on the spec it read: an "endpoint import" or a
+deletion of the same endpoint while rekey runs is never undone (the imported spec is read
+again, and re-sealed if it needs it).`)
 	var storeDSN, id, endpointsFile string
 	var plaintext, allowHTTP, allowPrivate bool
 	var olderThan time.Duration
@@ -292,9 +292,11 @@ type rekeyCount struct {
 	Failed    int `json:"failed"`
 }
 
-// rekeyEndpoints re-seals every endpoint's spec under codec.Key, a page at a time. The
+// rekeyEndpoints re-seals every endpoint's spec under codec.Key, a page at a time. With a
+// registry that replaces a spec by compare-and-set (queue.SpecReplacer: pgqueue, memqueue)
+// it writes through replaceSpec, which undoes nothing written meanwhile. Otherwise the
 // record is written again with PutEndpoint, which keeps an existing endpoint's state
-// (queue.Registry's promise): a state change made meanwhile by a worker stays. A version
+// (queue.Registry's promise): a state change made meanwhile by a worker stays; a version
 // returned other than the one read + 1 says that something else wrote the record in
 // between (a state change, harmless; or an import or deletion, which the write may have
 // undone): that endpoint is reported.
@@ -318,6 +320,23 @@ func rekeyEndpoints(ctx context.Context, e *env, reg queue.Registry, codec dispa
 				return fmt.Errorf("endpoint %q: %w", rec.ID, err)
 			case !changed:
 				n.Unchanged++
+				continue
+			}
+			if sr, ok := reg.(queue.SpecReplacer); ok {
+				rekeyed, err := replaceSpec(ctx, e, sr, codec, rec, blob)
+				if errors.Is(err, dispatch.ErrSpecKey) || errors.Is(err, dispatch.ErrInvalidSpec) {
+					n.Failed++ // imported meanwhile under a key rekey does not have
+					fmt.Fprintf(e.stderr, "hookkit: endpoint %q: %v (left as it is)\n", rec.ID, err)
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("endpoint %q: %w", rec.ID, err)
+				}
+				if rekeyed {
+					n.Rekeyed++
+				} else {
+					n.Unchanged++
+				}
 				continue
 			}
 			got, err := reg.PutEndpoint(ctx, queue.Endpoint{ID: rec.ID, Spec: blob, Patterns: rec.Patterns, Ordered: rec.Ordered,
@@ -344,6 +363,35 @@ func rekeyEndpoints(ctx context.Context, e *env, reg queue.Registry, codec dispa
 		return fmt.Errorf("rekey: %d endpoint(s) not opened with the configured keys, %d changed meanwhile (see above)", n.Failed, len(raced))
 	}
 	return nil
+}
+
+// replaceSpec writes blob, rec's spec re-sealed, with a compare-and-set on the spec read
+// (queue.SpecReplacer): a state change meanwhile is kept, and an import meanwhile is not
+// undone: its spec is read again and re-sealed in turn if it needs it (an import seals
+// with the current key already), a few times. It reports whether it wrote a spec: not
+// when the endpoint was deleted meanwhile, or re-written under the key by another.
+func replaceSpec(ctx context.Context, e *env, sr queue.SpecReplacer, codec dispatch.SpecCodec, rec queue.Endpoint, blob []byte) (bool, error) {
+	for range 5 {
+		cur, err := sr.ReplaceSpec(ctx, rec.ID, rec.Spec, blob, time.Now())
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, queue.ErrNotFound):
+			fmt.Fprintf(e.stderr, "hookkit: endpoint %q was deleted while it was re-sealed (nothing to do)\n", rec.ID)
+			return false, nil
+		case !errors.Is(err, queue.ErrVersionConflict):
+			return false, err
+		}
+		changed := false
+		if blob, changed, err = codec.Reseal(cur.ID, cur.Spec); err != nil {
+			return false, err
+		}
+		if !changed {
+			return false, nil // written meanwhile under the current key
+		}
+		rec = cur
+	}
+	return false, fmt.Errorf("its spec keeps changing; run rekey again")
 }
 
 // registryKey reads HOOKKIT_REGISTRY_KEY: nil when unset.

@@ -1,6 +1,7 @@
 package memqueue
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -47,6 +48,7 @@ type regChange struct {
 var (
 	_ queue.Registry      = (*Registry)(nil)
 	_ queue.DeletedPurger = (*Registry)(nil)
+	_ queue.SpecReplacer  = (*Registry)(nil)
 )
 
 // NewRegistry returns an empty Registry.
@@ -230,6 +232,24 @@ func (r *Registry) SetEndpointState(_ context.Context, id string, version uint64
 	}
 	rec.e.State, rec.e.Failures, rec.e.PausedUntil, rec.e.Reason = st.State, st.Failures, st.PausedUntil, st.Reason
 	rec.e.UpdatedAt = st.UpdatedAt
+	rec.e.Version++
+	rec.seq = r.changed(id)
+	return copyEndpoint(rec.e), nil
+}
+
+// ReplaceSpec implements queue.SpecReplacer.
+func (r *Registry) ReplaceSpec(_ context.Context, id string, old, spec []byte, now time.Time) (queue.Endpoint, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.eps[id]
+	if rec == nil {
+		return queue.Endpoint{}, queue.ErrNotFound
+	}
+	if !bytes.Equal(rec.e.Spec, old) {
+		return copyEndpoint(rec.e), fmt.Errorf("%w: the spec of %q changed", queue.ErrVersionConflict, id)
+	}
+	rec.e.Spec = bytes.Clone(spec)
+	rec.e.UpdatedAt = now
 	rec.e.Version++
 	rec.seq = r.changed(id)
 	return copyEndpoint(rec.e), nil

@@ -43,6 +43,7 @@ import (
 var (
 	_ queue.Registry      = (*Store)(nil)
 	_ queue.DeletedPurger = (*Store)(nil)
+	_ queue.SpecReplacer  = (*Store)(nil)
 )
 
 // ecols are the columns of an endpoint row, in the order scanEndpoint reads them.
@@ -51,7 +52,7 @@ const ecols = `e.version, e.paused_until, e.updated_at, e.max_in_flight, e.failu
 
 // regSQL are the registry's statements for one schema.
 type regSQL struct {
-	lock, put, get, del, purge, match, set, changes, list string
+	lock, put, get, del, purge, match, set, replace, changes, list string
 }
 
 // regStatements caches the statements per quoted schema name (a Store's fields are
@@ -119,6 +120,12 @@ ORDER BY e.id`),
 		set: r(`UPDATE {s}.endpoints e SET state = $3, failures = $4, paused_until = $5, reason = $6,
 	updated_at = $7, version = e.version + 1, xid = pg_current_xact_id()
 WHERE e.id = $1 AND e.version = $2 AND NOT e.deleted
+RETURNING ` + ecols),
+		// ReplaceSpec: compare-and-set on the spec ($2 the one read, $3 the new one, $4
+		// updated_at). A PutEndpoint meanwhile holds the row's lock until it commits; the
+		// condition is then checked again on the row it wrote.
+		replace: r(`UPDATE {s}.endpoints e SET spec = $3, updated_at = $4, version = e.version + 1, xid = pg_current_xact_id()
+WHERE e.id = $1 AND e.spec = $2 AND NOT e.deleted
 RETURNING ` + ecols),
 		// The horizon is the oldest transaction still running: every transaction below it
 		// has ended, so the rows they wrote are all visible to this statement. $1 cursor,
@@ -349,6 +356,36 @@ func (s *Store) SetEndpointState(ctx context.Context, id string, version uint64,
 		return queue.Endpoint{}, queue.ErrNotFound
 	}
 	return cur[0], fmt.Errorf("%w: %q is at version %d, not %d", queue.ErrVersionConflict, id, cur[0].Version, version)
+}
+
+// ReplaceSpec implements queue.SpecReplacer: one UPDATE, and on no row a read that tells
+// a conflict from a missing endpoint.
+func (s *Store) ReplaceSpec(ctx context.Context, id string, old, spec []byte, now time.Time) (queue.Endpoint, error) {
+	if old == nil {
+		old = []byte{}
+	}
+	if spec == nil {
+		spec = []byte{}
+	}
+	rows, err := s.pool.Query(ctx, s.reg().replace, id, old, spec, sqltime.Nanos(now))
+	if err != nil {
+		return queue.Endpoint{}, fmt.Errorf("hookkit/pgqueue: replace endpoint spec: %w", err)
+	}
+	e, err := oneEndpoint(rows)
+	switch {
+	case err == nil:
+		return e, nil
+	case !errors.Is(err, queue.ErrNotFound):
+		return queue.Endpoint{}, fmt.Errorf("hookkit/pgqueue: replace endpoint spec: %w", err)
+	}
+	cur, err := s.GetEndpoints(ctx, id)
+	if err != nil {
+		return queue.Endpoint{}, err
+	}
+	if len(cur) == 0 {
+		return queue.Endpoint{}, queue.ErrNotFound
+	}
+	return cur[0], fmt.Errorf("%w: the spec of %q changed", queue.ErrVersionConflict, id)
 }
 
 // EndpointChanges implements queue.Registry: one query on the index of the rows' xid,

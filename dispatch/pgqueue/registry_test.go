@@ -13,4 +13,5 @@ import (
 func TestRegistryConformance(t *testing.T) {
 	queuetest.RunRegistry(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
 	queuetest.RunDeletedPurger(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
+	queuetest.RunSpecReplacer(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
 }

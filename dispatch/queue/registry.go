@@ -258,6 +258,20 @@ func CheckEndpoint(e Endpoint) error {
 	return nil
 }
 
+// SpecReplacer is an optional Registry extension for re-sealing specs under a new key
+// (dispatch.SpecCodec.Reseal, "hookkit endpoint rekey") without undoing a write made in
+// between: PutEndpoint of the re-sealed spec would overwrite a description imported
+// since it was read. queuetest.RunSpecReplacer checks it.
+type SpecReplacer interface {
+	// ReplaceSpec stores spec as the endpoint's Spec only while its stored Spec is still
+	// old, byte for byte (a compare-and-set on the spec: a state change meanwhile does not
+	// conflict, a PutEndpoint does), keeping everything else but the version (one more)
+	// and UpdatedAt (now), and reporting the change in EndpointChanges. It returns the
+	// record written; ErrVersionConflict (wrapped), with the current record, when the
+	// stored Spec is no longer old; ErrNotFound when there is no such endpoint.
+	ReplaceSpec(ctx context.Context, id string, old, spec []byte, now time.Time) (Endpoint, error)
+}
+
 // DeletedPurger is an optional Registry extension for a registry that keeps a record of
 // each deleted endpoint, so that EndpointChanges reports the deletion and the versions of
 // an endpoint created again go on from the deleted one's (pgqueue and memqueue do): the
