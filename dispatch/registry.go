@@ -77,41 +77,127 @@ func (d *Dispatcher) Registry() queue.Registry {
 // errors are those of EndpointSpec.Subscription, Subscribe's checks (the URL, the
 // timeout), ErrSpecSecrets, and the registry's.
 func (d *Dispatcher) Register(ctx context.Context, spec EndpointSpec) error {
-	var opts SpecOptions
-	if d.reg != nil {
-		opts = d.reg.opts
-	} else {
-		opts = d.cfg.SpecOptions
-	}
-	sub, err := spec.Subscription(opts)
-	if err != nil {
-		return err
-	}
 	if d.reg == nil {
+		sub, err := spec.Subscription(d.cfg.SpecOptions)
+		if err != nil {
+			return err
+		}
 		return d.Subscribe(sub)
 	}
-	if _, _, err := d.prepare(sub); err != nil {
+	e, err := d.registryRecord(spec)
+	if err != nil {
 		return err
 	}
 	if d.closed.Load() {
 		return ErrClosed
 	}
+	rec, err := d.reg.r.PutEndpoint(ctx, e)
+	if err != nil {
+		return err
+	}
+	d.registered(rec)
+	return nil
+}
+
+// RegisterMany is Register of each of specs, in order. Every spec is checked first: one
+// that Register would refuse is a *RegisterError naming it, and nothing is registered.
+// With a Config.Registry that writes many at once (queue.EndpointsPutter: pgqueue,
+// memqueue) they are written in one transaction, all or none, in a few round trips (an
+// import of thousands of endpoints takes seconds, not minutes); with another registry
+// one PutEndpoint each, so that a failure of the registry may leave the first ones
+// written. Without a registry it subscribes each (only a Shutdown meanwhile can stop it
+// part way: ErrClosed).
+func (d *Dispatcher) RegisterMany(ctx context.Context, specs ...EndpointSpec) error {
+	if d.reg == nil {
+		subs := make([]Subscription, len(specs))
+		for i, spec := range specs {
+			sub, err := spec.Subscription(d.cfg.SpecOptions)
+			if err == nil {
+				_, _, err = d.prepare(sub)
+			}
+			if err != nil {
+				return &RegisterError{Index: i, ID: spec.ID, Err: err}
+			}
+			subs[i] = sub
+		}
+		for i, sub := range subs {
+			if err := d.Subscribe(sub); err != nil {
+				return &RegisterError{Index: i, ID: sub.Endpoint.ID, Err: err}
+			}
+		}
+		return nil
+	}
+	es := make([]queue.Endpoint, len(specs))
+	for i, spec := range specs {
+		e, err := d.registryRecord(spec)
+		if err != nil {
+			return &RegisterError{Index: i, ID: spec.ID, Err: err}
+		}
+		es[i] = e
+	}
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if p, ok := d.reg.r.(queue.EndpointsPutter); ok {
+		recs, err := p.PutEndpoints(ctx, es)
+		if err != nil {
+			return err
+		}
+		d.registered(recs...)
+		return nil
+	}
+	for _, e := range es {
+		rec, err := d.reg.r.PutEndpoint(ctx, e)
+		if err != nil {
+			return err
+		}
+		d.registered(rec)
+	}
+	return nil
+}
+
+// RegisterError is RegisterMany's error for a spec that Register would refuse: nothing of
+// the call was registered.
+type RegisterError struct {
+	Index int    // the spec's position among RegisterMany's
+	ID    string // its endpoint ID
+	Err   error
+}
+
+func (e *RegisterError) Error() string { return fmt.Sprintf("endpoint %q: %v", e.ID, e.Err) }
+
+// Unwrap returns the reason.
+func (e *RegisterError) Unwrap() error { return e.Err }
+
+// registryRecord checks spec as Register does (its Subscription, and the endpoint as
+// Subscribe checks it) and returns the record to write: the spec sealed, its patterns.
+func (d *Dispatcher) registryRecord(spec EndpointSpec) (queue.Endpoint, error) {
+	sub, err := spec.Subscription(d.reg.opts)
+	if err != nil {
+		return queue.Endpoint{}, err
+	}
+	if _, _, err := d.prepare(sub); err != nil {
+		return queue.Endpoint{}, err
+	}
 	blob, err := d.reg.codec.Seal(spec)
 	if err != nil {
-		return err
+		return queue.Endpoint{}, err
 	}
-	rec, err := d.reg.r.PutEndpoint(ctx, queue.Endpoint{ID: spec.ID, Spec: blob, Patterns: queue.PatternsOf(sub.Filter),
-		Ordered: spec.Ordered, MaxInFlight: max(spec.MaxInFlight, 0), UpdatedAt: d.now()})
-	if err != nil {
-		return err
-	}
+	return queue.Endpoint{ID: spec.ID, Spec: blob, Patterns: queue.PatternsOf(sub.Filter),
+		Ordered: spec.Ordered, MaxInFlight: max(spec.MaxInFlight, 0), UpdatedAt: d.now()}, nil
+}
+
+// registered updates the cached endpoints among recs, just written, and wakes the
+// dispatchers.
+func (d *Dispatcher) registered(recs ...queue.Endpoint) {
 	d.mu.Lock()
-	if e := d.reg.entries[rec.ID]; e != nil {
-		d.applyRecord(e, rec)
+	for _, rec := range recs {
+		if e := d.reg.entries[rec.ID]; e != nil {
+			d.applyRecord(e, rec)
+		}
 	}
 	d.mu.Unlock()
 	d.Notify()
-	return nil
 }
 
 // unregister is Unsubscribe with a registry.

@@ -47,6 +47,35 @@ func ExampleDispatcher_Register() {
 	// 0 <nil>
 }
 
+// RegisterMany checks every spec before it writes anything, then writes them all at
+// once (one transaction with pgqueue): an import of many endpoints, all or none.
+func ExampleDispatcher_RegisterMany() {
+	ctx := context.Background()
+	registry := memqueue.NewRegistry()
+	s, _ := sender.New(sender.Config{})
+	d, _ := dispatch.New(s, nil, dispatch.Config{Registry: registry}) // no secrets below: no key needed
+
+	err := d.RegisterMany(ctx,
+		dispatch.EndpointSpec{ID: "acme", URL: "https://hooks.acme.example/orders", Filter: []string{"order.*"}},
+		dispatch.EndpointSpec{ID: "globex", URL: "http://hooks.globex.example/"}, // plain http: refused
+	)
+	var re *dispatch.RegisterError
+	fmt.Println(errors.As(err, &re), re.Index, re.ID)
+	page, _ := registry.ListEndpoints(ctx, "", 0)
+	fmt.Println(len(page.Endpoints), "registered")
+
+	err = d.RegisterMany(ctx,
+		dispatch.EndpointSpec{ID: "acme", URL: "https://hooks.acme.example/orders", Filter: []string{"order.*"}},
+		dispatch.EndpointSpec{ID: "globex", URL: "https://hooks.globex.example/"},
+	)
+	page, _ = registry.ListEndpoints(ctx, "", 0)
+	fmt.Println(err, len(page.Endpoints), "registered")
+	// Output:
+	// true 1 globex
+	// 0 registered
+	// <nil> 2 registered
+}
+
 // A SpecCodec seals an endpoint's spec for the registry: nothing of it is readable
 // without the key, and it opens only as the record of its own endpoint.
 func ExampleSpecCodec() {

@@ -255,9 +255,10 @@ func setEndpointState(ctx context.Context, reg queue.Registry, id string, st que
 }
 
 // importEndpoints registers specs, in order, through a dispatcher on reg that is never
-// started (dispatch.Dispatcher.Register: the spec checked, sealed with codec.Key or in
-// clear if codec.AllowPlaintext, written with its patterns; an endpoint already there
-// keeps its state) and prints {"imported":N}. Its Sender never dials; its lease is
+// started (dispatch.Dispatcher.RegisterMany: every spec checked, sealed with codec.Key or
+// in clear if codec.AllowPlaintext, then all written with their patterns, in one
+// transaction with pgqueue; an endpoint already there keeps its state) and prints
+// {"imported":N}. Its Sender never dials; its lease is
 // unbounded, as the workers' --lease-for is not known here (each worker checks an
 // endpoint's timeout against its own).
 func importEndpoints(ctx context.Context, e *env, reg queue.Registry, codec dispatch.SpecCodec, opt endpointsOptions, specs []dispatch.EndpointSpec) error {
@@ -273,14 +274,13 @@ func importEndpoints(ctx context.Context, e *env, reg queue.Registry, codec disp
 		return err
 	}
 	defer func() { _ = d.Shutdown(context.WithoutCancel(ctx)) }()
-	for _, spec := range specs {
-		err := d.Register(ctx, spec)
-		if errors.Is(err, dispatch.ErrSpecSecrets) {
-			return usagef("endpoint %q has secrets: set %s (32 bytes, base64 or hex) or give --plaintext", spec.ID, registryKeyEnv)
-		}
-		if err != nil {
-			return fmt.Errorf("endpoint %q: %w", spec.ID, err)
-		}
+	err = d.RegisterMany(ctx, specs...)
+	var re *dispatch.RegisterError
+	if errors.As(err, &re) && errors.Is(err, dispatch.ErrSpecSecrets) {
+		return usagef("endpoint %q has secrets: set %s (32 bytes, base64 or hex) or give --plaintext", re.ID, registryKeyEnv)
+	}
+	if err != nil {
+		return err // a *RegisterError names the endpoint
 	}
 	return printJSON(e, map[string]int{"imported": len(specs)})
 }

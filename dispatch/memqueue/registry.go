@@ -46,9 +46,10 @@ type regChange struct {
 }
 
 var (
-	_ queue.Registry      = (*Registry)(nil)
-	_ queue.DeletedPurger = (*Registry)(nil)
-	_ queue.SpecReplacer  = (*Registry)(nil)
+	_ queue.Registry        = (*Registry)(nil)
+	_ queue.DeletedPurger   = (*Registry)(nil)
+	_ queue.SpecReplacer    = (*Registry)(nil)
+	_ queue.EndpointsPutter = (*Registry)(nil)
 )
 
 // NewRegistry returns an empty Registry.
@@ -116,10 +117,32 @@ func (r *Registry) PutEndpoint(_ context.Context, e queue.Endpoint) (queue.Endpo
 	if err := queue.CheckEndpoint(e); err != nil {
 		return queue.Endpoint{}, err
 	}
-	e = copyEndpoint(e)
-	e.Deleted = false
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.put(e), nil
+}
+
+// PutEndpoints implements queue.EndpointsPutter: every endpoint checked, then all put
+// under one hold of the lock.
+func (r *Registry) PutEndpoints(_ context.Context, es []queue.Endpoint) ([]queue.Endpoint, error) {
+	for _, e := range es {
+		if err := queue.CheckEndpoint(e); err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", e.ID, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]queue.Endpoint, len(es))
+	for i, e := range es {
+		out[i] = r.put(e)
+	}
+	return out, nil
+}
+
+// put stores e, checked, and returns a copy of the record. Caller holds mu.
+func (r *Registry) put(e queue.Endpoint) queue.Endpoint {
+	e = copyEndpoint(e)
+	e.Deleted = false
 	if old := r.eps[e.ID]; old != nil {
 		r.index(e.ID, old.e.Patterns, false)
 		e.State, e.Failures, e.PausedUntil, e.Reason = old.e.State, old.e.Failures, old.e.PausedUntil, old.e.Reason
@@ -135,7 +158,7 @@ func (r *Registry) PutEndpoint(_ context.Context, e queue.Endpoint) (queue.Endpo
 	rec := &regRecord{e: e}
 	r.eps[e.ID] = rec
 	rec.seq = r.changed(e.ID)
-	return copyEndpoint(e), nil
+	return copyEndpoint(e)
 }
 
 // GetEndpoints implements queue.Registry.

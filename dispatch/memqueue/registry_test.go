@@ -15,6 +15,7 @@ func TestRegistryConformance(t *testing.T) {
 	queuetest.RunRegistry(t, func(*testing.T) queue.Registry { return memqueue.NewRegistry() })
 	queuetest.RunDeletedPurger(t, func(*testing.T) queue.Registry { return memqueue.NewRegistry() })
 	queuetest.RunSpecReplacer(t, func(*testing.T) queue.Registry { return memqueue.NewRegistry() })
+	queuetest.RunEndpointsPutter(t, func(*testing.T) queue.Registry { return memqueue.NewRegistry() })
 }
 
 // TestRegistryLogCompacted: 10 endpoints put 100 times each keep the change log near 10

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,9 +42,10 @@ import (
 //     version continues if it is created again and EndpointChanges reports the deletion.
 
 var (
-	_ queue.Registry      = (*Store)(nil)
-	_ queue.DeletedPurger = (*Store)(nil)
-	_ queue.SpecReplacer  = (*Store)(nil)
+	_ queue.Registry        = (*Store)(nil)
+	_ queue.DeletedPurger   = (*Store)(nil)
+	_ queue.SpecReplacer    = (*Store)(nil)
+	_ queue.EndpointsPutter = (*Store)(nil)
 )
 
 // ecols are the columns of an endpoint row, in the order scanEndpoint reads them.
@@ -52,7 +54,7 @@ const ecols = `e.version, e.paused_until, e.updated_at, e.max_in_flight, e.failu
 
 // regSQL are the registry's statements for one schema.
 type regSQL struct {
-	lock, put, get, del, purge, match, set, replace, changes, list string
+	lock, lockMany, put, get, del, purge, match, set, replace, changes, list string
 }
 
 // regStatements caches the statements per quoted schema name (a Store's fields are
@@ -70,6 +72,9 @@ func (s *Store) reg() *regSQL {
 		// last writer left. SetEndpointState needs no lock: its UPDATE ... WHERE version
 		// is the compare-and-set.
 		lock: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		// PutEndpoints: the locks of many endpoints ($1, sorted: unnest keeps the array's
+		// order), so that two of them over the same endpoints wait instead of deadlocking.
+		lockMany: `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`,
 		// $1 id, $2 spec, $3 kinds, $4 values, $5 ordered, $6 max, $7 state, $8 failures,
 		// $9 paused_until, $10 reason, $11 updated_at. A tombstone comes back as a new
 		// record (the argument's state) with a version above its last one.
@@ -187,18 +192,10 @@ func (s *Store) PutEndpoint(ctx context.Context, e queue.Endpoint) (queue.Endpoi
 	if err := queue.CheckEndpoint(e); err != nil {
 		return queue.Endpoint{}, err
 	}
-	if e.State == "" {
-		e.State = queue.EndpointActive
-	}
-	if e.Spec == nil {
-		e.Spec = []byte{}
-	}
 	q := s.reg()
-	kinds, values := patternArrays(e.Patterns)
 	b := &pgx.Batch{}
 	b.Queue(q.lock, s.registryKey(e.ID))
-	b.Queue(q.put, e.ID, e.Spec, kinds, values, e.Ordered, e.MaxInFlight, string(e.State), e.Failures,
-		sqltime.Nanos(e.PausedUntil), e.Reason, sqltime.Nanos(e.UpdatedAt))
+	b.Queue(q.put, putArgs(e)...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -213,6 +210,90 @@ func (s *Store) PutEndpoint(ctx context.Context, e queue.Endpoint) (queue.Endpoi
 		return queue.Endpoint{}, fmt.Errorf("hookkit/pgqueue: put endpoint: %w", err)
 	}
 	return out, br.Close()
+}
+
+// putArgs are the arguments of the put statement for e.
+func putArgs(e queue.Endpoint) []any {
+	if e.State == "" {
+		e.State = queue.EndpointActive
+	}
+	if e.Spec == nil {
+		e.Spec = []byte{}
+	}
+	kinds, values := patternArrays(e.Patterns)
+	return []any{e.ID, e.Spec, kinds, values, e.Ordered, e.MaxInFlight, string(e.State), e.Failures,
+		sqltime.Nanos(e.PausedUntil), e.Reason, sqltime.Nanos(e.UpdatedAt)}
+}
+
+// putChunk is how many put statements PutEndpoints sends in one round trip.
+const putChunk = 500
+
+// PutEndpoints implements queue.EndpointsPutter: one transaction that takes the locks
+// of every endpoint first, in key order, then runs PutEndpoint's statement for each, 500
+// to a round trip.
+func (s *Store) PutEndpoints(ctx context.Context, es []queue.Endpoint) ([]queue.Endpoint, error) {
+	for _, e := range es {
+		if err := queue.CheckEndpoint(e); err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", e.ID, err)
+		}
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(es))
+	for i, e := range es {
+		keys[i] = s.registryKey(e.ID)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	q := s.reg()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/pgqueue: put endpoints: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	out := make([]queue.Endpoint, 0, len(es))
+	for start := 0; start < len(es); start += putChunk {
+		chunk := es[start:min(start+putChunk, len(es))]
+		b := &pgx.Batch{}
+		if start == 0 {
+			b.Queue(q.lockMany, keys)
+		}
+		for _, e := range chunk {
+			b.Queue(q.put, putArgs(e)...)
+		}
+		if err := sendPuts(ctx, tx, b, start == 0, len(chunk), &out); err != nil {
+			return nil, fmt.Errorf("hookkit/pgqueue: put endpoints: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("hookkit/pgqueue: put endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// sendPuts sends b in tx and reads its results: the locks first when locks is set, then n
+// endpoints, appended to out.
+func sendPuts(ctx context.Context, tx pgx.Tx, b *pgx.Batch, locks bool, n int, out *[]queue.Endpoint) error {
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if locks {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	for range n {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		e, err := oneEndpoint(rows)
+		if err != nil {
+			return err
+		}
+		*out = append(*out, e)
+	}
+	return br.Close()
 }
 
 // oneEndpoint reads the one row of rows (ErrNotFound for none) and closes them.

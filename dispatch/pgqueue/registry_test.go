@@ -14,4 +14,5 @@ func TestRegistryConformance(t *testing.T) {
 	queuetest.RunRegistry(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
 	queuetest.RunDeletedPurger(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
 	queuetest.RunSpecReplacer(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
+	queuetest.RunEndpointsPutter(t, func(t *testing.T) queue.Registry { return newStore(t, pgqueue.Config{}) })
 }

@@ -258,6 +258,16 @@ func CheckEndpoint(e Endpoint) error {
 	return nil
 }
 
+// EndpointsPutter is an optional Registry extension for writing many endpoints at once
+// (dispatch.Dispatcher.RegisterMany, "hookkit endpoint import"): one transaction and a
+// few round trips instead of one each. queuetest.RunEndpointsPutter checks it.
+type EndpointsPutter interface {
+	// PutEndpoints is PutEndpoint of each of es, in order (of two with one ID, the later
+	// wins), all or none: an invalid one (ErrInvalidEndpoint, wrapped) or any failure
+	// stores nothing. It returns the records written, in the order of es.
+	PutEndpoints(ctx context.Context, es []Endpoint) ([]Endpoint, error)
+}
+
 // SpecReplacer is an optional Registry extension for re-sealing specs under a new key
 // (dispatch.SpecCodec.Reseal, "hookkit endpoint rekey") without undoing a write made in
 // between: PutEndpoint of the re-sealed spec would overwrite a description imported

@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,5 +117,75 @@ func RunSpecReplacer(t *testing.T, newRegistry func(t *testing.T) queue.Registry
 		require.NoError(t, r.DeleteEndpoint(ctx, T0, "ep"))
 		_, err = sr.ReplaceSpec(ctx, "ep", []byte("imported"), []byte("x"), T0)
 		assert.ErrorIs(t, err, queue.ErrNotFound, "deleted")
+	})
+}
+
+// RunEndpointsPutter checks queue.EndpointsPutter with registries made by newRegistry,
+// which must implement it and return a new empty registry each time: PutEndpoints is
+// PutEndpoint of each, in order (the later of two with one ID wins; an existing
+// endpoint keeps its state), all or none (an invalid endpoint stores nothing), for more
+// endpoints than a SQL store sends in one round trip.
+func RunEndpointsPutter(t *testing.T, newRegistry func(t *testing.T) queue.Registry) {
+	t.Helper()
+	bulk := func(t *testing.T, r queue.Registry) queue.EndpointsPutter {
+		t.Helper()
+		p, ok := r.(queue.EndpointsPutter)
+		require.True(t, ok, "the registry implements queue.EndpointsPutter")
+		return p
+	}
+	t.Run("InOrderKeepingState", func(t *testing.T) {
+		ctx := context.Background()
+		r := newRegistry(t)
+		p := bulk(t, r)
+		x := put(t, r, regEndpoint(t, "x", "order.*"))
+		_, err := r.SetEndpointState(ctx, "x", x.Version, queue.StateUpdate{State: queue.EndpointDisabled, Reason: "410 Gone", UpdatedAt: T0})
+		require.NoError(t, err)
+		a2, x2 := regEndpoint(t, "a", "invoice.*"), regEndpoint(t, "x", "order.*")
+		x2.Spec = []byte("x, imported again")
+		got, err := p.PutEndpoints(ctx, []queue.Endpoint{regEndpoint(t, "a", "order.*"), regEndpoint(t, "b"), a2, x2})
+		require.NoError(t, err)
+		require.Len(t, got, 4)
+		assert.Equal(t, []string{"a", "b", "a", "x"}, []string{got[0].ID, got[1].ID, got[2].ID, got[3].ID}, "in the order given")
+		assert.Equal(t, got[0].Version+1, got[2].Version, "the second put of a follows the first")
+		assert.Equal(t, queue.EndpointDisabled, got[3].State, "an existing endpoint keeps its state")
+		stored, ok := get(t, r, "x")
+		require.True(t, ok)
+		assert.Equal(t, []byte("x, imported again"), stored.Spec)
+		assert.Equal(t, queue.EndpointDisabled, stored.State)
+		assert.ElementsMatch(t, []string{"a", "b"}, matchIDs(t, r, "invoice.paid"), "a's later patterns, b every type")
+		assert.Equal(t, []string{"b"}, matchIDs(t, r, "order.created"), "x is disabled, a no longer takes orders")
+	})
+	t.Run("AllOrNothing", func(t *testing.T) {
+		ctx := context.Background()
+		r := newRegistry(t)
+		p := bulk(t, r)
+		put(t, r, regEndpoint(t, "x"))
+		bad := regEndpoint(t, "bad")
+		bad.MaxInFlight = -1
+		changed := regEndpoint(t, "x")
+		changed.Spec = []byte("changed")
+		_, err := p.PutEndpoints(ctx, []queue.Endpoint{regEndpoint(t, "new"), changed, bad})
+		require.ErrorIs(t, err, queue.ErrInvalidEndpoint)
+		_, ok := get(t, r, "new")
+		assert.False(t, ok, "nothing stored")
+		stored, _ := get(t, r, "x")
+		assert.Equal(t, []byte("spec of x"), stored.Spec, "nothing changed")
+	})
+	t.Run("Many", func(t *testing.T) {
+		ctx := context.Background()
+		r := newRegistry(t)
+		p := bulk(t, r)
+		es := make([]queue.Endpoint, 1_200)
+		for i := range es {
+			es[i] = regEndpoint(t, fmt.Sprintf("ep%04d", i), "order.*")
+		}
+		got, err := p.PutEndpoints(ctx, es)
+		require.NoError(t, err)
+		require.Len(t, got, len(es))
+		assert.Equal(t, "ep1199", got[1199].ID)
+		page, err := r.ListEndpoints(ctx, "", 0)
+		require.NoError(t, err)
+		assert.Len(t, page.Endpoints, len(es))
+		assert.Len(t, matchIDs(t, r, "order.created"), len(es))
 	})
 }
