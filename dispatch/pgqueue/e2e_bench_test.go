@@ -77,6 +77,16 @@ func (r *e2eRates) logRatios(b *testing.B, base string, variants ...string) {
 	}
 }
 
+// e2eReceiver starts a loopback receiver answering 204 at once, closed at the end of b.
+func e2eReceiver(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
 // e2eSender returns a sender allowed to deliver to loopback over plain HTTP.
 func e2eSender(b *testing.B) *sender.Sender {
 	s, err := sender.New(sender.Config{AllowPrivate: true, AllowHTTP: true})
@@ -222,11 +232,7 @@ func startE2E(b *testing.B, d *dispatch.Dispatcher) {
 //
 //	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench 'BenchmarkDispatchEndToEnd$' -benchtime 3s -v .
 func BenchmarkDispatchEndToEnd(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	srv := e2eReceiver(b)
 	snd := e2eSender(b)
 	evs := make([]*event.Event, 64)
 	for i := range evs {
@@ -306,11 +312,7 @@ func BenchmarkDispatchEndToEnd(b *testing.B) {
 //
 //	cd dispatch/pgqueue && HOOKKIT_TEST_POSTGRES=… go test -run '^$' -bench 'BenchmarkDispatchLatency$' -benchtime 2000x -count 3 .
 func BenchmarkDispatchLatency(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	srv := e2eReceiver(b)
 	snd := e2eSender(b)
 	ev, err := event.New("order-created", map[string]string{"order": "1"})
 	if err != nil {
