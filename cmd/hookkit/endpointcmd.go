@@ -70,8 +70,9 @@ it is served again.
   list     prints each endpoint, one JSON line each, in id order: its state (active,
            failing, paused, probing, disabled), failures, reason, filter, version
   import   writes the endpoints of --endpoints FILE (the format of "hookkit publish
-           --help") to the registry and prints {"imported":N}; endpoints already there
-           keep their state. Their secrets are sealed with the 32-byte key in the
+           --help") to the registry, all or none (every one checked first, then all
+           written in one transaction), and prints {"imported":N}; endpoints already
+           there keep their state. Their secrets are sealed with the 32-byte key in the
            environment variable HOOKKIT_REGISTRY_KEY (base64 or hex; every worker needs
            the same); without one they are refused unless --plaintext
   enable   makes the endpoint --id active again
