@@ -189,7 +189,10 @@ func (s *Store) enqueueBatch(batch []*enqueueReq) {
 	if err == nil {
 		err = s.run(ctx, s.pool, in, true)
 		if err == nil {
-			seqs := in.seqsByID()
+			var seqs map[string]int64 // only for an EnqueueLeased among them
+			if leased {
+				seqs = in.seqsByID()
+			}
 			for _, r := range batch {
 				if r.tokens != nil {
 					leasedBack(r.ds, r.tokens, seqs)
