@@ -40,3 +40,42 @@ func ExampleNew() {
 	// 1 retryable
 	// 0 1
 }
+
+// A Journal is told every change a Store makes, so that a durable store built on it
+// (sqlitequeue's Exclusive mode) can write the changes out and, after a restart, give
+// the deliveries back with Load. Leases are not changes: the delivery loaded is
+// leasable at once.
+func ExampleConfig_journal() {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	kept := map[uint64]queue.Delivery{} // what a durable store would hold
+	store := memqueue.New(memqueue.Config{Journal: func(c *memqueue.Change) {
+		switch c.Kind {
+		case memqueue.ChangeEnqueued:
+			kept[c.Seq] = *c.Delivery
+		case memqueue.ChangeAcked:
+			delete(kept, c.Seq)
+		}
+		fmt.Println("change", c.Kind, c.ID)
+	}})
+
+	ev, _ := event.New("order-created", map[string]string{"orderId": "o-1"})
+	enc, _ := ev.Encode()
+	_ = store.Enqueue(ctx, queue.Delivery{ID: "d-1", EndpointID: "acme", Event: enc, Created: now, Due: now},
+		queue.Delivery{ID: "d-2", EndpointID: "acme", Event: enc, Created: now, Due: now})
+	ds, _ := store.Lease(ctx, queue.LeaseRequest{Now: now, Max: 2, For: time.Hour})
+	_, _ = store.Complete(ctx, now, queue.Ack(ds[0].ID, ds[0].Lease))
+
+	// A restart: d-2 is still leased in the old store, leasable at once in the new one.
+	restarted := memqueue.New(memqueue.Config{})
+	for _, d := range kept {
+		_ = restarted.Load(0, d)
+	}
+	ds, _ = restarted.Lease(ctx, queue.LeaseRequest{Now: now, Max: 2, For: time.Hour})
+	fmt.Println(len(ds), ds[0].ID, ds[0].Seq)
+	// Output:
+	// change enqueued d-1
+	// change enqueued d-2
+	// change acked d-1
+	// 1 d-2 2
+}

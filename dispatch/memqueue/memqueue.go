@@ -30,6 +30,13 @@ type Config struct {
 	// DeadAt, then lowest Seq) is evicted — deleted and forgotten — to make room, and
 	// reported through queue.DeadEvicter. 0 means DefaultMaxDead; negative means no bound.
 	MaxDead int
+	// Journal, when not nil, is told every change the Store makes to its deliveries
+	// (enqueued, acknowledged, rescheduled, buried, evicted, requeued), in the order it
+	// makes them, while the Store's lock is held, so that it must be quick and must not
+	// call the Store. Leases are not changes: a durable store that writes the changes out
+	// and rebuilds a Store with Load after a restart has every pending delivery leasable
+	// at once. sqlitequeue's Exclusive mode is built so.
+	Journal func(*Change)
 }
 
 // Store is the in-memory queue.Store: the dispatch.Dispatcher's default. Deliveries live only as
@@ -60,6 +67,9 @@ type Store struct {
 	leaseSeq uint64
 	taken    map[string]int // scratch for Lease
 	skipped  []*memQueue    // scratch for Lease
+	journal  func(*Change)
+	jc       Change         // scratch for journal, reused under mu
+	jd       queue.Delivery // scratch for jc.Delivery
 }
 
 var (
@@ -197,6 +207,7 @@ func New(cfg Config) *Store {
 	return &Store{
 		max:     max,
 		maxDead: maxDead,
+		journal: cfg.Journal,
 		items:   make(map[string]*memItem),
 		dead:    make(map[string]*memItem),
 		deadQ:   indexedHeap[*memItem]{less: byDeadAt, moved: func(it *memItem, i int) { it.idx = i }},
@@ -289,6 +300,11 @@ func (m *Store) enqueue(ctx context.Context, ds []queue.Delivery, leasing bool) 
 			it.more = &memMore{created: created, attempts: slices.Clone(d.Attempts), roundStart: d.RoundStart}
 		}
 		m.items[d.ID] = it
+		if m.journal != nil {
+			m.jd = *d
+			m.jd.Seq, m.jd.Lease, m.jd.LeaseExpires = it.seq, "", time.Time{}
+			m.tell(Change{Kind: ChangeEnqueued, Seq: it.seq, ID: it.id, Delivery: &m.jd})
+		}
 		if !leasing {
 			m.push(it, queueKey{d.EndpointID, d.Ordered})
 			continue
@@ -411,18 +427,29 @@ func (m *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Ou
 			errs[i] = err
 			continue
 		}
+		history := it.history()
 		switch o.Kind {
 		case queue.OutcomeAck:
 			delete(m.items, o.ID)
 			m.fixQueue(it.q)
+			if m.journal != nil {
+				m.tell(Change{Kind: ChangeAcked, Seq: it.seq, ID: it.id, History: history})
+			}
 		case queue.OutcomeReschedule:
 			it.setDue(toInstant(o.Due))
 			it.addAttempts(o.Attempts)
 			m.push(it, it.q.key)
+			if m.journal != nil {
+				m.tell(Change{Kind: ChangeRescheduled, Seq: it.seq, ID: it.id, History: history, Due: it.due.time(), Attempts: o.Attempts})
+			}
 		case queue.OutcomeDeadLetter:
 			it.addAttempts(o.Attempts)
 			m.bury(it, o.Reason, toInstant(now))
 			m.fixQueue(it.q)
+			if m.journal != nil {
+				m.tell(Change{Kind: ChangeBuried, Seq: it.seq, ID: it.id, History: history, Attempts: o.Attempts,
+					Reason: o.Reason, At: it.more.deadAt.time()})
+			}
 		}
 	}
 	m.evict(evicted)
@@ -464,6 +491,9 @@ func (m *Store) deadLetterEndpoint(now time.Time, endpointID, reason string, evi
 	at := toInstant(now)
 	for _, it := range buried {
 		m.bury(it, reason, at)
+		if m.journal != nil {
+			m.tell(Change{Kind: ChangeBuried, Seq: it.seq, ID: it.id, History: it.history(), Reason: reason, At: at.time()})
+		}
 	}
 	m.evict(evicted)
 	return len(buried), nil
@@ -487,6 +517,9 @@ func (m *Store) evict(evicted *[]queue.Delivery) {
 	for len(m.deadQ.s) > m.maxDead {
 		it := m.deadQ.pop()
 		delete(m.dead, it.id)
+		if m.journal != nil {
+			m.tell(Change{Kind: ChangeEvicted, Seq: it.seq, ID: it.id, History: it.history()})
+		}
 		if evicted != nil {
 			*evicted = append(*evicted, m.delivery(it, true))
 		}
@@ -611,6 +644,9 @@ func (m *Store) Requeue(_ context.Context, sel queue.Selector, due time.Time) (i
 		it.setDue(toInstant(due))
 		m.items[it.id] = it
 		m.push(it, it.q.key)
+		if m.journal != nil {
+			m.tell(Change{Kind: ChangeRequeued, Seq: it.seq, ID: it.id, History: it.history(), Due: it.due.time(), RoundStart: x.roundStart})
+		}
 	}
 	return len(picked), nil
 }
