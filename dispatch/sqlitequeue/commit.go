@@ -298,6 +298,9 @@ func (s *Store) EnqueueLeased(ctx context.Context, ds []queue.Delivery, committe
 
 // enqueue is Enqueue, and with leasing EnqueueLeased.
 func (s *Store) enqueue(ctx context.Context, ds []queue.Delivery, leasing bool, committed func()) error {
+	if s.ex != nil {
+		return s.ex.enqueue(ctx, ds, leasing, committed)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -405,6 +408,13 @@ func (s *Store) CompleteEvicting(ctx context.Context, now time.Time, outcomes ..
 }
 
 func (s *Store) complete(ctx context.Context, now time.Time, outcomes []queue.Outcome, evicting bool) ([]error, []queue.Delivery, error) {
+	if s.ex != nil {
+		errs, evicted, err := s.ex.complete(ctx, now, outcomes)
+		if !evicting {
+			evicted = nil
+		}
+		return errs, evicted, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}

@@ -22,6 +22,14 @@ FROM deliveries GROUP BY endpoint`
 // EndpointStats implements queue.EndpointCounter: one GROUP BY query on a read
 // connection (it does not wait for the writer).
 func (s *Store) EndpointStats(ctx context.Context, now time.Time) (map[string]queue.Stats, error) {
+	if s.ex != nil {
+		var st map[string]queue.Stats
+		err := s.ex.read(func() (err error) {
+			st, err = s.ex.m.EndpointStats(ctx, now)
+			return err
+		})
+		return st, err
+	}
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}

@@ -2,6 +2,7 @@ package sqlitequeue_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -44,6 +45,8 @@ type crashRun struct {
 	URL   string `json:"url"`   // the receiver; the endpoints are URL/a and URL/b
 	Run   int    `json:"run"`   // the child's number, sent in crashRunHeader
 	Drain bool   `json:"drain"` // Drain, then Shutdown and exit; false: run until killed
+	// Exclusive opens the store with Config.Exclusive.
+	Exclusive bool `json:"exclusive"`
 }
 
 // crashSubscriptions are the two endpoints of the crash test, "a" and "b", on two paths
@@ -84,7 +87,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	store, err := sqlitequeue.Open(ctx, run.DB, sqlitequeue.Config{})
+	store, err := sqlitequeue.Open(ctx, run.DB, sqlitequeue.Config{Exclusive: run.Exclusive})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, store.Close()) }()
 	d := crashDispatcher(t, store, run.URL, run.Run)
@@ -186,9 +189,9 @@ func (r *crashReceiver) counts() map[string]crashCount {
 
 // crashPublish stores events events for the two endpoints in the file at path, through a
 // dispatcher that is not started, and returns their IDs.
-func crashPublish(t *testing.T, path, url string, events int) []string {
+func crashPublish(t *testing.T, path, url string, events int, exclusive bool) []string {
 	t.Helper()
-	store, err := sqlitequeue.Open(t.Context(), path, sqlitequeue.Config{})
+	store, err := sqlitequeue.Open(t.Context(), path, sqlitequeue.Config{Exclusive: exclusive})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, store.Close()) }()
 	d := crashDispatcher(t, store, url, 0)
@@ -221,7 +224,10 @@ func crashPublish(t *testing.T, path, url string, events int) []string {
 	return ids
 }
 
-// TestDispatcherKilledLosesNothing is the crash test of a Dispatcher on the SQLite store:
+// TestDispatcherKilledLosesNothing is the crash test of a Dispatcher on the SQLite store,
+// shared and Exclusive (where a lease dies with its process, and the acknowledgements
+// recorded in memory but not yet committed at a kill are the other outcomes lost, within
+// the same bound: each worker waits for its outcome's commit):
 // 2,000 events for two endpoints (4,000 deliveries) are published into a file, then a
 // child process (this test binary again) delivers them with 8 workers to a receiver
 // that answers in 20–50 ms, and is killed with SIGKILL at about 1, 3 and 5 s and
@@ -233,11 +239,17 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: seconds of real deliveries in child processes")
 	}
+	for _, exclusive := range []bool{false, true} {
+		t.Run(fmt.Sprint("exclusive=", exclusive), func(t *testing.T) { testKilledLosesNothing(t, exclusive) })
+	}
+}
+
+func testKilledLosesNothing(t *testing.T, exclusive bool) {
 	const events = 2000
 	killAt := []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}
 	recv := newCrashReceiver(t, len(killAt)+1)
 	path := filepath.Join(t.TempDir(), "queue.db")
-	ids := crashPublish(t, path, recv.url, events)
+	ids := crashPublish(t, path, recv.url, events, exclusive)
 
 	// Each child must deliver within LeaseFor + 1 s of its start: the killed child's
 	// leases hold only the deliveries it had in flight, the others are due.
@@ -259,7 +271,7 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 	kills := 0
 	for i, at := range killAt {
 		run := i + 1
-		c := crashtest.Start(t, "TestCrashChild", crashEnv, crashRun{DB: path, URL: recv.url, Run: run})
+		c := crashtest.Start(t, "TestCrashChild", crashEnv, crashRun{DB: path, URL: recv.url, Run: run, Exclusive: exclusive})
 		if i == 0 {
 			start = c.Started()
 		}
@@ -276,7 +288,7 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 	require.Less(t, before, int64(2*events), "the kills came while deliveries were still under way")
 
 	run := len(killAt) + 1
-	last := crashtest.Start(t, "TestCrashChild", crashEnv, crashRun{DB: path, URL: recv.url, Run: run, Drain: true})
+	last := crashtest.Start(t, "TestCrashChild", crashEnv, crashRun{DB: path, URL: recv.url, Run: run, Drain: true, Exclusive: exclusive})
 	resumed(run, last)
 	last.Wait(t, 3*time.Minute)
 	require.NoError(t, last.Err(), "the last child: %s", last.Output())
@@ -308,7 +320,7 @@ func TestDispatcherKilledLosesNothing(t *testing.T) {
 	assert.Len(t, counts, 2*events, "nothing but the published deliveries was received")
 	assert.LessOrEqual(t, repeated, kills*crashWorkers, "attempts repeated are bounded by the attempts in flight at each kill")
 
-	store, err := sqlitequeue.Open(t.Context(), path, sqlitequeue.Config{})
+	store, err := sqlitequeue.Open(t.Context(), path, sqlitequeue.Config{Exclusive: exclusive})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, store.Close()) }()
 	st, err := store.Stats(t.Context(), time.Now())

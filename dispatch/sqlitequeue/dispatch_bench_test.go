@@ -33,6 +33,10 @@ const benchPublishers = 16
 // with the publish-time handoff (the default): go test -bench ... -args -nohandoff.
 var noHandoff = flag.Bool("nohandoff", false, "end-to-end benchmarks with dispatch.Config.NoHandoff")
 
+// onlyStores, when set, names the SQLite stores BenchmarkDispatchRatio runs beside the
+// memory store, comma-separated (-args -stores sqlite-normal,sqlite-normal-exclusive).
+var onlyStores = flag.String("stores", "", "BenchmarkDispatchRatio: the SQLite stores to run, comma-separated (default all)")
+
 // benchStore is a store under benchmark, opened afresh for each run of a benchmark.
 type benchStore struct {
 	name string
@@ -40,10 +44,10 @@ type benchStore struct {
 }
 
 // sqliteBenchStore opens an unbounded SQLite store in a new file, closed at the end of b.
-func sqliteBenchStore(mode sqlitequeue.Synchronous) func(b *testing.B) queue.Store {
+func sqliteBenchStore(mode sqlitequeue.Synchronous, exclusive bool) func(b *testing.B) queue.Store {
 	return func(b *testing.B) queue.Store {
 		s, err := sqlitequeue.Open(b.Context(), filepath.Join(b.TempDir(), "queue.db"),
-			sqlitequeue.Config{Synchronous: mode, MaxPending: -1})
+			sqlitequeue.Config{Synchronous: mode, MaxPending: -1, Exclusive: exclusive})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -58,8 +62,10 @@ func sqliteBenchStore(mode sqlitequeue.Synchronous) func(b *testing.B) queue.Sto
 
 var benchStores = []benchStore{
 	{"memory", func(*testing.B) queue.Store { return memqueue.New(memqueue.Config{MaxPending: -1}) }},
-	{"sqlite-full", sqliteBenchStore(sqlitequeue.SyncFull)},
-	{"sqlite-normal", sqliteBenchStore(sqlitequeue.SyncNormal)},
+	{"sqlite-full", sqliteBenchStore(sqlitequeue.SyncFull, false)},
+	{"sqlite-normal", sqliteBenchStore(sqlitequeue.SyncNormal, false)},
+	{"sqlite-full-exclusive", sqliteBenchStore(sqlitequeue.SyncFull, true)},
+	{"sqlite-normal-exclusive", sqliteBenchStore(sqlitequeue.SyncNormal, true)},
 }
 
 // benchEvents returns n small events.
@@ -253,13 +259,19 @@ func BenchmarkPublish(b *testing.B) {
 	snd := benchSender(b)
 	evs := benchEvents(b, 64)
 	for _, sm := range syncModes {
-		for _, c := range []struct{ publishers, many int }{{1, 0}, {16, 0}, {1, 100}} {
+		for _, c := range []struct {
+			publishers, many int
+			exclusive        bool
+		}{{1, 0, false}, {16, 0, false}, {1, 100, false}, {1, 0, true}, {16, 0, true}} {
 			name := "sync=" + sm.name + "/publishers=" + strconv.Itoa(c.publishers)
 			if c.many > 0 {
 				name += "/many=" + strconv.Itoa(c.many)
 			}
+			if c.exclusive {
+				name += "/exclusive"
+			}
 			b.Run(name, func(b *testing.B) {
-				store := sqliteBenchStore(sm.mode)(b)
+				store := sqliteBenchStore(sm.mode, c.exclusive)(b)
 				d, err := dispatch.New(snd, store, dispatch.Config{})
 				if err != nil {
 					b.Fatal(err)
@@ -338,6 +350,9 @@ func BenchmarkDispatchRatio(b *testing.B) {
 	for range b.N * rounds {
 		var round []float64
 		for i, bs := range benchStores {
+			if i > 0 && *onlyStores != "" && !slices.Contains(strings.Split(*onlyStores, ","), bs.name) {
+				continue
+			}
 			rate := endToEndRound(b, snd, srv.URL, evs, bs.open(b), n, publishers, workers)
 			rates[i] = append(rates[i], rate)
 			round = append(round, rate)
@@ -345,6 +360,9 @@ func BenchmarkDispatchRatio(b *testing.B) {
 		}
 	}
 	for i, bs := range benchStores {
+		if len(rates[i]) == 0 {
+			continue
+		}
 		b.ReportMetric(median(rates[i]), bs.name+"-deliveries/s")
 		if i > 0 {
 			b.ReportMetric(median(ratios[i]), strings.TrimPrefix(bs.name, "sqlite-")+"/memory")

@@ -9,7 +9,9 @@
 //
 // # When to pick it
 //
-// One host. Several processes on that host may share the file (several dispatchers, a
+// One host. A program that is the file's only user (it embeds its queue, and no CLI or
+// second process opens the file while it runs): Exclusive mode (below), the faster one.
+// Otherwise several processes on that host may share the file (several dispatchers, a
 // CLI listing dead letters): every write transaction begins with BEGIN IMMEDIATE, so
 // two processes never lease the same delivery, lease tokens are random (crypto/rand)
 // and so unique across processes, and the ordered head rule is part of the query that
@@ -70,6 +72,35 @@
 // ListPending, ListDead, Stats, EndpointStats and NextDue; in WAL mode
 // (journal_mode=WAL) they read the last commit without waiting for the writer.
 //
+// # Exclusive mode
+//
+// With Config.Exclusive the file is this process's alone: the one connection takes
+// SQLite's exclusive lock (locking_mode=EXCLUSIVE) and holds it until Close, so that any
+// other Open, in this process or another, fails with ErrInUse (after BusyTimeout), and
+// an Exclusive Open fails so while another process has the file open. Open then loads
+// every delivery of the file into a dispatch/memqueue Store, which serves Lease, the
+// listings, Stats, EndpointStats and NextDue from memory, and writes the changes that
+// Store reports (memqueue.Config.Journal) — an insert per delivery stored, a delete per
+// acknowledgement, the rare reschedules, dead letters, evictions and requeues — in group
+// commits like the shared mode's: each call that changed something returns once a commit
+// holding its changes has been made (with SyncFull, SQLite's synchronous=FULL: once it is
+// on the disk, for Completes too). Leases are never written: they end with the process,
+// so a restart (after a crash too) finds every pending delivery leasable at once, and
+// Open forgets the leases a shared process left in the file. Without leases to find and
+// write, the file needs no index on its pending deliveries but their unique ids: an
+// Exclusive Open drops the others and an Open without Exclusive creates them again, so
+// the file stays one both modes read. A delivery a Lease takes may be attempted before
+// the commit of its Enqueue (which returns only after it), as in the shared mode with
+// SyncFull.
+//
+// What it costs: memory for every delivery the file holds, events included (as the
+// memory store: MaxPending and MaxDead bound it), and a load of the whole file at Open.
+// What it gives: a Lease is a few microseconds of memory work instead of a transaction, and
+// the writes per delivery fall from three statements (insert, lease, delete) to two, on
+// fewer indexes: BENCHMARKS.md has the figures. If a commit fails (the disk is full),
+// memory holds changes the file does not: the calls waiting for it and every later call
+// return ErrWriteFailed, and the file keeps what was committed before.
+//
 // # What is stored
 //
 // Pending (and leased) deliveries in one table, dead letters in another, so that the
@@ -100,6 +131,7 @@
 //
 // The package is a module of its own (github.com/hookkit/hookkit/dispatch/sqlitequeue),
 // so the SQLite driver stays out of the library's module: a program pays for it only
-// when it imports this package. The package imports dispatch/queue, event, the standard
-// library and the driver; never the sender or net/http.
+// when it imports this package. The package imports dispatch/queue, dispatch/memqueue
+// (Exclusive mode), event, the standard library and the driver; never the sender or
+// net/http.
 package sqlitequeue

@@ -29,7 +29,7 @@ func BenchmarkEngineFloor(b *testing.B) {
 				}
 				defer db.Close()
 				db.SetMaxOpenConns(1)
-				if err := migrate(b.Context(), db); err != nil {
+				if err := migrate(b.Context(), db, false); err != nil {
 					b.Fatal(err)
 				}
 				if indexes == "id-only" {

@@ -171,7 +171,7 @@ func TestMigrateV2ToV3(t *testing.T) {
 	defer func() { require.NoError(t, s.Close()) }()
 	var version int
 	require.NoError(t, s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version))
-	assert.Equal(t, 3, version)
+	assert.Equal(t, SchemaVersion, version)
 	assert.False(t, indexed(s), "version 3 has no pending_event")
 	st, err := s.Stats(ctx, queuetest.T0)
 	require.NoError(t, err)
@@ -182,3 +182,111 @@ func TestMigrateV2ToV3(t *testing.T) {
 	assert.Equal(t, "a", p.Deliveries[0].ID)
 	require.NoError(t, s.IntegrityCheck(ctx))
 }
+
+// TestMigrateV3ToV4: a file at schema version 3 (pending's ids unique by a column
+// constraint) with a pending delivery with attempts, a leased one and a dead letter is
+// opened at version 4 and keeps all of it, the lease with its token; pending's ids are
+// then unique through pending_id, which an Exclusive Open drops and a shared Open makes
+// again, Enqueue refusing a pending id twice either way.
+func TestMigrateV3ToV4(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(ctx, path, Config{})
+	require.NoError(t, err)
+	as := queuetest.RoundTripAttempts()
+	d := func(id string) queue.Delivery { return queuetest.Delivery(t, id, "ep", queuetest.T0) }
+	a := d("a")
+	a.Attempts = as[:2]
+	require.NoError(t, s.Enqueue(ctx, a, d("b"), d("c")))
+	leased, err := s.Lease(ctx, queue.LeaseRequest{Now: queuetest.T0, Max: 2, For: time.Hour})
+	require.NoError(t, err)
+	require.Len(t, leased, 2)
+	errs, err := s.Complete(ctx, queuetest.T0, queue.DeadLetter(leased[1].ID, leased[1].Lease, queue.DeadReasonGone, as[2]))
+	require.NoError(t, err)
+	require.Equal(t, []error{nil}, errs)
+	before, err := s.ListPending(ctx, queue.ListFilter{})
+	require.NoError(t, err)
+	beforeDead, err := s.ListDead(ctx, queue.ListFilter{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	// Back to version 3, as an older hookkit wrote it: the same rows in version 2's
+	// pending table.
+	raw := func(f func(db *sql.DB)) {
+		db, err := sql.Open("sqlite", path)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, db.Close()) }()
+		f(db)
+	}
+	raw(func(db *sql.DB) {
+		_, err := db.ExecContext(ctx, `DROP VIEW deliveries;`+v2Pending+`INSERT INTO pending_v3 SELECT * FROM pending;
+			DROP TABLE pending; ALTER TABLE pending_v3 RENAME TO pending;`+v2PendingIndexes+deliveriesView+`PRAGMA user_version = 3`)
+		require.NoError(t, err)
+	})
+	version := func() (v int) {
+		raw(func(db *sql.DB) { require.NoError(t, db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)) })
+		return v
+	}
+	unique := func() (n int) {
+		raw(func(db *sql.DB) {
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_index_list('pending') WHERE "unique" = 1`).Scan(&n))
+		})
+		return n
+	}
+	require.Equal(t, 3, version())
+	require.Equal(t, 1, unique(), "version 3: the column's UNIQUE")
+
+	for n, exclusive := range []bool{false, true, false} {
+		s, err := Open(ctx, path, Config{Exclusive: exclusive})
+		require.NoError(t, err, "exclusive=%v", exclusive)
+		p, err := s.ListPending(ctx, queue.ListFilter{})
+		require.NoError(t, err)
+		dl, err := s.ListDead(ctx, queue.ListFilter{})
+		require.NoError(t, err)
+		require.Len(t, p.Deliveries, len(before.Deliveries), "exclusive=%v", exclusive)
+		for i, got := range p.Deliveries {
+			want := before.Deliveries[i]
+			assert.Equal(t, want.ID, got.ID)
+			assert.Len(t, got.Attempts, len(want.Attempts))
+			if n > 0 {
+				// Exclusive mode forgot the leases (TestExclusiveRestartLeasesAtOnce).
+				want.Lease = ""
+			}
+			assert.Equal(t, want.Lease, got.Lease, "open %d: the lease, with its token", n)
+		}
+		require.Len(t, dl.Deliveries, 1)
+		assert.Equal(t, beforeDead.Deliveries[0].ID, dl.Deliveries[0].ID)
+		assert.Len(t, dl.Deliveries[0].Attempts, 1)
+		assert.ErrorIs(t, s.Enqueue(ctx, d("c")), queue.ErrDuplicateDelivery, "exclusive=%v: a pending id twice", exclusive)
+		require.NoError(t, s.IntegrityCheck(ctx))
+		require.NoError(t, s.Close())
+		assert.Equal(t, SchemaVersion, version())
+		assert.Equal(t, map[bool]int{true: 0, false: 1}[exclusive], unique(), "exclusive=%v: pending_id", exclusive)
+	}
+}
+
+// v2Pending is version 2's pending table, as migrations[1] made it (under another name),
+// and v2PendingIndexes its indexes.
+const v2Pending = `
+CREATE TABLE pending_v3 (
+	seq           INTEGER PRIMARY KEY,
+	id            TEXT    NOT NULL UNIQUE,
+	endpoint      TEXT    NOT NULL,
+	event_id      TEXT    NOT NULL,
+	event         BLOB    NOT NULL,
+	ordered       INTEGER NOT NULL,
+	created       INTEGER,
+	due           INTEGER NOT NULL,
+	round_start   INTEGER NOT NULL,
+	n_attempts    INTEGER NOT NULL,
+	lease         TEXT,
+	lease_expires INTEGER
+);
+`
+
+const v2PendingIndexes = `
+CREATE INDEX pending_due ON pending (due, seq) WHERE lease IS NULL;
+CREATE INDEX pending_endpoint ON pending (endpoint, due, seq);
+CREATE INDEX pending_ordered ON pending (endpoint, seq) WHERE ordered = 1;
+CREATE INDEX pending_lease ON pending (lease_expires) WHERE lease IS NOT NULL;
+`

@@ -11,7 +11,7 @@ import (
 // PRAGMA user_version. Open creates the schema in a file at version 0 (a new file),
 // migrates a file at an older version, and refuses one at a newer version
 // (ErrSchemaTooNew).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // ErrSchemaTooNew is returned by Open for a file whose schema version is above
 // SchemaVersion: it was written by a newer hookkit, which this one must not change.
@@ -44,6 +44,13 @@ var ErrSchemaTooNew = errors.New("hookkit/sqlitequeue: database schema is newer 
 // per delivery fell by 15-20 %, BenchmarkCommitCycle). ListPending by event id now scans
 // the pending table, which holds what is in flight or waiting; dead letters keep their
 // index by event (dead_event), where a search by event is the common one.
+//
+// Version 4 rebuilds pending with its ids unique through an index of their own,
+// pending_id, instead of the column's UNIQUE constraint, so that Exclusive mode, which
+// keeps ids unique in memory, can drop it with the other indexes of pending (an insert
+// and a delete then write the table's B-tree alone). The indexes of pending are no
+// longer part of a version: every Open creates them (pendingIndexes) or, Exclusive,
+// drops them (exclusiveSetUp).
 var migrations = []string{
 	0: `
 CREATE TABLE deliveries (
@@ -185,6 +192,37 @@ CREATE INDEX dead_endpoint ON dead (endpoint, dead_at, seq);
 -- ListFilter.EventID.
 CREATE INDEX dead_event ON dead (event_id);
 
+` + deliveriesView + ``,
+	2: `
+DROP INDEX IF EXISTS pending_event;
+`,
+	3: `
+DROP VIEW deliveries;
+CREATE TABLE pending_v4 (
+	seq           INTEGER PRIMARY KEY, -- Delivery.Seq, from meta.next_seq
+	id            TEXT    NOT NULL,    -- unique: pending_id (pendingIndexes)
+	endpoint      TEXT    NOT NULL,
+	event_id      TEXT    NOT NULL,
+	event         BLOB    NOT NULL,    -- event.Encoded.MarshalBinary
+	ordered       INTEGER NOT NULL,
+	created       INTEGER,
+	due           INTEGER NOT NULL,
+	round_start   INTEGER NOT NULL,
+	n_attempts    INTEGER NOT NULL,    -- rows in attempts
+	lease         TEXT,
+	lease_expires INTEGER
+);
+INSERT INTO pending_v4 (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
+	SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires FROM pending;
+DROP TABLE pending;
+ALTER TABLE pending_v4 RENAME TO pending;
+` + deliveriesView,
+}
+
+// deliveriesView shows both tables as version 1's deliveries table (dead when dead_at IS
+// NOT NULL), for the queries that read across them (EndpointStats): made by version 2,
+// made again by version 4 (which rebuilds pending).
+const deliveriesView = `
 -- Both tables as version 1's deliveries table (dead when dead_at IS NOT NULL), for the
 -- queries that read across them (EndpointStats).
 CREATE VIEW deliveries AS
@@ -193,16 +231,16 @@ CREATE VIEW deliveries AS
 	UNION ALL
 	SELECT seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts,
 		NULL, NULL, dead_reason, dead_at FROM dead;
-`,
-	2: `
-DROP INDEX IF EXISTS pending_event;
-`,
-}
+`
 
 // migrate creates or migrates the schema in one write transaction (BEGIN IMMEDIATE, so
 // that two processes opening a new file at once do it once: the second waits for the
 // first's commit and then finds the file at SchemaVersion).
-func migrate(ctx context.Context, db *sql.DB) error {
+//
+// Then, in the same transaction, it sets the file up for the mode it is opened in: the
+// indexes of pending created (pendingIndexes) or, with exclusive, dropped and the old
+// leases cleared (exclusiveSetUp).
+func migrate(ctx context.Context, db *sql.DB, exclusive bool) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: begin migration: %w", err)
@@ -215,8 +253,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch {
 	case version > SchemaVersion:
 		return fmt.Errorf("%w: file at version %d, this hookkit writes %d", ErrSchemaTooNew, version, SchemaVersion)
-	case version == SchemaVersion:
-		return nil
 	case version < 0:
 		return fmt.Errorf("hookkit/sqlitequeue: invalid schema version %d", version)
 	}
@@ -225,9 +261,18 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("hookkit/sqlitequeue: migrate schema %d to %d: %w", v, v+1, err)
 		}
 	}
-	// PRAGMA takes no bound parameters; SchemaVersion is a constant.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
-		return fmt.Errorf("hookkit/sqlitequeue: write schema version: %w", err)
+	if version < SchemaVersion {
+		// PRAGMA takes no bound parameters; SchemaVersion is a constant.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+			return fmt.Errorf("hookkit/sqlitequeue: write schema version: %w", err)
+		}
+	}
+	mode := pendingIndexes
+	if exclusive {
+		mode = exclusiveSetUp
+	}
+	if _, err := tx.ExecContext(ctx, mode); err != nil {
+		return fmt.Errorf("hookkit/sqlitequeue: set up the file for the mode: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: commit migration: %w", err)

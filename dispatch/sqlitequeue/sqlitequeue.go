@@ -90,6 +90,16 @@ type Config struct {
 	// lone caller is committed at once. 0 means DefaultMaxBatch; 1 turns group commit
 	// off; negative is refused.
 	MaxBatch int
+	// Exclusive opens the file for this process alone (another Open, here or in another
+	// process, fails with ErrInUse while it is open): the deliveries are loaded into
+	// memory, where Lease, the listings and Stats are served without a query, and only
+	// their changes are written (group committed as without it), never a lease. A restart
+	// therefore finds every pending delivery leasable at once. Memory holds every
+	// delivery the file holds, events included. The file stays one a later Open without
+	// Exclusive reads (it recreates the indexes Exclusive drops). The package
+	// documentation, Exclusive mode, says what it costs and gives. False: the file is
+	// shared.
+	Exclusive bool
 }
 
 // Store is a queue.Store kept in one SQLite file. See the package documentation.
@@ -131,6 +141,8 @@ type Store struct {
 	closing sync.Once
 	closed  atomic.Bool
 	commits atomic.Int64 // group commits made (for tests)
+
+	ex *excl // Exclusive mode; nil when the file is shared
 }
 
 var (
@@ -174,8 +186,11 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(max(busy.Milliseconds(), 1), 10)+")")
+	if cfg.Exclusive {
+		q.Add("_pragma", "locking_mode(EXCLUSIVE)")
+	}
 	// NORMAL with SyncFull too: the store then fsyncs the WAL itself, outside the
-	// write lock (walsync.go).
+	// write lock (walsync.go; exclusive.go's syncer in Exclusive mode).
 	q.Add("_pragma", "synchronous(NORMAL)")
 	rq := q
 	q = url.Values{"_pragma": q["_pragma"]}
@@ -197,9 +212,15 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := setUp(ctx, w, busy); err != nil {
+	if err := setUp(ctx, w, busy, cfg.Exclusive); err != nil {
 		_ = w.Close()
+		if isBusy(err) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInUse, path, err)
+		}
 		return nil, err
+	}
+	if cfg.Exclusive {
+		return s.openExclusiveStore(ctx, path, w)
 	}
 	rq = url.Values{"_pragma": rq["_pragma"]}
 	rq.Set("_query_only", "1")
@@ -245,6 +266,11 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closing.Do(func() {
+		if s.ex != nil {
+			s.ex.close()
+			err = s.closeDBs()
+			return
+		}
 		s.closed.Store(true)
 		close(s.quit)
 		<-s.done
@@ -263,6 +289,9 @@ func (s *Store) closeDBs() error {
 		}
 	}
 	s.rs.close()
+	if s.ex != nil {
+		s.ex.closeStmts()
+	}
 	// The WAL first: SQLite deletes it when its last connection closes, which an open
 	// handle would keep it from on Windows. writeTx fsyncs with wmu held.
 	var werr error
@@ -275,7 +304,11 @@ func (s *Store) closeDBs() error {
 	if s.wc != nil {
 		err = s.wc.Close()
 	}
-	return errors.Join(err, s.r.Close(), s.w.Close(), werr)
+	var rerr error
+	if s.r != nil {
+		rerr = s.r.Close()
+	}
+	return errors.Join(err, rerr, s.w.Close(), werr)
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check on the file: nil when it answers
@@ -284,26 +317,43 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check")
+	var found []string
+	var err error
+	if s.ex != nil {
+		found, err = s.ex.integrityCheck(ctx)
+	} else {
+		found, err = integrityLines(ctx, s.r)
+	}
 	if err != nil {
-		return fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
+		return err
+	}
+	if len(found) == 1 && found[0] == "ok" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrIntegrity, strings.Join(found, "; "))
+}
+
+// integrityLines returns what PRAGMA integrity_check answers on db.
+func integrityLines(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return nil, fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
 	}
 	defer rows.Close()
 	var found []string
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
-			return fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
+			return nil, fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
 		}
 		found = append(found, line)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
+		return nil, fmt.Errorf("hookkit/sqlitequeue: integrity check: %w", err)
 	}
-	if len(found) == 1 && found[0] == "ok" {
-		return nil
-	}
-	return fmt.Errorf("%w: %s", ErrIntegrity, strings.Join(found, "; "))
+	return found, nil
 }
 
 // begin starts a write transaction on the writer connection: BEGIN IMMEDIATE, which
@@ -352,7 +402,7 @@ func fromNull(n sql.NullInt64) time.Time {
 // migrates its schema. SQLite answers SQLITE_BUSY at once, without waiting for
 // busy_timeout, when two connections set up a new file together (the change to WAL needs
 // the file to itself): setUp then tries again until busy has passed.
-func setUp(ctx context.Context, w *sql.DB, busy time.Duration) error {
+func setUp(ctx context.Context, w *sql.DB, busy time.Duration, exclusive bool) error {
 	deadline := time.Now().Add(busy)
 	wait := time.Millisecond
 	for {
@@ -364,7 +414,7 @@ func setUp(ctx context.Context, w *sql.DB, busy time.Duration) error {
 			if !strings.EqualFold(mode, "wal") {
 				return fmt.Errorf("hookkit/sqlitequeue: journal mode %q, not WAL", mode)
 			}
-			return migrate(ctx, w)
+			return migrate(ctx, w, exclusive)
 		}()
 		if !isBusy(err) || time.Now().Add(wait).After(deadline) {
 			return err

@@ -179,9 +179,15 @@ func listSQL(dead, byEndpoint, byEvent bool) string {
 	return q + ` ORDER BY ` + at + `, seq LIMIT ? + 0`
 }
 
-func (s *Store) prepare(ctx context.Context) error {
+// prepareWriter prepares the statements of the writer connection: writeSQL, BEGIN
+// IMMEDIATE, COMMIT and ROLLBACK; with exclusive, all but stInsert (Exclusive mode drops
+// the index its ON CONFLICT names, and inserts with exInsert).
+func (s *Store) prepareWriter(ctx context.Context, exclusive bool) error {
 	var err error
 	for i, q := range writeSQL {
+		if exclusive && i == stInsert {
+			continue
+		}
 		if s.st[i], err = s.wc.PrepareContext(ctx, q); err != nil {
 			return fmt.Errorf("hookkit/sqlitequeue: prepare %q: %w", q, err)
 		}
@@ -198,6 +204,16 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("hookkit/sqlitequeue: prepare %q: %w", w.q, err)
 		}
 	}
+	return nil
+}
+
+// prepare prepares the statements of the writer connection (prepareWriter) and of the
+// read-only ones.
+func (s *Store) prepare(ctx context.Context) error {
+	if err := s.prepareWriter(ctx, false); err != nil {
+		return err
+	}
+	var err error
 	for d := range 2 {
 		for e := range 2 {
 			for v := range 2 {

@@ -62,6 +62,9 @@ type candidate struct{ seq, due int64 }
 // gives each a token made of a random prefix drawn for the call (crypto/rand) and its
 // Seq, unique across processes. It returns once the leases are committed.
 func (s *Store) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
+	if s.ex != nil {
+		return s.ex.lease(ctx, req)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -193,6 +196,13 @@ func (s *Store) DeadLetterEndpointEvicting(ctx context.Context, now time.Time, e
 }
 
 func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointID, reason string, report bool) (int, []queue.Delivery, error) {
+	if s.ex != nil {
+		n, evicted, err := s.ex.deadLetterEndpoint(ctx, now, endpointID, reason)
+		if !report {
+			evicted = nil
+		}
+		return n, evicted, err
+	}
 	var n int64
 	var evicted []queue.Delivery
 	err := s.writeTx(ctx, func(t *txStmts) error {
@@ -224,6 +234,9 @@ func (s *Store) deadLetterEndpoint(ctx context.Context, now time.Time, endpointI
 // Requeue implements queue.Store, in one write transaction: a requeue that would exceed
 // MaxPending is rolled back whole.
 func (s *Store) Requeue(ctx context.Context, sel queue.Selector, due time.Time) (int, error) {
+	if s.ex != nil {
+		return s.ex.requeue(ctx, sel, due)
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -306,6 +319,18 @@ func (s *Store) ListDead(ctx context.Context, f queue.ListFilter) (queue.Page, e
 // list returns one page of a listing, a keyset after f.After: WHERE (at, seq) > cursor
 // ORDER BY at, seq, reading one row more than the limit to know whether one follows.
 func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.Page, error) {
+	if s.ex != nil {
+		var p queue.Page
+		err := s.ex.read(func() (err error) {
+			if dead {
+				p, err = s.ex.m.ListDead(ctx, f)
+			} else {
+				p, err = s.ex.m.ListPending(ctx, f)
+			}
+			return err
+		})
+		return p, err
+	}
 	if s.closed.Load() {
 		return queue.Page{}, ErrClosed
 	}
@@ -362,6 +387,14 @@ func (s *Store) list(ctx context.Context, f queue.ListFilter, dead bool) (queue.
 
 // Stats implements queue.Store: the counts at now, read in one statement.
 func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
+	if s.ex != nil {
+		var st queue.Stats
+		err := s.ex.read(func() (err error) {
+			st, err = s.ex.m.Stats(ctx, now)
+			return err
+		})
+		return st, err
+	}
 	if s.closed.Load() {
 		return queue.Stats{}, ErrClosed
 	}
@@ -375,6 +408,15 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (queue.Stats, error) {
 // NextDue implements queue.NextDuer: the earliest Due of a delivery not leased, or
 // LeaseExpires of a lease, whichever comes first. It reports false on an error too.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool) {
+	if s.ex != nil {
+		var t time.Time
+		var ok bool
+		_ = s.ex.read(func() error {
+			t, ok = s.ex.m.NextDue(ctx)
+			return nil
+		})
+		return t, ok
+	}
 	if s.closed.Load() {
 		return time.Time{}, false
 	}
