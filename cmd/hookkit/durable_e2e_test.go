@@ -240,6 +240,7 @@ func TestE2EDurableCommandsUsageErrors(t *testing.T) {
 		{"postgres not a url", []string{"queue", "stats", "--store", "postgres://u:hunter2@[::1/db"}, "not a valid connection URL"},
 		{"unknown store", []string{"queue", "stats", "--store", "hunter2@host"}, "--store wants KIND:"},
 		{"unknown sqlite option", []string{"queue", "stats", "--store", dsn + "?cache=big"}, `unknown parameter "cache"`},
+		{"bad sqlite exclusive", []string{"queue", "stats", "--store", dsn + "?exclusive=yes"}, "exclusive= wants true or false"},
 		{"queue without action", []string{"queue", "--store", dsn}, "missing action"},
 		{"queue unknown action", []string{"queue", "purge", "--store", dsn}, `unknown action "purge"`},
 		{"requeue id and endpoint", []string{"queue", "requeue", "--store", dsn, "--id", "x", "--endpoint", "y"}, "not both"},

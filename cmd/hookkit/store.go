@@ -16,7 +16,7 @@ import (
 )
 
 // storeUsage documents --store for every command that takes it.
-const storeUsage = "delivery store `DSN`: sqlite:PATH (a file, created if missing; sqlite:PATH?synchronous=normal to fsync less) or postgres://USER:PASS@HOST/DB (?hookkit_schema=NAME, default hookkit)"
+const storeUsage = "delivery store `DSN`: sqlite:PATH (a file, created if missing; sqlite:PATH?synchronous=normal to fsync less, ?exclusive=true for one process alone) or postgres://USER:PASS@HOST/DB (?hookkit_schema=NAME, default hookkit)"
 
 // openedStore is a store opened from a DSN, and how to close it. Store is a named field,
 // not an embedded one: a wrapper that embedded the interface would hide the store's
@@ -58,8 +58,12 @@ func openStore(ctx context.Context, dsn string) (*openedStore, error) {
 				cfg.Synchronous = sqlitequeue.SyncNormal
 			case k == "synchronous":
 				return nil, usagef("--store sqlite:PATH?synchronous= wants full or normal")
+			case k == "exclusive" && (v == "true" || v == "false"):
+				cfg.Exclusive = v == "true"
+			case k == "exclusive":
+				return nil, usagef("--store sqlite:PATH?exclusive= wants true or false")
 			default:
-				return nil, usagef("--store sqlite:PATH?…: unknown parameter %q (known: synchronous)", k)
+				return nil, usagef("--store sqlite:PATH?…: unknown parameter %q (known: synchronous, exclusive)", k)
 			}
 		}
 		s, err := sqlitequeue.Open(ctx, path, cfg)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookkit/hookkit/dispatch"
 	"github.com/hookkit/hookkit/dispatch/queue"
+	"github.com/hookkit/hookkit/dispatch/sqlitequeue"
 	"github.com/hookkit/hookkit/sender"
 )
 
@@ -43,6 +44,25 @@ func TestOpenStoreKeepsTheStoresExtensions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenStoreExclusive: sqlite:PATH?exclusive=true opens the file for this process
+// alone (another Open is refused with sqlitequeue.ErrInUse while it is open), and the
+// store it opens serves the worker like a shared one.
+func TestOpenStoreExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookkit.db")
+	st, err := openStore(t.Context(), "sqlite:"+path+"?exclusive=true&synchronous=normal")
+	require.NoError(t, err)
+	_, err = sqlitequeue.Open(t.Context(), path, sqlitequeue.Config{BusyTimeout: 50 * time.Millisecond})
+	assert.ErrorIs(t, err, sqlitequeue.ErrInUse, "the file is this process's alone")
+	w, err := newWorkerRun(t.Context(), &env{stdout: io.Discard, stderr: io.Discard}, st.Store, nil,
+		dispatch.Config{}, sender.Config{}, 1, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, w.d.Shutdown(t.Context()))
+	require.NoError(t, st.close())
+	s, err := sqlitequeue.Open(t.Context(), path, sqlitequeue.Config{})
+	require.NoError(t, err, "free once closed")
+	require.NoError(t, s.Close())
 }
 
 // TestRegistryOnSQLiteLeavesNoFile: every command that needs the registry refuses a
