@@ -2,6 +2,7 @@ package sqlitequeue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,4 +74,44 @@ func Example() {
 	// shutdown: <nil>
 	// left in the store: {Pending:0 Leased:0 Dead:0}
 	// integrity: <nil>
+}
+
+// With Exclusive the file is this process's alone: the deliveries are served from
+// memory and only their changes are written. Another Open fails with ErrInUse until
+// Close; then the file is any Open's again, with what was stored.
+func ExampleConfig_exclusive() {
+	dir, err := os.MkdirTemp("", "sqlitequeue-exclusive")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	path := filepath.Join(dir, "webhooks.db")
+	store, err := sqlitequeue.Open(ctx, path, sqlitequeue.Config{Exclusive: true})
+	if err != nil {
+		panic(err)
+	}
+	snd, _ := sender.New(sender.Config{})
+	d, _ := dispatch.New(snd, store, dispatch.Config{}) // not started: the deliveries wait
+	_ = d.Subscribe(dispatch.Subscription{Endpoint: sender.Endpoint{ID: "shop", URL: "https://shop.example/hooks"}})
+	ev, _ := event.New("order-created", map[string]string{"order": "42"})
+	n, err := d.Publish(ctx, ev)
+	fmt.Println("stored deliveries:", n, err)
+
+	_, err = sqlitequeue.Open(ctx, path, sqlitequeue.Config{BusyTimeout: 50 * time.Millisecond})
+	fmt.Println("another Open:", errors.Is(err, sqlitequeue.ErrInUse))
+	_ = d.Shutdown(ctx)
+	_ = store.Close()
+
+	shared, err := sqlitequeue.Open(ctx, path, sqlitequeue.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer shared.Close()
+	st, _ := shared.Stats(ctx, time.Now())
+	fmt.Printf("after Close: %+v\n", st)
+	// Output:
+	// stored deliveries: 1 <nil>
+	// another Open: true
+	// after Close: {Pending:1 Leased:0 Dead:0}
 }

@@ -227,7 +227,8 @@ func (x *excl) record(c *memqueue.Change) {
 	x.jmu.Unlock()
 }
 
-// begin starts a call: false once the store is closed (then calls is not held).
+// begin starts a call, holding calls (read): it returns ErrClosed once the store is
+// closed, or the error that failed it (then calls is not held).
 func (x *excl) begin() error {
 	x.calls.RLock()
 	if x.s.closed.Load() {
@@ -351,19 +352,7 @@ func (x *excl) syncer() {
 	defer close(x.s.syncerDone)
 	var bs []*jbatch
 	for b := range x.syncs {
-		bs = append(bs[:0], b)
-	more:
-		for {
-			select {
-			case b, ok := <-x.syncs:
-				if !ok {
-					break more
-				}
-				bs = append(bs, b)
-			default:
-				break more
-			}
-		}
+		bs = drain(x.syncs, append(bs[:0], b))
 		var err error
 		if slices.ContainsFunc(bs, func(b *jbatch) bool { return b.stores }) {
 			x.s.wmu.Lock() // closeDBs closes the WAL with wmu held

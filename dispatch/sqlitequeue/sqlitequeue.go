@@ -88,7 +88,9 @@ type Config struct {
 	// group commit. There is no wait window: a commit takes every request already
 	// waiting (they queue up while the previous commit fsyncs), up to MaxBatch, so a
 	// lone caller is committed at once. 0 means DefaultMaxBatch; 1 turns group commit
-	// off; negative is refused.
+	// off; negative is refused. In Exclusive mode it bounds the changes the committer
+	// gathers before it begins a transaction (1: none), which then writes every change
+	// recorded by then.
 	MaxBatch int
 	// Exclusive opens the file for this process alone (another Open, here or in another
 	// process, fails with ErrInUse while it is open): the deliveries are loaded into

@@ -56,19 +56,7 @@ func (s *Store) syncer() {
 	defer close(s.syncerDone)
 	var jobs [][]*request
 	for job := range s.syncs {
-		jobs = append(jobs[:0], job)
-	more:
-		for {
-			select {
-			case j, ok := <-s.syncs:
-				if !ok {
-					break more
-				}
-				jobs = append(jobs, j)
-			default:
-				break more
-			}
-		}
+		jobs = drain(s.syncs, append(jobs[:0], job))
 		err := s.syncWAL()
 		for _, job := range jobs {
 			for _, r := range job {
@@ -79,6 +67,23 @@ func (s *Store) syncer() {
 			}
 		}
 		clear(jobs)
+	}
+}
+
+// drain appends to got what ch holds now, without waiting for more (a closed ch holds
+// nothing), and returns the extended slice: a syncer takes every job waiting for one
+// fsync.
+func drain[T any](ch <-chan T, got []T) []T {
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return got
+			}
+			got = append(got, v)
+		default:
+			return got
+		}
 	}
 }
 
