@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -313,6 +314,53 @@ func TestRefusedOutcomesAreNotReported(t *testing.T) {
 			assert.Equal(t, 1, k, "%s reported once", id)
 		}
 		mu.Unlock()
+		require.NoError(t, d.Shutdown(bg))
+	})
+}
+
+// heldLeaseStore holds its second Lease, once the store has answered it, until release
+// is closed, and says so on leased: a Publish made meanwhile stores its deliveries while
+// the pump's Lease is in flight, after a first Lease that found the endpoint clear.
+type heldLeaseStore struct {
+	*memqueue.Store
+	leases  atomic.Int32
+	leased  chan struct{}
+	release chan struct{}
+}
+
+func (s *heldLeaseStore) Lease(ctx context.Context, req queue.LeaseRequest) ([]queue.Delivery, error) {
+	ds, err := s.Store.Lease(ctx, req)
+	if s.leases.Add(1) == 2 {
+		close(s.leased)
+		<-s.release
+	}
+	return ds, err
+}
+
+// TestCatchUpBeyondTheFreePlacesIsNotLost: deliveries Publish stores for a clear endpoint
+// while a Lease of the pump is in flight (it holds the one worker's place, so none is
+// handed off) are
+// caught up on by the next Lease, which can take only one of the three (one place); the
+// other two are leased as the worker frees, without waiting for the poll. The catch-up
+// Lease used to count all three as seen and leave the endpoint clear, so the next fills
+// leased nothing until PollInterval had passed.
+func TestCatchUpBeyondTheFreePlacesIsNotLost(t *testing.T) {
+	dspBubble(t, func(t *testing.T, nw *dspNet) {
+		const n = 3
+		srv := nw.server(status(http.StatusNoContent))
+		store := &heldLeaseStore{Store: memqueue.New(memqueue.Config{}), leased: make(chan struct{}), release: make(chan struct{})}
+		d := newDispatcher(t, nw.sender(t), store, dispatch.Config{Workers: 1, MaxInFlight: 1,
+			CompleteWindow: time.Minute, LeaseFor: time.Hour, OutcomeBacklog: n, PollInterval: time.Hour})
+		require.NoError(t, d.Subscribe(dspSub(t, "ep", srv.URL, nil)))
+		require.NoError(t, d.Start(bg))
+		<-store.leased
+		for range n {
+			_, err := d.Publish(bg, newEvent(t, "order-created"))
+			require.NoError(t, err)
+		}
+		close(store.release)
+		synctest.Wait()
+		assert.Equal(t, n, srv.Count(), "every delivery attempted before the poll")
 		require.NoError(t, d.Shutdown(bg))
 	})
 }

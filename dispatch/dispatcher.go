@@ -1167,15 +1167,23 @@ func (d *Dispatcher) fill(all bool) (idle, asked bool) {
 			// An endpoint that got fewer than its limit, from a Lease not cut short by
 			// Max, had nothing more due: clear. What Publish stored pending once the
 			// Lease began is left for the next one. A catch-up Lease leaves clear as it
-			// is: what it could not take is more of what Publish stored since, counted
-			// for the next one.
+			// is when it took fewer than it asked for, from a Lease not cut short: what
+			// Publish stored since is counted for the next one. One that took its limit,
+			// or was cut short, may have left some of what it was to catch up on (its
+			// limit is the endpoint's free places, which may be fewer than it missed, and
+			// seen counts them all): not clear, so that the next Lease takes them.
 			clear(d.taken)
 			for i := range ds {
 				d.taken[ds[i].EndpointID]++
 			}
 			for id, n := range d.limits {
-				if sub := d.subs[id]; sub != nil && !sub.catchUp {
+				sub := d.subs[id]
+				switch {
+				case sub == nil:
+				case !sub.catchUp:
 					sub.clear = len(ds) < most && d.taken[id] < n
+				case len(ds) >= most || d.taken[id] >= n:
+					sub.clear = false
 				}
 			}
 		}
