@@ -70,7 +70,8 @@
 // IMMEDIATE and COMMIT too): SQLite admits one writer per file at a time, so more
 // connections would only wait on the file lock. A few read-only connections serve
 // ListPending, ListDead, Stats, EndpointStats and NextDue; in WAL mode
-// (journal_mode=WAL) they read the last commit without waiting for the writer.
+// (journal_mode=WAL) they read the last commit without waiting for the writer. In
+// Exclusive mode the writer connection is the only one: memory serves the reads.
 //
 // # Exclusive mode
 //

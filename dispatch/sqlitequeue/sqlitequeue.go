@@ -105,7 +105,8 @@ type Config struct {
 }
 
 // Store is a queue.Store kept in one SQLite file. See the package documentation.
-// It is safe for concurrent use, and for use by several processes sharing the file.
+// It is safe for concurrent use, and for use by several processes sharing the file
+// (in Exclusive mode, by this process alone).
 type Store struct {
 	w        *sql.DB   // the one writer connection
 	wc       *sql.Conn // w's connection, held from Open to Close
