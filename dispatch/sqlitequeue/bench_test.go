@@ -111,3 +111,59 @@ func BenchmarkListPendingByEvent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpenLoads measures what Open costs with 100,000 pending deliveries in the
+// file (distinct events, as Publish makes them): a shared Open, which reads nothing of
+// them, and an Exclusive one, which loads them all into memory. The file is opened
+// Exclusive once before timing, so that every timed Open finds it as it leaves it (an
+// Exclusive Open drops the shared mode's indexes, a shared one makes them again).
+func BenchmarkOpenLoads(b *testing.B) {
+	const n = 100_000
+	path := filepath.Join(b.TempDir(), "queue.db")
+	s, err := sqlitequeue.Open(b.Context(), path, sqlitequeue.Config{Synchronous: sqlitequeue.SyncNormal, MaxPending: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := sqlitequeue.DistinctEvents(b, 4096)
+	ds := make([]queue.Delivery, 0, 1000)
+	for i := 0; i < n; i += cap(ds) {
+		ds = ds[:0]
+		for j := range cap(ds) {
+			ds = append(ds, queue.Delivery{ID: "d" + strconv.Itoa(i+j), EndpointID: "ep" + strconv.Itoa(j%8), Event: evs[(i+j)%len(evs)],
+				Created: queuetest.T0, Due: queuetest.T0})
+		}
+		if err := s.Enqueue(b.Context(), ds...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, exclusive := range []bool{false, true} {
+		b.Run("exclusive="+strconv.FormatBool(exclusive), func(b *testing.B) {
+			cfg := sqlitequeue.Config{Synchronous: sqlitequeue.SyncNormal, MaxPending: -1, Exclusive: exclusive}
+			warm, err := sqlitequeue.Open(b.Context(), path, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := warm.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				s, err := sqlitequeue.Open(b.Context(), path, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, err := s.Stats(b.Context(), queuetest.T0)
+				if err != nil || st.Pending != n {
+					b.Fatalf("stats %+v, %v", st, err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+		})
+	}
+}

@@ -95,7 +95,8 @@
 // SyncFull.
 //
 // What it costs: memory for every delivery the file holds, events included (as the
-// memory store: MaxPending and MaxDead bound it), and a load of the whole file at Open.
+// memory store: MaxPending and MaxDead bound it), and a load of the whole file at Open
+// (about 0.3 s for 100,000 pending deliveries on a small machine, BenchmarkOpenLoads).
 // What it gives: a Lease is a few microseconds of memory work instead of a transaction, and
 // the writes per delivery fall from three statements (insert, lease, delete) to two, on
 // fewer indexes: BENCHMARKS.md has the figures. If a commit fails (the disk is full),
