@@ -141,7 +141,7 @@ func (m *Store) tell(c Change) {
 	m.jc, m.jd = Change{}, queue.Delivery{}
 }
 
-// history returns how many attempts it's history holds.
+// history returns how many attempts its history holds.
 func (it *memItem) history() int {
 	if it.more == nil {
 		return 0

@@ -85,8 +85,7 @@ var exclusiveSQL = [nExStmts]string{
 	// The acknowledgements of a transaction, one statement (see acks).
 	exAckMany: `DELETE FROM pending WHERE seq IN (SELECT value FROM json_each(?))`,
 	// stInsert without its ON CONFLICT (id), which needs pending_id.
-	exInsert: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
+	exInsert: insertPending,
 }
 
 // excl is a Store in Exclusive mode: a memqueue.Store holds the deliveries and their
@@ -122,9 +121,9 @@ type excl struct {
 // insert of an ID acknowledged earlier in the transaction (the only later change that
 // could meet an acknowledged delivery's row, through the unique ID).
 type acks struct {
-	seqs, withAttempts []byte // JSON arrays, without the closing bracket; nil when empty
-	n                  int64
-	ids                map[string]struct{}
+	seqs, withAttempts []byte              // JSON arrays, without the closing bracket; empty when none
+	ids                map[string]struct{} // of the deliveries gathered, one each
+
 }
 
 func (a *acks) add(seq int64, id string, history int) {
@@ -132,7 +131,6 @@ func (a *acks) add(seq int64, id string, history int) {
 	if history > 0 {
 		a.withAttempts = appendSeq(a.withAttempts, seq)
 	}
-	a.n++
 	if a.ids == nil {
 		a.ids = make(map[string]struct{})
 	}
@@ -151,15 +149,15 @@ func appendSeq(b []byte, seq int64) []byte {
 // flush writes the acknowledgements gathered.
 func (x *excl) flushAcks(ctx context.Context) error {
 	a := &x.acks
-	if a.n == 0 {
+	if len(a.ids) == 0 {
 		return nil
 	}
 	res, err := x.st[exAckMany].ExecContext(ctx, string(append(a.seqs, ']')))
 	if err != nil {
 		return fmt.Errorf("hookkit/sqlitequeue: write acknowledgements: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != a.n {
-		return fmt.Errorf("hookkit/sqlitequeue: write acknowledgements: %d rows deleted, not %d (%v)", n, a.n, err)
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(a.ids)) {
+		return fmt.Errorf("hookkit/sqlitequeue: write acknowledgements: %d rows deleted, not %d (%v)", n, len(a.ids), err)
 	}
 	if len(a.withAttempts) > 0 {
 		if _, err := x.s.st[stAckAttempts].ExecContext(ctx, string(append(a.withAttempts, ']'))); err != nil {
@@ -171,7 +169,7 @@ func (x *excl) flushAcks(ctx context.Context) error {
 }
 
 func (a *acks) reset() {
-	a.seqs, a.withAttempts, a.n = a.seqs[:0], a.withAttempts[:0], 0
+	a.seqs, a.withAttempts = a.seqs[:0], a.withAttempts[:0]
 	clear(a.ids)
 }
 
@@ -447,15 +445,6 @@ func (x *excl) applyOne(ctx context.Context, r *jrec, dPending, dDead *int64) er
 		}
 		return nil
 	}
-	deleteAttempts := func() error {
-		if r.history == 0 {
-			return nil
-		}
-		if _, err := x.st[exAttemptsDelete].ExecContext(ctx, r.seq); err != nil {
-			return fmt.Errorf("hookkit/sqlitequeue: delete attempts of %d: %w", r.seq, err)
-		}
-		return nil
-	}
 	switch r.kind {
 	case memqueue.ChangeEnqueued:
 		d := &r.d
@@ -466,7 +455,7 @@ func (x *excl) applyOne(ctx context.Context, r *jrec, dPending, dDead *int64) er
 		}
 		x.blob, _ = d.Event.AppendBinary(x.blob[:0]) // never fails
 		if err := exec(x.st[exInsert], r.seq, d.ID, d.EndpointID, d.Event.ID(), x.blob, d.Ordered,
-			nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts)); err != nil {
+			nullNanos(d.Created), sqltime.Nanos(d.Due), d.RoundStart, len(d.Attempts), nil, nil); err != nil {
 			return err
 		}
 		*dPending++
@@ -495,7 +484,12 @@ func (x *excl) applyOne(ctx context.Context, r *jrec, dPending, dDead *int64) er
 			return err
 		}
 		*dDead--
-		return deleteAttempts()
+		if r.history > 0 {
+			if _, err := x.st[exAttemptsDelete].ExecContext(ctx, r.seq); err != nil {
+				return fmt.Errorf("hookkit/sqlitequeue: delete attempts of %d: %w", r.seq, err)
+			}
+		}
+		return nil
 	case memqueue.ChangeRequeued:
 		if err := exec(x.st[exRequeue], r.due, r.round, r.seq); err != nil {
 			return err

@@ -21,6 +21,11 @@ const (
 	movedCols = `seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts`
 )
 
+// insertPending stores one pending delivery, its seq given: stInsert, and Exclusive
+// mode's exInsert (which has no index of ids for an ON CONFLICT to name).
+const insertPending = `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // headRule is the condition on d for an ordered delivery: it is the head of its
 // endpoint's ordered group (no lower seq of the group is pending or leased).
 const headRule = `(d.ordered = 0 OR NOT EXISTS (SELECT 1 FROM pending o
@@ -79,8 +84,7 @@ var writeSQL = [nStmts]string{
 	// VALUES, not a SELECT: SQLite then checks the constraints before it writes, and
 	// needs no statement journal.
 	// lease and lease_expires are NULL but for a delivery EnqueueLeased stores leased.
-	stInsert: `INSERT INTO pending (seq, id, endpoint, event_id, event, ordered, created, due, round_start, n_attempts, lease, lease_expires)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	stInsert: insertPending + ` ON CONFLICT (id) DO NOTHING`,
 	// An id among the dead letters (checked only when there are some).
 	stDeadID: `SELECT 1 FROM dead WHERE id = ?`,
 	stInsertAttempt: `INSERT INTO attempts (seq, n, number, start, duration, status, class, error_text, retry_after)
